@@ -1,0 +1,162 @@
+"""A canonical dataset: a directory of Parquet tables plus ``manifest.yaml``.
+
+All times are stored as UTC. ``conform`` is the single place where a frame is given the
+canonical column types, so importers, the simulator and the service agree on dtypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.errors import DataError
+from features.schema import DEFAULT_STAGES, SCHEMA_VERSION, TABLE_ORDER, TABLES, ExtraColumn, Stage
+
+MANIFEST = "manifest.yaml"
+TIME_DTYPE = "datetime64[ns, UTC]"
+STRING_DTYPE = pd.StringDtype()
+
+
+@dataclass
+class Manifest:
+    """What a dataset is: where it came from, when it was exported, how to read its columns."""
+
+    source: str
+    exported_at: pd.Timestamp
+    timezone: str = "UTC"
+    schema_version: int = SCHEMA_VERSION
+    stages: list[Stage] = field(default_factory=lambda: list(DEFAULT_STAGES))
+    extra_columns: dict[str, list[ExtraColumn]] = field(default_factory=dict)
+    excluded_columns: dict[str, list[str]] = field(default_factory=dict)  # post-outcome columns
+    has_event_times: bool = True  # False: one snapshot, no usable history (x-education)
+    counts: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def extras(self, table: str) -> list[ExtraColumn]:
+        return self.extra_columns.get(table, [])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["exported_at"] = to_utc_scalar(self.exported_at).isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        d = dict(d)
+        d["exported_at"] = to_utc_scalar(d["exported_at"])
+        d["stages"] = [Stage(**s) for s in d.get("stages") or [asdict(s) for s in DEFAULT_STAGES]]
+        d["extra_columns"] = {t: [ExtraColumn(**c) for c in cols] for t, cols in (d.get("extra_columns") or {}).items()}
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class Dataset:
+    """Canonical tables in memory; a missing table is simply absent from ``tables``."""
+
+    manifest: Manifest
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def get(self, name: str) -> pd.DataFrame:
+        """The table, or an empty frame with the canonical columns when the source lacks it."""
+        if name in self.tables:
+            return self.tables[name]
+        return conform(name, pd.DataFrame(columns=TABLES[name].names))
+
+    def has(self, name: str) -> bool:
+        return name in self.tables and len(self.tables[name]) > 0
+
+
+def to_utc_scalar(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Parse to UTC datetimes; naive values are taken as UTC, unparseable ones become NaT."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype(TIME_DTYPE)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize("UTC").astype(TIME_DTYPE)
+    return pd.to_datetime(values, utc=True, errors="coerce", format="mixed").astype(TIME_DTYPE)
+
+
+def _cast(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "time":
+        return to_utc(values)
+    if kind in ("float", "numeric"):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    if kind in ("bool", "boolean"):
+        return values.astype("boolean")
+    return values.astype(STRING_DTYPE)
+
+
+def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None) -> pd.DataFrame:
+    """Canonical column order and types for table ``name``; unknown columns are dropped.
+
+    Canonical columns absent from ``df`` are left out (a source may lack them), so callers can tell
+    "not exported" from "empty".
+    """
+    table = TABLES[name]
+    out = {}
+    for col in table.columns:
+        if col.name in df.columns:
+            out[col.name] = _cast(df[col.name], col.kind)
+    for extra in extras or []:
+        if extra.name in df.columns:
+            out[extra.name] = _cast(df[extra.name], extra.kind)
+    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+
+def write_dataset(ds: Dataset, out: Path) -> None:
+    """Write every table as Parquet and the manifest (with row counts) as YAML."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in TABLE_ORDER:
+        path = out / f"{name}.parquet"
+        if name in ds.tables:
+            ds.tables[name].to_parquet(path, index=False)
+            ds.manifest.counts[name] = int(len(ds.tables[name]))
+        elif path.exists():
+            path.unlink()
+    (out / MANIFEST).write_text(
+        yaml.safe_dump(ds.manifest.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+
+
+def read_manifest(path: Path) -> Manifest:
+    file = path / MANIFEST
+    if not file.exists():
+        raise DataError(f"{file}: no manifest.yaml here; is {path} a salesml dataset (salesml data import/synth)?")
+    try:
+        return Manifest.from_dict(yaml.safe_load(file.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{file}: unreadable manifest ({exc})") from exc
+
+
+def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
+    """Load a dataset directory; tables the source did not export are left out."""
+    manifest = read_manifest(path)
+    ds = Dataset(manifest)
+    for name in tables:
+        file = path / f"{name}.parquet"
+        if file.exists():
+            try:
+                df = pd.read_parquet(file)
+            except Exception as exc:  # pyarrow raises several types for corrupt files
+                raise DataError(f"{file}: unreadable Parquet file ({exc})") from exc
+            ds.tables[name] = conform(name, df, manifest.extras(name))
+    return ds
+
+
+def time_ns(values: pd.Series) -> np.ndarray:
+    """UTC times as int64 nanoseconds with NaT as the minimum int64 (for vectorised maths)."""
+    return values.astype(TIME_DTYPE).to_numpy(dtype="datetime64[ns]").view("int64")

@@ -1,0 +1,19 @@
+"""The ``salesml`` command: one Typer app composed of each package's commands."""
+
+from __future__ import annotations
+
+import typer
+
+from features.cli import data_app, features_app
+
+app = typer.Typer(
+    name="salesml",
+    help="ML lead scores, close probabilities and forecasts from CRM data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+
+if __name__ == "__main__":
+    app()

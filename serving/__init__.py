@@ -1,0 +1,1 @@
+"""The BentoML scoring service (builds on ``features`` and registry artifacts, never ``training``)."""
