@@ -1,0 +1,221 @@
+"""The csv adapter: the Chinese example mapping end to end, and one-line errors for every mapping mistake."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from features.dataset import Dataset, read_dataset
+from features.errors import DataError
+from features.importers import ImportResult, import_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "mappings" / "chinese_crm.yaml"
+SAMPLE = ROOT / "examples" / "mappings" / "chinese_crm_sample"
+LEADS_CSV = "线索编号,创建时间,线索来源\nL1,2024年03月05日 14:30,官网表单\nL2,2024年03月06日 09:00,展会\n"
+MAPPING = """
+timezone: Asia/Shanghai
+time_format: "%Y年%m月%d日 %H:%M"
+tables:
+  leads:
+    file: leads.csv
+    columns: {lead_id: 线索编号, created_at: 创建时间, source: 线索来源}
+    values:
+      source: {官网表单: web_form, 展会: trade_show}
+"""
+
+
+def import_csv(mapping: Path, src: Path, out: Path, **kwargs: object) -> ImportResult:
+    return import_dataset("csv", src, out, mapping=mapping, **kwargs)
+
+
+def write_source(tmp_path: Path, mapping: str = MAPPING, leads: str = LEADS_CSV) -> Path:
+    """A mapping file and leads.csv in tmp_path; returns the mapping path."""
+    (tmp_path / "leads.csv").write_text(leads, encoding="utf-8")
+    path = tmp_path / "mapping.yaml"
+    path.write_text(mapping, encoding="utf-8")
+    return path
+
+
+def rendered(result: ImportResult) -> str:
+    console = Console(file=io.StringIO(), width=200)
+    console.print(result.summary_table())
+    return console.file.getvalue()
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[ImportResult, Dataset, Path]:
+    out = tmp_path_factory.mktemp("chinese_crm")
+    result = import_csv(EXAMPLE, SAMPLE, out)
+    return result, read_dataset(out), out
+
+
+def quarantined(out: Path, table: str) -> pd.DataFrame:
+    return pd.read_csv(out / "quarantine" / f"{table}.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+
+
+def test_chinese_example_counts(example: tuple[ImportResult, Dataset, Path]) -> None:
+    result, ds, out = example
+    assert ds.manifest.counts == {
+        "reps": 4,
+        "accounts": 5,
+        "leads": 11,
+        "opportunities": 5,
+        "stage_changes": 15,
+        "activities": 15,
+    }
+    assert {t: n for t, n in ds.manifest.quarantined.items() if n} == {"leads": 1, "activities": 3}
+    assert sorted(p.name for p in (out / "quarantine").iterdir()) == ["activities.csv", "leads.csv"]
+    assert result.validation.problem_count == 4
+
+
+def test_chinese_example_quarantine_keeps_source_rows_and_reasons(example: tuple[ImportResult, Dataset, Path]) -> None:
+    _, _, out = example
+    leads = quarantined(out, "leads")
+    assert leads.columns[0] == "线索编号" and leads.columns[-1] == "reason"
+    assert leads[["线索编号", "reason"]].values.tolist() == [
+        ["L0007", "unparseable time in created_at: '2024年02月30日 10:00'"]
+    ]
+    activities = quarantined(out, "activities").set_index("记录编号")["reason"].to_dict()
+    assert activities == {
+        "A0011": "entity_id refers to a quarantined leads row: 'L0007'",
+        "A0013": "unparseable time in occurred_at: '待定'",
+        "A0015": "entity_id not found in leads: 'L9999'",
+    }
+
+
+def test_chinese_example_values_times_and_constants(example: tuple[ImportResult, Dataset, Path]) -> None:
+    _, ds, _ = example
+    leads = ds.tables["leads"].set_index("lead_id")
+    assert leads.loc["L0001", "created_at"] == pd.Timestamp("2024-03-05 06:30", tz="UTC")
+    assert set(leads["source"]) == {"web_form", "trade_show", "inbound_call", "referral", "paid_search"}
+    assert leads.loc["L0002", "returning_customer"] and leads.loc["L0001", "budget_wan_cny"] == 50
+    reps = ds.tables["reps"].set_index("rep_id")
+    assert reps.loc["张伟", "hired_at"] == pd.Timestamp("2021-02-28 16:00", tz="UTC")
+    opps = ds.tables["opportunities"].set_index("opportunity_id")
+    assert opps["outcome"].tolist()[:2] == ["won", "lost"] and (opps["currency"] == "CNY").all()
+    assert opps.loc["O003", "expected_close_at"] == pd.Timestamp("2024-08-14 16:00", tz="UTC")
+    changes = ds.tables["stage_changes"]
+    assert changes.loc[changes["opportunity_id"] == "O001", "stage"].tolist() == ds.manifest.stage_names()
+    acts = ds.tables["activities"].set_index("activity_id")
+    assert (acts["entity_type"] == "lead").all()
+    assert acts.loc["A0001", ["type", "direction", "contact_role"]].tolist() == ["call", "outbound", "cto"]
+    assert acts.loc["A0001", "note"] == "介绍数控系统，客户有升级需求"  # read from GBK
+    assert ds.manifest.exported_at == pd.Timestamp("2024-06-30 10:00", tz="UTC")
+    assert ds.manifest.timezone == "Asia/Shanghai"
+
+
+def test_chinese_example_post_outcome_columns(example: tuple[ImportResult, Dataset, Path], tmp_path: Path) -> None:
+    _, ds, _ = example
+    assert ds.manifest.excluded_columns == {"leads": ["rep_rating"], "opportunities": ["lost_reason"]}
+    assert "rep_rating" not in ds.tables["leads"].columns
+    import_csv(EXAMPLE, SAMPLE, tmp_path, keep_post_outcome=True)
+    kept = read_dataset(tmp_path)
+    assert kept.manifest.excluded_columns == ds.manifest.excluded_columns
+    ratings = kept.tables["leads"].set_index("lead_id")["rep_rating"]
+    assert ratings["L0001"] == "A" and pd.isna(ratings["L0010"])  # '-' is a declared missing value
+    assert kept.tables["opportunities"]["lost_reason"].dropna().tolist() == ["价格高于竞品"]
+
+
+def test_bad_timestamps_are_quarantined_and_counted(tmp_path: Path) -> None:
+    leads = LEADS_CSV + "L3,2024-03-07,展会\nL4,,展会\nL5,2024年03月08日 10:00,展会\n"
+    result = import_csv(write_source(tmp_path, leads=leads), tmp_path, tmp_path / "out")
+    assert result.manifest.counts == {"leads": 3}
+    assert result.manifest.quarantined == {"leads": 2}
+    assert quarantined(tmp_path / "out", "leads")["reason"].tolist() == [
+        "unparseable time in created_at: '2024-03-07'",
+        "required created_at is empty",
+    ]
+    summary = rendered(result)
+    assert "rows quarantined" in summary
+    assert "│ leads │             3 │                2 │" in summary
+    assert "unparseable time in created_at (1)" in summary
+
+
+def test_export_time_defaults_to_the_latest_time_seen(tmp_path: Path) -> None:
+    result = import_csv(write_source(tmp_path), tmp_path, tmp_path / "out")
+    assert result.manifest.exported_at == pd.Timestamp("2024-03-06 01:00", tz="UTC")
+    assert any("latest event time" in note for note in result.manifest.notes)
+
+
+def test_command_line_export_time_wins_and_late_rows_are_quarantined(tmp_path: Path) -> None:
+    mapping = MAPPING + 'exported_at: "2030-01-01 00:00"\n'
+    result = import_csv(write_source(tmp_path, mapping), tmp_path, tmp_path / "out", exported_at="2024-03-06T00:00Z")
+    assert result.manifest.exported_at == pd.Timestamp("2024-03-06", tz="UTC")
+    assert result.manifest.quarantined == {"leads": 1}
+
+
+def test_naive_mapping_export_time_is_in_the_source_timezone(tmp_path: Path) -> None:
+    result = import_csv(write_source(tmp_path, MAPPING + 'exported_at: "2024-06-30 18:00"\n'), tmp_path, tmp_path / "o")
+    assert result.manifest.exported_at == pd.Timestamp("2024-06-30 10:00", tz="UTC")
+
+
+def test_missing_mapped_column_names_file_and_source_header(tmp_path: Path) -> None:
+    mapping = write_source(tmp_path, leads="线索编号,线索来源\nL1,展会\n")
+    with pytest.raises(DataError) as err:
+        import_csv(mapping, tmp_path, tmp_path / "out")
+    assert str(err.value) == "leads.csv: required column 'created_at' (mapped from '创建时间') is missing"
+
+
+def test_wrong_encoding_is_one_line(tmp_path: Path) -> None:
+    mapping = write_source(tmp_path)
+    (tmp_path / "leads.csv").write_bytes(LEADS_CSV.encode("gbk"))
+    with pytest.raises(DataError, match=r"leads.csv: cannot decode as utf-8 .*set the file's encoding"):
+        import_csv(mapping, tmp_path, tmp_path / "out")
+
+
+def test_gbk_encoding_reads_the_same_file(tmp_path: Path) -> None:
+    mapping = write_source(tmp_path, MAPPING.replace("    file: leads.csv", "    file: leads.csv\n    encoding: gbk"))
+    (tmp_path / "leads.csv").write_bytes(LEADS_CSV.encode("gbk"))
+    assert import_csv(mapping, tmp_path, tmp_path / "out").manifest.counts == {"leads": 2}
+
+
+def test_missing_file_and_src_that_is_not_a_directory(tmp_path: Path) -> None:
+    mapping = write_source(tmp_path, MAPPING.replace("file: leads.csv", "file: 线索.csv"))
+    with pytest.raises(DataError, match="线索.csv: file not found"):
+        import_csv(mapping, tmp_path, tmp_path / "out")
+    with pytest.raises(DataError, match="--src must be the directory"):
+        import_csv(mapping, tmp_path / "leads.csv", tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("tables: [", "not a valid UTF-8 YAML file"),
+        ("- just a list", "expected a mapping"),
+        ("timezone: UTC\n", "'tables' must map at least one canonical table"),
+        (MAPPING + "colour: red\n", "unknown key 'colour'"),
+        (MAPPING.replace("  leads:", "  lead:"), "tables: unknown key 'lead' (expected one of: reps,"),
+        (MAPPING.replace("source: 线索来源", "origin: 线索来源"), "'origin' is not a column of leads"),
+        (
+            MAPPING.replace("created_at: 创建时间, ", ""),
+            "tables.leads: no column or constant for required 'created_at'",
+        ),
+        (MAPPING.replace("Asia/Shanghai", "Asia/Shangai"), "timezone: 'Asia/Shangai' is not an IANA timezone"),
+        (MAPPING + "encoding: big-five\n", "encoding: unknown encoding 'big-five'"),
+        (MAPPING.replace("官网表单: web_form", "yes: web_form"), "got True (quote it"),
+        (MAPPING + "    time_formats: {source: '%Y'}\n", "time_formats: 'source' is not a mapped time column"),
+        (MAPPING.replace("      source: {", "      region: {"), "values: 'region' is not a mapped column"),
+        (MAPPING + "    extras: {visits: {column: 访问, kind: number}}\n", "kind must be one of"),
+        (MAPPING + "    extras: {source: {column: 访问, kind: numeric}}\n", "'source' must be a new lower_snake_case"),
+        (MAPPING + "    constants: {lead_id: x}\n", "'lead_id' is both a column and a constant"),
+        (MAPPING + "stages: [{name: lead}, {name: lead}]\n", "give each stage once"),
+        (MAPPING + "exported_at: soon\n", "exported_at: 'soon' is not a time"),
+        (
+            MAPPING
+            + "  reps:\n    file: r.csv\n    columns: {rep_id: 姓名}\n    extras: {x: {column: y, kind: text}}\n",
+            "reps cannot have extra columns",
+        ),
+    ],
+)
+def test_bad_mapping_is_one_line_saying_what_is_wrong(tmp_path: Path, mapping: str, message: str) -> None:
+    path = write_source(tmp_path, mapping)
+    with pytest.raises(DataError) as err:
+        import_csv(path, tmp_path, tmp_path / "out")
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(path))
+    assert "\n" not in str(err.value)
