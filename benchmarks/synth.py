@@ -1,0 +1,81 @@
+"""Simulator benchmark: ``salesml data synth`` at 1M leads (about 10M activities), time and peak memory.
+
+Run from the project root: ``.venv/bin/python -m benchmarks.synth [--leads N] [--seed S] [--out DIR]``.
+Prints the figures and writes ``benchmarks/results/synth.md``, a section the lead merges into BENCHMARKS.md.
+Targets from the issue: under ~5 minutes on 2 cores, peak RSS under 6 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import tempfile
+from pathlib import Path
+
+from features.synth import SynthResult, synthesize
+
+RESULTS = Path(__file__).resolve().parent / "results" / "synth.md"
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib: float) -> str:
+    counts, lead_figures, deal_figures = result.counts, result.oracle["leads"], result.oracle["opportunities"]
+    rows = [
+        ("leads / opportunities", f"{counts['leads']:,} / {counts['opportunities']:,}"),
+        ("stage changes / activities", f"{counts['stage_changes']:,} / {counts['activities']:,}"),
+        ("reps / accounts / target rows", f"{counts['reps']:,} / {counts['accounts']:,} / {counts['targets']:,}"),
+        ("wall time", f"{result.seconds:.1f} s"),
+        ("peak RSS", f"{peak_gib:.2f} GiB"),
+        ("Parquet on disk (tables + truth)", f"{disk_mib:,.0f} MiB"),
+        (
+            "lead conversion (drawn / by export)",
+            f"{lead_figures['conversion_rate']:.1%} / {lead_figures['converted_by_export_rate']:.1%}",
+        ),
+        (
+            "win rate (closed deals)",
+            f"{deal_figures['win_rate']:.1%} ({deal_figures['n_open']:,} deals open at export)",
+        ),
+        ("oracle ROC AUC leads / deals", f"{lead_figures['roc_auc']:.3f} / {deal_figures['roc_auc']:.3f}"),
+    ]
+    machine = f"{len(os.sched_getaffinity(0))} cores, {platform.machine()}, Python {platform.python_version()}"
+    lines = [
+        f"## Simulator: `salesml data synth` at {leads:,} leads",
+        "",
+        f"`.venv/bin/python -m benchmarks.synth --leads {leads} --seed {seed}` on {machine}, {dt.date.today()}.",
+        "Targets: under ~5 min on 2 cores, peak RSS under 6 GiB.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="keep the dataset here (default: a temporary directory)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "synth"
+        result = synthesize(out, leads=args.leads, seed=args.seed, progress=True)
+        peak = peak_rss_gib()
+        disk = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 2**20
+    text = report(result, args.leads, args.seed, peak, disk)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
