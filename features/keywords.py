@@ -1,0 +1,90 @@
+"""Note keyword lexicon: phrases sales managers look for in activity notes, in zh-CN and en.
+
+Each category is matched with one case-insensitive regular expression (an alternation of its phrases)
+over all distinct notes at once, so Chinese needs no word segmenter: a note mentions a category when
+any of its phrases occurs in it as a substring. Negations ("预算未审批") are not recognised.
+Pass your own mapping (e.g. with your competitors' names) wherever a ``lexicon`` argument is taken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from features.pit import arrow_strings
+
+
+@dataclass(frozen=True)
+class Category:
+    """One keyword category: display names and the phrases (any language) that signal it."""
+
+    zh: str
+    en: str
+    terms: tuple[str, ...]
+
+    @property
+    def pattern(self) -> str:
+        return "(?i)" + "|".join(re.escape(term) for term in self.terms)
+
+
+Lexicon = Mapping[str, Category]
+
+DEFAULT_LEXICON: dict[str, Category] = {
+    "budget_approval": Category(
+        "预算审批",
+        "budget approval",
+        ("预算审批", "预算已批", "预算批准", "预算获批", "预算已审", "已立项", "budget approv", "approved budget"),
+    ),
+    "go_live_timeline": Category(
+        "上线周期",
+        "go-live timeline",
+        ("上线周期", "上线时间", "计划上线", "何时上线", "go-live", "go live", "launch date", "rollout date"),
+    ),
+    "data_migration": Category(
+        "数据迁移", "data migration", ("数据迁移", "迁移数据", "历史数据导入", "data migration", "migrate data")
+    ),
+    "implementation_period": Category(
+        "实施周期",
+        "implementation period",
+        ("实施周期", "实施时间", "实施计划", "implementation period", "implementation timeline", "implementation plan"),
+    ),
+    "price_comparison": Category(
+        "比价",
+        "price comparison",
+        ("比价", "价格对比", "比较价格", "货比三家", "压价", "price comparison", "comparing prices", "cheaper offer"),
+    ),
+    "competitor": Category(
+        "竞品",
+        "competitor",
+        ("竞品", "竞争对手", "友商", "同时在接触", "同时接触", "competitor", "competing vendor", "also evaluating"),
+    ),
+    "decision_maker": Category(
+        "决策人",
+        "decision maker",
+        ("决策人", "拍板", "决策层", "老板同意", "总经理", "decision maker", "decision-maker", "sign-off", "signoff"),
+    ),
+    "contract_terms": Category(
+        "合同条款",
+        "contract terms",
+        ("合同条款", "付款方式", "账期", "违约", "法务", "contract terms", "payment terms", "legal review"),
+    ),
+}
+
+
+def match_notes(notes: pd.Series, lexicon: Lexicon = DEFAULT_LEXICON) -> dict[str, np.ndarray]:
+    """Per category, whether each note mentions it (a missing note mentions nothing).
+
+    Each distinct note is matched once (RE2 in Arrow), so templated or repeated notes cost little.
+    """
+    encoded = arrow_strings(notes).dictionary_encode()
+    index = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    out = {}
+    for name, category in lexicon.items():
+        hits = pc.match_substring_regex(encoded.dictionary, category.pattern).to_numpy(zero_copy_only=False)
+        out[name] = np.append(hits, False)[index]  # index -1 (no note): the appended False
+    return out
