@@ -1,0 +1,274 @@
+"""Feature-building benchmark: ``build_features`` for 1M lead cutoffs over 10M activities, time and peak memory.
+
+Run: ``.venv/bin/python -m benchmarks.features [--quick] [--repeats N]``. Generates a random canonical dataset
+(vectorised, seeded), builds every lead feature, and times a DuckDB reference (ASOF JOINs over running counts)
+of the activity window counts on the same data, and the same counts from ``pit.Timeline`` alone, checking that
+all three agree. Prints a markdown section and, at full size, writes ``benchmarks/results/features.md`` for the
+lead to merge into BENCHMARKS.md.
+Targets from the issue: at most 60 s and 8 GiB peak RSS on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.build import build_features
+from features.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
+from features.pit import DAY_NS, Timeline, lookup
+from features.schema import ACTIVITY_TYPES, CONTACT_ROLES
+
+RESULTS = Path(__file__).resolve().parent / "results" / "features.md"
+TARGET_S, TARGET_GIB, CORES = 60.0, 8.0, 2
+START = pd.Timestamp("2024-01-01", tz="UTC").value // 10**9  # all times in whole seconds (DuckDB keeps µs)
+DAY_S = 86_400
+NOTES = ("客户预算审批中", "已沟通", "客户在比价", "Customer also evaluating Nordtek", "讨论上线周期", "Sent quote")
+WINDOWS = {"total": None, "1d": 1, "7d": 7, "30d": 30}
+
+
+@dataclass(frozen=True)
+class Size:
+    activities: int
+    cutoffs: int
+    leads: int
+    deals: int
+    reps: int = 300
+    accounts: int = 20_000
+
+
+SIZES = {"full": Size(10_000_000, 1_000_000, 250_000, 60_000), "quick": Size(200_000, 20_000, 5_000, 1_200, 30, 500)}
+
+
+def _ids(prefix: str, codes: np.ndarray, n: int) -> pd.Series:
+    """Id strings for codes (-1: missing), built in Arrow so 10M of them take a second, not a minute."""
+    vocab = pa.array([f"{prefix}{i}" for i in range(n)], type=pa.large_string())
+    return pd.Series(pd.array(vocab.take(pa.array(codes, mask=codes < 0)), dtype=STRING_DTYPE))
+
+
+def _pick(rng: np.random.Generator, values: tuple[str, ...], n: int, missing: float = 0.0) -> pd.Series:
+    codes = np.where(rng.random(n) < missing, -1, rng.integers(0, len(values), n))
+    vocab = pa.array(values, type=pa.large_string())
+    return pd.Series(pd.array(vocab.take(pa.array(codes, mask=codes < 0)), dtype=STRING_DTYPE))
+
+
+def _times(seconds: np.ndarray) -> pd.Series:
+    """Whole UTC seconds (NaN: missing) as canonical times."""
+    ns = np.where(np.isnan(seconds), np.iinfo(np.int64).min, np.nan_to_num(seconds).astype(np.int64) * 10**9)
+    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def dataset(size: Size, seed: int = 0) -> tuple[Dataset, pd.DataFrame]:
+    """A random canonical dataset (two years of leads, deals and activities) and a frame of lead cutoffs."""
+    rng = np.random.default_rng(seed)
+    span = 730 * DAY_S
+    lead_created = START + rng.integers(0, span, size.leads).astype(float)
+    deal_created = START + rng.integers(0, span, size.deals).astype(float)
+    converted = np.where(rng.random(size.leads) < 0.1, lead_created + rng.exponential(20 * DAY_S, size.leads), np.nan)
+    closed = np.where(rng.random(size.deals) < 0.7, deal_created + rng.exponential(40 * DAY_S, size.deals), np.nan)
+    lead_of = rng.integers(0, size.leads, size.activities)
+    occurred = np.round(lead_created[lead_of] + rng.exponential(10 * DAY_S, size.activities))
+    lag = np.where(rng.random(size.activities) < 0.3, np.round(rng.exponential(2 * DAY_S, size.activities)), np.nan)
+    tables = {
+        "reps": {"rep_id": _ids("R", np.arange(size.reps), size.reps), "team": _pick(rng, ("east", "west"), size.reps)},
+        "accounts": {
+            "account_id": _ids("C", np.arange(size.accounts), size.accounts),
+            "industry": _pick(rng, ("saas", "medical", "manufacturing"), size.accounts),
+            "employees": np.round(rng.lognormal(5, 1.5, size.accounts)),
+        },
+        "leads": {
+            "lead_id": _ids("L", np.arange(size.leads), size.leads),
+            "created_at": _times(lead_created),
+            "source": _pick(rng, ("web", "referral", "cold_call", "event"), size.leads),
+            "owner_rep_id": _ids("R", rng.integers(0, size.reps, size.leads), size.reps),
+            "account_id": _ids("C", rng.integers(-size.accounts, size.accounts, size.leads), size.accounts),
+            "converted_at": _times(np.round(converted)),
+        },
+        "opportunities": {
+            "opportunity_id": _ids("O", np.arange(size.deals), size.deals),
+            "owner_rep_id": _ids("R", rng.integers(0, size.reps, size.deals), size.reps),
+            "account_id": _ids("C", rng.integers(0, size.accounts, size.deals), size.accounts),
+            "amount": np.round(rng.lognormal(11, 1, size.deals)),
+            "created_at": _times(deal_created),
+            "closed_at": _times(np.round(closed)),
+            "outcome": pd.Series(
+                np.where(np.isnan(closed), None, np.where(rng.random(size.deals) < 0.4, "won", "lost"))
+            ),
+        },
+        "activities": {
+            "activity_id": _ids("A", np.arange(size.activities), size.activities),
+            "entity_type": _pick(rng, ("lead",), size.activities),
+            "entity_id": _ids("L", lead_of, size.leads),
+            "occurred_at": _times(occurred),
+            "recorded_at": _times(occurred + lag),
+            "type": _pick(rng, ACTIVITY_TYPES, size.activities),
+            "direction": _pick(rng, ("inbound", "outbound"), size.activities, missing=0.1),
+            "duration_s": np.where(
+                rng.random(size.activities) < 0.5, np.round(rng.exponential(300, size.activities)), np.nan
+            ),
+            "contact_role": _pick(rng, CONTACT_ROLES, size.activities, missing=0.7),
+            "note": _pick(rng, NOTES, size.activities, missing=0.9),
+        },
+    }
+    manifest = Manifest(source="benchmark", exported_at=pd.Timestamp(START + span, unit="s", tz="UTC"))
+    ds = Dataset(manifest, {name: conform(name, pd.DataFrame(columns)) for name, columns in tables.items()})
+    row = rng.integers(0, size.leads, size.cutoffs)
+    cutoffs = np.round(lead_created[row] + rng.uniform(0, 60 * DAY_S, size.cutoffs))
+    frame = pd.DataFrame(
+        {"entity_id": ds.tables["leads"]["lead_id"].take(row).to_numpy(), "cutoff_time": _times(cutoffs)}
+    )
+    return ds, frame
+
+
+REFERENCE_SQL = """
+CREATE OR REPLACE TEMP TABLE running AS
+SELECT entity_id, known_at,
+       count(*) OVER (PARTITION BY entity_id ORDER BY known_at RANGE UNBOUNDED PRECEDING) AS n
+FROM (SELECT entity_id, greatest(occurred_at, coalesce(recorded_at, occurred_at))::TIMESTAMPTZ AS known_at
+      FROM activities WHERE entity_type = 'lead');
+SELECT f.row_id,
+       coalesce(t.n, 0) AS total,
+       coalesce(t.n, 0) - coalesce(d1.n, 0) AS "1d",
+       coalesce(t.n, 0) - coalesce(d7.n, 0) AS "7d",
+       coalesce(t.n, 0) - coalesce(d30.n, 0) AS "30d"
+FROM (SELECT row_id, entity_id, cutoff_time::TIMESTAMPTZ AS cutoff_time FROM frame) f
+ASOF LEFT JOIN running t ON f.entity_id = t.entity_id AND f.cutoff_time >= t.known_at
+ASOF LEFT JOIN running d1 ON f.entity_id = d1.entity_id AND f.cutoff_time - INTERVAL 1 DAY >= d1.known_at
+ASOF LEFT JOIN running d7 ON f.entity_id = d7.entity_id AND f.cutoff_time - INTERVAL 7 DAY >= d7.known_at
+ASOF LEFT JOIN running d30 ON f.entity_id = d30.entity_id AND f.cutoff_time - INTERVAL 30 DAY >= d30.known_at
+ORDER BY f.row_id
+"""
+
+
+def reference_counts(ds: Dataset, frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """Activity counts known at each cutoff (to date, 1/7/30 days) from DuckDB, and the seconds the SQL took."""
+    con = duckdb.connect()
+    con.execute(f"SET threads = {CORES}")
+    columns = ["entity_type", "entity_id", "occurred_at", "recorded_at"]
+    con.register("activities", pa.Table.from_pandas(ds.tables["activities"][columns], preserve_index=False))
+    con.register("frame", pa.Table.from_pandas(frame.assign(row_id=np.arange(len(frame))), preserve_index=False))
+    began = time.perf_counter()
+    *setup, query = REFERENCE_SQL.split(";")
+    for statement in setup:
+        con.execute(statement)
+    counts = con.execute(query).df()
+    return counts, time.perf_counter() - began
+
+
+def engine_counts(ds: Dataset, frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], float]:
+    """The same counts with ``pit.Timeline`` alone (what build_features does for them), and the seconds taken."""
+    began = time.perf_counter()
+    acts, ids = ds.tables["activities"], ds.tables["leads"]["lead_id"]
+    known = np.maximum(time_ns(acts["occurred_at"]), time_ns(acts["recorded_at"]))
+    timeline = Timeline(lookup(acts["entity_id"], ids), known)
+    codes, cutoffs = lookup(frame["entity_id"], ids), time_ns(frame["cutoff_time"])
+    now = timeline.upto(codes, cutoffs)
+    counts = {
+        w: now - (timeline.first(codes) if d is None else timeline.upto(codes, cutoffs - d * DAY_NS))
+        for w, d in WINDOWS.items()
+    }
+    return counts, time.perf_counter() - began
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or platform.machine(),
+    )
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores used, {ram:.0f} GiB RAM"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small size for smoke runs (not written to results)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (the median is reported)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    available = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, available[:CORES])
+    pa.set_cpu_count(min(CORES, len(available)))
+    size = SIZES["quick" if args.quick else "full"]
+
+    began = time.perf_counter()
+    ds, frame = dataset(size, args.seed)
+    generated_s, data_peak = time.perf_counter() - began, peak_rss_gib()
+    build_s = []
+    for _ in range(args.repeats):
+        began = time.perf_counter()
+        built = build_features(ds, "lead", frame)
+        build_s.append(time.perf_counter() - began)
+    build_peak = peak_rss_gib()
+    reference = [reference_counts(ds, frame) for _ in range(args.repeats)]
+    engine = [engine_counts(ds, frame) for _ in range(args.repeats)]
+    counts, own = reference[-1][0], engine[-1][0]
+    agree = all(
+        np.array_equal(built[f"act_all_n_{w}"].to_numpy(), counts[w].to_numpy())
+        and np.array_equal(own[w], counts[w].to_numpy())
+        for w in WINDOWS
+    )
+    build, ref = statistics.median(build_s), statistics.median(s for _, s in reference)
+    counting = statistics.median(s for _, s in engine)
+
+    command = f"`.venv/bin/python -m benchmarks.features{' --quick' if args.quick else ''} --repeats {args.repeats}`"
+    rows = [
+        ("data", f"{size.activities:,} activities on {size.leads:,} leads; {size.deals:,} deals; {size.reps} reps"),
+        ("entity frame", f"{len(frame):,} (lead, cutoff) rows in random order"),
+        ("features built", f"{len(built.attrs['features'])} per row (every lead family)"),
+        ("`build_features` median (runs)", f"{build:.1f} s ({', '.join(f'{s:.1f}' for s in build_s)})"),
+        ("peak RSS of the process after building", f"{build_peak:.2f} GiB ({data_peak:.2f} GiB before: the data)"),
+        ("reference: DuckDB ASOF JOIN window counts, median", f"{ref:.1f} s ({CORES} threads)"),
+        ("ratio `build_features` / reference", f"{build / ref:.2f}"),
+        (
+            "the same counts with `pit.Timeline` alone, median",
+            f"{counting:.1f} s (ratio to reference {counting / ref:.2f})",
+        ),
+        ("counts agree (to date, 1 d, 7 d, 30 d), all three", "yes" if agree else "**NO**"),
+        ("data generation (not timed above)", f"{generated_s:.1f} s"),
+    ]
+    within = build <= TARGET_S and build_peak <= TARGET_GIB
+    lines = [
+        "## Point-in-time features: `build_features` for leads",
+        "",
+        f"{command} on {machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"pandas {pd.__version__}, DuckDB {duckdb.__version__}, {dt.date.today()}.",
+        f"Target: at most {TARGET_S:.0f} s and {TARGET_GIB:.0f} GiB peak RSS on {CORES} cores"
+        + ("." if args.quick else f" ({'met' if within else '**missed**'})."),
+        "The reference computes only the four all-activity counts; `build_features` computes every feature.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.quick:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text, encoding="utf-8")
+    return 0 if agree and (args.quick or within) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
