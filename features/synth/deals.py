@@ -155,7 +155,7 @@ class Deals:
     p: np.ndarray
     won: np.ndarray  # drawn, even when the close is after the export
     close: np.ndarray  # true close, even when after the export
-    expected_close: np.ndarray  # as the CRM shows it at export
+    expected_close: np.ndarray  # entered at creation, never updated
 
     def __len__(self) -> int:
         return len(self.number)
@@ -325,12 +325,14 @@ def quarter_end_pull(
 
 
 def expected_close(rng: np.random.Generator, world: World, timeline: Timeline) -> np.ndarray:
-    """An optimistic month-end guess at creation, slipped a month at a time while it passes unsigned."""
+    """An optimistic month-end guess made at creation and kept as entered.
+
+    The value never moves afterwards, so reading it at any cutoff reveals nothing of the future; slips show as
+    cutoffs passing it while the deal is still open.
+    """
     n = len(timeline.created)
     won_path = timeline.at(np.arange(n), timeline.entry[:, 5]) - timeline.created
-    guess = world.month_end(timeline.created + won_path * lognormal(rng, 0.8, 0.3, n))
-    late_months = np.ceil(np.maximum(np.minimum(timeline.close, world.horizon) - guess, 0) / 30.44)
-    return np.where(late_months > 0, world.month_end(guess + 30.44 * late_months), guess)
+    return world.month_end(timeline.created + won_path * lognormal(rng, 0.8, 0.3, n))
 
 
 def stage_changes(world: World, plan: Plan, timeline: Timeline) -> StageChanges:

@@ -172,7 +172,7 @@ def _finish(world: World, out: Path, staging: Path, counts: dict[str, int], seed
             f"ground truth (true probabilities, drawn outcomes, planted drivers) is in {TRUTH_DIR}/: "
             "never read it in features or training",
             "activities.recorded_at is when a row was entered; back-filled rows are entered days after occurred_at",
-            "opportunities.expected_close_at is its value at export (slipped forward each time it passed)",
+            "opportunities.expected_close_at is the guess entered at creation (never updated, so point-in-time safe)",
         ],
     )
     write_dataset(Dataset(manifest, tables), out)

@@ -18,27 +18,6 @@ from features.synth import leads as ld
 from features.synth.events import COMPETITORS, EFFECTIVE_CALL_S
 from features.synth.world import COMPANY_SIZES, INDUSTRIES, MONTH_VOLUME, SOURCES
 
-CONCEPTS = (
-    "first_response_latency",
-    "activation_7d",
-    "web_engagement",
-    "source",
-    "company_size",
-    "industry_fit",
-    "rep_skill",
-    "decision_chain",
-    "cto_involvement",
-    "poc_length",
-    "quote_revisions",
-    "contract_revisions",
-    "stage_dwell",
-    "discount",
-    "note_budget_approval",
-    "note_competitor",
-    "note_price_comparison",
-    "seasonality",
-)
-
 
 def _driver(name: str, entity: str, direction: str, observed_as: str, effect: Any, concept: str | None = None) -> dict:
     return {
