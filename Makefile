@@ -31,8 +31,8 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: install ## feature-building and simulator benchmarks (minutes; writes benchmarks/results/)
-	$(BIN)/python benchmarks/features.py
-	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python -m benchmarks.features
+	$(BIN)/python -m benchmarks.synth
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis
