@@ -143,8 +143,9 @@ def search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
 
 
 def arrow_strings(values: pd.Series) -> pa.Array:
-    """Values as an Arrow string array (no copy for the canonical string dtype)."""
-    return pa.array(values.astype(STRING_DTYPE).array, type=pa.large_string())
+    """Values as one contiguous Arrow string array (Parquet reads give chunked ones)."""
+    array = pa.array(values.astype(STRING_DTYPE).array, type=pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def lookup(values: pd.Series, universe: pd.Series) -> np.ndarray:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from features.dataset import Manifest
 from features.importers.source import ImportOptions, RawImport, clean, pick, read_csv, snake_case
-from features.schema import ExtraColumn
+from features.schema import TABLES, ExtraColumn
 from features.validate import PROBLEM
 
 SOURCE = "x-education"
@@ -68,6 +68,12 @@ def _kind(header: str) -> str:
     return "boolean" if header in BOOLEAN else "categorical"
 
 
+def _extra_name(header: str) -> str:
+    """snake_case of the header, prefixed where it would take a canonical column's name."""
+    name = snake_case(header)
+    return f"source_{name}" if name in TABLES["leads"].names else name
+
+
 def _file_time(path: Path) -> pd.Timestamp:
     """Default export time: the file's modification time, in UTC."""
     return pd.Timestamp(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
@@ -115,8 +121,8 @@ def load(src: Path, options: ImportOptions) -> RawImport:
     canonical = {"lead_id": LEAD_ID} | {name: h for name, h in CANONICAL.items() if h in frame.columns}
     post_outcome = [h for h in POST_OUTCOME if h in frame.columns]
     skipped = {LEAD_NUMBER, LABEL, *canonical.values(), *([] if options.keep_post_outcome else post_outcome)}
-    extras = [ExtraColumn(snake_case(h), _kind(h), display=h) for h in frame.columns if h not in skipped]
-    leads = clean(pick(frame, canonical | {e.name: e.display for e in extras}, "leads", path.name), PLACEHOLDERS)
+    extras = [ExtraColumn(_extra_name(h), _kind(h), display=h) for h in frame.columns if h not in skipped]
+    leads = clean(pick(frame, {e.name: e.display for e in extras} | canonical, "leads", path.name), PLACEHOLDERS)
     leads["created_at"] = exported_at.isoformat()
     leads = leads.join(_outcome_times(frame, exported_at.isoformat()))
     manifest = Manifest(

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from features.dataset import Dataset, Manifest, conform, write_dataset
+from tests.helpers import ROOT, assert_one_line_error, salesml
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "mappings" / "chinese_crm.yaml"
 SAMPLE = ROOT / "examples" / "mappings" / "chinese_crm_sample"
-
-
-def salesml(*args: object) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a fresh process (wide terminal so tables do not wrap)."""
-    return subprocess.run(
-        [sys.executable, "-m", "salesml_cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=os.environ | {"COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=120,
-    )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in proc.stderr + proc.stdout
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_missing_required_column_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -88,3 +63,11 @@ def test_bad_mapping_exits_2(tmp_path: Path) -> None:
     mapping.write_text("tables:\n  leads:\n    file: leads.csv\n    columns: {lead_id: 编号}\n    colour: red\n")
     proc = salesml("data", "import", "--adapter", "csv", "--mapping", mapping, "--src", tmp_path, "--out", tmp_path)
     assert_one_line_error(proc, "m.yaml: tables.leads: unknown key 'colour'")
+
+
+def test_x_education_adapter_on_another_export_names_the_missing_column(tmp_path: Path) -> None:
+    """Headers that look canonical (lead_id, created_at) must not stand in for the adapter's own columns."""
+    src = tmp_path / "other_crm.csv"
+    src.write_text("lead_id,created_at\n1,2024-01-01\n", encoding="utf-8")
+    proc = salesml("data", "import", "--adapter", "x-education", "--src", src, "--out", tmp_path / "out")
+    assert_one_line_error(proc, "other_crm.csv", "Prospect ID")
