@@ -3,8 +3,7 @@
 Run: ``.venv/bin/python -m benchmarks.features [--quick] [--repeats N]``. Generates a random canonical dataset
 (vectorised, seeded), builds every lead feature, and times a DuckDB reference (ASOF JOINs over running counts)
 of the activity window counts on the same data, and the same counts from ``pit.Timeline`` alone, checking that
-all three agree. Prints a markdown section and, at full size, writes ``benchmarks/results/features.md`` for the
-lead to merge into BENCHMARKS.md.
+all three agree. Prints a markdown section and, at full size, writes its section of BENCHMARKS.md.
 Targets from the issue: at most 60 s and 8 GiB peak RSS on 2 cores.
 """
 
@@ -13,25 +12,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import resource
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks.report import machine, peak_rss_gib, write_section
 from features.build import build_features
 from features.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
 from features.pit import DAY_NS, Timeline, lookup
 from features.schema import ACTIVITY_TYPES, CONTACT_ROLES
 
-RESULTS = Path(__file__).resolve().parent / "results" / "features.md"
 TARGET_S, TARGET_GIB, CORES = 60.0, 8.0, 2
 START = pd.Timestamp("2024-01-01", tz="UTC").value // 10**9  # all times in whole seconds (DuckDB keeps µs)
 DAY_S = 86_400
@@ -182,24 +178,6 @@ def engine_counts(ds: Dataset, frame: pd.DataFrame) -> tuple[dict[str, np.ndarra
     return counts, time.perf_counter() - began
 
 
-def peak_rss_gib() -> float:
-    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor() or platform.machine(),
-    )
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores used, {ram:.0f} GiB RAM"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small size for smoke runs (not written to results)")
@@ -251,7 +229,7 @@ def main() -> int:
     lines = [
         "## Point-in-time features: `build_features` for leads",
         "",
-        f"{command} on {machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{command} on {machine()}, {CORES} cores used, numpy {np.__version__}, "
         f"pandas {pd.__version__}, DuckDB {duckdb.__version__}, {dt.date.today()}.",
         f"Target: at most {TARGET_S:.0f} s and {TARGET_GIB:.0f} GiB peak RSS on {CORES} cores"
         + ("." if args.quick else f" ({'met' if within else '**missed**'})."),
@@ -265,8 +243,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+        write_section("features", text)
     return 0 if agree and (args.quick or within) else 1
 
 

@@ -1,7 +1,7 @@
 """Simulator benchmark: ``salesml data synth`` at 1M leads (about 10M activities), time and peak memory.
 
 Run from the project root: ``.venv/bin/python -m benchmarks.synth [--leads N] [--seed S] [--out DIR]``.
-Prints the figures and writes ``benchmarks/results/synth.md``, a section the lead merges into BENCHMARKS.md.
+Prints the figures and writes its section of BENCHMARKS.md.
 Targets from the issue: under ~5 minutes on 2 cores, peak RSS under 6 GiB.
 """
 
@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
-import resource
 import tempfile
 from pathlib import Path
 
+from benchmarks.report import machine, peak_rss_gib, write_section
 from features.synth import SynthResult, synthesize
-
-RESULTS = Path(__file__).resolve().parent / "results" / "synth.md"
-
-
-def peak_rss_gib() -> float:
-    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib: float) -> str:
@@ -44,11 +35,10 @@ def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib
         ),
         ("oracle ROC AUC leads / deals", f"{lead_figures['roc_auc']:.3f} / {deal_figures['roc_auc']:.3f}"),
     ]
-    machine = f"{len(os.sched_getaffinity(0))} cores, {platform.machine()}, Python {platform.python_version()}"
     lines = [
         f"## Simulator: `salesml data synth` at {leads:,} leads",
         "",
-        f"`.venv/bin/python -m benchmarks.synth --leads {leads} --seed {seed}` on {machine}, {dt.date.today()}.",
+        f"`.venv/bin/python -m benchmarks.synth --leads {leads} --seed {seed}` on {machine()}, {dt.date.today()}.",
         "Targets: under ~5 min on 2 cores, peak RSS under 6 GiB.",
         "",
         "| figure | value |",
@@ -71,10 +61,8 @@ def main() -> None:
         peak = peak_rss_gib()
         disk = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 2**20
     text = report(result, args.leads, args.seed, peak, disk)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    write_section("synth", text)
     print(text)
-    print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":
