@@ -176,6 +176,10 @@ class _Rows:
         """The entity's own attribute, per row."""
         return column(self.entities, name).take(self.codes).reset_index(drop=True)
 
+    def hidden_attr(self, name: str) -> pd.Series:
+        """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""
+        return column(self.ds.get(ENTITIES[self.entity][0]), name).take(self.codes).reset_index(drop=True)
+
     @cached_property
     def created(self) -> np.ndarray:
         return times(self.entities, "created_at")[self.codes]
@@ -205,7 +209,7 @@ def _static(r: _Rows) -> Columns:
     """The entity's own attributes (canonical and declared extras), known at creation."""
     out: Columns = {}
     for f in catalog.static_features(r.ds.manifest, r.entity):
-        values = r.attr(f.source)
+        values = r.attr(f.source) if not f.post_outcome else r.hidden_attr(f.source)
         out[f.name] = values.astype(STRING_DTYPE).array if f.kind == "categorical" else numeric(values)
     return out
 

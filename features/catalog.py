@@ -8,6 +8,7 @@ orders its output by it and fails when the two disagree.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,6 +94,7 @@ class Feature:
     kind: Kind = "numeric"
     concept: str | None = None
     source: str | None = None  # the entity-table column a static feature copies
+    post_outcome: bool = False  # declared post-outcome by the source: training drops it unless a spec allows it
 
     def __post_init__(self) -> None:
         if self.concept is not None and self.concept not in CONCEPTS:
@@ -132,9 +134,11 @@ def extra_concept(name: str) -> str | None:
 
 
 def static_features(manifest: Manifest, entity: str) -> list[Feature]:
-    """Entity attributes used as-is: canonical ones and declared extras, minus excluded columns.
+    """Entity attributes used as-is: canonical ones minus excluded columns, and every declared extra.
 
-    Text extras are not features (free text needs its own treatment); booleans become 0/1 numbers.
+    Extras the manifest declares post-outcome stay in the catalog marked ``post_outcome`` so the training
+    leakage guard can name them (and a spec can allow one for comparison). Text extras are not features
+    (free text needs its own treatment); booleans become 0/1 numbers.
     """
     table = ENTITIES[entity][0]
     excluded = set(manifest.excluded_columns.get(table, []))
@@ -147,11 +151,12 @@ def static_features(manifest: Manifest, entity: str) -> list[Feature]:
             "categorical" if extra.kind == "categorical" else "numeric",
             extra_concept(extra.name),
             extra.name,
+            post_outcome=extra.name in excluded,
         )
         for extra in manifest.extras(table)
         if extra.kind != "text"
     ]
-    return [f for f in (*_STATIC[entity], *extras) if f.source not in excluded]
+    return [*(f for f in _STATIC[entity] if f.source not in excluded), *extras]
 
 
 def _activity_features() -> list[Feature]:
@@ -315,3 +320,47 @@ def feature_catalog(manifest: Manifest, entity: str, lexicon: Lexicon = DEFAULT_
     if entity == "opportunity":
         out += [*_OPPORTUNITY, *stage_features(manifest), *_response_features("lead_", "原线索", "Originating lead: ")]
     return out + _HISTORY
+
+
+#: Display names of the concepts: the key deal factors explanations speak of.
+CONCEPT_NAMES: dict[str, tuple[str, str]] = {
+    "first_response_latency": ("首次响应时长", "First-response time"),
+    "activation_7d": ("7天内激活", "Activation within 7 days"),
+    "web_engagement": ("网站与资料互动", "Web and content engagement"),
+    "source": ("线索来源", "Lead source"),
+    "company_size": ("公司规模", "Company size"),
+    "industry_fit": ("行业匹配", "Industry fit"),
+    "rep_skill": ("负责销售的业绩", "Rep's track record"),
+    "decision_chain": ("决策链覆盖", "Decision-chain coverage"),
+    "cto_involvement": ("CTO参与", "CTO involvement"),
+    "poc_length": ("POC时长", "POC length"),
+    "quote_revisions": ("报价轮次", "Quote rounds"),
+    "contract_revisions": ("合同修订轮次", "Contract revision rounds"),
+    "stage_dwell": ("阶段停留时长", "Time in stage"),
+    "discount": ("折扣", "Discount"),
+    "note_budget_approval": ("备注提及预算审批", "Notes: budget approval"),
+    "note_competitor": ("备注提及竞品", "Notes: competitor"),
+    "note_price_comparison": ("备注提及比价", "Notes: price comparison"),
+    "seasonality": ("季节/季度末", "Seasonality and quarter end"),
+}
+_ACTIVITY_FEATURE = re.compile(r"^act_(?P<subject>.+?)_(?:n_(?:total|1d|7d|30d)|hours_since_last)$")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A key factor: the features that express one business driver, summed in explanations."""
+
+    key: str
+    zh: str
+    en: str
+
+
+def factor_of(feature: Feature) -> Factor:
+    """The factor a feature belongs to: its concept, else its activity subject (all windows), else itself."""
+    if feature.concept is not None:
+        return Factor(feature.concept, *CONCEPT_NAMES[feature.concept])
+    match = _ACTIVITY_FEATURE.match(feature.name)
+    if match and match["subject"] in ACTIVITY_SUBJECTS:
+        zh, en = ACTIVITY_SUBJECTS[match["subject"]]
+        return Factor(f"act_{match['subject']}", zh, en.capitalize())
+    return Factor(feature.name, feature.zh, feature.en)

@@ -266,8 +266,12 @@ def test_static_attributes_extras_and_excluded_columns() -> None:
     )
     got = features(ds, "lead", [day(1)]).iloc[0]
     assert (got["source"], got["x_visits"], got["x_tags"], got["x_do_not_call"]) == ("web", 3.0, "Ringing", 1.0)
-    for absent in ("x_comment", "x_lead_quality", "region"):
+    for absent in ("x_comment", "region"):
         assert absent not in got
+    # a post-outcome extra is built but flagged, so the training leakage guard can name and drop it
+    assert got["x_lead_quality"] == "high"
+    flagged = {f.name for f in feature_catalog(ds.manifest, "lead") if f.post_outcome}
+    assert flagged == {"x_lead_quality"}
 
 
 def test_missing_tables_give_empty_features_without_error() -> None:
