@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import data_app, features_app
+from training.cli import score_cmd, train_cmd
 
 app = typer.Typer(
     name="salesml",
@@ -14,6 +15,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.command("train")(train_cmd)
+app.command("score")(score_cmd)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,29 @@
+"""Where salesml keeps its local stores: everything under the repository by default, nothing to set up.
+
+Override with ``SALESML_STORE`` (a directory) or ``MLFLOW_TRACKING_URI`` (any MLflow tracking server).
+Read at call time, so importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def store_dir() -> Path:
+    """The local store: MLflow's SQLite database and artifacts, the Optuna studies."""
+    return Path(os.environ.get("SALESML_STORE", ROOT / ".mlflow")).resolve()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / 'mlflow.db'}"
+
+
+def artifact_location(experiment: str) -> str:
+    return (store_dir() / "artifacts" / experiment).as_uri()
+
+
+def optuna_storage() -> str:
+    return f"sqlite:///{store_dir() / 'optuna.db'}"

@@ -1,0 +1,246 @@
+"""A trained model as it is applied: features -> LightGBM -> calibration -> score, grade and key factors.
+
+Training evaluates with this class and serving answers requests with it, so both apply one code path. It is
+saved as a directory (``booster.txt`` + ``scorer.json``) and logged to MLflow as a pyfunc model wrapping it.
+
+- probability: the calibrated probability of the label within the model's horizon.
+- score (0-100): the percentile of that probability among the reference population at training time, so the
+  fixed grade thresholds keep their meaning (A at score >= 85 is the top 15% by default).
+- factors: LightGBM's exact tree SHAP contributions (``pred_contrib``) in log-odds, summed per key factor
+  (the features that express one driver), with the approximate change in probability each one makes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.catalog import Feature, factor_of
+
+Locale = Literal["zh-CN", "en"]
+OTHER = "__other__"  # rare training levels are pooled into this one
+REFERENCE_POINTS = 1001
+BOOSTER_FILE, SCORER_FILE = "booster.txt", "scorer.json"
+
+
+@dataclass
+class Calibrator:
+    """Maps LightGBM's raw log-odds to a calibrated probability (isotonic steps or Platt's sigmoid)."""
+
+    kind: Literal["isotonic", "sigmoid"]
+    x: list[float] = field(default_factory=list)  # isotonic knots (log-odds) ...
+    y: list[float] = field(default_factory=list)  # ... and their probabilities
+    a: float = 1.0  # sigmoid: p = 1 / (1 + exp(-(a * margin + b)))
+    b: float = 0.0
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        if self.kind == "isotonic":
+            return np.interp(margin, self.x, self.y)
+        return 1.0 / (1.0 + np.exp(-(self.a * margin + self.b)))
+
+
+@dataclass
+class InputFeature:
+    """A model input: the catalog entry plus, for categoricals, the levels seen in training."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    zh: str
+    en: str
+    factor: str
+    factor_zh: str
+    factor_en: str
+    levels: list[str] | None = None
+
+    @classmethod
+    def of(cls, feature: Feature, levels: list[str] | None = None) -> InputFeature:
+        f = factor_of(feature)
+        return cls(feature.name, feature.kind, feature.zh, feature.en, f.key, f.zh, f.en, levels)
+
+
+@dataclass
+class FactorEffect:
+    """One key factor's push on one prediction."""
+
+    factor: str
+    name: str  # display name in the requested locale
+    feature: str  # the member feature that contributed most
+    feature_name: str
+    value: Any
+    contribution: float  # log-odds
+    delta_probability: float  # approximate change of the probability
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Scorer:
+    """Everything needed to score: inputs, trees, calibration, reference population, grade thresholds."""
+
+    model_name: str
+    entity: str
+    inputs: list[InputFeature]
+    booster: lgb.Booster
+    calibrator: Calibrator
+    reference: np.ndarray  # calibrated probabilities at REFERENCE_POINTS quantiles of the reference population
+    grades: dict[str, float]  # {"A": 85, "B": 60}
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.inputs]
+
+    def encode(self, table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
+        """The model's input frame, and per row the warnings (unseen categories, missing columns)."""
+        return encode_inputs(self.inputs, table)
+
+    def margin(self, x: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(x, raw_score=True)
+
+    def probability(self, x: pd.DataFrame) -> np.ndarray:
+        return np.clip(self.calibrator(self.margin(x)), 0.0, 1.0)
+
+    def score(self, probability: np.ndarray) -> np.ndarray:
+        """Percentile (0-100) of each probability among the reference population."""
+        below = np.searchsorted(self.reference, probability, side="left")
+        return np.floor(100.0 * below / len(self.reference)).clip(0, 100).astype(int)
+
+    def grade(self, score: np.ndarray) -> np.ndarray:
+        return np.where(score >= self.grades["A"], "A", np.where(score >= self.grades["B"], "B", "C"))
+
+    def predict(self, table: pd.DataFrame) -> pd.DataFrame:
+        """probability, score and grade per row of a feature table."""
+        x, _ = self.encode(table)
+        p = self.probability(x)
+        s = self.score(p)
+        return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
+
+    def contributions(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
+        the factor keys (columns of the sums)."""
+        full = self.booster.predict(x, pred_contrib=True)
+        raw = full[:, :-1]  # the last column is the bias
+        keys, index = np.unique([f.factor for f in self.inputs], return_inverse=True)
+        summed = np.zeros((len(x), len(keys)))
+        np.add.at(summed.T, index, raw.T)
+        return raw, summed, keys
+
+    def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
+        """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
+        x, _ = self.encode(table)
+        raw, by_factor, keys = self.contributions(x)
+        margin = self.margin(x)
+        leader = self._leading_members(raw, keys)
+        order = np.argsort(-by_factor, axis=1, kind="stable")
+        k = min(top, len(keys))
+        sides = {"positive": order[:, :k], "negative": order[:, ::-1][:, :k]}
+        sign = {"positive": 1.0, "negative": -1.0}
+        out = []
+        for r in range(len(x)):
+            row = {}
+            for side, picks in sides.items():
+                chosen = [j for j in picks[r] if sign[side] * by_factor[r, j] > 0]
+                row[side] = [
+                    self._effect(keys[j], by_factor[r, j], leader[r, j], x, r, margin[r], locale) for j in chosen
+                ]
+            out.append(row)
+        return out
+
+    def _leading_members(self, raw: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Per row and factor, the input that contributed most (its value is shown)."""
+        leader = np.zeros((len(raw), len(keys)), dtype=int)
+        for j, key in enumerate(keys):
+            members = np.array([i for i, f in enumerate(self.inputs) if f.factor == key])
+            leader[:, j] = members[np.argmax(np.abs(raw[:, members]), axis=1)]
+        return leader
+
+    def _effect(
+        self, key: str, total: float, lead: int, x: pd.DataFrame, r: int, margin: float, locale: Locale
+    ) -> FactorEffect:
+        f = self.inputs[lead]
+        value = x.iat[r, lead]
+        value = None if pd.isna(value) else (value.item() if hasattr(value, "item") else value)
+        zh = locale == "zh-CN"
+        return FactorEffect(
+            factor=str(key),
+            name=f.factor_zh if zh else f.factor_en,
+            feature=f.name,
+            feature_name=f.zh if zh else f.en,
+            value=value,
+            contribution=float(total),
+            delta_probability=float(_sigmoid(margin) - _sigmoid(margin - total)),
+        )
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / BOOSTER_FILE))
+        state = {
+            "model_name": self.model_name,
+            "entity": self.entity,
+            "inputs": [asdict(f) for f in self.inputs],
+            "calibrator": asdict(self.calibrator),
+            "reference": self.reference.tolist(),
+            "grades": self.grades,
+            "metadata": self.metadata,
+        }
+        (directory / SCORER_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Scorer:
+        state = json.loads((directory / SCORER_FILE).read_text(encoding="utf-8"))
+        return cls(
+            model_name=state["model_name"],
+            entity=state["entity"],
+            inputs=[InputFeature(**f) for f in state["inputs"]],
+            booster=lgb.Booster(model_file=str(directory / BOOSTER_FILE)),
+            calibrator=Calibrator(**state["calibrator"]),
+            reference=np.asarray(state["reference"], dtype=float),
+            grades=state["grades"],
+            metadata=state["metadata"],
+        )
+
+
+def encode_inputs(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Feature table -> model input frame (fixed categorical levels), and per row the warnings to report."""
+    warnings: list[list[str]] = [[] for _ in range(len(table))]
+    columns = {}
+    for f in inputs:
+        if f.name in table.columns:
+            values = table[f.name]
+        else:
+            for w in warnings:
+                w.append(f"{f.name}: not provided (treated as missing)")
+            values = pd.Series(np.nan, index=table.index)
+        if f.kind == "categorical":
+            columns[f.name] = _categorical(f, values, warnings)
+        else:
+            columns[f.name] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    return pd.DataFrame(columns, index=range(len(table))), warnings
+
+
+def _categorical(f: InputFeature, values: pd.Series, warnings: list[list[str]]) -> pd.Categorical:
+    """Values as the training levels; unseen ones become the pooled rare level (or missing), with a warning."""
+    levels = f.levels or []
+    text = values.astype("string").reset_index(drop=True)
+    known = text.isin(levels).to_numpy(dtype=bool) | text.isna().to_numpy()
+    for i in np.flatnonzero(~known):
+        warnings[i].append(f"{f.name}: unseen value {text.iloc[i]!r} (scored as a rare level)")
+    pooled = text.where(pd.Series(known), OTHER if OTHER in levels else pd.NA)
+    return pd.Categorical(pooled.astype(object).where(pooled.notna(), None), categories=levels)
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def reference_quantiles(probabilities: np.ndarray) -> np.ndarray:
+    """The reference population, compressed to REFERENCE_POINTS quantiles (enough for integer percentiles)."""
+    return np.quantile(probabilities, np.linspace(0.0, 1.0, REFERENCE_POINTS))

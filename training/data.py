@@ -1,0 +1,114 @@
+"""From a canonical dataset to labelled, split training rows, built by the same feature code as serving."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.catalog import Feature, feature_catalog
+from features.dataset import Dataset, read_dataset, time_ns, to_utc
+from features.errors import DataError
+from features.pit import DAY_NS, NAT, earliest, entity_frame, entity_table, frame_codes, times, to_time
+from training.spec import ModelSpec
+from training.split import SplitPlan, stratified_split, time_split
+
+
+@dataclass
+class TrainingData:
+    """Labelled snapshots with their segment (train/valid/calib/test), the candidate features and provenance."""
+
+    dataset: Dataset
+    table: pd.DataFrame  # feature table rows that have a label and a segment
+    y: np.ndarray
+    segment: np.ndarray
+    candidates: list[Feature]
+    split_kind: str  # "time" or "stratified"
+    segment_starts: dict[str, str]
+    data_hash: str
+
+    def rows(self, name: str) -> np.ndarray:
+        return self.segment == name
+
+
+def select_candidates(catalog: list[Feature], spec: ModelSpec) -> list[Feature]:
+    """The catalog features the spec's families and exclusions leave in (the guards come later)."""
+    chosen = spec.features
+    families = None if chosen.families == "all" else set(chosen.families)
+    return [
+        f
+        for f in catalog
+        if (families is None or f.family in families)
+        and f.family not in chosen.exclude_families
+        and f.name not in chosen.exclude
+    ]
+
+
+def label_horizon_days(spec: ModelSpec) -> int | None:
+    """The label's look-ahead in days: the lead horizon, ``label_90d`` -> 90, a deal's eventual win -> None."""
+    if spec.entity == "lead":
+        return spec.horizon_days
+    match = re.fullmatch(r"label_(\d+)d", spec.label)
+    return int(match[1]) if match else None
+
+
+def label_known_at(ds: Dataset, spec: ModelSpec, frame: pd.DataFrame) -> pd.Series:
+    """When each row's label became known: its entity's resolution, or its horizon's end if sooner."""
+    table, _ = entity_table(ds, spec.entity)
+    codes = frame_codes(ds, spec.entity, frame)
+    if spec.entity == "lead":
+        known = earliest(times(table, "converted_at"), times(table, "disqualified_at"))[codes]
+    else:
+        known = times(table, "closed_at")[codes]
+    days = label_horizon_days(spec)
+    if days is not None:
+        horizon_end = time_ns(to_utc(frame["cutoff_time"])) + days * DAY_NS
+        known = np.where(known == NAT, horizon_end, np.minimum(known, horizon_end))
+    return pd.Series(to_time(known).to_numpy(), index=frame.index)
+
+
+def table_hash(table: pd.DataFrame) -> str:
+    """A content hash of the training rows (logged with the model, to tell what it was trained on)."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> TrainingData:
+    """Snapshots by the spec's policy, point-in-time features, labels, and an honest split."""
+    ds = read_dataset(data)
+    frame = entity_frame(
+        ds,
+        spec.entity,
+        lead_ages=[pd.Timedelta(a) for a in spec.snapshots.lead_ages],
+        horizon_days=spec.horizon_days,
+        every_days=spec.snapshots.every_days,
+    )
+    if spec.label not in frame.columns:
+        raise DataError(f"{data}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
+    labelled = frame[frame[spec.label].notna().to_numpy(dtype=bool)].reset_index(drop=True)
+    if labelled.empty:
+        raise DataError(f"{data}: no labelled {spec.entity} snapshots to train on")
+    table = build_features(ds, spec.entity, labelled, progress=progress)
+    plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
+    if ds.manifest.has_event_times:
+        segment, starts = time_split(labelled, label_known_at(ds, spec, labelled), plan)
+        split_kind, starts = "time", {k: v.isoformat() for k, v in starts.items()}
+    else:
+        segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}
+    keep = segment.notna().to_numpy(dtype=bool)
+    table = table[keep].reset_index(drop=True)
+    return TrainingData(
+        dataset=ds,
+        table=table,
+        y=table[spec.label].astype(int).to_numpy(),
+        segment=segment[keep].to_numpy(dtype=object),
+        candidates=select_candidates(feature_catalog(ds.manifest, spec.entity), spec),
+        split_kind=split_kind,
+        segment_starts=starts,
+        data_hash=table_hash(table),
+    )

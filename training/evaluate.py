@@ -1,0 +1,120 @@
+"""Evaluation on the test split: the model, its grades, its key factors, and the baselines side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: training runs on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import shap  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+
+from features.scoring import Scorer  # noqa: E402
+from training.metrics import binary_metrics  # noqa: E402
+
+GRADES = ("A", "B", "C")
+
+
+def grade_table(y: np.ndarray, grades: np.ndarray) -> list[dict[str, float | str | int]]:
+    """Share and conversion rate of each grade (A should convert more than B, B more than C)."""
+    rows = []
+    for g in GRADES:
+        member = grades == g
+        rows.append(
+            {
+                "grade": g,
+                "n": int(member.sum()),
+                "share": float(member.mean()),
+                "conversion_rate": float(y[member].mean()) if member.any() else float("nan"),
+            }
+        )
+    return rows
+
+
+def grades_ordered(table: list[dict]) -> bool:
+    rates = [r["conversion_rate"] for r in table if r["n"] > 0]
+    return len(rates) == len(GRADES) and rates[0] > rates[1] > rates[2]
+
+
+def global_factors(scorer: Scorer, x: pd.DataFrame) -> list[dict]:
+    """Mean |SHAP| per key factor and its direction (how its leading feature's value moves the odds)."""
+    raw, by_factor, keys = scorer.contributions(x)
+    importance = np.abs(by_factor).mean(axis=0)
+    out = []
+    for j in np.argsort(-importance):
+        members = [i for i, f in enumerate(scorer.inputs) if f.factor == keys[j]]
+        lead = members[int(np.argmax(np.abs(raw[:, members]).mean(axis=0)))]
+        f = scorer.inputs[lead]
+        direction = "mixed"
+        if f.kind == "numeric":
+            values = x.iloc[:, lead].to_numpy(dtype=float)
+            ok = np.isfinite(values)
+            if ok.sum() > 2 and np.std(values[ok]) > 0 and np.std(raw[ok, lead]) > 0:
+                rho = pd.Series(values[ok]).corr(pd.Series(raw[ok, lead]), method="spearman")
+                direction = "higher raises odds" if rho > 0.1 else "higher lowers odds" if rho < -0.1 else "mixed"
+        out.append(
+            {
+                "factor": str(keys[j]),
+                "zh": f.factor_zh,
+                "en": f.factor_en,
+                "mean_abs_shap": float(importance[j]),
+                "leading_feature": f.name,
+                "direction": direction,
+            }
+        )
+    return out
+
+
+def calibration_plot(y: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    for name, p in curves.items():
+        observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(predicted, observed, marker="o", label=name)
+    ax.set(xlabel="predicted probability", ylabel="observed rate", title="Calibration on the test split")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _numeric(values: pd.Series) -> np.ndarray:
+    """Category codes for categoricals (colours in the beeswarm), values otherwise."""
+    return values.cat.codes.to_numpy() if isinstance(values.dtype, pd.CategoricalDtype) else values.to_numpy()
+
+
+def beeswarm_plot(scorer: Scorer, x: pd.DataFrame, path: Path, max_rows: int = 2000) -> Path:
+    """SHAP beeswarm of the features that matter most (LightGBM's exact tree SHAP values)."""
+    sample = x.iloc[:max_rows]
+    raw, _, _ = scorer.contributions(sample)
+    data = np.column_stack(
+        [
+            sample[c].cat.codes.to_numpy() if isinstance(sample[c].dtype, pd.CategoricalDtype) else sample[c]
+            for c in sample
+        ]
+    ).astype(float)
+    explanation = shap.Explanation(values=raw, data=data, feature_names=[f"{f.en}" for f in scorer.inputs])
+    plt.figure()
+    shap.plots.beeswarm(explanation, max_display=15, show=False)
+    plt.gcf().set_size_inches(9, 6.5)
+    plt.tight_layout()
+    plt.savefig(path, dpi=110)
+    plt.close("all")
+    return path
+
+
+def evaluate_model(scorer: Scorer, x: pd.DataFrame, y: np.ndarray) -> dict:
+    p = scorer.probability(x)
+    grades = scorer.grade(scorer.score(p))
+    table = grade_table(y, grades)
+    return {
+        "metrics": binary_metrics(y, p),
+        "grades": table,
+        "grades_ordered": grades_ordered(table),
+        "probability": p,
+    }

@@ -1,0 +1,65 @@
+"""Guards that refuse or trim a training run: too little data, and features that leak the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from features.catalog import Feature
+from features.errors import DataError
+from training.spec import ModelSpec
+
+
+@dataclass
+class LeakageFlag:
+    feature: str
+    reason: str
+    single_feature_auc: float | None
+    allowed: bool  # the spec allows it by name: kept despite the flag
+
+
+def require_enough(y: np.ndarray, spec: ModelSpec, where: str) -> None:
+    """Refuse below the spec's minimum positives/negatives, as commercial lead-scoring products do."""
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    need = spec.min_data
+    if positives < need.positives or negatives < need.negatives:
+        raise DataError(
+            f"not enough data to train {spec.name}: the {where} split has {positives} positives and {negatives} "
+            f"negatives; at least {need.positives} and {need.negatives} are needed (spec min_data)"
+        )
+
+
+def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str) -> float:
+    """How well one feature alone ranks the labels (either direction); categoricals by out-of-fold level rate."""
+    if kind == "categorical":
+        levels = values.astype("string").fillna("<NA>").to_numpy(dtype=object)
+        fold = np.arange(len(levels)) % 2
+        score = np.empty(len(levels))
+        for k in (0, 1):
+            rates = pd.Series(y[fold != k]).groupby(levels[fold != k]).mean()
+            score[fold == k] = pd.Series(levels[fold == k]).map(rates).fillna(y.mean()).to_numpy()
+    else:
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        finite = x[np.isfinite(x)]
+        score = np.where(np.isfinite(x), x, (finite.min() - 1.0) if len(finite) else 0.0)
+    if len(np.unique(y)) < 2 or len(np.unique(score)) < 2:
+        return 0.5
+    auc = roc_auc_score(y, score)
+    return float(max(auc, 1.0 - auc))
+
+
+def leakage_flags(table: pd.DataFrame, y: np.ndarray, candidates: list[Feature], spec: ModelSpec) -> list[LeakageFlag]:
+    """Features declared post-outcome, and features that alone reach the spec's AUC limit on training rows."""
+    allowed = set(spec.features.allow)
+    limit = spec.leakage.max_single_feature_auc
+    flags = []
+    for f in candidates:
+        auc = single_feature_auc(table[f.name], y, f.kind)
+        if f.post_outcome:
+            flags.append(LeakageFlag(f.name, "declared post-outcome by the source", auc, f.name in allowed))
+        elif auc >= limit:
+            flags.append(LeakageFlag(f.name, f"alone reaches ROC AUC {auc:.3f} >= {limit}", auc, f.name in allowed))
+    return flags

@@ -1,0 +1,39 @@
+"""Evaluation metrics reported for every model and baseline, on the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Count-weighted mean |observed rate - mean prediction| over equal-width probability bins."""
+    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 0.0, 1.0)
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    counts = np.bincount(idx, minlength=bins)
+    gap = np.abs(np.bincount(idx, y, bins) - np.bincount(idx, p, bins))
+    return float(gap.sum() / max(counts.sum(), 1))
+
+
+def lift_top_decile(y: np.ndarray, p: np.ndarray) -> float:
+    """Positive rate among the 10% highest scores over the overall positive rate."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+    base = y.mean()
+    return float(y[top].mean() / base) if base > 0 else float("nan")
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Ranking, probability and business metrics of predicted probabilities ``p`` for labels ``y``."""
+    y, p = np.asarray(y, int), np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    two_classes = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if two_classes else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if two_classes else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "lift_top_decile": lift_top_decile(y, p),
+        "positive_rate": float(y.mean()),
+        "n": int(len(y)),
+    }

@@ -1,0 +1,71 @@
+"""The MLflow side: the local store, logging a scorer as a registered pyfunc model, and the aliases.
+
+New versions get the alias ``challenger``; ``champion`` moves only through ``promote`` (never deprecated stages).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from features.config import artifact_location, store_dir, tracking_uri
+from features.errors import DataError
+from features.pyfunc import SCORER_ARTIFACT, ScorerModel
+from features.scoring import Scorer
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
+
+
+def use_local_store(experiment: str) -> str:
+    """Point MLflow at salesml's store (SQLite under the repo unless overridden); returns the experiment id."""
+    store_dir().mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return mlflow.create_experiment(experiment, artifact_location=artifact_location(experiment))
+    return found.experiment_id
+
+
+def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
+    """Log the scorer as a pyfunc model with signature and input example, registered under its name."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = scorer.save(Path(tmp) / SCORER_ARTIFACT)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ScorerModel(),
+            artifacts={SCORER_ARTIFACT: str(directory)},
+            signature=infer_signature(example, scorer.predict(example)),
+            input_example=example,
+            registered_model_name=scorer.model_name,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    return str(info.registered_model_version)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def load_scorer(name: str, alias: str = CHAMPION) -> tuple[Scorer, str]:
+    """The scorer behind ``name@alias`` and its version; DataError when there is none yet."""
+    use_local_store(name)
+    version = alias_version(name, alias)
+    if version is None:
+        raise DataError(f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)")
+    model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    return model.unwrap_python_model().scorer, version

@@ -1,0 +1,77 @@
+"""The training report in words: report.md (an MLflow artifact) and the terminal summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+SHOWN = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def comparison_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """salesml and every baseline, same test rows."""
+    return [("salesml (LightGBM, calibrated)", report["test"]["metrics"]), *report["baselines"].items()]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    split, grades = report["split"], report["test"]["grades"]
+    lines = [
+        f"# {report['model']}: training report",
+        "",
+        f"- entity: {report['entity']}; label: `{report['label']}` (horizon: {report['horizon_days'] or 'eventual'}"
+        " days)",
+        f"- data window: {report['data_window'][0]} .. {report['data_window'][1]}",
+        f"- data hash: `{report['data_hash'][:16]}`",
+        f"- split: {split['kind']} ({split['note']}); rows {split['rows']}; positives {split['positives']}",
+        f"- calibration: {report['calibration']['chosen']} (5-fold log loss on the calibration split: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in report["calibration"]["cv_log_loss"].items())
+        + ")",
+        f"- tuning: {report['tuning']['trials']} Optuna trials ({report['tuning']['pruned']} pruned), "
+        f"best iteration {report['tuning']['best_iteration']}, study `{report['tuning']['study_name']}`",
+        "",
+        "## Test split: salesml and the baselines on the same rows",
+        "",
+        "| model | " + " | ".join(SHOWN) + " |",
+        "|---|" + "---|" * len(SHOWN),
+        *(f"| {name} | " + " | ".join(_fmt(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),
+        "",
+        "## Grades on the test split",
+        "",
+        "| grade | share | conversion rate | n |",
+        "|---|---|---|---|",
+        *(f"| {g['grade']} | {g['share']:.1%} | {g['conversion_rate']:.1%} | {g['n']} |" for g in grades),
+        "",
+        "A converts more than B and B more than C: " + ("yes" if report["test"]["grades_ordered"] else "**no**"),
+        "",
+        "## Key factors (mean |SHAP| on the test split)",
+        "",
+        "| factor | 因素 | mean abs SHAP (log-odds) | direction |",
+        "|---|---|---|---|",
+        *(f"| {f['en']} | {f['zh']} | {f['mean_abs_shap']:.3f} | {f['direction']} |" for f in report["global_factors"]),
+        "",
+        "## Leakage guard",
+        "",
+    ]
+    flags = report["leakage_flags"]
+    lines += [
+        f"- `{f['feature']}`: {f['reason']} -> {'kept (allowed by the spec)' if f['allowed'] else 'excluded'}"
+        for f in flags
+    ] or ["No feature flagged."]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{report['model']} v{report.get('version', '?')}: test split ({report['split']['kind']} split)"
+    )
+    table.add_column("model")
+    for k in SHOWN:
+        table.add_column(k, justify="right")
+    for name, metrics in comparison_rows(report):
+        table.add_row(name, *(_fmt(metrics[k]) for k in SHOWN))
+    return table

@@ -1,0 +1,108 @@
+"""Model specs: one YAML per model in ``models/``; an analyst retrains a variant by editing a copy, not code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.errors import DataError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Snapshots(_Strict):
+    lead_ages: list[str] = Field(default=["1h", "1D", "3D", "7D", "14D"], description="Lead ages to snapshot at.")
+    every_days: int = Field(default=7, ge=1, description="Deal snapshot interval.")
+
+
+class FeatureSelection(_Strict):
+    families: Literal["all"] | list[str] = "all"
+    exclude_families: list[str] = []
+    exclude: list[str] = []
+    allow: list[str] = Field(default=[], description="Features kept even when the leakage guard flags them.")
+
+
+class Categorical(_Strict):
+    min_count: int = Field(default=20, ge=1)
+    max_levels: int = Field(default=50, ge=2)
+
+
+class Grades(_Strict):
+    A: float = Field(default=85, gt=0, le=100)
+    B: float = Field(default=60, gt=0, le=100)
+
+    @field_validator("B")
+    @classmethod
+    def _b_below_a(cls, b: float, info) -> float:  # noqa: ANN001 (pydantic's ValidationInfo)
+        if "A" in info.data and b >= info.data["A"]:
+            raise ValueError("grade B threshold must be below grade A's")
+        return b
+
+
+class MinData(_Strict):
+    positives: int = Field(default=40, ge=1)
+    negatives: int = Field(default=40, ge=1)
+
+
+class Leakage(_Strict):
+    max_single_feature_auc: float = Field(default=0.95, gt=0.5, le=1.0)
+
+
+class Split(_Strict):
+    fractions: tuple[float, float, float, float] = (0.6, 0.15, 0.1, 0.15)
+    seed: int = 0
+
+
+class Tuning(_Strict):
+    trials: int = Field(default=20, ge=1)
+    timeout_s: float = Field(default=600, gt=0)
+    seed: int = 0
+
+
+class Gate(_Strict):
+    metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+    min_improvement: float = Field(default=0.002, ge=0)
+
+
+class ModelSpec(_Strict):
+    """What to train: entity, label and horizon, snapshots, features, grades, guards and the promotion gate."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    entity: Literal["lead", "opportunity"]
+    label: str = "label"
+    horizon_days: int = Field(ge=1)
+    snapshots: Snapshots = Snapshots()
+    features: FeatureSelection = FeatureSelection()
+    categorical: Categorical = Categorical()
+    grades: Grades = Grades()
+    min_data: MinData = MinData()
+    leakage: Leakage = Leakage()
+    split: Split = Split()
+    tuning: Tuning = Tuning()
+    gate: Gate = Gate()
+
+
+def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:
+    """A spec and its YAML text from a path or a model name in ``models/`` (``lead_score``)."""
+    path = Path(spec)
+    if not path.suffix:
+        path = MODELS_DIR / f"{spec}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+        raise DataError(f"{path}: no such model spec (built-in models: {known})")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return ModelSpec.model_validate(yaml.safe_load(text)), text
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise DataError(f"{path}: {where}: {first['msg']}") from exc

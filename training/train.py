@@ -1,0 +1,204 @@
+"""``salesml train``: spec + dataset -> tuned, calibrated LightGBM scorer in the MLflow registry, with a report.
+
+Steps: point-in-time training rows and an honest split -> guards (minimum data, leakage) -> Optuna over LightGBM
+on train/valid -> calibration chosen on calib -> reference population for scores -> evaluation on test beside the
+baselines -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion`` if it passes
+the spec's gate against the current champion on the same test rows (or ``promote``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+
+from features.catalog import Feature
+from features.errors import DataError
+from features.scoring import Scorer, encode_inputs, reference_quantiles
+from training.baselines import BASELINES
+from training.calibrate import choose_calibrator
+from training.data import TrainingData, label_horizon_days, load_training_data
+from training.encode import model_inputs
+from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
+from training.guards import LeakageFlag, leakage_flags, require_enough
+from training.metrics import binary_metrics
+from training.registry import CHALLENGER, CHAMPION, alias_version, load_scorer, log_scorer, set_alias, use_local_store
+from training.report import render_markdown
+from training.spec import ModelSpec, load_spec
+from training.tune import BASE_PARAMS, tune
+
+MIN_EVAL_CLASS = 10  # each of valid, calib and test needs this many positives and negatives
+
+
+@dataclass
+class TrainResult:
+    spec: ModelSpec
+    version: str
+    run_id: str
+    promoted: bool
+    report: dict[str, Any]
+
+
+def _gate_value(metrics: dict[str, float], metric: str) -> float:
+    """Gate metrics as 'higher is better'."""
+    return -metrics[metric] if metric in ("log_loss", "brier") else metrics[metric]
+
+
+def _check_eval_splits(data: TrainingData, spec: ModelSpec) -> None:
+    for name in ("valid", "calib", "test"):
+        y = data.y[data.rows(name)]
+        if y.sum() < MIN_EVAL_CLASS or len(y) - y.sum() < MIN_EVAL_CLASS:
+            raise DataError(
+                f"the {name} split of {spec.name} has {int(y.sum())} positives and {int(len(y) - y.sum())} negatives;"
+                f" at least {MIN_EVAL_CLASS} of each are needed: use a longer history or change split.fractions"
+            )
+
+
+def _usable(data: TrainingData, spec: ModelSpec) -> tuple[list[Feature], list[LeakageFlag]]:
+    train = data.rows("train")
+    flags = leakage_flags(data.table[train], data.y[train], data.candidates, spec)
+    dropped = {f.feature for f in flags if not f.allowed}
+    return [f for f in data.candidates if f.name not in dropped], flags
+
+
+def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, dict[str, float]]:
+    """Each baseline fit on train and scored on test: the same rows as the model."""
+    train, test = data.rows("train"), data.rows("test")
+    out = {}
+    for name, make in BASELINES.items():
+        model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
+        out[name] = binary_metrics(data.y[test], model.predict_proba(data.table.loc[test, x_cols])[:, 1])
+    return out
+
+
+def _champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """The current champion scored on the challenger's test rows, if there is a champion."""
+    version = alias_version(spec.name, CHAMPION)
+    if version is None:
+        return {"champion_version": None}
+    champion, _ = load_scorer(spec.name, CHAMPION)
+    theirs = binary_metrics(y, champion.predict(test)["probability"].to_numpy())
+    ours = binary_metrics(y, scorer.predict(test)["probability"].to_numpy())
+    gain = _gate_value(ours, spec.gate.metric) - _gate_value(theirs, spec.gate.metric)
+    return {"champion_version": version, "champion_metrics": theirs, "gain": gain}
+
+
+def train(
+    spec_ref: str | Path,
+    data_dir: Path,
+    *,
+    trials: int | None = None,
+    timeout_s: float | None = None,
+    promote: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    spec, spec_text = load_spec(spec_ref)
+    data = load_training_data(spec, data_dir, progress=progress)
+    require_enough(data.y[data.rows("train")], spec, "train")
+    _check_eval_splits(data, spec)
+    features, flags = _usable(data, spec)
+    table = data.table
+    inputs = model_inputs(features, table[data.rows("train")], spec.categorical)
+    x = {name: encode_inputs(inputs, table[data.rows(name)])[0] for name in ("train", "valid", "calib", "test")}
+    y = {name: data.y[data.rows(name)] for name in x}
+
+    experiment = use_local_store(spec.name)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
+        tuned = tune(
+            x["train"],
+            y["train"],
+            x["valid"],
+            y["valid"],
+            study_name=f"{spec.name}-{data.data_hash[:12]}",
+            trials=trials or spec.tuning.trials,
+            timeout_s=timeout_s or spec.tuning.timeout_s,
+            seed=spec.tuning.seed,
+            progress=progress,
+        )
+        booster = lgb.train(tuned.params, lgb.Dataset(x["train"], y["train"]), num_boost_round=tuned.best_iteration)
+        calibrator, calibration_losses = choose_calibrator(
+            booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed
+        )
+        reference = calibrator(booster.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
+        scorer = Scorer(
+            spec.name,
+            spec.entity,
+            inputs,
+            booster,
+            calibrator,
+            reference_quantiles(reference),
+            spec.grades.model_dump(),
+        )
+        evaluation = evaluate_model(scorer, x["test"], y["test"])
+        scorer.metadata = {
+            "data_window": [str(table["cutoff_time"].min()), str(table["cutoff_time"].max())],
+            "metrics": evaluation["metrics"],
+            "data_hash": data.data_hash,
+            "label": spec.label,
+            "horizon_days": label_horizon_days(spec),
+        }
+        x_cols = [f.name for f in features]
+        baselines = _baselines(data, features, x_cols)
+        factors = global_factors(scorer, x["test"])
+        comparison = _champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
+        report = {
+            "model": spec.name,
+            "entity": spec.entity,
+            "label": spec.label,
+            "horizon_days": label_horizon_days(spec),
+            "split": {
+                "kind": data.split_kind,
+                "note": "time split by first snapshot; a row's label is known before the next segment starts"
+                if data.split_kind == "time"
+                else "the dataset has no event times: seeded stratified split by entity",
+                "segment_starts": data.segment_starts,
+                "rows": {name: int(len(v)) for name, v in y.items()},
+                "positives": {name: int(v.sum()) for name, v in y.items()},
+            },
+            "data_window": scorer.metadata["data_window"],
+            "data_hash": data.data_hash,
+            "features_used": x_cols,
+            "leakage_flags": [asdict(f) for f in flags],
+            "tuning": asdict(tuned),
+            "calibration": {"chosen": calibrator.kind, "cv_log_loss": calibration_losses},
+            "test": {k: v for k, v in evaluation.items() if k != "probability"},
+            "baselines": baselines,
+            "global_factors": factors[:20],
+            "champion": comparison,
+        }
+        mlflow.log_params({"spec": spec.name, "split": data.split_kind, "n_features": len(x_cols)})
+        mlflow.log_params({f"lgb_{k}": v for k, v in tuned.params.items() if k not in BASE_PARAMS})
+        mlflow.log_metric("best_iteration", tuned.best_iteration)
+        mlflow.log_metrics({f"test_{k}": v for k, v in evaluation["metrics"].items() if np.isfinite(v)})
+        for row in evaluation["grades"]:
+            mlflow.log_metrics({f"test_grade_{row['grade']}_share": row["share"]})
+            if np.isfinite(row["conversion_rate"]):
+                mlflow.log_metric(f"test_grade_{row['grade']}_conversion", row["conversion_rate"])
+        for name, metrics in baselines.items():
+            mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            curves = {"salesml": evaluation["probability"]}
+            calibration_plot(y["test"], curves, out / "calibration.png")
+            beeswarm_plot(scorer, x["test"], out / "shap_beeswarm.png")
+            (out / "features.json").write_text(json.dumps(x_cols, indent=1), encoding="utf-8")
+            (out / "data_hash.txt").write_text(data.data_hash + "\n", encoding="utf-8")
+            (out / "spec.yaml").write_text(spec_text, encoding="utf-8")
+            (out / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+            (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
+            mlflow.log_artifacts(str(out))
+        version = log_scorer(scorer, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
+        set_alias(spec.name, CHALLENGER, version)
+        promoted = promote or comparison["champion_version"] is None or comparison["gain"] >= spec.gate.min_improvement
+        if promoted:
+            set_alias(spec.name, CHAMPION, version)
+        report["version"], report["promoted"] = version, promoted
+        mlflow.set_tags({"model_version": version, "promoted": str(promoted)})
+        return TrainResult(spec, version, run.info.run_id, promoted, report)
