@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
+DEMO_TRIALS ?= 10
 SALESML := $(BIN)/salesml
 
 .PHONY: install demo test lint bench clean
@@ -18,11 +19,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install salesml with its dev tools
 
-demo: install ## generate demo data, validate it, build features, print a summary
+demo: install ## generate demo data, validate it, build features, train both models, score open leads and deals
 	$(SALESML) data synth --out $(DEMO) --leads 20000 --seed 7
 	$(SALESML) data validate $(DEMO)
 	$(SALESML) features build --data $(DEMO) --entity lead --out $(DEMO)/features/lead.parquet
 	$(SALESML) features build --data $(DEMO) --entity opportunity --out $(DEMO)/features/opportunity.parquet
+	$(SALESML) train --model lead_score --data $(DEMO) --trials $(DEMO_TRIALS)
+	$(SALESML) train --model close_probability --data $(DEMO) --trials $(DEMO_TRIALS)
+	$(SALESML) score --model lead_score --data $(DEMO) --out $(DEMO)/scores/leads.csv
+	$(SALESML) score --model close_probability --data $(DEMO) --out $(DEMO)/scores/opportunities.csv
 
 test: install ## run the whole test suite
 	$(BIN)/python -m pytest

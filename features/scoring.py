@@ -12,6 +12,7 @@ saved as a directory (``booster.txt`` + ``scorer.json``) and logged to MLflow as
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,17 +141,16 @@ class Scorer:
         leader = self._leading_members(raw, keys)
         order = np.argsort(-by_factor, axis=1, kind="stable")
         k = min(top, len(keys))
-        sides = {"positive": order[:, :k], "negative": order[:, ::-1][:, :k]}
-        sign = {"positive": 1.0, "negative": -1.0}
-        out = []
-        for r in range(len(x)):
-            row = {}
-            for side, picks in sides.items():
-                chosen = [j for j in picks[r] if sign[side] * by_factor[r, j] > 0]
-                row[side] = [
-                    self._effect(keys[j], by_factor[r, j], leader[r, j], x, r, margin[r], locale) for j in chosen
-                ]
-            out.append(row)
+        sides = {"positive": (order[:, :k], 1.0), "negative": (order[:, ::-1][:, :k], -1.0)}
+        out: list[dict[str, list]] = [{} for _ in range(len(x))]
+        for side, (picks, sign) in sides.items():
+            total = np.take_along_axis(by_factor, picks, axis=1)
+            chosen = sign * total > 0  # np.nonzero goes row by row, so each row keeps its order
+            r, j = np.nonzero(chosen)[0], picks[chosen]
+            effects = self._effects(keys[j], total[chosen], leader[r, j], x, r, margin[r], locale)
+            ends = np.cumsum(chosen.sum(axis=1)).tolist()
+            for row, (start, end) in zip(out, itertools.pairwise([0, *ends]), strict=True):
+                row[side] = effects[start:end]
         return out
 
     def _leading_members(self, raw: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -161,22 +161,27 @@ class Scorer:
             leader[:, j] = members[np.argmax(np.abs(raw[:, members]), axis=1)]
         return leader
 
-    def _effect(
-        self, key: str, total: float, lead: int, x: pd.DataFrame, r: int, margin: float, locale: Locale
-    ) -> FactorEffect:
-        f = self.inputs[lead]
-        value = x.iat[r, lead]
-        value = None if pd.isna(value) else (value.item() if hasattr(value, "item") else value)
+    def _effects(
+        self,
+        keys: np.ndarray,
+        totals: np.ndarray,
+        leads: np.ndarray,
+        x: pd.DataFrame,
+        rows: np.ndarray,
+        margins: np.ndarray,
+        locale: Locale,
+    ) -> list[FactorEffect]:
+        """One effect per picked (row, factor), all at once: the leading member's value and the probability change."""
         zh = locale == "zh-CN"
-        return FactorEffect(
-            factor=str(key),
-            name=f.factor_zh if zh else f.factor_en,
-            feature=f.name,
-            feature_name=f.zh if zh else f.en,
-            value=value,
-            contribution=float(total),
-            delta_probability=float(_sigmoid(margin) - _sigmoid(margin - total)),
-        )
+        words = [(f.factor_zh, f.name, f.zh) if zh else (f.factor_en, f.name, f.en) for f in self.inputs]
+        deltas = _sigmoid(margins) - _sigmoid(margins - totals)
+        values = _cells(x, rows, leads)
+        return [
+            FactorEffect(key, *words[lead], value, total, delta)
+            for key, lead, value, total, delta in zip(
+                keys.tolist(), leads.tolist(), values, totals.tolist(), deltas.tolist(), strict=True
+            )
+        ]
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -237,8 +242,20 @@ def _categorical(f: InputFeature, values: pd.Series, warnings: list[list[str]]) 
     return pd.Categorical(pooled.astype(object).where(pooled.notna(), None), categories=levels)
 
 
-def _sigmoid(z: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-z)))
+def _cells(x: pd.DataFrame, rows: np.ndarray, columns: np.ndarray) -> list[Any]:
+    """The cells of ``x`` at (rows[i], columns[i]) as plain Python values, None where missing."""
+    values = np.empty(len(rows), dtype=object)
+    for c in np.unique(columns):
+        at = np.flatnonzero(columns == c)
+        picked = x.iloc[rows[at], c]
+        values[at] = [
+            None if missing else v for v, missing in zip(picked.tolist(), picked.isna().tolist(), strict=True)
+        ]
+    return values.tolist()
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def reference_quantiles(probabilities: np.ndarray) -> np.ndarray:

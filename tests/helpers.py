@@ -10,15 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def salesml(*args: object) -> subprocess.CompletedProcess[str]:
+def salesml(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a fresh process (wide terminal so tables do not wrap)."""
     return subprocess.run(
         [sys.executable, "-m", "salesml_cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=os.environ | {"COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=120,
+        env=os.environ | {"COLUMNS": "200", "NO_COLOR": "1"} | (env or {}),
+        timeout=600,
     )
 
 

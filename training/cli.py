@@ -48,11 +48,24 @@ def score_cmd(
     ] = None,
     locale: Annotated[str, typer.Option(help="Language of the factors: zh-CN or en.")] = "zh-CN",
     top: Annotated[int, typer.Option(min=1, max=20, help="Factors to list each way.")] = 3,
+    show: Annotated[int, typer.Option(min=0, help="Print this many of the highest scores.")] = 3,
 ) -> None:
     """Score every open lead or opportunity as of a time with the champion model."""
+    from rich.table import Table
+
     from training.scoring import score_open
 
     scores = score_open(model, data, as_of=as_of, locale=locale, top=top)
     out.parent.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out, index=False, encoding="utf-8-sig")
-    Console().print(f"scored {len(scores):,} open {model} rows -> {out}")
+    console = Console()
+    preview = Table(title=f"{model} v{scores['model_version'].iloc[0] if len(scores) else '?'}: highest scores")
+    for column in ("entity_id", "probability", "score", "grade", "top_positive", "top_negative"):
+        preview.add_column(column, overflow="fold")
+    for row in scores.nlargest(show, "probability").itertuples():
+        preview.add_row(
+            row.entity_id, f"{row.probability:.1%}", str(row.score), row.grade, row.top_positive, row.top_negative
+        )
+    if show:
+        console.print(preview)
+    console.print(f"scored {len(scores):,} open rows with {model} -> {out}")

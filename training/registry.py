@@ -30,8 +30,8 @@ def use_local_store(experiment: str) -> str:
     mlflow.set_registry_uri(tracking_uri())
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        return mlflow.create_experiment(experiment, artifact_location=artifact_location(experiment))
-    return found.experiment_id
+        mlflow.create_experiment(experiment, artifact_location=artifact_location(experiment))
+    return mlflow.set_experiment(experiment).experiment_id  # nested trial runs land in it too
 
 
 def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
@@ -52,7 +52,7 @@ def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
 
 def alias_version(name: str, alias: str) -> str | None:
     try:
-        return MlflowClient().get_model_version_by_alias(name, alias).version
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

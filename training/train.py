@@ -51,6 +51,11 @@ def _gate_value(metrics: dict[str, float], metric: str) -> float:
     return -metrics[metric] if metric in ("log_loss", "brier") else metrics[metric]
 
 
+def passes_gate(comparison: dict[str, Any], spec: ModelSpec, promote: bool) -> bool:
+    """Champion moves with --promote, when there is none yet, or when the challenger wins by the spec's gate."""
+    return promote or comparison["champion_version"] is None or comparison["gain"] >= spec.gate.min_improvement
+
+
 def _check_eval_splits(data: TrainingData, spec: ModelSpec) -> None:
     for name in ("valid", "calib", "test"):
         y = data.y[data.rows(name)]
@@ -196,7 +201,7 @@ def train(
             mlflow.log_artifacts(str(out))
         version = log_scorer(scorer, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
         set_alias(spec.name, CHALLENGER, version)
-        promoted = promote or comparison["champion_version"] is None or comparison["gain"] >= spec.gate.min_improvement
+        promoted = passes_gate(comparison, spec, promote)
         if promoted:
             set_alias(spec.name, CHAMPION, version)
         report["version"], report["promoted"] = version, promoted
