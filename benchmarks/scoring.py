@@ -100,6 +100,7 @@ class Figures:
     shap_s: float
     max_gap: float
     factors_per_row: float
+    load: tuple[float, float]  # 1-minute load average before and after
 
     def rate(self, rows: int) -> float:
         """Rows per second of scores with explanations (``predict`` then ``explain``)."""
@@ -113,22 +114,21 @@ class Figures:
 
 
 def measure(scorer: Scorer, table: pd.DataFrame, repeats: int) -> Figures:
-    x, _ = scorer.encode(table)
+    before, (x, _) = os.getloadavg()[0], scorer.encode(table)
     predict_s, _ = median_time(lambda: scorer.predict(table), repeats)
     explain_s, reasons = median_time(lambda: scorer.explain(table, top=TOP), repeats)
     contributions_s, (raw, _, _) = median_time(lambda: scorer.contributions(x), repeats)
     shap_s, values = median_time(lambda: tree_shap(scorer.booster, x), repeats)
     factors = sum(len(r["positive"]) + len(r["negative"]) for r in reasons) / len(table)
-    return Figures(predict_s, explain_s, contributions_s, shap_s, float(np.max(np.abs(values - raw))), factors)
+    gap = float(np.max(np.abs(values - raw)))
+    return Figures(predict_s, explain_s, contributions_s, shap_s, gap, factors, (before, os.getloadavg()[0]))
 
 
 def report(scorer: Scorer, size: Size, rows: int, f: Figures, command: str, quick: bool) -> str:
     trees = scorer.booster.num_trees()
     table = [
-        (
-            "model",
-            f"lead_score: {trees} trees, {len(scorer.inputs)} inputs ({size.trials} trials, {size.leads:,} leads)",
-        ),
+        ("model", f"lead_score, {size.trials} trials on {size.leads:,} leads: {tree_shape(scorer.booster)}"),
+        ("inputs", f"{len(scorer.inputs)} features"),
         ("rows scored", f"{rows:,} lead snapshots ({f.factors_per_row:.1f} key factors a row, top {TOP} each way)"),
         ("`predict` (encode, LightGBM, calibration, score, grade), median", f"{f.predict_s:.2f} s"),
         ("`explain(top=5)` (encode, pred_contrib, factor sums, top-k, effects), median", f"{f.explain_s:.2f} s"),
@@ -146,9 +146,10 @@ def report(scorer: Scorer, size: Size, rows: int, f: Figures, command: str, quic
         (
             "trees a model of this shape could have for the target",
             f"{f.trees_for_target(rows, trees):.0f} ({1e6 * f.contributions_s / trees / rows:.1f} µs of tree SHAP"
-            " a row and tree on 2 cores)",
+            f" a row and tree on {CORES} cores)",
         ),
         ("peak RSS", f"{peak_rss_gib():.2f} GiB"),
+        ("1-min load average before / after (other work on the machine)", f"{f.load[0]:.1f} / {f.load[1]:.1f}"),
     ]
     within = f.rate(rows) >= TARGET_ROWS_S
     lines = [

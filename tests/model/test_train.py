@@ -52,12 +52,12 @@ def test_first_version_becomes_champion_and_report_shows_baselines(trained: dict
 def test_registry_runs_artifacts_and_aliases(store: Path, trained: dict) -> None:
     import json
 
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
-    client = MlflowClient()
-    runs = mlflow.search_runs(experiment_names=["lead_score"], output_format="list", order_by=["start_time ASC"])
+    # an explicit client: mlflow.set_tracking_uri would leak MLFLOW_TRACKING_URI into later subprocesses
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("lead_score").experiment_id
+    runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     nested = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 2 and len(nested) >= TRIALS
