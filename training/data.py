@@ -14,7 +14,7 @@ from features.build import build_features
 from features.catalog import Feature, feature_catalog
 from features.dataset import Dataset, read_dataset, time_ns, to_utc
 from features.errors import DataError
-from features.pit import DAY_NS, NAT, earliest, entity_frame, entity_table, frame_codes, times, to_time
+from features.pit import DAY_NS, entity_frame, entity_table, frame_codes, times, to_time
 from training.spec import ModelSpec
 from training.split import SplitPlan, stratified_split, time_split
 
@@ -58,17 +58,21 @@ def label_horizon_days(spec: ModelSpec) -> int | None:
 
 
 def label_known_at(ds: Dataset, spec: ModelSpec, frame: pd.DataFrame) -> pd.Series:
-    """When each row's label became known: its entity's resolution, or its horizon's end if sooner."""
-    table, _ = entity_table(ds, spec.entity)
-    codes = frame_codes(ds, spec.entity, frame)
-    if spec.entity == "lead":
-        known = earliest(times(table, "converted_at"), times(table, "disqualified_at"))[codes]
-    else:
-        known = times(table, "closed_at")[codes]
+    """When each row's label is known whatever the outcome: the end of its horizon, or (for an eventual
+    outcome) its entity's resolution.
+
+    Keeping a row only once its horizon has ended, not as soon as its entity resolved, keeps the outcome from
+    choosing which rows sit next to a boundary: quick conversions would otherwise crowd out the open leads whose
+    horizon is still running, and the rates near the boundary would run high.
+    """
     days = label_horizon_days(spec)
     if days is not None:
-        horizon_end = time_ns(to_utc(frame["cutoff_time"])) + days * DAY_NS
-        known = np.where(known == NAT, horizon_end, np.minimum(known, horizon_end))
+        known = time_ns(to_utc(frame["cutoff_time"])) + days * DAY_NS
+    else:
+        table, _ = entity_table(ds, spec.entity)
+        codes = frame_codes(ds, spec.entity, frame)
+        column = "closed_at" if spec.entity == "opportunity" else "converted_at"
+        known = times(table, column)[codes]
     return pd.Series(to_time(known).to_numpy(), index=frame.index)
 
 
@@ -96,7 +100,8 @@ def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> T
     table = build_features(ds, spec.entity, labelled, progress=progress)
     plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
     if ds.manifest.has_event_times:
-        segment, starts = time_split(labelled, label_known_at(ds, spec, labelled), plan)
+        exported = to_utc(pd.Series([ds.manifest.exported_at])).iloc[0]
+        segment, starts = time_split(labelled, label_known_at(ds, spec, labelled), plan, until=exported)
         split_kind, starts = "time", {k: v.isoformat() for k, v in starts.items()}
     else:
         segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}

@@ -29,12 +29,13 @@ class SplitPlan:
 
 
 def time_split(
-    frame: pd.DataFrame, known_at: pd.Series, plan: SplitPlan = SplitPlan()
+    frame: pd.DataFrame, known_at: pd.Series, plan: SplitPlan = SplitPlan(), until: pd.Timestamp | None = None
 ) -> tuple[pd.Series, dict[str, pd.Timestamp]]:
     """Segment name per row (NA where the row falls in a gap) and the segment start times.
 
     Entities go to the segment where their first snapshot falls; a row stays only when its label was known
-    (``known_at``: resolution, or the end of its horizon) before the next segment starts.
+    (``known_at``: the end of its horizon, or the resolution of an eventual outcome) before the next segment
+    starts, or, in the last segment, by ``until`` (the export).
     """
     start = frame.groupby("entity_id", sort=False)["cutoff_time"].transform("min")
     firsts = frame.groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
@@ -42,7 +43,7 @@ def time_split(
     bounds = [firsts.iloc[min(int(e * len(firsts)), len(firsts) - 1)] for e in edges]
     starts = dict(zip(SEGMENTS, [firsts.iloc[0], *bounds], strict=True))
     segment = pd.Series(pd.NA, index=frame.index, dtype="string")
-    for name, begin, end in zip(SEGMENTS, starts.values(), [*bounds, None], strict=True):
+    for name, begin, end in zip(SEGMENTS, starts.values(), [*bounds, until], strict=True):
         member = start >= begin
         if end is not None:
             member &= (start < end) & (known_at <= end)

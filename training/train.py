@@ -44,6 +44,8 @@ class TrainResult:
     run_id: str
     promoted: bool
     report: dict[str, Any]
+    test_rows: pd.DataFrame  # entity_id, cutoff_time, label and the calibrated probability of every test row
+    scorer: Scorer
 
 
 def _gate_value(metrics: dict[str, float], metric: str) -> float:
@@ -206,4 +208,6 @@ def train(
             set_alias(spec.name, CHAMPION, version)
         report["version"], report["promoted"] = version, promoted
         mlflow.set_tags({"model_version": version, "promoted": str(promoted)})
-        return TrainResult(spec, version, run.info.run_id, promoted, report)
+        test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
+        test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
+        return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, scorer)

@@ -18,7 +18,7 @@ TYPE = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 ROLE = {name: code for code, name in enumerate(CONTACT_ROLES)}
 INBOUND, OUTBOUND = DIRECTIONS.index("inbound"), DIRECTIONS.index("outbound")
 NONE = -1
-TRACKED = (TYPE["web_visit"], TYPE["download"], TYPE["form"])  # logged by the website, not by a rep
+TRACKED = tuple(TYPE[t] for t in ("web_visit", "download", "form", "call", "message"))  # website, dialer, chat apps
 LONG = (TYPE["visit"], TYPE["meeting"], TYPE["demo"])
 EFFECTIVE_CALL_S = 60  # a call this long or longer counts as an effective interaction
 

@@ -1,7 +1,9 @@
 """Leads: who they are, how fast a rep first answers, whether they activate, and whether they convert.
 
-The true conversion probability mixes observable drivers (source, size, industry fit, web engagement,
-first-response latency, 7-day activation, the owner's skill) with unobserved buyer intent and noise.
+The true conversion probability is set by the planted drivers (source, size, industry fit, web engagement,
+first-response latency within the first week, 7-day activation, the owner's latent skill); the unobserved buyer
+intent acts only through the behaviour it causes (engagement, activation), so a model that reads the CRM well
+can come close to the oracle.
 """
 
 from __future__ import annotations
@@ -24,23 +26,25 @@ from features.synth.events import (
 from features.synth.world import SOURCE_SHARE, SOURCES, World
 
 # Planted effects on the conversion log-odds (truth.py lists them as drivers).
-LEAD_BASE = -1.95
+LEAD_BASE = -2.3
 SOURCE_LOGIT = np.array([0.0, 0.12, 0.72, -0.56, -0.36, 0.4])  # web_form, trade_show, referral, cold_call, ads, partner
 SIZE_LOGIT = np.array([-0.36, 0.0, 0.2, 0.28])
 INDUSTRY_FIT_LOGIT = np.array([0.24, 0.24, 0.16, 0.08, -0.32, -0.24, -0.32, -0.16])  # core industries fit the products
 LATENCY_LOGIT = -0.45  # per log(1 + hours to the first outbound touch)
-ENGAGEMENT_LOGIT = 0.35  # per log(1 + web visits + 2 x (downloads + inbound contacts))
-ACTIVATION_LOGIT = 0.5  # two or more effective interactions within 7 days
+ENGAGEMENT_LOGIT = 0.45  # per log(1 + web visits + 2 x (downloads + inbound contacts))
+ACTIVATION_LOGIT = 0.7  # two or more effective interactions within 7 days
 SKILL_LOGIT = 0.3
-INTENT_LOGIT = 0.5  # unobserved buyer intent
-NOISE_LOGIT = 0.3
 
 SOURCE_LATENCY = np.array([-0.3, 0.9, 0.0, 0.2, -0.2, 0.3])  # log-hours: show cards wait for the show to end
 SOURCE_WEB = np.array([0.5, -0.3, -0.2, -0.8, 0.4, -0.3])  # log-rate of web visits
 LATENCY_SIGMA = 1.5
 FORGOTTEN_BASE = -1.9  # log-odds that a lead is forgotten: touched after 10-45 days if ever
 ACTIVATION_DAYS = 7.0
+ENGAGEMENT_DAYS = 7.0  # web visits, downloads and inbound contacts come in the lead's first week of research
 FOLLOW_UP_RATE = 0.12  # rep touches per day after the first week
+CONVERT_DAYS = (9.0, 0.7)  # median and log-SD of days from the first response to conversion
+DROP_DAYS = (25.0, 0.6)  # the same to disqualification
+CLEAN_UP_AFTER, CLEAN_UP_SHARE, CLEAN_UP_DAYS = 10.0, 0.7, (7.0, 40.0)  # forgotten leads closed by a clean-up
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,6 @@ def lead_logit(
     latency: np.ndarray,
     activated: np.ndarray,
     skill: np.ndarray,
-    intent: np.ndarray,
 ) -> np.ndarray:
     return (
         LEAD_BASE
@@ -91,10 +94,9 @@ def lead_logit(
         + SIZE_LOGIT[size]
         + INDUSTRY_FIT_LOGIT[industry]
         + ENGAGEMENT_LOGIT * engagement
-        + LATENCY_LOGIT * np.log1p(24 * latency)
+        + LATENCY_LOGIT * np.log1p(24 * np.minimum(latency, ACTIVATION_DAYS))  # a week unanswered: gone cold
         + ACTIVATION_LOGIT * activated
         + SKILL_LOGIT * skill
-        + INTENT_LOGIT * intent
     )
 
 
@@ -127,12 +129,13 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
     activation_odds = 0.5 + 0.5 * skill + 0.4 * intent - 0.9 * np.log1p(latency)
     activated = (rng.random(count) < sigmoid(activation_odds)) & (latency < ACTIVATION_DAYS - 1)
     engagement = np.log1p(web_visits + 2 * (downloads + inbound))
-    logit = lead_logit(source, size, industry, engagement, latency, activated, skill, intent)
-    p = sigmoid(logit + NOISE_LOGIT * rng.standard_normal(count))
+    p = sigmoid(lead_logit(source, size, industry, engagement, latency, activated, skill))
     converted = rng.random(count) < p
-    cleaned_up = (latency > 10) & (rng.random(count) < 0.7)  # nurture clean-up of forgotten leads
-    dropped = np.where(cleaned_up, rng.uniform(7, 40, count), latency + lognormal(rng, 25.0, 0.6, count))
-    end = created + np.where(converted, latency + lognormal(rng, 9.0, 0.7, count), dropped)
+    cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
+    dropped = np.where(
+        cleaned_up, rng.uniform(*CLEAN_UP_DAYS, count), latency + lognormal(rng, *DROP_DAYS, count)
+    )
+    end = created + np.where(converted, latency + lognormal(rng, *CONVERT_DAYS, count), dropped)
     leads = Leads(
         number=first + np.arange(count),
         created=created,
@@ -159,7 +162,8 @@ def lead_events(rng: np.random.Generator, leads: Leads) -> Events:
     """Web behaviour, inbound contacts and the reps' touches, all before the lead converts or is dropped.
 
     The first outbound row is the first response; activated leads get two or more effective interactions
-    (answered calls, visits, meetings) within 7 days, the others at most that first one.
+    (answered calls, visits, meetings) within 7 days, the others at most that first one (and leads first
+    answered after the week nothing more in it).
     """
     created, end = leads.created, leads.end
     touched = np.flatnonzero(leads.latency < end - created)
@@ -180,7 +184,7 @@ def lead_events(rng: np.random.Generator, leads: Leads) -> Events:
             note=notes(rng, "lead", len(touched), 0.5),
         ),
         _touches(rng, activated, first, week, 2 + rng.poisson(0.6, len(activated)), EFFECTIVE_TOUCH, answered=1.0),
-        _touches(rng, idle, first, week, rng.poisson(0.8, len(idle)), INEFFECTIVE_TOUCH),
+        _touches(rng, idle, first, week, rng.poisson(0.8, len(idle)) * (first < week)[idle], INEFFECTIVE_TOUCH),
         _touches(
             rng,
             touched,
@@ -218,12 +222,23 @@ def _rep_notes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(rng.random(n) < 0.4, notes(rng, "lead", n), notes(rng, "vague", n, 0.3)).astype(np.int16)
 
 
+def _researching(rng: np.random.Generator, leads: Leads, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``counts`` events uniform over the lead's research window, those after the lead ends dropped.
+
+    A fixed window (not one that ends with the lead) keeps the rate of events seen so far free of any hint of
+    when, or how, the lead will end.
+    """
+    row, t = spread(rng, leads.created, leads.created + ENGAGEMENT_DAYS, counts)
+    keep = t < leads.end[row]
+    return row[keep], t[keep]
+
+
 def _web(rng: np.random.Generator, leads: Leads) -> Events:
     """The form that created web-form leads, page visits, downloads and inbound calls or messages."""
     forms = np.flatnonzero(leads.source == SOURCES.index("web_form"))
-    visit_row, visit_t = spread(rng, leads.created, leads.end, leads.web_visits)
-    download_row, download_t = spread(rng, leads.created, leads.end, leads.downloads)
-    inbound_row, inbound_t = spread(rng, leads.created, leads.end, leads.inbound)
+    visit_row, visit_t = _researching(rng, leads, leads.web_visits)
+    download_row, download_t = _researching(rng, leads, leads.downloads)
+    inbound_row, inbound_t = _researching(rng, leads, leads.inbound)
     n_in = len(inbound_row)
     return Events.concat(
         [

@@ -29,7 +29,14 @@ EXTRAS = {"opportunities": [ExtraColumn("discount_pct", "numeric", display="æŠ˜æ
 STREAMED = ("leads", "opportunities", "stage_changes", "activities")
 TIME = pa.timestamp("ns", tz="UTC")
 TRUTH_SCHEMAS = {
-    "leads": pa.schema([("lead_id", pa.string()), ("p_convert", pa.float64()), ("converted_drawn", pa.bool_())]),
+    "leads": pa.schema(
+        [
+            ("lead_id", pa.string()),
+            ("p_convert", pa.float64()),
+            ("converted_drawn", pa.bool_()),
+            ("first_response_days", pa.float64()),
+        ]
+    ),
     "opportunities": pa.schema(
         [("opportunity_id", pa.string()), ("p_win", pa.float64()), ("won_drawn", pa.bool_()), ("true_closed_at", TIME)]
     ),
@@ -132,6 +139,7 @@ def lead_truth(leads: Leads) -> Columns:
         "lead_id": ids("L", leads.number),
         "p_convert": floats(leads.p),
         "converted_drawn": pa.array(leads.converted),
+        "first_response_days": floats(leads.latency),
     }
 
 

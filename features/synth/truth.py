@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from scipy.special import ndtr
 from sklearn.metrics import roc_auc_score
 
 from features.synth import deals as d
@@ -56,7 +57,8 @@ DRIVERS = [
         "web_engagement",
         "lead",
         "+",
-        "lead activities of type web_visit, download and form, and inbound calls or messages (direction=inbound)",
+        "lead activities of type web_visit, download and form, and inbound calls or messages (direction=inbound), "
+        f"all within {ld.ENGAGEMENT_DAYS:g} days of created_at",
         f"{ld.ENGAGEMENT_LOGIT:+} log-odds per log(1 + web visits + 2 x (downloads + inbound contacts))",
     ),
     _driver(
@@ -180,7 +182,11 @@ DRIVERS = [
 ]
 
 UNOBSERVED = {
-    "lead": [f"buyer intent ({ld.INTENT_LOGIT:+} per SD, also raises web engagement)", f"noise (SD {ld.NOISE_LOGIT})"],
+    "lead": [
+        "buyer intent: no effect of its own, it acts through web engagement and activation (both observed)",
+        "rep skill beyond what the rep's track record shows",
+        "activities entered late (visits, meetings, e-mails back-filled days later or at month end)",
+    ],
     "opportunity": [
         f"true budget ({d.BUDGET_WIN:+} per SD, also raises senior contacts and budget-approval notes)",
         f"urgency ({d.URGENCY_WIN:+} per SD, also shortens needs confirmation)",
@@ -218,6 +224,37 @@ def oracle(
             "n_open": int((~closed).sum()),
         },
     }
+
+
+def _lognormal_sf(days: np.ndarray, median: float, sigma: float) -> np.ndarray:
+    """P(a log-normal duration > days); durations are positive, so 1 where days <= 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(np.maximum(days, 0) / median) / sigma
+    return np.where(days <= 0, 1.0, 1.0 - ndtr(z))
+
+
+def lead_snapshot_oracle(
+    p_convert: np.ndarray, first_response_days: np.ndarray, age_days: np.ndarray, horizon_days: float
+) -> np.ndarray:
+    """The true probability that a lead still open at ``age_days`` converts within the next ``horizon_days``.
+
+    It knows everything the simulator drew for the lead (buyer intent, noise and the first-response time even
+    when that lies after the snapshot), so it bounds what any model can reach on the same snapshot rows; once
+    the first response and the 7-day activation window are in the past, the only things it knows that a model
+    cannot see are the latent intent and the noise.
+    """
+    lat, age = first_response_days, age_days
+    convert_median, convert_sigma = ld.CONVERT_DAYS
+    converts_after = _lognormal_sf(age - lat, convert_median, convert_sigma)
+    converts_in = converts_after - _lognormal_sf(age + horizon_days - lat, convert_median, convert_sigma)
+    dropped_after = _lognormal_sf(age - lat, *ld.DROP_DAYS)
+    lo, hi = ld.CLEAN_UP_DAYS
+    cleaned_after = np.clip((hi - age) / (hi - lo), 0.0, 1.0)
+    share = np.where(lat > ld.CLEAN_UP_AFTER, ld.CLEAN_UP_SHARE, 0.0)
+    still_open_unconverted = share * cleaned_after + (1 - share) * dropped_after
+    open_now = p_convert * converts_after + (1 - p_convert) * still_open_unconverted
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(open_now > 0, p_convert * converts_in / open_now, 0.0)
 
 
 def write_truth_meta(directory: Path, figures: dict[str, dict[str, float | int]]) -> None:
