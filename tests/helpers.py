@@ -30,3 +30,15 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
     assert "Traceback" not in proc.stderr + proc.stdout
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def train_in_store(store: Path, spec: str, data: Path, trials: int):
+    """Train in-process against a private MLflow store; the environment is restored afterwards."""
+    import pytest
+
+    from training.train import train
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SALESML_STORE", str(store))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+        return train(spec, data, trials=trials, progress=False)

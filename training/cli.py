@@ -31,6 +31,7 @@ def train_cmd(
         for g in result.report["test"]["grades"]
     )
     console.print(f"grades on test: {grades}")
+    console.print(f"skill: {result.report['test']['skill']['verdict']}")
     flags = [f["feature"] for f in result.report["leakage_flags"] if not f["allowed"]]
     if flags:
         console.print(f"[yellow]leakage guard excluded:[/yellow] {', '.join(flags)}")

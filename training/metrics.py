@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
@@ -37,3 +38,33 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "positive_rate": float(y.mean()),
         "n": int(len(y)),
     }
+
+
+def auc_interval(
+    y: np.ndarray, p: np.ndarray, groups: np.ndarray, *, resamples: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """95% interval of ROC AUC by bootstrapping entities (an entity's snapshots move together)."""
+    codes, _ = pd.factorize(groups)
+    order = np.argsort(codes, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(resamples):
+        rows = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        if len(np.unique(y[rows])) == 2:
+            aucs.append(roc_auc_score(y[rows], p[rows]))
+    lo, hi = np.percentile(aucs, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def skill_verdict(auc: float, interval: tuple[float, float]) -> str:
+    """In words, whether the ranking beats chance: the report must not claim skill the data does not show."""
+    lo, hi = interval
+    if lo <= 0.5:
+        return (
+            f"no demonstrable skill: test ROC AUC {auc:.3f} (95% interval {lo:.3f}-{hi:.3f}) is indistinguishable"
+            " from chance; do not rank by these scores"
+        )
+    if auc < 0.6:
+        return f"weak: test ROC AUC {auc:.3f} (95% interval {lo:.3f}-{hi:.3f}) is barely better than chance"
+    return f"test ROC AUC {auc:.3f} (95% interval {lo:.3f}-{hi:.3f})"

@@ -36,6 +36,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Test split: salesml and the baselines on the same rows",
         "",
+        f"Skill: {report['test']['skill']['verdict']}.",
+        "",
         "| model | " + " | ".join(SHOWN) + " |",
         "|---|" + "---|" * len(SHOWN),
         *(f"| {name} | " + " | ".join(_fmt(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),

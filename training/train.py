@@ -28,7 +28,7 @@ from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
 from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
 from training.guards import LeakageFlag, leakage_flags, require_enough
-from training.metrics import binary_metrics
+from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.registry import CHALLENGER, CHAMPION, alias_version, load_scorer, log_scorer, set_alias, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
@@ -144,6 +144,11 @@ def train(
             spec.grades.model_dump(),
         )
         evaluation = evaluate_model(scorer, x["test"], y["test"])
+        auc = evaluation["metrics"]["roc_auc"]
+        interval = auc_interval(
+            y["test"], evaluation["probability"], table.loc[data.rows("test"), "entity_id"].to_numpy()
+        )
+        evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
         scorer.metadata = {
             "data_window": [str(table["cutoff_time"].min()), str(table["cutoff_time"].max())],
             "metrics": evaluation["metrics"],

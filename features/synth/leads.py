@@ -132,9 +132,7 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
     p = sigmoid(lead_logit(source, size, industry, engagement, latency, activated, skill))
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
-    dropped = np.where(
-        cleaned_up, rng.uniform(*CLEAN_UP_DAYS, count), latency + lognormal(rng, *DROP_DAYS, count)
-    )
+    dropped = np.where(cleaned_up, rng.uniform(*CLEAN_UP_DAYS, count), latency + lognormal(rng, *DROP_DAYS, count))
     end = created + np.where(converted, latency + lognormal(rng, *CONVERT_DAYS, count), dropped)
     leads = Leads(
         number=first + np.arange(count),

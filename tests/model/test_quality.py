@@ -23,20 +23,13 @@ from features.build import build_features
 from features.dataset import Dataset, read_dataset
 from features.synth import synthesize
 from features.synth.truth import lead_snapshot_oracle
-from training.train import TrainResult, train
+from tests.helpers import train_in_store
+from training.train import TrainResult
 
 LEADS = 60_000  # about 5,000 test leads: enough for the AUC gap to be measured to about +/- 0.005
 TRIALS = 6
 DRIVERS_SEEN_AFTER = pd.Timedelta(days=7)
 HORIZON_DAYS = 30
-
-
-def _train_in(store: Path, data: Path, trials: int) -> TrainResult:
-    """Train in-process against a private store; the environment is restored afterwards."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SALESML_STORE", str(store))
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
-        return train("lead_score", data, trials=trials, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(crm: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    return _train_in(tmp_path_factory.mktemp("store"), crm, TRIALS)
+    return train_in_store(tmp_path_factory.mktemp("store"), "lead_score", crm, TRIALS)
 
 
 @pytest.fixture(scope="module")
@@ -173,5 +166,5 @@ def test_renaming_ids_changes_no_score(dataset: Dataset, trained: TrainResult) -
 def test_scores_are_reproducible_for_a_seed(tmp_path_factory: pytest.TempPathFactory) -> None:
     data = tmp_path_factory.mktemp("repro") / "data"
     synthesize(data, leads=6000, seed=13)
-    first, second = (_train_in(tmp_path_factory.mktemp(f"store{i}"), data, trials=2) for i in range(2))
+    first, second = (train_in_store(tmp_path_factory.mktemp(f"store{i}"), "lead_score", data, 2) for i in range(2))
     pd.testing.assert_frame_equal(first.test_rows, second.test_rows)
