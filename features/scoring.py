@@ -126,18 +126,39 @@ class Scorer:
     def contributions(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
         the factor keys (columns of the sums)."""
+        raw, _ = self._shap(x)
+        return raw, *self._by_factor(raw)
+
+    def _shap(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature contributions and the margin, which they sum to (one pass over the trees for both)."""
         full = self.booster.predict(x, pred_contrib=True)
-        raw = full[:, :-1]  # the last column is the bias
+        return full[:, :-1], full.sum(axis=1)  # the last column is the bias
+
+    def _by_factor(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys, index = np.unique([f.factor for f in self.inputs], return_inverse=True)
-        summed = np.zeros((len(x), len(keys)))
-        np.add.at(summed.T, index, raw.T)
-        return raw, summed, keys
+        membership = np.zeros((len(self.inputs), len(keys)))
+        membership[np.arange(len(self.inputs)), index] = 1.0
+        return raw @ membership, keys
+
+    def predict_with_factors(
+        self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
+    ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
+        """``predict`` and ``explain`` in one pass: the margin is the sum of the SHAP values."""
+        x, _ = self.encode(table)
+        raw, margin = self._shap(x)
+        p = np.clip(self.calibrator(margin), 0.0, 1.0)
+        s = self.score(p)
+        scores = pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
+        return scores, self._reasons(x, raw, margin, top, locale)
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
-        x, _ = self.encode(table)
-        raw, by_factor, keys = self.contributions(x)
-        margin = self.margin(x)
+        return self.predict_with_factors(table, top, locale)[1]
+
+    def _reasons(
+        self, x: pd.DataFrame, raw: np.ndarray, margin: np.ndarray, top: int, locale: Locale
+    ) -> list[dict[str, list]]:
+        by_factor, keys = self._by_factor(raw)
         leader = self._leading_members(raw, keys)
         order = np.argsort(-by_factor, axis=1, kind="stable")
         k = min(top, len(keys))

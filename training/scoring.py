@@ -32,8 +32,7 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
     ds = read_dataset(data)
     frame = scoring_frame(ds, scorer.entity, at)
     table = build_features(ds, scorer.entity, frame, progress=True)
-    scored = scorer.predict(table)
-    reasons = scorer.explain(table, top=top, locale=locale)  # type: ignore[arg-type]
+    scored, reasons = scorer.predict_with_factors(table, top=top, locale=locale)  # type: ignore[arg-type]
     return pd.DataFrame(
         {
             "entity_id": frame["entity_id"],
