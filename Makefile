@@ -35,9 +35,11 @@ test: install ## run the whole test suite
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## feature-building and simulator benchmarks (minutes; writes benchmarks/results/)
+bench: install ## feature-building, simulator, training and scoring benchmarks (minutes; writes BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.synth
+	$(BIN)/python -m benchmarks.train
+	$(BIN)/python -m benchmarks.scoring
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis
