@@ -26,7 +26,7 @@ from features.synth.events import (
 from features.synth.world import SOURCE_SHARE, SOURCES, World
 
 # Planted effects on the conversion log-odds (truth.py lists them as drivers).
-LEAD_BASE = -2.3
+LEAD_BASE = -2.1
 SOURCE_LOGIT = np.array([0.0, 0.12, 0.72, -0.56, -0.36, 0.4])  # web_form, trade_show, referral, cold_call, ads, partner
 SIZE_LOGIT = np.array([-0.36, 0.0, 0.2, 0.28])
 INDUSTRY_FIT_LOGIT = np.array([0.24, 0.24, 0.16, 0.08, -0.32, -0.24, -0.32, -0.16])  # core industries fit the products

@@ -55,7 +55,8 @@ def test_registry_runs_artifacts_and_aliases(store: Path, trained: dict) -> None
     from mlflow.tracking import MlflowClient
 
     # an explicit client: mlflow.set_tracking_uri would leak MLFLOW_TRACKING_URI into later subprocesses
-    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # in-process trainings set a global registry
     experiment = client.get_experiment_by_name("lead_score").experiment_id
     runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
