@@ -168,3 +168,23 @@ def test_scores_are_reproducible_for_a_seed(tmp_path_factory: pytest.TempPathFac
     synthesize(data, leads=6000, seed=13)
     first, second = (train_in_store(tmp_path_factory.mktemp(f"store{i}"), "lead_score", data, 2) for i in range(2))
     pd.testing.assert_frame_equal(first.test_rows, second.test_rows)
+
+
+@pytest.fixture(scope="module")
+def deals_trained(crm: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    return train_in_store(tmp_path_factory.mktemp("deal-store"), "close_probability", crm, TRIALS)
+
+
+def test_close_probability_finds_the_planted_deal_drivers(crm: Path, deals_trained: TrainResult) -> None:
+    drivers = yaml.safe_load((crm / "_truth" / "drivers.yaml").read_text(encoding="utf-8"))["drivers"]
+    planted = {d["concept"] for d in drivers if d["entity"] == "opportunity"}
+    top5 = [f["factor"] for f in deals_trained.report["global_factors"][:5]]
+    assert len(planted & set(top5)) >= 3, top5
+    rates = [g["conversion_rate"] for g in deals_trained.report["test"]["grades"]]
+    assert rates[0] > rates[1] > rates[2]
+    truth = pd.read_parquet(crm / "_truth" / "opportunities.parquet").set_index("opportunity_id")
+    rows = deals_trained.test_rows
+    best = roc_auc_score(rows["label"], truth.loc[rows["entity_id"], "p_win"])
+    ours = roc_auc_score(rows["label"], rows["probability"])
+    print(f"close_probability: salesml {ours:.4f}, oracle (knows the deal's future) {best:.4f}")
+    assert ours >= best - 0.05
