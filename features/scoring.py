@@ -119,7 +119,10 @@ class Scorer:
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """probability, score and grade per row of a feature table."""
         x, _ = self.encode(table)
-        p = self.probability(x)
+        return self._scores(self.margin(x))
+
+    def _scores(self, margin: np.ndarray) -> pd.DataFrame:
+        p = np.clip(self.calibrator(margin), 0.0, 1.0)
         s = self.score(p)
         return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
 
@@ -146,10 +149,7 @@ class Scorer:
         """``predict`` and ``explain`` in one pass: the margin is the sum of the SHAP values."""
         x, _ = self.encode(table)
         raw, margin = self._shap(x)
-        p = np.clip(self.calibrator(margin), 0.0, 1.0)
-        s = self.score(p)
-        scores = pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
-        return scores, self._reasons(x, raw, margin, top, locale)
+        return self._scores(margin), self._reasons(x, raw, margin, top, locale)
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""

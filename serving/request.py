@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Annotated
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from features.dataset import Dataset, conform
 
@@ -24,11 +25,14 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
 class ActivityIn(BaseModel):
     """One interaction on the lead, as the CRM logged it."""
 
-    occurred_at: datetime = Field(description="When it happened (ISO 8601; no zone means UTC).")
-    recorded_at: datetime | None = Field(None, description="When it was entered in the CRM (default: occurred_at).")
+    occurred_at: UtcTime = Field(description="When it happened (ISO 8601; no zone means UTC).")
+    recorded_at: UtcTime | None = Field(None, description="When it was entered in the CRM (default: occurred_at).")
     type: str = Field(description="call, visit, meeting, email, message, web_visit, download, form, demo, ...")
     direction: str | None = Field(None, description="inbound (the customer) or outbound (the rep).")
     duration_s: float | None = Field(None, ge=0, allow_inf_nan=False, description="Call or meeting length in seconds.")
@@ -36,17 +40,12 @@ class ActivityIn(BaseModel):
     note: str | None = Field(None, description="Free-text note (keywords such as 预算审批 or 比价 count).")
     rep_id: str | None = Field(None, description="The rep who logged it.")
 
-    @field_validator("occurred_at", "recorded_at")
-    @classmethod
-    def _zone(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
-
 
 class LeadIn(BaseModel):
     """A lead to score: its attributes and its whole activity history (empty for a brand-new lead)."""
 
     lead_id: str = Field(min_length=1, description="The CRM's id of the lead.")
-    created_at: datetime = Field(description="When the lead was created (no zone means UTC).")
+    created_at: UtcTime = Field(description="When the lead was created (no zone means UTC).")
     source: str | None = Field(None, description="web_form, trade_show, referral, cold_call, ads, partner, ...")
     region: str | None = None
     industry: str | None = None
@@ -55,17 +54,12 @@ class LeadIn(BaseModel):
     account_id: str | None = None
     activities: list[ActivityIn] = Field(default_factory=list, max_length=10_000)
 
-    @field_validator("created_at")
-    @classmethod
-    def _zone(cls, value: datetime) -> datetime:
-        return _utc(value)
-
 
 class LeadScoreRequest(BaseModel):
     """Up to 1,000 leads, scored as of one time."""
 
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_ITEMS)
-    as_of: datetime | None = Field(None, description="Score as of this time (default: now). No zone means UTC.")
+    as_of: UtcTime | None = Field(None, description="Score as of this time (default: now). No zone means UTC.")
     locale: str = Field("zh-CN", pattern="^(zh-CN|en)$", description="Language of the factor names: zh-CN or en.")
 
     @model_validator(mode="after")
@@ -83,7 +77,7 @@ class LeadScoreRequest(BaseModel):
         return self
 
     def at(self) -> datetime:
-        return _utc(self.as_of) if self.as_of is not None else datetime.now(UTC)
+        return self.as_of if self.as_of is not None else datetime.now(UTC)
 
 
 def _lead_rows(leads: list[LeadIn]) -> pd.DataFrame:

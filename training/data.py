@@ -12,7 +12,7 @@ import pandas as pd
 
 from features.build import build_features
 from features.catalog import Feature, feature_catalog
-from features.dataset import Dataset, read_dataset, time_ns, to_utc
+from features.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scalar
 from features.errors import DataError
 from features.pit import DAY_NS, entity_frame, entity_table, frame_codes, times, to_time
 from training.spec import ModelSpec
@@ -100,7 +100,7 @@ def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> T
     table = build_features(ds, spec.entity, labelled, progress=progress)
     plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
     if ds.manifest.has_event_times:
-        exported = to_utc(pd.Series([ds.manifest.exported_at])).iloc[0]
+        exported = to_utc_scalar(ds.manifest.exported_at)
         segment, starts = time_split(labelled, label_known_at(ds, spec, labelled), plan, until=exported)
         split_kind, starts = "time", {k: v.isoformat() for k, v in starts.items()}
     else:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy.special import ndtr
+from scipy.stats import lognorm
 from sklearn.metrics import roc_auc_score
 
 from features.synth import deals as d
@@ -226,28 +226,25 @@ def oracle(
     }
 
 
-def _lognormal_sf(days: np.ndarray, median: float, sigma: float) -> np.ndarray:
-    """P(a log-normal duration > days); durations are positive, so 1 where days <= 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(np.maximum(days, 0) / median) / sigma
-    return np.where(days <= 0, 1.0, 1.0 - ndtr(z))
-
-
 def lead_snapshot_oracle(
     p_convert: np.ndarray, first_response_days: np.ndarray, age_days: np.ndarray, horizon_days: float
 ) -> np.ndarray:
     """The true probability that a lead still open at ``age_days`` converts within the next ``horizon_days``.
 
-    It knows everything the simulator drew for the lead (buyer intent, noise and the first-response time even
-    when that lies after the snapshot), so it bounds what any model can reach on the same snapshot rows; once
-    the first response and the 7-day activation window are in the past, the only things it knows that a model
-    cannot see are the latent intent and the noise.
+    It knows everything the simulator drew for the lead (the rep's latent skill, activities not yet entered, and
+    the first-response time even when that lies after the snapshot), so it bounds what any model can reach on
+    the same snapshot rows; once the first response and the 7-day activation window are in the past, only the
+    latent skill and late entries are hidden from a model.
     """
     lat, age = first_response_days, age_days
-    convert_median, convert_sigma = ld.CONVERT_DAYS
-    converts_after = _lognormal_sf(age - lat, convert_median, convert_sigma)
-    converts_in = converts_after - _lognormal_sf(age + horizon_days - lat, convert_median, convert_sigma)
-    dropped_after = _lognormal_sf(age - lat, *ld.DROP_DAYS)
+
+    def lasts_beyond(days: np.ndarray, median_and_sigma: tuple[float, float]) -> np.ndarray:
+        median, sigma = median_and_sigma
+        return lognorm.sf(days, sigma, scale=median)  # 1 where days <= 0: durations are positive
+
+    converts_after = lasts_beyond(age - lat, ld.CONVERT_DAYS)
+    converts_in = converts_after - lasts_beyond(age + horizon_days - lat, ld.CONVERT_DAYS)
+    dropped_after = lasts_beyond(age - lat, ld.DROP_DAYS)
     lo, hi = ld.CLEAN_UP_DAYS
     cleaned_after = np.clip((hi - age) / (hi - lo), 0.0, 1.0)
     share = np.where(lat > ld.CLEAN_UP_AFTER, ld.CLEAN_UP_SHARE, 0.0)

@@ -91,9 +91,13 @@ def test_grades_convert_in_order(trained: TrainResult) -> None:
     assert rates["A"] > rates["B"] > rates["C"]
 
 
-def test_planted_drivers_lead_the_global_factors(crm: Path, trained: TrainResult) -> None:
+def _planted(crm: Path, entity: str) -> set[str]:
     drivers = yaml.safe_load((crm / "_truth" / "drivers.yaml").read_text(encoding="utf-8"))["drivers"]
-    planted = {d["concept"] for d in drivers if d["entity"] == "lead"}
+    return {d["concept"] for d in drivers if d["entity"] == entity}
+
+
+def test_planted_drivers_lead_the_global_factors(crm: Path, trained: TrainResult) -> None:
+    planted = _planted(crm, "lead")
     top5 = [f["factor"] for f in trained.report["global_factors"][:5]]
     assert len(planted & set(top5)) >= 3, top5
 
@@ -176,8 +180,7 @@ def deals_trained(crm: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainR
 
 
 def test_close_probability_finds_the_planted_deal_drivers(crm: Path, deals_trained: TrainResult) -> None:
-    drivers = yaml.safe_load((crm / "_truth" / "drivers.yaml").read_text(encoding="utf-8"))["drivers"]
-    planted = {d["concept"] for d in drivers if d["entity"] == "opportunity"}
+    planted = _planted(crm, "opportunity")
     top5 = [f["factor"] for f in deals_trained.report["global_factors"][:5]]
     assert len(planted & set(top5)) >= 3, top5
     rates = [g["conversion_rate"] for g in deals_trained.report["test"]["grades"]]
