@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import data_app, features_app
+from serving.cli import export_cmd, keys_app, serve_cmd
 from training.cli import score_cmd, train_cmd
 
 app = typer.Typer(
@@ -17,6 +18,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.command("train")(train_cmd)
 app.command("score")(score_cmd)
+app.command("export")(export_cmd)
+app.command("serve")(serve_cmd)
+app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":
     app()

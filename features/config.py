@@ -27,3 +27,13 @@ def artifact_location(experiment: str) -> str:
 
 def optuna_storage() -> str:
     return f"sqlite:///{store_dir() / 'optuna.db'}"
+
+
+def bentoml_home() -> Path:
+    """BentoML's model and bento store: under the repository unless ``BENTOML_HOME`` says otherwise."""
+    return Path(os.environ.get("BENTOML_HOME", ROOT / ".bentoml")).resolve()
+
+
+def prediction_log_dir() -> Path:
+    """Where the service appends what it answered (``SALESML_PREDICTION_LOG``; default under the repository)."""
+    return Path(os.environ.get("SALESML_PREDICTION_LOG", ROOT / "logs" / "predictions")).resolve()

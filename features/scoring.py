@@ -146,10 +146,13 @@ class Scorer:
     def predict_with_factors(
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
-        """``predict`` and ``explain`` in one pass: the margin is the sum of the SHAP values."""
-        x, _ = self.encode(table)
+        """``predict`` and ``explain`` in one pass (the margin is the sum of the SHAP values); the scores also carry
+        each row's ``warnings`` (unseen categories, missing inputs)."""
+        x, warnings = self.encode(table)
         raw, margin = self._shap(x)
-        return self._scores(margin), self._reasons(x, raw, margin, top, locale)
+        scores = self._scores(margin)
+        scores["warnings"] = warnings
+        return scores, self._reasons(x, raw, margin, top, locale)
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
@@ -237,6 +240,7 @@ class Scorer:
 def encode_inputs(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
     """Feature table -> model input frame (fixed categorical levels), and per row the warnings to report."""
     warnings: list[list[str]] = [[] for _ in range(len(table))]
+    table = pd.DataFrame(table, copy=False)  # without attrs: pandas deep-copies them on every column access
     columns = {}
     for f in inputs:
         if f.name in table.columns:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location, store_dir, tracking_uri
-from features.errors import DataError
-from features.pyfunc import SCORER_ARTIFACT, ScorerModel
+from features.pyfunc import SCORER_ARTIFACT, ScorerModel, load_registered
 from features.scoring import Scorer
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -50,13 +48,6 @@ def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
     return str(info.registered_model_version)
 
 
-def alias_version(name: str, alias: str) -> str | None:
-    try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
 def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)
 
@@ -64,8 +55,4 @@ def set_alias(name: str, alias: str, version: str) -> None:
 def load_scorer(name: str, alias: str = CHAMPION) -> tuple[Scorer, str]:
     """The scorer behind ``name@alias`` and its version; DataError when there is none yet."""
     use_local_store(name)
-    version = alias_version(name, alias)
-    if version is None:
-        raise DataError(f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)")
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-    return model.unwrap_python_model().scorer, version
+    return load_registered(name, alias)

@@ -37,10 +37,11 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
         {
             "entity_id": frame["entity_id"],
             "as_of": frame["cutoff_time"],
-            **scored,
+            **scored.drop(columns="warnings"),
             "top_positive": [_words(r["positive"]) for r in reasons],
             "top_negative": [_words(r["negative"]) for r in reasons],
             "model": model,
             "model_version": version,
+            "warnings": ["; ".join(w) for w in scored["warnings"]],
         }
     )

@@ -21,6 +21,7 @@ import pandas as pd
 
 from features.catalog import Feature
 from features.errors import DataError
+from features.pyfunc import alias_version
 from features.scoring import Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
@@ -29,7 +30,7 @@ from training.encode import model_inputs
 from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
-from training.registry import CHALLENGER, CHAMPION, alias_version, load_scorer, log_scorer, set_alias, use_local_store
+from training.registry import CHALLENGER, CHAMPION, load_scorer, log_scorer, set_alias, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
 from training.tune import BASE_PARAMS, tune

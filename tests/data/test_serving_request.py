@@ -1,4 +1,4 @@
-"""A scoring request's lead and history give exactly the features batch scoring builds (no serving skew)."""
+"""A scoring request's entities and histories give exactly the features batch scoring builds (no serving skew)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from pydantic import ValidationError
 from features.build import build_features
 from features.dataset import Dataset, read_dataset
 from features.synth import synthesize
-from serving.request import ActivityIn, LeadIn, LeadScoreRequest, lead_request_dataset
+from serving.context import ServingContext
+from serving.request import (
+    ActivityIn,
+    LeadIn,
+    LeadScoreRequest,
+    OpportunityIn,
+    OpportunityScoreRequest,
+    StageIn,
+)
 
 ACTIVITY_FIELDS = ("occurred_at", "recorded_at", "type", "direction", "duration_s", "contact_role", "note", "rep_id")
 
@@ -21,6 +29,14 @@ def ds(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     out: Path = tmp_path_factory.mktemp("serving") / "data"
     synthesize(out, leads=3000, seed=17)
     return read_dataset(out)
+
+
+@pytest.fixture(scope="module")
+def context(ds: Dataset, tmp_path_factory: pytest.TempPathFactory) -> ServingContext:
+    """The context as the service has it: written by the export and read back."""
+    out = tmp_path_factory.mktemp("context") / "context"
+    ServingContext.write(ds, out)
+    return ServingContext.read(out)
 
 
 def _value(v: object) -> object:
@@ -48,7 +64,7 @@ def _as_request(ds: Dataset, lead_ids: list[str], as_of: pd.Timestamp) -> LeadSc
     return LeadScoreRequest(leads=items, as_of=as_of.to_pydatetime())
 
 
-def test_request_features_equal_batch_features(ds: Dataset) -> None:
+def test_request_features_equal_batch_features(ds: Dataset, context: ServingContext) -> None:
     leads = ds.get("leads")
     as_of = leads["created_at"].quantile(0.8) + pd.Timedelta(days=3)
     open_then = leads[
@@ -57,17 +73,61 @@ def test_request_features_equal_batch_features(ds: Dataset) -> None:
     ids = open_then.sort_values("created_at")["lead_id"].tail(40).tolist()
     request = _as_request(ds, ids, as_of)
     assert sum(len(lead.activities) for lead in request.leads) > 40
-    served, frame = lead_request_dataset(ds, request)
-    batch = build_features(ds, "lead", frame)
-    online = build_features(served, "lead", frame)
+    prepared = context.leads(request)
+    batch = build_features(ds, "lead", prepared.frame)
+    online = build_features(prepared.dataset, "lead", prepared.frame)
+    pd.testing.assert_frame_equal(online, batch, check_dtype=False)
+    assert len(prepared.dataset.get("activities")) < len(ds.get("activities")) / 10  # only what the rows read
+
+
+def _as_deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> OpportunityScoreRequest:
+    """What a CRM would send for these deals as of ``as_of``: attributes, stages and activities entered by then."""
+    deals = ds.get("opportunities").set_index("opportunity_id")
+    stages = ds.get("stage_changes")
+    acts = ds.get("activities")
+    entered = (acts["recorded_at"] <= as_of) & (acts["occurred_at"] <= as_of)
+    known = acts[acts["entity_type"].eq("opportunity") & entered]
+    fields = ("account_id", "lead_id", "owner_rep_id", "product", "amount", "currency", "expected_close_at")
+    items = []
+    for deal_id in deal_ids:
+        row = deals.loc[deal_id]
+        history = stages[(stages["opportunity_id"] == deal_id) & (stages["changed_at"] <= as_of)]
+        items.append(
+            OpportunityIn(
+                opportunity_id=deal_id,
+                created_at=row["created_at"].to_pydatetime(),
+                **{k: _value(row[k]) for k in fields},
+                attributes={"discount_pct": _value(row["discount_pct"])} if "discount_pct" in row else {},
+                stages=[StageIn(stage=s.stage, changed_at=s.changed_at) for s in history.itertuples()],
+                activities=[
+                    ActivityIn(**{k: _value(a[k]) for k in ACTIVITY_FIELDS})
+                    for _, a in known[known["entity_id"] == deal_id].iterrows()
+                ],
+            )
+        )
+    return OpportunityScoreRequest(opportunities=items, as_of=as_of.to_pydatetime())
+
+
+def test_deal_request_features_equal_batch_features(ds: Dataset, context: ServingContext) -> None:
+    deals = ds.get("opportunities")
+    as_of = deals["created_at"].quantile(0.7)
+    open_then = deals[(deals["created_at"] <= as_of - pd.Timedelta(days=20)) & ~(deals["closed_at"] <= as_of)]
+    ids = open_then["opportunity_id"].head(30).tolist()
+    request = _as_deal_request(ds, ids, as_of)
+    assert sum(len(d.stages) for d in request.opportunities) > 30
+    assert sum(len(d.activities) for d in request.opportunities) > 30
+    prepared = context.opportunities(request)
+    batch = build_features(ds, "opportunity", prepared.frame)
+    online = build_features(prepared.dataset, "opportunity", prepared.frame)
+    assert online["lead_first_response_h"].notna().any()  # the originating leads' histories came from the context
     pd.testing.assert_frame_equal(online, batch, check_dtype=False)
 
 
-def test_a_brand_new_lead_with_no_history_is_valid(ds: Dataset) -> None:
+def test_a_brand_new_lead_with_no_history_is_valid(context: ServingContext) -> None:
     now = pd.Timestamp("2026-01-05T09:00:00Z")
     request = LeadScoreRequest(leads=[LeadIn(lead_id="new-1", created_at=now.to_pydatetime())], as_of=now)
-    served, frame = lead_request_dataset(ds, request)
-    table = build_features(served, "lead", frame)
+    prepared = context.leads(request)
+    table = build_features(prepared.dataset, "lead", prepared.frame)
     assert table.loc[0, "no_response_yet"] == 1
     assert table.loc[0, "act_all_n_total"] == 0
 
@@ -114,6 +174,8 @@ def test_times_without_a_zone_are_utc() -> None:
         ({"leads": []}, "at least 1"),
         ({"leads": [{"lead_id": str(i), "created_at": "2025-03-01T00:00:00Z"} for i in range(1001)]}, "at most 1000"),
         ({"leads": [{"lead_id": "a", "created_at": "2025-03-01T00:00:00Z"}], "locale": "fr"}, "locale"),
+        ({"leads": [{"lead_id": "a", "created_at": "2025-03-01T00:00:00Z"}] * 2}, "leads[1].lead_id repeats leads[0]"),
+        ({"leads": [{"lead_id": "a", "created_at": "2025-03-01T00:00:00Z", "sorce": "ads"}]}, "sorce"),
     ],
 )
 def test_bad_requests_name_the_field(payload: dict, fragment: str) -> None:
@@ -122,14 +184,32 @@ def test_bad_requests_name_the_field(payload: dict, fragment: str) -> None:
     assert fragment in str(err.value)
 
 
-def test_request_rows_replace_the_contexts_rows_for_that_lead(ds: Dataset) -> None:
+def test_request_rows_replace_the_contexts_rows_for_that_lead(ds: Dataset, context: ServingContext) -> None:
     lead = ds.get("leads").iloc[0]
     as_of = lead["created_at"] + pd.Timedelta(days=1)
     request = LeadScoreRequest(
         leads=[LeadIn(lead_id=lead["lead_id"], created_at=lead["created_at"].to_pydatetime())], as_of=as_of
     )
-    served, _ = lead_request_dataset(ds, request)
+    served = context.leads(request).dataset
     acts = served.get("activities")
     assert not (acts["entity_id"] == lead["lead_id"]).any()
     assert (served.get("leads")["lead_id"] == lead["lead_id"]).sum() == 1
     assert len(served.get("leads")) == len(ds.get("leads"))
+
+
+def test_unknown_attributes_stages_and_types_are_warned_not_refused(context: ServingContext) -> None:
+    now = pd.Timestamp("2026-01-05T09:00:00Z").to_pydatetime()
+    deal = OpportunityIn(
+        opportunity_id="o-new",
+        created_at=now,
+        attributes={"colour": "red"},
+        stages=[StageIn(stage="haggling", changed_at=now)],
+        activities=[ActivityIn(occurred_at=now, type="carrier_pigeon")],
+    )
+    prepared = context.opportunities(OpportunityScoreRequest(opportunities=[deal], as_of=now))
+    (warnings,) = prepared.warnings
+    assert any("attributes.colour" in w for w in warnings)
+    assert any("'haggling'" in w for w in warnings)
+    assert any("'carrier_pigeon'" in w for w in warnings)
+    table = build_features(prepared.dataset, "opportunity", prepared.frame)
+    assert table.loc[0, "act_other_n_total"] == 1

@@ -1,0 +1,94 @@
+"""``salesml export``, ``salesml serve`` and ``salesml keys``: from the MLflow registry to a running service."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from features.cli import user_errors
+from features.config import ROOT, bentoml_home
+from features.errors import DataError
+from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing
+
+keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
+SERVICE = "serving.service:SalesML"
+
+
+def _use_store() -> None:
+    """BentoML reads its home when first imported: point it at salesml's store before that."""
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+
+
+def _export(data: Path) -> list[str]:
+    _use_store()
+    from features.dataset import read_dataset
+    from serving.store import export_models
+
+    return export_models(read_dataset(data))
+
+
+@user_errors
+def export_cmd(
+    data: Annotated[Path, typer.Option(help="The canonical dataset whose history requests are scored against.")],
+) -> None:
+    """Copy the champion models from the MLflow registry, and the dataset's history, into the BentoML store."""
+    tags = _export(data)
+    Console().print(f"exported to {bentoml_home()}: {', '.join(tags)}")
+
+
+@user_errors
+def serve_cmd(
+    data: Annotated[
+        Path | None, typer.Option(help="Export the champions and this dataset's history first (else: as stored).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    auth: Annotated[bool, typer.Option(help="Require API keys on /v1 (--no-auth only for local trials).")] = True,
+) -> None:
+    """Start the scoring service (BentoML) on 127.0.0.1:3000 by default."""
+    if data is not None:
+        Console(stderr=True).print(f"exported: {', '.join(_export(data))}")
+    _use_store()
+    env = dict(os.environ)
+    if auth and not KeyRing.from_env():
+        raise DataError(
+            f"no API keys: set {KEYS_ENV} (comma-separated) or {KEY_FILE_ENV} (salesml keys create makes one),"
+            " or start with --no-auth for a local trial"
+        )
+    env["SALESML_AUTH"] = "on" if auth else "off"
+    args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    os.chdir(ROOT)
+    os.execve(sys.executable, args, env)
+
+
+@keys_app.command("create")
+@user_errors
+def create_key(
+    file: Annotated[Path, typer.Option(help="Key file to append the new key to (SALESML_API_KEY_FILE).")] = ROOT
+    / ".secrets"
+    / "api-keys",
+) -> None:
+    """Create an API key, append it to the key file and print it (once: it is not shown again)."""
+    key = secrets.token_urlsafe(32)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as out:
+        out.write(key + "\n")
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+@user_errors
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="The key to withdraw.")],
+    file: Annotated[Path, typer.Option(help="Key file (SALESML_API_KEY_FILE).")] = ROOT / ".secrets" / "api-keys",
+) -> None:
+    """Mark a key revoked in the key file (calls with it get 403 once the service restarts)."""
+    with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as out:
+        out.write(f"-{key}\n")
+    typer.echo("revoked")

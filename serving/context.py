@@ -1,0 +1,176 @@
+"""The CRM history a request is scored against, and requests turned into canonical rows.
+
+Features such as the owner's win rate or the account's past deals need the CRM's history; the service keeps
+the tables of the latest export (``salesml export``) for that. A request's own entities replace the export's rows
+for them, and only the activities and stage changes a request's features read are kept (its own, and the
+originating leads' for deals), so ``features.build`` runs on a small dataset and gives exactly what it gives on
+the whole export (``tests/data/test_serving_request.py`` proves it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset, conform, read_dataset, write_dataset
+from features.pit import ENTITIES
+from features.schema import ACTIVITY_TYPES
+from serving.request import (
+    ActivityIn,
+    LeadIn,
+    LeadScoreRequest,
+    OpportunityIn,
+    OpportunityScoreRequest,
+    StageIn,
+)
+
+#: The tables features read besides the request's own rows; the export keeps only these.
+CONTEXT_TABLES = ("reps", "accounts", "leads", "opportunities", "activities")
+LEAD_FIELDS = ("lead_id", "created_at", "source", "region", "industry", "company_size", "owner_rep_id", "account_id")
+DEAL_FIELDS = (
+    "opportunity_id",
+    "created_at",
+    "account_id",
+    "lead_id",
+    "owner_rep_id",
+    "product",
+    "amount",
+    "currency",
+    "expected_close_at",
+)
+Warnings = list[list[str]]
+
+
+@dataclass
+class Prepared:
+    """A request as the feature builder takes it: a dataset, the (entity, as_of) frame and per-item warnings."""
+
+    dataset: Dataset
+    frame: pd.DataFrame
+    warnings: Warnings
+
+
+class ServingContext:
+    """The export's history, indexed once so that each request costs only its own rows."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+        acts = ds.get("activities")
+        self._lead_acts = acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
+        self._by_lead = self._lead_acts.groupby("entity_id", sort=False, observed=True).indices
+        self._stages = set(ds.manifest.stage_names())
+
+    @classmethod
+    def read(cls, path: Path) -> ServingContext:
+        return cls(read_dataset(path))
+
+    @staticmethod
+    def write(ds: Dataset, out: Path) -> None:
+        """Keep what requests are scored against: the history tables and the leads' activities (deals' lead
+        origin); deal activities and stage changes come with each request."""
+        acts = ds.get("activities")
+        tables = {name: ds.tables[name] for name in CONTEXT_TABLES if name in ds.tables}
+        tables["activities"] = acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
+        write_dataset(Dataset(ds.manifest, tables), out)
+
+    def leads(self, request: LeadScoreRequest) -> Prepared:
+        items = request.leads
+        ids = [lead.lead_id for lead in items]
+        rows = self._entity_rows("leads", items, LEAD_FIELDS)
+        acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
+        tables = {"leads": self._replace("leads", "lead_id", ids, rows), "activities": acts}
+        warnings = [self._attribute_warnings("leads", lead) + _activity_warnings(lead.activities) for lead in items]
+        return self._prepared(tables, "lead", ids, request.at(), warnings)
+
+    def opportunities(self, request: OpportunityScoreRequest) -> Prepared:
+        items = request.opportunities
+        ids = [deal.opportunity_id for deal in items]
+        rows = self._entity_rows("opportunities", items, DEAL_FIELDS)
+        origin = self._origin_activities([deal.lead_id for deal in items if deal.lead_id])
+        acts = _activity_rows("opportunity", [(deal.opportunity_id, deal.activities) for deal in items])
+        tables = {
+            "opportunities": self._replace("opportunities", "opportunity_id", ids, rows),
+            "stage_changes": _stage_rows(items),
+            "activities": pd.concat([origin, acts], ignore_index=True),
+        }
+        warnings = [
+            self._attribute_warnings("opportunities", deal)
+            + self._stage_warnings(deal.stages)
+            + _activity_warnings(deal.activities)
+            for deal in items
+        ]
+        return self._prepared(tables, "opportunity", ids, request.at(), warnings)
+
+    def _prepared(
+        self, tables: dict[str, pd.DataFrame], entity: str, ids: list[str], at: object, warnings: Warnings
+    ) -> Prepared:
+        table = self.ds.get(ENTITIES[entity][0])
+        cutoffs = pd.Series([pd.Timestamp(at)] * len(ids), dtype=table["created_at"].dtype)
+        frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
+        merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
+        return Prepared(Dataset(self.ds.manifest, {**merged, **tables}), frame, warnings)
+
+    def _entity_rows(self, table: str, items: list[LeadIn] | list[OpportunityIn], fields: tuple[str, ...]):
+        extras = self.ds.manifest.extras(table)
+        known = {e.name for e in extras}
+        records = [
+            {**{f: getattr(item, f) for f in fields}, **{k: v for k, v in item.attributes.items() if k in known}}
+            for item in items
+        ]
+        return conform(table, pd.DataFrame.from_records(records, columns=[*fields, *known]), extras)
+
+    def _replace(self, table: str, key: str, ids: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+        """The export's table with the request's rows in place of its own rows for those ids."""
+        current = self.ds.get(table)
+        return pd.concat([current[~current[key].isin(ids)], rows], ignore_index=True)
+
+    def _origin_activities(self, lead_ids: list[str]) -> pd.DataFrame:
+        positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
+        return self._lead_acts.take(np.concatenate(positions) if positions else np.array([], dtype=int))
+
+    def _attribute_warnings(self, table: str, item: LeadIn | OpportunityIn) -> list[str]:
+        known = {e.name for e in self.ds.manifest.extras(table)}
+        return [
+            f"attributes.{k}: not a column the model was trained with (ignored)"
+            for k in item.attributes
+            if k not in known
+        ]
+
+    def _stage_warnings(self, stages: list[StageIn]) -> list[str]:
+        return [
+            f"stages[{j}].stage: unknown stage {s.stage!r} (known: {', '.join(sorted(self._stages))})"
+            for j, s in enumerate(stages)
+            if s.stage not in self._stages
+        ]
+
+
+def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
+    return [
+        f"activities[{j}].type: unknown type {a.type!r} (counted as other)"
+        for j, a in enumerate(activities)
+        if a.type not in ACTIVITY_TYPES
+    ]
+
+
+def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
+    rows = [
+        {
+            "activity_id": f"{entity_id}#{j}",
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            **act.model_dump(),
+            "recorded_at": act.recorded_at or act.occurred_at,
+        }
+        for entity_id, acts in histories
+        for j, act in enumerate(acts)
+    ]
+    columns = ["activity_id", "entity_type", "entity_id", *ActivityIn.model_fields]
+    return conform("activities", pd.DataFrame.from_records(rows, columns=columns))
+
+
+def _stage_rows(deals: list[OpportunityIn]) -> pd.DataFrame:
+    rows = [{"opportunity_id": deal.opportunity_id, **stage.model_dump()} for deal in deals for stage in deal.stages]
+    return conform("stage_changes", pd.DataFrame.from_records(rows, columns=["opportunity_id", *StageIn.model_fields]))

@@ -1,0 +1,59 @@
+"""The prediction log: one JSON line per scored item, written before the answer leaves the service.
+
+Each call appends its lines with a single ``os.write`` on a file opened with ``O_APPEND``: once the write returns
+the lines are in the operating system's page cache and survive the service being killed (SIGKILL), so every answer
+a client received is in the log. ``SALESML_LOG_FSYNC=1`` also waits for the disk (survives power loss; slower).
+Files roll over daily: ``predictions-YYYY-MM-DD.jsonl`` under ``SALESML_PREDICTION_LOG``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FSYNC_ENV = "SALESML_LOG_FSYNC"
+
+
+def input_hash(payload: dict[str, Any]) -> str:
+    """SHA-256 of the item as received (canonical JSON), so an audit can match a CRM record to its score."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PredictionLog:
+    def __init__(self, directory: Path, fsync: bool | None = None) -> None:
+        self.directory = directory
+        self.fsync = os.environ.get(FSYNC_ENV, "0") == "1" if fsync is None else fsync
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, when: datetime) -> Path:
+        return self.directory / f"predictions-{when:%Y-%m-%d}.jsonl"
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """All records of one call in one append; raises OSError when they could not be written."""
+        if not records:
+            return
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+        fd = os.open(self.path(datetime.now(UTC)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_log(directory: Path) -> list[dict[str, Any]]:
+    """Every record in the log directory, oldest file first."""
+    return [
+        json.loads(line)
+        for file in sorted(directory.glob("predictions-*.jsonl"))
+        for line in file.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]

@@ -1,0 +1,216 @@
+"""The salesml scoring service a CRM calls: lead scores, close probabilities and their key factors.
+
+One ``@bentoml.service`` class. The champions and the CRM history are BentoML models (``salesml export`` copies them
+from the MLflow registry); each request becomes canonical rows (``serving.context``) and goes through
+``features.build`` and ``features.scoring``, the code training used. Keys, body limits and the error format are an
+ASGI middleware (``serving.http``); every scored item is in the prediction log before its answer is sent.
+
+Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+from bentoml.exceptions import NotFound, ServiceUnavailable
+from bentoml.models import BentoModel
+from fastapi import FastAPI
+
+from features.build import build_features
+from features.config import prediction_log_dir
+from serving.context import Prepared, ServingContext
+from serving.http import ApiGuard
+from serving.predlog import PredictionLog, input_hash
+from serving.request import (
+    FactorOut,
+    LeadIn,
+    LeadScore,
+    LeadScoreRequest,
+    LeadScoreResponse,
+    ModelInfo,
+    ModelsResponse,
+    OpportunityIn,
+    OpportunityScore,
+    OpportunityScoreRequest,
+    OpportunityScoreResponse,
+)
+from serving.store import CONTEXT, SERVED, Exported, read_context, read_exported
+
+
+@dataclass
+class Scored:
+    """One entity's answer before it takes the endpoint's response shape."""
+
+    fields: dict[str, Any]
+    log: dict[str, Any]
+
+
+def _load(model: BentoModel) -> Any | None:
+    """The stored model, or None when it was never exported (its endpoint then answers 503)."""
+    try:
+        return model.resolve()
+    except (NotFound, bentoml.exceptions.BentoMLException):
+        return None
+
+
+#: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
+meta = FastAPI(title="salesml metadata", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.asgi_app(meta, path="/v1")
+@bentoml.service(name="salesml", traffic={"timeout": 120})
+class SalesML:
+    lead_model = BentoModel(f"{SERVED['lead']}:latest")
+    opportunity_model = BentoModel(f"{SERVED['opportunity']}:latest")
+    context_model = BentoModel(f"{CONTEXT}:latest")
+
+    def __init__(self) -> None:
+        found = {entity: _load(getattr(type(self), f"{entity}_model")) for entity in SERVED}
+        self.models: dict[str, Exported] = {e: read_exported(m.path) for e, m in found.items() if m is not None}
+        context = _load(type(self).context_model)
+        self.context: ServingContext | None = read_context(context.path) if context is not None else None
+        self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
+        self.log = PredictionLog(prediction_log_dir())
+
+    def __is_ready__(self) -> bool:
+        return bool(self.models) and self.context is not None
+
+    @bentoml.api(route="/v1/leads/score", input_spec=LeadScoreRequest, output_spec=LeadScoreResponse)
+    def score_leads(
+        self,
+        leads: list[LeadIn],
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        locale: str = "zh-CN",
+        top: int = 5,
+    ) -> LeadScoreResponse:
+        """Score up to 1,000 leads: calibrated probability, 0-100 score, A/B/C grade and the key factors."""
+        request = LeadScoreRequest.model_construct(leads=leads, as_of=as_of, locale=locale, top=top)
+        context, model = self._ready("lead")
+        results = self._score("lead", model, context.leads(request), request, leads, ctx)
+        return LeadScoreResponse(request_id=_request_id(ctx), results=[LeadScore(**r) for r in results])
+
+    @bentoml.api(
+        route="/v1/opportunities/score", input_spec=OpportunityScoreRequest, output_spec=OpportunityScoreResponse
+    )
+    def score_opportunities(
+        self,
+        opportunities: list[OpportunityIn],
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        locale: str = "zh-CN",
+        top: int = 5,
+    ) -> OpportunityScoreResponse:
+        """Score up to 1,000 open deals: p_win (and within 30/60/90 days when the model has them) and factors."""
+        request = OpportunityScoreRequest.model_construct(
+            opportunities=opportunities, as_of=as_of, locale=locale, top=top
+        )
+        context, model = self._ready("opportunity")
+        results = self._score("opportunity", model, context.opportunities(request), request, opportunities, ctx)
+        for r in results:
+            r["p_win"] = r["probability"]
+        return OpportunityScoreResponse(request_id=_request_id(ctx), results=[OpportunityScore(**r) for r in results])
+
+    @meta.get("/models", response_model=ModelsResponse)
+    def models_info(self) -> ModelsResponse:
+        """The loaded models: registry version, training data window and test metrics."""
+        return ModelsResponse(
+            models=[ModelInfo(**m.info) for m in self.models.values()],
+            context_exported_at=self.context_exported_at,
+        )
+
+    def _ready(self, entity: str) -> tuple[ServingContext, Exported]:
+        if self.context is None or entity not in self.models:
+            raise ServiceUnavailable(f"no {SERVED[entity]} model in this service; run `salesml export` and restart")
+        return self.context, self.models[entity]
+
+    def _score(
+        self,
+        entity: str,
+        model: Exported,
+        prepared: Prepared,
+        request: LeadScoreRequest | OpportunityScoreRequest,
+        items: list[LeadIn] | list[OpportunityIn],
+        ctx: bentoml.Context,
+    ) -> list[dict[str, Any]]:
+        """Features (same code as training), scores and factors; logged before they are returned."""
+        table = build_features(prepared.dataset, entity, prepared.frame)
+        scored, reasons = model.scorer.predict_with_factors(table, top=request.top, locale=request.locale)  # type: ignore[arg-type]
+        request_id = _request_id(ctx)
+        as_of = pd.Timestamp(request.at()).to_pydatetime()
+        key = f"{entity}_id"
+        results, records = [], []
+        for i, (item, row, reason) in enumerate(zip(items, scored.itertuples(), reasons, strict=True)):
+            warnings = prepared.warnings[i] + row.warnings
+            result = {
+                key: getattr(item, key),
+                "probability": float(row.probability),
+                "score": int(row.score),
+                "grade": str(row.grade),
+                "top_positive": [FactorOut(**_plain(e.to_dict())) for e in reason["positive"]],
+                "top_negative": [FactorOut(**_plain(e.to_dict())) for e in reason["negative"]],
+                "model": model.info["name"],
+                "model_version": model.info["version"],
+                "as_of": as_of,
+                "warnings": warnings,
+            }
+            results.append(result)
+            records.append(
+                {
+                    "request_id": request_id,
+                    "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                    "endpoint": ctx.request.url.path,
+                    "model": model.info["name"],
+                    "model_version": model.info["version"],
+                    "entity_id": getattr(item, key),
+                    "as_of": as_of.isoformat(),
+                    "input_hash": input_hash(item.model_dump(mode="json")),
+                    "inputs": _inputs(table, i, model),
+                    "probability": result["probability"],
+                    "score": result["score"],
+                    "grade": result["grade"],
+                    "factors": {e.factor: e.contribution for e in reason["positive"] + reason["negative"]},
+                    "warnings": warnings,
+                }
+            )
+        self.log.append(records)
+        return results
+
+
+def _request_id(ctx: bentoml.Context) -> str:
+    """The caller's X-Request-ID when it sent one (so both sides can trace a call), else a new one."""
+    state = ctx.request.state
+    if not hasattr(state, "request_id"):
+        state.request_id = ctx.request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
+        ctx.response.metadata["x-request-id"] = state.request_id
+    return state.request_id
+
+
+def _plain(effect: dict[str, Any]) -> dict[str, Any]:
+    """Factor values as JSON-friendly scalars."""
+    value = effect["value"]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        value = None
+    return {**effect, "value": value}
+
+
+def _inputs(table: pd.DataFrame, i: int, model: Exported) -> dict[str, Any]:
+    """The model's input values for one row (missing ones left out): what monitoring compares with training."""
+    row = table.iloc[i]
+    out = {}
+    for name in model.scorer.feature_names:
+        value = row.get(name)
+        if value is not None and not pd.isna(value):
+            out[name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+SalesML.add_asgi_middleware(ApiGuard)
