@@ -1,0 +1,119 @@
+"""A real salesml service for tests: trained into a private store, exported, started with ``salesml serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import ROOT, salesml, train_in_store
+
+KEY, REVOKED = "test-key-0123456789", "old-key-9876543210"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stores:
+    """A trained and exported salesml: the private MLflow and BentoML stores, the data and the key file."""
+
+    root: Path
+    data: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "SALESML_STORE": str(self.root / "mlflow"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}",
+            "BENTOML_HOME": str(self.root / "bentoml"),
+            "SALESML_API_KEY_FILE": str(self.root / "keys"),
+            "SALESML_API_KEYS": "",
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+
+    @classmethod
+    def build(cls, root: Path, leads: int = 3000, trials: int = 2) -> Stores:
+        data = root / "data"
+        done = salesml("data", "synth", "--out", data, "--leads", leads, "--seed", 11)
+        assert done.returncode == 0, done.stderr
+        for spec in ("lead_score", "close_probability"):
+            train_in_store(root / "mlflow", spec, data, trials)
+        (root / "keys").write_text(f"# test keys\n{KEY}\n{REVOKED}\n-{REVOKED}\n", encoding="utf-8")
+        stores = cls(root, data)
+        exported = salesml("export", "--data", data, env=stores.env)
+        assert exported.returncode == 0, exported.stderr
+        return stores
+
+
+@dataclass
+class Server:
+    """``salesml serve`` in its own process group on a free loopback port."""
+
+    stores: Stores
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    target: str | None = None  # a built bento to serve with ``bentoml serve`` instead of ``salesml serve``
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output_path(self) -> Path:
+        """Where the server's stdout and stderr go."""
+        return self.log_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout_s: float = 120) -> Server:
+        env = os.environ | self.stores.env | {"SALESML_PREDICTION_LOG": str(self.log_dir)}
+        self.output = open(self.output_path(), "w")  # noqa: SIM115
+        command = ["salesml_cli", "serve"] if self.target is None else ["bentoml", "serve", self.target]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"salesml serve exited: {Path(self.output.name).read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"salesml serve not ready in {timeout_s} s: {Path(self.output.name).read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown hook runs, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.output.close()
+
+    def client(self, key: str | None = KEY) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
