@@ -102,10 +102,10 @@ class Scorer:
         """The model's input frame, and per row the warnings (unseen categories, missing columns)."""
         return encode_inputs(self.inputs, table)
 
-    def margin(self, x: pd.DataFrame) -> np.ndarray:
+    def margin(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.booster.predict(x, raw_score=True)
 
-    def probability(self, x: pd.DataFrame) -> np.ndarray:
+    def probability(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
         return np.clip(self.calibrator(self.margin(x)), 0.0, 1.0)
 
     def score(self, probability: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ class Scorer:
 
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """probability, score and grade per row of a feature table."""
-        x, _ = self.encode(table)
+        x, _ = encode_matrix(self.inputs, table)
         return self._scores(self.margin(x))
 
     def _scores(self, margin: np.ndarray) -> pd.DataFrame:
@@ -126,13 +126,13 @@ class Scorer:
         s = self.score(p)
         return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
 
-    def contributions(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def contributions(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
         the factor keys (columns of the sums)."""
         raw, _ = self._shap(x)
         return raw, *self._by_factor(raw)
 
-    def _shap(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _shap(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature contributions and the margin, which they sum to (one pass over the trees for both)."""
         full = self.booster.predict(x, pred_contrib=True)
         return full[:, :-1], full.sum(axis=1)  # the last column is the bias
@@ -148,7 +148,7 @@ class Scorer:
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
         """``predict`` and ``explain`` in one pass (the margin is the sum of the SHAP values); the scores also carry
         each row's ``warnings`` (unseen categories, missing inputs)."""
-        x, warnings = self.encode(table)
+        x, warnings = encode_matrix(self.inputs, table)
         raw, margin = self._shap(x)
         scores = self._scores(margin)
         scores["warnings"] = warnings
@@ -159,7 +159,7 @@ class Scorer:
         return self.predict_with_factors(table, top, locale)[1]
 
     def _reasons(
-        self, x: pd.DataFrame, raw: np.ndarray, margin: np.ndarray, top: int, locale: Locale
+        self, x: np.ndarray, raw: np.ndarray, margin: np.ndarray, top: int, locale: Locale
     ) -> list[dict[str, list]]:
         by_factor, keys = self._by_factor(raw)
         leader = self._leading_members(raw, keys)
@@ -190,7 +190,7 @@ class Scorer:
         keys: np.ndarray,
         totals: np.ndarray,
         leads: np.ndarray,
-        x: pd.DataFrame,
+        x: np.ndarray,
         rows: np.ndarray,
         margins: np.ndarray,
         locale: Locale,
@@ -199,7 +199,7 @@ class Scorer:
         zh = locale == "zh-CN"
         words = [(f.factor_zh, f.name, f.zh) if zh else (f.factor_en, f.name, f.en) for f in self.inputs]
         deltas = _sigmoid(margins) - _sigmoid(margins - totals)
-        values = _cells(x, rows, leads)
+        values = _cells(self.inputs, x, rows, leads)
         return [
             FactorEffect(key, *words[lead], value, total, delta)
             for key, lead, value, total, delta in zip(
@@ -239,44 +239,72 @@ class Scorer:
 
 def encode_inputs(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
     """Feature table -> model input frame (fixed categorical levels), and per row the warnings to report."""
-    warnings: list[list[str]] = [[] for _ in range(len(table))]
-    table = pd.DataFrame(table, copy=False)  # without attrs: pandas deep-copies them on every column access
-    columns = {}
-    for f in inputs:
-        if f.name in table.columns:
-            values = table[f.name]
-        else:
-            for w in warnings:
-                w.append(f"{f.name}: not provided (treated as missing)")
-            values = pd.Series(np.nan, index=table.index)
-        if f.kind == "categorical":
-            columns[f.name] = _categorical(f, values, warnings)
-        else:
-            columns[f.name] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    matrix, warnings = encode_matrix(inputs, table)
+    columns = {
+        f.name: pd.Categorical.from_codes(np.nan_to_num(matrix[:, j], nan=-1).astype(int), categories=f.levels or [])
+        if f.kind == "categorical"
+        else matrix[:, j]
+        for j, f in enumerate(inputs)
+    }
     return pd.DataFrame(columns, index=range(len(table))), warnings
 
 
-def _categorical(f: InputFeature, values: pd.Series, warnings: list[list[str]]) -> pd.Categorical:
-    """Values as the training levels; unseen ones become the pooled rare level (or missing), with a warning."""
+def encode_matrix(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
+    """Feature table -> float matrix LightGBM reads directly (categoricals as their training level codes, missing
+    as NaN, exactly what LightGBM makes of the pandas frame), and per row the warnings to report."""
+    warnings: list[list[str]] = [[] for _ in range(len(table))]
+    table = pd.DataFrame(table, copy=False)  # without attrs: pandas deep-copies them on every column access
+    matrix = np.full((len(table), len(inputs)), np.nan)
+    numeric = [j for j, f in enumerate(inputs) if f.kind != "categorical" and f.name in table.columns]
+    matrix[:, numeric] = _floats(table[[inputs[j].name for j in numeric]])
+    for j, f in enumerate(inputs):
+        if f.name not in table.columns:
+            for w in warnings:
+                w.append(f"{f.name}: not provided (treated as missing)")
+        elif f.kind == "categorical":
+            codes = _level_codes(f, table[f.name], warnings)
+            matrix[:, j] = np.where(codes < 0, np.nan, codes)
+    return matrix, warnings
+
+
+def _floats(columns: pd.DataFrame) -> np.ndarray:
+    """The columns as one float block (one copy when they are numeric, as built features are); text is parsed."""
+    try:
+        return columns.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        parsed = {c: pd.to_numeric(columns[c], errors="coerce") for c in columns.columns}
+        return pd.DataFrame(parsed).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _level_codes(f: InputFeature, values: pd.Series, warnings: list[list[str]]) -> np.ndarray:
+    """Codes of the training levels; unseen values become the pooled rare level (or missing), with a warning."""
     levels = f.levels or []
-    text = values.astype("string").reset_index(drop=True)
-    known = text.isin(levels).to_numpy(dtype=bool) | text.isna().to_numpy()
-    for i in np.flatnonzero(~known):
-        warnings[i].append(f"{f.name}: unseen value {text.iloc[i]!r} (scored as a rare level)")
-    pooled = text.where(pd.Series(known), OTHER if OTHER in levels else pd.NA)
-    return pd.Categorical(pooled.astype(object).where(pooled.notna(), None), categories=levels)
+    index = {level: i for i, level in enumerate(levels)}
+    rare = index.get(OTHER, -1)
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for i, value in enumerate(values.to_numpy(dtype=object, na_value=None).tolist()):
+        if value is None:
+            continue
+        code = index.get(str(value), -2)
+        if code == -2:
+            warnings[i].append(f"{f.name}: unseen value {str(value)!r} (scored as a rare level)")
+            code = rare
+        codes[i] = code
+    return codes
 
 
-def _cells(x: pd.DataFrame, rows: np.ndarray, columns: np.ndarray) -> list[Any]:
-    """The cells of ``x`` at (rows[i], columns[i]) as plain Python values, None where missing."""
-    values = np.empty(len(rows), dtype=object)
-    for c in np.unique(columns):
-        at = np.flatnonzero(columns == c)
-        picked = x.iloc[rows[at], c]
-        values[at] = [
-            None if missing else v for v, missing in zip(picked.tolist(), picked.isna().tolist(), strict=True)
-        ]
-    return values.tolist()
+def _cells(inputs: list[InputFeature], matrix: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> list[Any]:
+    """The input values at (rows[i], columns[i]) as plain Python values (levels for categoricals), None if missing."""
+    values = matrix[rows, columns]
+    out: list[Any] = []
+    for value, j in zip(values.tolist(), columns.tolist(), strict=True):
+        if np.isnan(value):
+            out.append(None)
+        elif inputs[j].kind == "categorical":
+            out.append((inputs[j].levels or [])[int(value)])
+        else:
+            out.append(value)
+    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

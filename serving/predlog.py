@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 FSYNC_ENV = "SALESML_LOG_FSYNC"
 
 
-def input_hash(payload: dict[str, Any]) -> str:
-    """SHA-256 of the item as received (canonical JSON), so an audit can match a CRM record to its score."""
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def input_hash(item: BaseModel) -> str:
+    """SHA-256 of the item as validated (its JSON in field order), so an audit can match a CRM record to its score."""
+    return hashlib.sha256(item.model_dump_json().encode("utf-8")).hexdigest()
 
 
 class PredictionLog:

@@ -145,6 +145,8 @@ class SalesML:
         request_id = _request_id(ctx)
         as_of = pd.Timestamp(request.at()).to_pydatetime()
         key = f"{entity}_id"
+        inputs = _inputs(table, model)
+        logged_at = pd.Timestamp.now(tz="UTC").isoformat()
         results, records = [], []
         for i, (item, row, reason) in enumerate(zip(items, scored.itertuples(), reasons, strict=True)):
             warnings = prepared.warnings[i] + row.warnings
@@ -164,14 +166,14 @@ class SalesML:
             records.append(
                 {
                     "request_id": request_id,
-                    "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                    "logged_at": logged_at,
                     "endpoint": ctx.request.url.path,
                     "model": model.info["name"],
                     "model_version": model.info["version"],
                     "entity_id": getattr(item, key),
                     "as_of": as_of.isoformat(),
-                    "input_hash": input_hash(item.model_dump(mode="json")),
-                    "inputs": _inputs(table, i, model),
+                    "input_hash": input_hash(item),
+                    "inputs": inputs[i],
                     "probability": result["probability"],
                     "score": result["score"],
                     "grade": result["grade"],
@@ -202,15 +204,16 @@ def _plain(effect: dict[str, Any]) -> dict[str, Any]:
     return {**effect, "value": value}
 
 
-def _inputs(table: pd.DataFrame, i: int, model: Exported) -> dict[str, Any]:
-    """The model's input values for one row (missing ones left out): what monitoring compares with training."""
-    row = table.iloc[i]
-    out = {}
-    for name in model.scorer.feature_names:
-        value = row.get(name)
-        if value is not None and not pd.isna(value):
-            out[name] = value.item() if isinstance(value, np.generic) else value
-    return out
+def _inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
+    """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
+    columns = pd.DataFrame(table, copy=False)[model.scorer.feature_names].astype(object)
+    present = columns.notna().to_numpy()
+    names = np.array(model.scorer.feature_names)
+    values = columns.to_numpy()
+    return [
+        dict(zip(names[keep].tolist(), row[keep].tolist(), strict=True))
+        for row, keep in zip(values, present, strict=True)
+    ]
 
 
 SalesML.add_asgi_middleware(ApiGuard)

@@ -12,7 +12,7 @@ import shap
 from features.build import build_features
 from features.dataset import read_dataset
 from features.pit import scoring_frame
-from features.scoring import Scorer
+from features.scoring import Scorer, encode_matrix
 from features.synth import synthesize
 from tests.helpers import train_in_store
 
@@ -31,6 +31,18 @@ def test_one_pass_scores_match_predict(scored: tuple[Scorer, pd.DataFrame]) -> N
     scorer, table = scored
     together, _ = scorer.predict_with_factors(table)
     pd.testing.assert_frame_equal(together.drop(columns="warnings"), scorer.predict(table), atol=1e-12, rtol=0)
+
+
+def test_the_matrix_path_equals_lightgbms_pandas_path(scored: tuple[Scorer, pd.DataFrame]) -> None:
+    """Serving hands LightGBM a float matrix of level codes; training handed it pandas categoricals."""
+    scorer, table = scored
+    frame, _ = scorer.encode(table)
+    matrix, _ = encode_matrix(scorer.inputs, table)
+    assert any(f.kind == "categorical" for f in scorer.inputs)
+    np.testing.assert_array_equal(scorer.margin(matrix), scorer.margin(frame))
+    np.testing.assert_array_equal(
+        scorer.booster.predict(matrix, pred_contrib=True), scorer.booster.predict(frame, pred_contrib=True)
+    )
 
 
 def test_factors_sum_their_members_and_match_shap(scored: tuple[Scorer, pd.DataFrame]) -> None:
