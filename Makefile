@@ -7,8 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 DEMO := data/demo
 DEMO_TRIALS ?= 10
 SALESML := $(BIN)/salesml
+PORT ?= 3000
+KEYS := .secrets/api-keys
+SERVICE_PID := logs/service.pid
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo serve stop test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "salesml needs Python >= 3.11")'
@@ -28,6 +31,25 @@ demo: install ## generate demo data, validate it, build features, train both mod
 	$(SALESML) train --model close_probability --data $(DEMO) --trials $(DEMO_TRIALS)
 	$(SALESML) score --model lead_score --data $(DEMO) --out $(DEMO)/scores/leads.csv
 	$(SALESML) score --model close_probability --data $(DEMO) --out $(DEMO)/scores/opportunities.csv
+	$(SALESML) export --data $(DEMO)
+	@$(MAKE) --no-print-directory serve
+
+serve: install ## start the scoring service in the background on 127.0.0.1:$(PORT) (after export) and score an example
+	@test -s $(KEYS) || $(SALESML) keys create --file $(KEYS) > /dev/null
+	@$(MAKE) --no-print-directory stop
+	@mkdir -p logs
+	@SALESML_API_KEY_FILE=$(KEYS) nohup $(SALESML) serve --port $(PORT) > logs/service.log 2>&1 & echo $$! > $(SERVICE_PID)
+	@for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$(PORT)/readyz > /dev/null && break; sleep 1; done; \
+	  curl -sf http://127.0.0.1:$(PORT)/readyz > /dev/null || { tail -20 logs/service.log; exit 1; }
+	@KEY=$$(grep -v '^[#-]' $(KEYS) | head -1); \
+	  echo; echo "salesml is serving on http://127.0.0.1:$(PORT) (log: logs/service.log; stop: make stop). Score a lead:"; \
+	  echo; echo "  curl -s http://127.0.0.1:$(PORT)/v1/leads/score -H 'Authorization: Bearer '$$KEY \\"; \
+	  echo "       -H 'Content-Type: application/json' -d @examples/score-lead.json"; echo; \
+	  curl -s http://127.0.0.1:$(PORT)/v1/leads/score -H "Authorization: Bearer $$KEY" \
+	    -H 'Content-Type: application/json' -d @examples/score-lead.json | $(BIN)/python -m serving.show
+
+stop: ## stop the background scoring service started by make demo / make serve
+	@if test -f $(SERVICE_PID); then kill -- $$(cat $(SERVICE_PID)) 2> /dev/null || true; rm -f $(SERVICE_PID); sleep 1; fi
 
 test: install ## run the whole test suite
 	$(BIN)/python -m pytest

@@ -10,11 +10,17 @@ import pytest
 
 from serving.predlog import read_log
 from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
+from tests.helpers import ROOT
 from tests.service.server import KEY, REVOKED, Server
 
 
 def _lead(lead_id: str, **changes: object) -> dict:
     return {**copy.deepcopy(LEAD_EXAMPLE["leads"][0]), "lead_id": lead_id, **changes}
+
+
+def test_the_demo_request_file_is_the_documented_example() -> None:
+    """make demo's curl sends examples/score-lead.json: it must stay the example the OpenAPI document shows."""
+    assert json.loads((ROOT / "examples" / "score-lead.json").read_text(encoding="utf-8")) == LEAD_EXAMPLE
 
 
 def test_health_is_open_and_ready(server: Server) -> None:
