@@ -10,6 +10,7 @@ the whole export (``tests/data/test_serving_request.py`` proves it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -156,19 +157,16 @@ def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
 
 
 def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
-    rows = [
-        {
-            "activity_id": f"{entity_id}#{j}",
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            **act.model_dump(),
-            "recorded_at": act.recorded_at or act.occurred_at,
-        }
-        for entity_id, acts in histories
-        for j, act in enumerate(acts)
-    ]
-    columns = ["activity_id", "entity_type", "entity_id", *ActivityIn.model_fields]
-    return conform("activities", pd.DataFrame.from_records(rows, columns=columns))
+    """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
+    no activity_id: no feature reads it."""
+    fields = list(ActivityIn.model_fields)
+    acts = [act for _, history in histories for act in history]
+    columns = dict(zip(fields, zip(*map(attrgetter(*fields), acts), strict=True), strict=True)) if acts else {}
+    table = pd.DataFrame({name: list(columns.get(name, ())) for name in fields})
+    table.insert(0, "entity_id", [entity_id for entity_id, history in histories for _ in history])
+    table.insert(0, "entity_type", entity_type)
+    table["recorded_at"] = table["recorded_at"].fillna(table["occurred_at"])
+    return conform("activities", table)
 
 
 def _stage_rows(deals: list[OpportunityIn]) -> pd.DataFrame:

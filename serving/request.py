@@ -80,7 +80,8 @@ OPPORTUNITY_EXAMPLE: dict[str, Any] = {
 
 
 def _utc(value: datetime) -> datetime:
-    """Times without a zone are read as UTC, as everywhere in salesml."""
+    """Times without a zone are read as UTC, as everywhere in salesml; all times end up with the stdlib's UTC,
+    which pandas converts on its fast path."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

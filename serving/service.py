@@ -10,6 +10,7 @@ Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions firs
 
 from __future__ import annotations
 
+import gc
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,12 +44,7 @@ from serving.request import (
 from serving.store import CONTEXT, SERVED, Exported, read_context, read_exported
 
 
-@dataclass
-class Scored:
-    """One entity's answer before it takes the endpoint's response shape."""
-
-    fields: dict[str, Any]
-    log: dict[str, Any]
+GC_YOUNG_THRESHOLD = 50_000
 
 
 def _load(model: BentoModel) -> Any | None:
@@ -77,6 +73,11 @@ class SalesML:
         self.context: ServingContext | None = read_context(context.path) if context is not None else None
         self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
         self.log = PredictionLog(prediction_log_dir())
+        # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
+        # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
     def __is_ready__(self) -> bool:
         return bool(self.models) and self.context is not None
