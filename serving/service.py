@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +41,6 @@ from serving.request import (
     OpportunityScoreResponse,
 )
 from serving.store import CONTEXT, SERVED, Exported, read_context, read_exported
-
 
 GC_YOUNG_THRESHOLD = 50_000
 
