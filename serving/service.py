@@ -11,6 +11,7 @@ Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions firs
 from __future__ import annotations
 
 import gc
+import os
 import uuid
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,13 @@ from serving.request import (
 from serving.store import CONTEXT, SERVED, Exported, read_context, read_exported
 
 GC_YOUNG_THRESHOLD = 50_000
+WORKERS_ENV = "SALESML_WORKERS"
+
+
+def service_workers() -> int:
+    """Worker processes (``SALESML_WORKERS``, default 1): scoring holds the GIL, so throughput grows with processes;
+    each one holds its own copy of the models and the history."""
+    return max(1, int(os.environ.get(WORKERS_ENV, "1")))
 
 
 def _load(model: BentoModel) -> Any | None:
@@ -58,7 +66,7 @@ meta = FastAPI(title="salesml metadata", docs_url=None, redoc_url=None, openapi_
 
 
 @bentoml.asgi_app(meta, path="/v1")
-@bentoml.service(name="salesml", traffic={"timeout": 120})
+@bentoml.service(name="salesml", traffic={"timeout": 120}, workers=service_workers())
 class SalesML:
     lead_model = BentoModel(f"{SERVED['lead']}:latest")
     opportunity_model = BentoModel(f"{SERVED['opportunity']}:latest")
