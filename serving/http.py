@@ -82,6 +82,8 @@ def documented(spec: dict[str, Any]) -> dict[str, Any]:
         if not path.startswith("/v1/"):
             continue
         for operation in operations.values():
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
             responses = operation.setdefault("responses", {})
             responses.pop("400", None)
             responses.update({code: {"description": text, **ref} for code, text in ERROR_ANSWERS.items()})

@@ -79,10 +79,17 @@ OPPORTUNITY_EXAMPLE: dict[str, Any] = {
 }
 
 
+#: Times a CRM can mean (and pandas can hold: 1677-2262).
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime) -> datetime:
     """Times without a zone are read as UTC, as everywhere in salesml; all times end up with the stdlib's UTC,
     which pandas converts on its fast path."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
+    return value
 
 
 UtcTime = Annotated[datetime, AfterValidator(_utc)]

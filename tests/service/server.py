@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.helpers import ROOT, salesml, train_in_store
 
@@ -100,18 +102,30 @@ class Server:
         raise RuntimeError(f"salesml serve not ready in {timeout_s} s: {Path(self.output.name).read_text()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no shutdown hook runs, as in a crash."""
+        """SIGKILL the server and every process it started (BentoML puts its workers in their own session): no
+        shutdown hook runs, as in a crash."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            root = psutil.Process(self.process.pid)
+            tree = [*root.children(recursive=True), root]
+            for process in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
             self.process.wait(timeout=30)
+            psutil.wait_procs(tree, timeout=30)
 
     def stop(self) -> None:
+        """SIGTERM (BentoML stops its workers), then SIGKILL whatever is left of the tree."""
         if self.process is not None and self.process.poll() is None:
+            workers = psutil.Process(self.process.pid).children(recursive=True)
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+            _, alive = psutil.wait_procs(workers, timeout=30)
+            for process in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
         self.output.close()
 
     def client(self, key: str | None = KEY) -> httpx.Client:
