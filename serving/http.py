@@ -3,6 +3,8 @@
 - ``/v1/*`` needs ``Authorization: Bearer KEY`` (``serving.auth``): 401 without a key or with an unknown one, 403
   with a revoked one. ``/healthz``, ``/readyz``, ``/docs.json`` and the docs page stay open.
 - A body over ``SALESML_MAX_BODY_MB`` (default 32) is refused with 413 before it is read in full.
+- More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) scoring calls in progress: 429 at once,
+  rather than a queue (and memory) growing without bound behind busy workers.
 - BentoML answers a request that fails validation with 400; here it becomes 422 with each error's field path,
   or 413 when the error is a list of more than 1,000 items.
 - The OpenAPI document (``/docs.json``) is amended to say so: the bearer scheme and these answers on ``/v1``.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,7 +27,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_BODY_ENV, AUTH_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH"
+MAX_BODY_ENV, AUTH_ENV, CONCURRENCY_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH", "SALESML_MAX_CONCURRENCY"
 ITEM_LISTS = ("leads", "opportunities")
 
 
@@ -69,6 +72,7 @@ ERROR_ANSWERS = {
     "403": "Revoked API key",
     "413": "More than 1,000 items, or a body over the size limit",
     "422": "Invalid request: the field path and what is wrong (NaN, events after as_of, ...)",
+    "429": "Too many requests in progress (SALESML_MAX_CONCURRENCY): retry after a pause",
     "503": "The model for this endpoint is not loaded",
 }
 
@@ -132,11 +136,13 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
 class ApiGuard:
     """ASGI middleware in front of the BentoML app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, workers: int = 1) -> None:
         self.app = app
         self.keys = KeyRing.from_env()
         self.auth = os.environ.get(AUTH_ENV, "on") != "off"
         self.limit = max_body_bytes()
+        self.max_in_flight = math.ceil(max(1, int(os.environ.get(CONCURRENCY_ENV, "32"))) / workers)
+        self.in_flight = 0  # one event loop per worker: a plain counter is exact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/docs.json":
@@ -158,7 +164,14 @@ class ApiGuard:
                 await _answer(send, 413, self._too_large())
                 return
             receive = buffered
-        await self.app(scope, receive, self._rewritten(send, lambda status: status == 400, readable_errors))
+        if self.in_flight >= self.max_in_flight:
+            await _answer(send, 429, {"message": "too many requests in progress; retry after a pause"})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, self._rewritten(send, lambda status: status == 400, readable_errors))
+        finally:
+            self.in_flight -= 1
 
     def _refusal(self, scope: Scope) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
         challenge = [(b"www-authenticate", b'Bearer realm="salesml"')]

@@ -19,7 +19,7 @@ from typing import Any
 import bentoml
 import numpy as np
 import pandas as pd
-from bentoml.exceptions import NotFound, ServiceUnavailable
+from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 from fastapi import FastAPI
 
@@ -57,7 +57,7 @@ def _load(model: BentoModel) -> Any | None:
     """The stored model, or None when it was never exported (its endpoint then answers 503)."""
     try:
         return model.resolve()
-    except (NotFound, bentoml.exceptions.BentoMLException):
+    except bentoml.exceptions.BentoMLException:  # NotFound among them
         return None
 
 
@@ -66,7 +66,11 @@ meta = FastAPI(title="salesml metadata", docs_url=None, redoc_url=None, openapi_
 
 
 @bentoml.asgi_app(meta, path="/v1")
-@bentoml.service(name="salesml", traffic={"timeout": 120}, workers=service_workers())
+@bentoml.service(
+    name="salesml",
+    traffic={"timeout": 120},
+    workers=service_workers(),
+)
 class SalesML:
     lead_model = BentoModel(f"{SERVED['lead']}:latest")
     opportunity_model = BentoModel(f"{SERVED['opportunity']}:latest")
@@ -223,4 +227,4 @@ def _inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
     ]
 
 
-SalesML.add_asgi_middleware(ApiGuard)
+SalesML.add_asgi_middleware(ApiGuard, workers=service_workers())

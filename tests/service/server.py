@@ -66,6 +66,7 @@ class Server:
     log_dir: Path
     port: int = field(default_factory=free_port)
     target: str | None = None  # a built bento to serve with ``bentoml serve`` instead of ``salesml serve``
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. SALESML_MAX_CONCURRENCY)
     process: subprocess.Popen | None = None
 
     @property
@@ -77,7 +78,7 @@ class Server:
         return self.log_dir.parent / f"server-{self.port}.log"
 
     def start(self, timeout_s: float = 120) -> Server:
-        env = os.environ | self.stores.env | {"SALESML_PREDICTION_LOG": str(self.log_dir)}
+        env = os.environ | self.stores.env | {"SALESML_PREDICTION_LOG": str(self.log_dir)} | self.env
         self.output = open(self.output_path(), "w")  # noqa: SIM115
         command = ["salesml_cli", "serve"] if self.target is None else ["bentoml", "serve", self.target]
         self.process = subprocess.Popen(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from serving.predlog import read_log
 from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT
-from tests.service.server import KEY, REVOKED, Server
+from tests.service.server import KEY, REVOKED, Server, Stores
 
 
 def _lead(lead_id: str, **changes: object) -> dict:
@@ -186,3 +189,17 @@ def test_every_scored_item_is_logged_with_its_inputs_hash_and_outputs(server: Se
         assert len(record["input_hash"]) == 64
         assert record["inputs"]["source"] == "referral"
     assert len({r["input_hash"] for r in records}) == 3  # the hash is of each item's own input
+
+
+def test_overload_is_answered_429_not_queued(stores: Stores, tmp_path: Path) -> None:
+    """Past SALESML_MAX_CONCURRENCY requests in progress, callers get 429 at once (no unbounded queue)."""
+    busy = Server(stores, tmp_path / "log", env={"SALESML_MAX_CONCURRENCY": "1"}).start()
+    body = {**LEAD_EXAMPLE, "leads": [_lead(f"busy-{i}") for i in range(200)]}
+    try:
+        with busy.client() as client, ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: client.post("/v1/leads/score", json=body), range(12)))
+    finally:
+        busy.stop()
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses[200] >= 1 and statuses[429] >= 1 and set(statuses) <= {200, 429}, statuses
+    assert "retry" in next(a for a in answers if a.status_code == 429).json()["message"]
