@@ -8,6 +8,8 @@ saved as a directory (``booster.txt`` + ``scorer.json``) and logged to MLflow as
   fixed grade thresholds keep their meaning (A at score >= 85 is the top 15% by default).
 - factors: LightGBM's exact tree SHAP contributions (``pred_contrib``) in log-odds, summed per key factor
   (the features that express one driver), with the approximate change in probability each one makes.
+- time windows (``p_{N}d``, when the spec asks for heads): the calibrated probability of the label within N days,
+  capped so that a shorter window never exceeds a longer one nor the main probability.
 """
 
 from __future__ import annotations
@@ -82,6 +84,28 @@ class FactorEffect:
 
 
 @dataclass
+class Head:
+    """A time-window head: the calibrated probability of the label within ``days`` (won within 30 days, ...),
+    trained on the same inputs as the main model."""
+
+    days: int
+    booster: lgb.Booster
+    calibrator: Calibrator
+
+    def probability(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return np.clip(self.calibrator(self.booster.predict(x, raw_score=True)), 0.0, 1.0)
+
+
+def consistent_windows(probability: np.ndarray, windows: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Window probabilities capped so that p_30d <= p_60d <= ... <= probability (winning within 30 days implies
+    winning within 60 and winning at all); the main probability is left as it is."""
+    out, cap = {}, probability
+    for days in sorted(windows, reverse=True):
+        cap = out[days] = np.minimum(windows[days], cap)
+    return dict(sorted(out.items()))
+
+
+@dataclass
 class Scorer:
     """Everything needed to score: inputs, trees, calibration, reference population, grade thresholds."""
 
@@ -93,6 +117,7 @@ class Scorer:
     reference: np.ndarray  # calibrated probabilities at REFERENCE_POINTS quantiles of the reference population
     grades: dict[str, float]  # {"A": 85, "B": 60}
     metadata: dict[str, Any] = field(default_factory=dict)
+    heads: list[Head] = field(default_factory=list)  # time windows (deals: won within 30/60/90 days)
 
     @property
     def feature_names(self) -> list[str]:
@@ -119,12 +144,16 @@ class Scorer:
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """probability, score and grade per row of a feature table."""
         x, _ = encode_matrix(self.inputs, table)
-        return self._scores(self.margin(x))
+        return self._scores(self.margin(x), x)
 
-    def _scores(self, margin: np.ndarray) -> pd.DataFrame:
+    def _scores(self, margin: np.ndarray, x: np.ndarray) -> pd.DataFrame:
+        """probability, score, grade, and ``p_{days}d`` per time-window head."""
         p = np.clip(self.calibrator(margin), 0.0, 1.0)
         s = self.score(p)
-        return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s)})
+        windows = consistent_windows(p, {head.days: head.probability(x) for head in self.heads})
+        return pd.DataFrame(
+            {"probability": p, "score": s, "grade": self.grade(s), **{f"p_{d}d": w for d, w in windows.items()}}
+        )
 
     def contributions(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
@@ -150,7 +179,7 @@ class Scorer:
         each row's ``warnings`` (unseen categories, missing inputs)."""
         x, warnings = encode_matrix(self.inputs, table)
         raw, margin = self._shap(x)
-        scores = self._scores(margin)
+        scores = self._scores(margin, x)
         scores["warnings"] = warnings
         return scores, self._reasons(x, raw, margin, top, locale)
 
@@ -210,6 +239,8 @@ class Scorer:
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / BOOSTER_FILE))
+        for head in self.heads:
+            head.booster.save_model(str(directory / f"head_{head.days}d.txt"))
         state = {
             "model_name": self.model_name,
             "entity": self.entity,
@@ -218,6 +249,7 @@ class Scorer:
             "reference": self.reference.tolist(),
             "grades": self.grades,
             "metadata": self.metadata,
+            "heads": [{"days": h.days, "calibrator": asdict(h.calibrator)} for h in self.heads],
         }
         (directory / SCORER_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
         return directory
@@ -234,6 +266,14 @@ class Scorer:
             reference=np.asarray(state["reference"], dtype=float),
             grades=state["grades"],
             metadata=state["metadata"],
+            heads=[
+                Head(
+                    h["days"],
+                    lgb.Booster(model_file=str(directory / f"head_{h['days']}d.txt")),
+                    Calibrator(**h["calibrator"]),
+                )
+                for h in state.get("heads", [])
+            ],
         )
 
 

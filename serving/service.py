@@ -172,6 +172,7 @@ class SalesML:
                 "model_version": model.info["version"],
                 "as_of": as_of,
                 "warnings": warnings,
+                **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
             }
             results.append(result)
             records.append(

@@ -35,6 +35,11 @@ class Exported:
     scorer: Scorer
     info: dict[str, Any]  # name, version, metrics, data window, exported_at
 
+    @property
+    def window_days(self) -> list[int]:
+        """The model's time windows (deals: won within 30/60/90 days), empty when it has none."""
+        return [head.days for head in self.scorer.heads]
+
 
 def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> list[str]:
     """Copy the champion of each name (those that exist) and the dataset's history; the tags written."""

@@ -50,6 +50,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "A converts more than B and B more than C: " + ("yes" if report["test"]["grades_ordered"] else "**no**"),
         "",
+        *_window_lines(report["test"].get("windows", {})),
         "## Key factors (mean |SHAP| on the test split)",
         "",
         "| factor | 因素 | mean abs SHAP (log-odds) | direction |",
@@ -65,6 +66,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         for f in flags
     ] or ["No feature flagged."]
     return "\n".join(lines) + "\n"
+
+
+def _window_lines(windows: dict[str, dict[str, float]]) -> list[str]:
+    """Time-window heads on the test split (capped so that shorter windows never exceed longer ones)."""
+    if not windows:
+        return []
+    header = ["## Time windows on the test split", "", "| window | ROC AUC | ECE | Brier |", "|---|---|---|---|"]
+    rows = [
+        f"| within {w} | {_fmt(m['roc_auc'])} | {_fmt(m['ece'])} | {_fmt(m['brier'])} |" for w, m in windows.items()
+    ]
+    return [*header, *rows, ""]
 
 
 def summary_table(report: dict[str, Any]) -> Table:

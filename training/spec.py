@@ -78,6 +78,10 @@ class ModelSpec(_Strict):
     entity: Literal["lead", "opportunity"]
     label: str = "label"
     horizon_days: int = Field(ge=1)
+    window_heads_days: list[int] = Field(
+        default=[],
+        description="Time-window heads: also the probability of the label within each of these days (label_{N}d).",
+    )
     snapshots: Snapshots = Snapshots()
     features: FeatureSelection = FeatureSelection()
     categorical: Categorical = Categorical()

@@ -22,7 +22,7 @@ import pandas as pd
 from features.catalog import Feature
 from features.errors import DataError
 from features.pyfunc import alias_version
-from features.scoring import Scorer, encode_inputs, reference_quantiles
+from features.scoring import Head, Scorer, consistent_windows, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.data import TrainingData, label_horizon_days, load_training_data
@@ -33,7 +33,7 @@ from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.registry import CHALLENGER, CHAMPION, load_scorer, log_scorer, set_alias, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
-from training.tune import BASE_PARAMS, tune
+from training.tune import BASE_PARAMS, fit_booster, tune
 
 MIN_EVAL_CLASS = 10  # each of valid, calib and test needs this many positives and negatives
 
@@ -83,6 +83,36 @@ def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -
     for name, make in BASELINES.items():
         model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
         out[name] = binary_metrics(data.y[test], model.predict_proba(data.table.loc[test, x_cols])[:, 1])
+    return out
+
+
+def _window_heads(
+    spec: ModelSpec, data: TrainingData, x: dict[str, pd.DataFrame], params: dict[str, Any]
+) -> list[Head]:
+    """One head per window label (``label_30d``...): the tuned parameters, its own early stopping and calibration."""
+    heads = []
+    for days in spec.window_heads_days:
+        label = f"label_{days}d"
+        if label not in data.table.columns:
+            raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no {label!r} labels")
+        y = {name: data.table.loc[data.rows(name), label].to_numpy(dtype=float) for name in x}
+        known = {name: ~np.isnan(v) for name, v in y.items()}
+        train, valid = ((x[n][known[n]], y[n][known[n]]) for n in ("train", "valid"))
+        booster = fit_booster(params, lgb.Dataset(*train), lgb.Dataset(*valid))
+        margin = booster.predict(x["calib"][known["calib"]], raw_score=True)
+        calibrator, _ = choose_calibrator(margin, y["calib"][known["calib"]], spec.split.seed)
+        heads.append(Head(days, booster, calibrator))
+    return heads
+
+
+def _evaluate_windows(scorer: Scorer, data: TrainingData, x: pd.DataFrame, p: np.ndarray) -> dict[str, Any]:
+    """Each window head on the test rows whose window label is known, after the consistency caps."""
+    windows = consistent_windows(p, {h.days: h.probability(x) for h in scorer.heads})
+    out = {}
+    for days, probability in windows.items():
+        y = data.table.loc[data.rows("test"), f"label_{days}d"].to_numpy(dtype=float)
+        known = ~np.isnan(y)
+        out[f"{days}d"] = binary_metrics(y[known].astype(int), probability[known])
     return out
 
 
@@ -144,7 +174,9 @@ def train(
             reference_quantiles(reference),
             spec.grades.model_dump(),
         )
+        scorer.heads = _window_heads(spec, data, x, tuned.params)
         evaluation = evaluate_model(scorer, x["test"], y["test"])
+        evaluation["windows"] = _evaluate_windows(scorer, data, x["test"], evaluation["probability"])
         auc = evaluation["metrics"]["roc_auc"]
         interval = auc_interval(
             y["test"], evaluation["probability"], table.loc[data.rows("test"), "entity_id"].to_numpy()
@@ -190,6 +222,8 @@ def train(
         mlflow.log_params({f"lgb_{k}": v for k, v in tuned.params.items() if k not in BASE_PARAMS})
         mlflow.log_metric("best_iteration", tuned.best_iteration)
         mlflow.log_metrics({f"test_{k}": v for k, v in evaluation["metrics"].items() if np.isfinite(v)})
+        for window, metrics in evaluation["windows"].items():
+            mlflow.log_metrics({f"test_{window}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
         for row in evaluation["grades"]:
             mlflow.log_metrics({f"test_grade_{row['grade']}_share": row["share"]})
             if np.isfinite(row["conversion_rate"]):

@@ -8,11 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from features.build import build_features
 from features.dataset import read_dataset
 from features.pit import scoring_frame
-from features.scoring import Scorer, encode_matrix
+from features.scoring import Scorer, consistent_windows, encode_matrix
 from features.synth import synthesize
 from tests.helpers import train_in_store
 
@@ -89,3 +92,15 @@ def test_scorer_round_trips_through_its_files(scored: tuple[Scorer, pd.DataFrame
     scorer, table = scored
     again = Scorer.load(scorer.save(tmp_path / "scorer"))
     pd.testing.assert_frame_equal(again.predict(table), scorer.predict(table))
+
+
+@given(
+    arrays(np.float64, 6, elements=st.floats(0, 1)),
+    arrays(np.float64, (3, 6), elements=st.floats(0, 1)),
+)
+def test_time_windows_never_exceed_longer_ones_or_the_probability(p: np.ndarray, heads: np.ndarray) -> None:
+    windows = consistent_windows(p, {30: heads[0], 90: heads[2], 60: heads[1]})
+    assert list(windows) == [30, 60, 90]
+    assert (windows[30] <= windows[60]).all() and (windows[60] <= windows[90]).all() and (windows[90] <= p).all()
+    consistent = (heads[0] <= heads[1]) & (heads[1] <= heads[2]) & (heads[2] <= p)
+    np.testing.assert_array_equal(windows[30][consistent], heads[0][consistent])  # only inconsistencies change

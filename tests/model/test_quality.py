@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.build import build_features
 from features.dataset import Dataset, read_dataset
+from features.scoring import Scorer
 from features.synth import synthesize
 from features.synth.truth import lead_snapshot_oracle
 from tests.helpers import train_in_store
@@ -191,3 +192,20 @@ def test_close_probability_finds_the_planted_deal_drivers(crm: Path, deals_train
     ours = roc_auc_score(rows["label"], rows["probability"])
     print(f"close_probability: salesml {ours:.4f}, oracle (knows the deal's future) {best:.4f}")
     assert ours >= best - 0.05
+
+
+def test_close_probability_time_windows_are_consistent_and_skilled(
+    crm: Path, deals_trained: TrainResult, tmp_path: Path
+) -> None:
+    windows = deals_trained.report["test"]["windows"]
+    assert set(windows) == {"30d", "60d", "90d"}
+    for metrics in windows.values():
+        assert metrics["roc_auc"] >= 0.65 and metrics["n"] > 100, windows
+    rows = deals_trained.test_rows[["entity_id", "cutoff_time"]]
+    table = build_features(read_dataset(crm), "opportunity", rows)
+    scored = deals_trained.scorer.predict(table)
+    assert (scored["p_30d"] <= scored["p_60d"]).all() and (scored["p_60d"] <= scored["p_90d"]).all()
+    assert (scored["p_90d"] <= scored["probability"]).all()
+    assert scored["p_30d"].std() > 0.01  # the heads say something about timing, not a constant
+    reloaded = Scorer.load(deals_trained.scorer.save(tmp_path / "scorer"))
+    pd.testing.assert_frame_equal(reloaded.predict(table), scored)
