@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from features.build import build_features
 from features.config import prediction_log_dir
+from features.scoring import FactorEffect
 from serving.context import Prepared, ServingContext
 from serving.http import ApiGuard
 from serving.predlog import PredictionLog, input_hash
@@ -166,8 +167,8 @@ class SalesML:
                 "probability": float(row.probability),
                 "score": int(row.score),
                 "grade": str(row.grade),
-                "top_positive": [FactorOut(**_plain(e.to_dict())) for e in reason["positive"]],
-                "top_negative": [FactorOut(**_plain(e.to_dict())) for e in reason["negative"]],
+                "top_positive": [_factor(e) for e in reason["positive"]],
+                "top_negative": [_factor(e) for e in reason["negative"]],
                 "model": model.info["name"],
                 "model_version": model.info["version"],
                 "as_of": as_of,
@@ -206,14 +207,20 @@ def _request_id(ctx: bentoml.Context) -> str:
     return state.request_id
 
 
-def _plain(effect: dict[str, Any]) -> dict[str, Any]:
-    """Factor values as JSON-friendly scalars."""
-    value = effect["value"]
-    if isinstance(value, np.generic):
-        value = value.item()
+def _factor(effect: FactorEffect) -> FactorOut:
+    """The response's factor, built without re-validating what the scorer computed (10,000 of them in a batch)."""
+    value = effect.value.item() if isinstance(effect.value, np.generic) else effect.value
     if isinstance(value, float) and not np.isfinite(value):
         value = None
-    return {**effect, "value": value}
+    return FactorOut.model_construct(
+        factor=effect.factor,
+        name=effect.name,
+        feature=effect.feature,
+        feature_name=effect.feature_name,
+        value=value,
+        contribution=float(effect.contribution),
+        delta_probability=float(effect.delta_probability),
+    )
 
 
 def _inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
