@@ -57,11 +57,12 @@ test: install ## run the whole test suite
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## feature-building, simulator, training and scoring benchmarks (minutes; writes BENCHMARKS.md)
+bench: install ## feature-building, simulator, training, scoring and serving benchmarks (minutes; writes BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.synth
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.scoring
+	$(BIN)/python -m benchmarks.serve
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

@@ -50,7 +50,9 @@ def serve_cmd(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     auth: Annotated[bool, typer.Option(help="Require API keys on /v1 (--no-auth only for local trials).")] = True,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each holds the models and history).")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes, each holding the models (default: SALESML_WORKERS or 1).")
+    ] = None,
 ) -> None:
     """Start the scoring service (BentoML) on 127.0.0.1:3000 by default."""
     if data is not None:
@@ -63,7 +65,8 @@ def serve_cmd(
             " or start with --no-auth for a local trial"
         )
     env["SALESML_AUTH"] = "on" if auth else "off"
-    env["SALESML_WORKERS"] = str(workers)
+    if workers is not None:
+        env["SALESML_WORKERS"] = str(workers)
     args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
     os.chdir(ROOT)
     os.execve(sys.executable, args, env)
