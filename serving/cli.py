@@ -51,7 +51,7 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     auth: Annotated[bool, typer.Option(help="Require API keys on /v1 (--no-auth only for local trials).")] = True,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes, each holding the models (default: SALESML_WORKERS or 1).")
+        int | None, typer.Option(min=1, help="Worker processes, each with the models (default: SALESML_WORKERS or 1).")
     ] = None,
 ) -> None:
     """Start the scoring service (BentoML) on 127.0.0.1:3000 by default."""
