@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -38,3 +42,13 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
 def peak_rss_gib() -> float:
     """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median seconds of ``repeats`` calls, and the last call's result."""
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - began)
+    return statistics.median(seconds), out

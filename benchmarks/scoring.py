@@ -14,22 +14,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import shap
 
-from benchmarks.report import machine, peak_rss_gib, write_section
+from benchmarks.report import machine, median_time, peak_rss_gib, write_section
 from features.build import build_features
 from features.dataset import read_dataset
 from features.pit import entity_frame
@@ -50,16 +46,6 @@ class Size:
 
 # full: the model ``salesml train`` makes by default (the spec's 20 trials) on the training benchmark's data
 SIZES = {"full": Size(44_100, 50_000, 20), "quick": Size(3_000, 5_000, 2)}
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls, and the last call's result."""
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        out = fn()
-        seconds.append(time.perf_counter() - began)
-    return statistics.median(seconds), out
 
 
 def model_and_rows(size: Size, rows: int, seed: int) -> tuple[Scorer, pd.DataFrame]:

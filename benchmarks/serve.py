@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from benchmarks.report import machine, write_section
+from benchmarks.report import machine, median_time, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS, TARGET_P99_MS, TARGET_LEADS_S = 5.0, 15.0, 5_000.0
@@ -528,16 +527,6 @@ def batches(server: Server, payloads: list[bytes], count: int) -> Batches:
 
 
 # --- in-process -----------------------------------------------------------------------------------------------------
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls, and the last call's result."""
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        out = fn()
-        seconds.append(time.perf_counter() - began)
-    return statistics.median(seconds), out
 
 
 @dataclass
