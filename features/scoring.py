@@ -9,7 +9,8 @@ saved as a directory (``booster.txt`` + ``scorer.json``) and logged to MLflow as
 - factors: LightGBM's exact tree SHAP contributions (``pred_contrib``) in log-odds, summed per key factor
   (the features that express one driver), with the approximate change in probability each one makes.
 - time windows (``p_{N}d``, when the spec asks for heads): the calibrated probability of the label within N days,
-  capped so that a shorter window never exceeds a longer one nor the main probability.
+  capped so that a shorter window never exceeds a longer one nor the main probability; ``expected_days`` is
+  the median time to the event given that it happens, read off those windows (a deal's expected close).
 """
 
 from __future__ import annotations
@@ -105,6 +106,24 @@ def consistent_windows(probability: np.ndarray, windows: dict[int, np.ndarray]) 
     return dict(sorted(out.items()))
 
 
+def expected_days(probability: np.ndarray, windows: dict[int, np.ndarray]) -> np.ndarray:
+    """Days until the label event (a deal's close as won), as the median given that it happens: where the
+    cumulative curve through (0, 0) and the consistent windows reaches half the probability, linearly between
+    windows. NaN when that lies past the longest window (or the probability is 0)."""
+    days = np.array([0, *sorted(windows)], dtype=float)
+    curve = np.column_stack([np.zeros_like(probability), *(windows[d] for d in sorted(windows))])
+    half = probability / 2
+    reached = curve >= half[:, None]
+    reached[:, 0] = False  # the curve starts at 0: a positive half is reached after day 0
+    first = np.argmax(reached, axis=1)
+    found = reached.any(axis=1) & (probability > 0)
+    rows = np.arange(len(probability))
+    lo, hi = curve[rows, np.maximum(first - 1, 0)], curve[rows, first]
+    share = np.where(hi > lo, (half - lo) / np.where(hi > lo, hi - lo, 1), 1.0)
+    out = days[np.maximum(first - 1, 0)] + share * (days[first] - days[np.maximum(first - 1, 0)])
+    return np.where(found, out, np.nan)
+
+
 @dataclass
 class Scorer:
     """Everything needed to score: inputs, trees, calibration, reference population, grade thresholds."""
@@ -151,9 +170,10 @@ class Scorer:
         p = np.clip(self.calibrator(margin), 0.0, 1.0)
         s = self.score(p)
         windows = consistent_windows(p, {head.days: head.probability(x) for head in self.heads})
-        return pd.DataFrame(
-            {"probability": p, "score": s, "grade": self.grade(s), **{f"p_{d}d": w for d, w in windows.items()}}
-        )
+        timing = {f"p_{d}d": w for d, w in windows.items()}
+        if windows:
+            timing["expected_days"] = expected_days(p, windows)
+        return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s), **timing})
 
     def contributions(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and

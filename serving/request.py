@@ -254,6 +254,9 @@ class OpportunityScore(Scored):
     p_win_30d: float | None = Field(None, description="Won within 30 days, when the model provides it.")
     p_win_60d: float | None = Field(None, description="Won within 60 days, when the model provides it.")
     p_win_90d: float | None = Field(None, description="Won within 90 days, when the model provides it.")
+    expected_close_at: datetime | None = Field(
+        None, description="Expected close if won (median, from the windows); null: after the longest window."
+    )
 
 
 class LeadScoreResponse(BaseModel):

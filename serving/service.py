@@ -175,6 +175,8 @@ class SalesML:
                 "warnings": warnings,
                 **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
             }
+            if model.window_days and np.isfinite(row.expected_days):
+                result["expected_close_at"] = as_of + pd.Timedelta(days=float(row.expected_days)).to_pytimedelta()
             results.append(result)
             records.append(
                 {

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from features.build import build_features
 from features.dataset import read_dataset
 from features.pit import scoring_frame
-from features.scoring import Scorer, consistent_windows, encode_matrix
+from features.scoring import Scorer, consistent_windows, encode_matrix, expected_days
 from features.synth import synthesize
 from tests.helpers import train_in_store
 
@@ -104,3 +104,14 @@ def test_time_windows_never_exceed_longer_ones_or_the_probability(p: np.ndarray,
     assert (windows[30] <= windows[60]).all() and (windows[60] <= windows[90]).all() and (windows[90] <= p).all()
     consistent = (heads[0] <= heads[1]) & (heads[1] <= heads[2]) & (heads[2] <= p)
     np.testing.assert_array_equal(windows[30][consistent], heads[0][consistent])  # only inconsistencies change
+
+
+def test_expected_days_is_where_the_window_curve_reaches_half_the_probability() -> None:
+    p = np.array([0.8, 0.8, 0.8, 0.0, 0.5])
+    windows = {
+        30: np.array([0.4, 0.2, 0.0, 0.0, 0.5]),
+        60: np.array([0.6, 0.4, 0.1, 0.0, 0.5]),
+        90: np.array([0.8, 0.6, 0.2, 0.0, 0.5]),
+    }
+    # half reached at 30 days; at 60; never within 90; no event; halfway to 30 days (linear from day 0)
+    np.testing.assert_allclose(expected_days(p, windows), [30, 60, np.nan, np.nan, 15])

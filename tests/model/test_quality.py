@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from features.build import build_features
@@ -207,5 +208,12 @@ def test_close_probability_time_windows_are_consistent_and_skilled(
     assert (scored["p_30d"] <= scored["p_60d"]).all() and (scored["p_60d"] <= scored["p_90d"]).all()
     assert (scored["p_90d"] <= scored["probability"]).all()
     assert scored["p_30d"].std() > 0.01  # the heads say something about timing, not a constant
+    deals = read_dataset(crm).get("opportunities").set_index("opportunity_id").loc[rows["entity_id"]]
+    won = deals["outcome"].eq("won").to_numpy(dtype=bool, na_value=False)
+    took = (deals["closed_at"].reset_index(drop=True) - rows["cutoff_time"].reset_index(drop=True)).dt.days
+    expected = scored["expected_days"].fillna(10_000)  # past the longest window: later than any within it
+    rho = spearmanr(expected[won], took[won]).statistic
+    print(f"expected close vs actual days to a win: Spearman {rho:.2f} over {won.sum()} won rows")
+    assert rho >= 0.3
     reloaded = Scorer.load(deals_trained.scorer.save(tmp_path / "scorer"))
     pd.testing.assert_frame_equal(reloaded.predict(table), scored)

@@ -90,6 +90,8 @@ def test_a_deal_gets_p_win_and_factors(server: Server) -> None:
     assert deal["opportunity_id"] == "O-2026-0001"
     assert deal["p_win"] == deal["probability"] and 0 < deal["p_win"] < 1
     assert 0 <= deal["p_win_30d"] <= deal["p_win_60d"] <= deal["p_win_90d"] <= deal["p_win"]
+    if deal["expected_close_at"] is not None:
+        assert "2026-01-05" < deal["expected_close_at"] <= "2026-04-05"  # within the 90-day window after as_of
     assert deal["model"] == "close_probability"
     assert deal["top_positive"] or deal["top_negative"]
 
