@@ -86,7 +86,10 @@ EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo
 def _utc(value: datetime) -> datetime:
     """Times without a zone are read as UTC, as everywhere in salesml; all times end up with the stdlib's UTC,
     which pandas converts on its fast path."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}") from None
     if not EARLIEST <= value < LATEST:
         raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
     return value

@@ -135,6 +135,8 @@ def test_keys_never_reach_the_logs(server: Server) -> None:
         ({**LEAD_EXAMPLE, "leads": [_lead("a"), _lead("a")]}, 422, "repeats"),
         ({**LEAD_EXAMPLE, "leads": [_lead(f"x{i}") for i in range(1001)]}, 413, "1,000"),
         ({"opportunities": [{"opportunity_id": "o", "created_at": "2026-01-01", "amount": -5}]}, 422, "amount"),
+        ({**LEAD_EXAMPLE, "as_of": "0001-01-01T00:01:00+00:07"}, 422, "as_of"),  # found by the fuzzer: was a 500
+        ({**LEAD_EXAMPLE, "as_of": "2300-01-05T09:00:00Z"}, 422, "outside 1900-2200"),
     ],
 )
 def test_bad_input_is_answered_with_the_field(server: Server, body: dict, status: int, fragment: str) -> None:
