@@ -64,6 +64,10 @@ def serve_cmd(
             f"no API keys: set {KEYS_ENV} (comma-separated) or {KEY_FILE_ENV} (salesml keys create makes one),"
             " or start with --no-auth for a local trial"
         )
+    from serving.store import exported_names
+
+    if not exported_names():
+        raise DataError(f"nothing exported to {bentoml_home()}: run salesml export --data DIR, or serve --data DIR")
     env["SALESML_AUTH"] = "on" if auth else "off"
     if workers is not None:
         env["SALESML_WORKERS"] = str(workers)

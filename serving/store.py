@@ -74,6 +74,12 @@ def _save_scorer(name: str, scorer: Scorer, version: str) -> str:
     return str(model.tag)
 
 
+def exported_names() -> list[str]:
+    """The served models present in the BentoML store, with the history they need."""
+    stored = {model.tag.name for model in bentoml.models.list()}
+    return [name for name in SERVED.values() if name in stored] if CONTEXT in stored else []
+
+
 def read_exported(path: str) -> Exported:
     """A served model from its BentoML model directory."""
     info = json.loads((Path(path) / INFO_FILE).read_text(encoding="utf-8"))

@@ -57,3 +57,14 @@ def test_unknown_entity_is_one_line_error(demo: Path, tmp_path: Path) -> None:
 def test_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
     proc = salesml("features", "build", "--data", tmp_path, "--entity", "lead", "--out", tmp_path / "x.parquet")
     assert_one_line_error(proc, "manifest.yaml")
+
+
+def test_serve_without_anything_exported_says_what_to_do(tmp_path: Path) -> None:
+    env = {"BENTOML_HOME": str(tmp_path / "empty"), "SALESML_API_KEYS": "k"}
+    proc = salesml("serve", "--port", "3999", env=env)
+    assert_one_line_error(proc, "nothing exported", "salesml export --data DIR")
+
+
+def test_serve_without_keys_refuses_to_start(tmp_path: Path) -> None:
+    env = {"BENTOML_HOME": str(tmp_path / "empty"), "SALESML_API_KEYS": "", "SALESML_API_KEY_FILE": ""}
+    assert_one_line_error(salesml("serve", "--port", "3999", env=env), "no API keys", "--no-auth")
