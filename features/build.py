@@ -388,10 +388,15 @@ def _events_by(groups: np.ndarray, at: np.ndarray, query: np.ndarray, cutoffs: n
     return [now - start, *(Subset(tl, tl.take(m)).count(start, now) for m in marks)]
 
 
+def _events_by_time(at: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
+    """Per cutoff: how many of all the events happened by it (everyone's group: one sort, no timeline)."""
+    return np.searchsorted(np.sort(at), cutoffs, side="right")
+
+
 def _rate(groups: np.ndarray, at: np.ndarray, marked: np.ndarray, query: np.ndarray, cutoffs: np.ndarray):
     """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
     n, k = _events_by(groups, at, query, cutoffs, marked)
-    n_all, k_all = _events_by(np.zeros(len(groups), np.int64), at, np.zeros(len(query), np.int64), cutoffs, marked)
+    n_all, k_all = (_events_by_time(at[(at != NAT) & m], cutoffs) for m in (np.ones(len(at), dtype=bool), marked))
     prior = (k_all + 1) / (n_all + 2)
     return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
 
