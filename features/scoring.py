@@ -116,12 +116,13 @@ def expected_days(probability: np.ndarray, windows: dict[int, np.ndarray]) -> np
     reached = curve >= half[:, None]
     reached[:, 0] = False  # the curve starts at 0: a positive half is reached after day 0
     first = np.argmax(reached, axis=1)
+    before = np.maximum(first - 1, 0)
     found = reached.any(axis=1) & (probability > 0)
     rows = np.arange(len(probability))
-    lo, hi = curve[rows, np.maximum(first - 1, 0)], curve[rows, first]
-    share = np.where(hi > lo, (half - lo) / np.where(hi > lo, hi - lo, 1), 1.0)
-    out = days[np.maximum(first - 1, 0)] + share * (days[first] - days[np.maximum(first - 1, 0)])
-    return np.where(found, out, np.nan)
+    lo, hi = curve[rows, before], curve[rows, first]
+    rise = hi - lo
+    share = np.divide(half - lo, rise, out=np.ones_like(half), where=rise > 0)
+    return np.where(found, days[before] + share * (days[first] - days[before]), np.nan)
 
 
 @dataclass
@@ -169,11 +170,15 @@ class Scorer:
         """probability, score, grade, and ``p_{days}d`` per time-window head."""
         p = np.clip(self.calibrator(margin), 0.0, 1.0)
         s = self.score(p)
-        windows = consistent_windows(p, {head.days: head.probability(x) for head in self.heads})
+        windows = self.windows(x, p)
         timing = {f"p_{d}d": w for d, w in windows.items()}
         if windows:
             timing["expected_days"] = expected_days(p, windows)
         return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s), **timing})
+
+    def windows(self, x: pd.DataFrame | np.ndarray, probability: np.ndarray) -> dict[int, np.ndarray]:
+        """Per time-window head (days), its probabilities made consistent with each other and ``probability``."""
+        return consistent_windows(probability, {head.days: head.probability(x) for head in self.heads})
 
     def contributions(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and

@@ -21,8 +21,8 @@ import pandas as pd
 
 from features.catalog import Feature
 from features.errors import DataError
-from features.pyfunc import alias_version
-from features.scoring import Head, Scorer, consistent_windows, encode_inputs, reference_quantiles
+from features.pyfunc import CHALLENGER, CHAMPION, alias_version
+from features.scoring import Head, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.data import TrainingData, label_horizon_days, load_training_data
@@ -30,7 +30,7 @@ from training.encode import model_inputs
 from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
-from training.registry import CHALLENGER, CHAMPION, load_scorer, log_scorer, set_alias, use_local_store
+from training.registry import load_scorer, log_scorer, set_alias, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
 from training.tune import BASE_PARAMS, fit_booster, tune
@@ -107,9 +107,8 @@ def _window_heads(
 
 def _evaluate_windows(scorer: Scorer, data: TrainingData, x: pd.DataFrame, p: np.ndarray) -> dict[str, Any]:
     """Each window head on the test rows whose window label is known, after the consistency caps."""
-    windows = consistent_windows(p, {h.days: h.probability(x) for h in scorer.heads})
     out = {}
-    for days, probability in windows.items():
+    for days, probability in scorer.windows(x, p).items():
         y = data.table.loc[data.rows("test"), f"label_{days}d"].to_numpy(dtype=float)
         known = ~np.isnan(y)
         out[f"{days}d"] = binary_metrics(y[known].astype(int), probability[known])
