@@ -17,6 +17,7 @@ from features.errors import DataError
 from features.scoring import Scorer
 
 SCORER_ARTIFACT = "scorer"
+CHALLENGER, CHAMPION = "challenger", "champion"  # registry aliases (never deprecated stages)
 
 
 class ScorerModel(mlflow.pyfunc.PythonModel):

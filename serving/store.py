@@ -17,14 +17,13 @@ import bentoml
 
 from features.dataset import Dataset
 from features.errors import DataError
-from features.pyfunc import load_registered
+from features.pyfunc import CHAMPION, load_registered
 from features.scoring import Scorer
 from serving.context import ServingContext
 
 #: BentoML model name of each served registry model, by entity.
 SERVED = {"lead": "lead_score", "opportunity": "close_probability"}
 CONTEXT = "salesml_context"
-CHAMPION = "champion"
 SCORER_DIR, CONTEXT_DIR, INFO_FILE = "scorer", "context", "info.json"
 
 

@@ -14,10 +14,9 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location, store_dir, tracking_uri
-from features.pyfunc import SCORER_ARTIFACT, ScorerModel, load_registered
+from features.pyfunc import CHAMPION, SCORER_ARTIFACT, ScorerModel, load_registered
 from features.scoring import Scorer
 
-CHALLENGER, CHAMPION = "challenger", "champion"
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
 
 

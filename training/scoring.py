@@ -10,8 +10,9 @@ from features.build import build_features
 from features.dataset import read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit import scoring_frame
+from features.pyfunc import CHAMPION
 from features.scoring import FactorEffect
-from training.registry import CHAMPION, load_scorer
+from training.registry import load_scorer
 
 LOCALES = ("zh-CN", "en")
 
