@@ -59,8 +59,7 @@ class ServingContext:
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
-        acts = ds.get("activities")
-        self._lead_acts = acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
+        self._lead_acts = _lead_activities(ds)
         self._by_lead = self._lead_acts.groupby("entity_id", sort=False, observed=True).indices
         self._stages = set(ds.manifest.stage_names())
 
@@ -72,9 +71,8 @@ class ServingContext:
     def write(ds: Dataset, out: Path) -> None:
         """Keep what requests are scored against: the history tables and the leads' activities (deals' lead
         origin); deal activities and stage changes come with each request."""
-        acts = ds.get("activities")
         tables = {name: ds.tables[name] for name in CONTEXT_TABLES if name in ds.tables}
-        tables["activities"] = acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
+        tables["activities"] = _lead_activities(ds)
         write_dataset(Dataset(ds.manifest, tables), out)
 
     def leads(self, request: LeadScoreRequest) -> Prepared:
@@ -146,6 +144,12 @@ class ServingContext:
             for j, s in enumerate(stages)
             if s.stage not in self._stages
         ]
+
+
+def _lead_activities(ds: Dataset) -> pd.DataFrame:
+    """The leads' activities: the history a deal's lead-origin features read (deal activities come per request)."""
+    acts = ds.get("activities")
+    return acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
 
 
 def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
