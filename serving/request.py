@@ -8,7 +8,7 @@ client can get wrong: types, NaN, sizes, and events after ``as_of`` (they would 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -162,15 +162,6 @@ class OpportunityIn(Strict):
     activities: list[ActivityIn] = Field(default_factory=list, max_length=MAX_EVENTS)
 
 
-class ScoreOptions(Strict):
-    as_of: UtcTime | None = Field(None, description="Score as of this time (default: now). No zone means UTC.")
-    locale: str = Field("zh-CN", pattern="^(zh-CN|en)$", description="Language of the factor names: zh-CN or en.")
-    top: int = Field(5, ge=1, le=20, description="How many factors to list each way.")
-
-    def at(self) -> datetime:
-        return self.as_of if self.as_of is not None else datetime.now(UTC)
-
-
 def _times(item: BaseModel) -> list[tuple[str, datetime]]:
     """Every (field path, time) of an item and its events, for the 'nothing after as_of' rule."""
     out = [("created_at", item.created_at)]  # type: ignore[attr-defined]
@@ -183,44 +174,51 @@ def _times(item: BaseModel) -> list[tuple[str, datetime]]:
     return out
 
 
-def _check_items(items: list[Any], name: str, key: str, at: datetime) -> None:
-    """Ids are unique within a call, and nothing happened after ``as_of``."""
-    seen: dict[str, int] = {}
-    for i, item in enumerate(items):
-        first = seen.setdefault(getattr(item, key), i)
-        if first != i:
-            raise ValueError(f"{name}[{i}].{key} repeats {name}[{first}].{key} ({getattr(item, key)!r})")
-        for path, when in _times(item):
-            if when > at:
-                raise ValueError(f"{name}[{i}].{path} is after as_of ({at.isoformat()}): it would leak the future")
+class ScoreOptions(Strict):
+    """What every scoring call shares: its time, language and factor count, and the rules on its items."""
+
+    items_and_key: ClassVar[tuple[str, str]]  # the list of items and the id field within each
+
+    as_of: UtcTime | None = Field(None, description="Score as of this time (default: now). No zone means UTC.")
+    locale: str = Field("zh-CN", pattern="^(zh-CN|en)$", description="Language of the factor names: zh-CN or en.")
+    top: int = Field(5, ge=1, le=20, description="How many factors to list each way.")
+
+    def at(self) -> datetime:
+        return self.as_of if self.as_of is not None else datetime.now(UTC)
+
+    @model_validator(mode="after")
+    def _unique_and_not_after_as_of(self) -> ScoreOptions:
+        """Ids are unique within a call, and nothing happened after ``as_of`` (it would leak the future)."""
+        name, key = self.items_and_key
+        at, seen = self.at(), {}
+        for i, item in enumerate(getattr(self, name)):
+            first = seen.setdefault(getattr(item, key), i)
+            if first != i:
+                raise ValueError(f"{name}[{i}].{key} repeats {name}[{first}].{key} ({getattr(item, key)!r})")
+            for path, when in _times(item):
+                if when > at:
+                    raise ValueError(f"{name}[{i}].{path} is after as_of ({at.isoformat()}): it would leak the future")
+        return self
 
 
 class LeadScoreRequest(ScoreOptions):
     """Up to 1,000 leads, scored as of one time."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": LEAD_EXAMPLE})
+    items_and_key = ("leads", "lead_id")
 
     leads: list[LeadIn] = Field(min_length=1, max_length=MAX_ITEMS, description="The leads (1 to 1,000).")
-
-    @model_validator(mode="after")
-    def _no_future(self) -> LeadScoreRequest:
-        _check_items(self.leads, "leads", "lead_id", self.at())
-        return self
 
 
 class OpportunityScoreRequest(ScoreOptions):
     """Up to 1,000 open deals, scored as of one time."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": OPPORTUNITY_EXAMPLE})
+    items_and_key = ("opportunities", "opportunity_id")
 
     opportunities: list[OpportunityIn] = Field(
         min_length=1, max_length=MAX_ITEMS, description="The open deals (1 to 1,000)."
     )
-
-    @model_validator(mode="after")
-    def _no_future(self) -> OpportunityScoreRequest:
-        _check_items(self.opportunities, "opportunities", "opportunity_id", self.at())
-        return self
 
 
 class FactorOut(BaseModel):
