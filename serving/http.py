@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from serving.auth import KeyRing, Verdict
-from serving.request import MAX_ITEMS
+from serving.request import MAX_ITEMS, LeadScoreRequest, OpportunityScoreRequest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,7 +28,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_ENV, AUTH_ENV, CONCURRENCY_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH", "SALESML_MAX_CONCURRENCY"
-ITEM_LISTS = ("leads", "opportunities")
+ITEM_LISTS = tuple(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest))
 
 
 def max_body_bytes() -> int:
@@ -102,12 +102,10 @@ def readable_errors(body: bytes) -> tuple[int, dict[str, Any]]:
     except ValueError:
         parsed = {"error": body.decode("utf-8", "replace")}
     errors = _errors(parsed)
-    too_many = any(
-        e.get("type") == "too_long" and list(e.get("loc", []))[-1:] in ([n] for n in ITEM_LISTS) for e in errors
-    )
+    too_many = any(e["type"] == "too_long" and e["loc"][-1:] in ([n] for n in ITEM_LISTS) for e in errors)
     if too_many:
         return 413, {"detail": errors, "message": f"at most {MAX_ITEMS:,} items per call; split the request"}
-    paths = "; ".join(f"{'.'.join(map(str, e.get('loc', []))) or 'body'}: {e.get('msg', '')}" for e in errors)
+    paths = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
     return 422, {"detail": errors, "message": paths or str(parsed.get("error", "invalid request"))}
 
 
