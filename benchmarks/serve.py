@@ -30,14 +30,13 @@ import json
 import os
 import platform
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,6 +47,8 @@ import pandas as pd
 import psutil
 
 from benchmarks.report import machine, median_time, write_section
+from tests.service.server import Server as LoopbackServer
+from tests.service.server import Stores
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS, TARGET_P99_MS, TARGET_LEADS_S = 5.0, 15.0, 5_000.0
@@ -177,12 +178,6 @@ def batch_body(crm: Crm, size: int, seed: int, low: int = 20, high: int = 100) -
 # --- the service ----------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def salesml(*args: object, env: dict[str, str]) -> float:
     """Run the real ``salesml`` command; its wall seconds (raises with its output when it fails)."""
     began = time.perf_counter()
@@ -199,15 +194,8 @@ def salesml(*args: object, env: dict[str, str]) -> float:
 
 
 def stores_env(root: Path) -> dict[str, str]:
-    return {
-        "SALESML_STORE": str(root / "mlflow"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-        "BENTOML_HOME": str(root / "bentoml"),
-        "SALESML_API_KEYS": KEY,
-        "SALESML_API_KEY_FILE": "",
-        "SALESML_PREDICTION_LOG": str(root / "predictions"),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
+    """The private stores of the tests' ``Stores``, with the benchmark's key."""
+    return Stores(root, root / "data").env | {"SALESML_API_KEYS": KEY, "SALESML_API_KEY_FILE": ""}
 
 
 def build_stores(root: Path, size: Size, seed: int) -> dict[str, float]:
@@ -220,51 +208,13 @@ def build_stores(root: Path, size: Size, seed: int) -> dict[str, float]:
     return {"synth": synth, "train": train, "export": salesml("export", "--data", data, env=env)}
 
 
-@dataclass
-class Server:
-    """``salesml serve`` in its own process group on a free loopback port, on ``cores``."""
+class Server(LoopbackServer):
+    """The tests' real ``salesml serve`` on loopback, with what the benchmark reads off it."""
 
-    root: Path
-    cores: list[int]
-    workers: int = 1
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 180) -> Server:
-        self.log = open(self.root / "server.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "salesml_cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            cwd=ROOT,
-            env=os.environ | stores_env(self.root),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, self.cores),
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"salesml serve exited:\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"salesml serve not ready in {timeout_s} s:\n{self.tail()}")
-
-    def tail(self) -> str:
-        return (self.root / "server.log").read_text(errors="replace")[-3000:]
-
-    def processes(self) -> list[psutil.Process]:
-        assert self.process is not None
-        top = psutil.Process(self.process.pid)
-        return [top, *top.children(recursive=True)]
+    @classmethod
+    def of(cls, root: Path, cores: list[int], workers: int) -> Server:
+        env = stores_env(root) | {"SALESML_WORKERS": str(workers)}
+        return cls(Stores(root, root / "data"), root / "predictions", env=env, cores=cores)
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the server's processes so far."""
@@ -279,25 +229,10 @@ class Server:
 
     def scored(self) -> int:
         """Items in the prediction log so far: what the server scored, whether or not the client still waited."""
-        return sum(f.read_bytes().count(b"\n") for f in (self.root / "predictions").glob("predictions-*.jsonl"))
+        return sum(f.read_bytes().count(b"\n") for f in self.log_dir.glob("predictions-*.jsonl"))
 
     def rss_gib(self) -> float:
         return sum(p.memory_info().rss for p in self.processes()) / 2**30
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            workers = self.processes()[1:]  # BentoML may start its workers in sessions of their own
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
-            _, alive = psutil.wait_procs(workers, timeout=10)
-            for worker in alive:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    worker.kill()
-        self.log.close()
 
 
 # --- load -----------------------------------------------------------------------------------------------------------
@@ -836,7 +771,7 @@ def main() -> int:
         args.single_payload = single_body(crm, args.activities, args.seed)
         batch_payloads = [batch_body(crm, BATCH, args.seed + i) for i in range(1, 4)]
 
-        server = Server(root, server_cores, args.workers).start()
+        server = Server.of(root, server_cores, args.workers).start(timeout_s=180)
         try:
             print(f"open-loop load: {args.rate:g}/s for {size.duration_s:g} s...", file=sys.stderr)
             load = open_loop(server, args.single_payload, args.rate, size.duration_s, args.cap)

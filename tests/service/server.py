@@ -67,6 +67,7 @@ class Server:
     port: int = field(default_factory=free_port)
     target: str | None = None  # a built bento to serve with ``bentoml serve`` instead of ``salesml serve``
     env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. SALESML_MAX_CONCURRENCY)
+    cores: list[int] | None = None  # pin the server to these CPU cores (benchmarks keep the load generator apart)
     process: subprocess.Popen | None = None
 
     @property
@@ -88,6 +89,7 @@ class Server:
             stdout=self.output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, self.cores)) if self.cores else None,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -102,12 +104,17 @@ class Server:
         self.stop()
         raise RuntimeError(f"salesml serve not ready in {timeout_s} s: {Path(self.output.name).read_text()[-3000:]}")
 
+    def processes(self) -> list[psutil.Process]:
+        """The server and every process it started (BentoML puts its workers in sessions of their own)."""
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
     def kill(self) -> None:
         """SIGKILL the server and every process it started (BentoML puts its workers in their own session): no
         shutdown hook runs, as in a crash."""
         if self.process is not None and self.process.poll() is None:
-            root = psutil.Process(self.process.pid)
-            tree = [*root.children(recursive=True), root]
+            tree = self.processes()
             for process in tree:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.kill()
@@ -117,7 +124,7 @@ class Server:
     def stop(self) -> None:
         """SIGTERM (BentoML stops its workers), then SIGKILL whatever is left of the tree."""
         if self.process is not None and self.process.poll() is None:
-            workers = psutil.Process(self.process.pid).children(recursive=True)
+            workers = self.processes()[1:]
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
