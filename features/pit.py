@@ -17,6 +17,7 @@ CSV of cutoffs. ``Timeline`` is the vectorised point-in-time join every feature 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -368,3 +369,54 @@ def earliest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _label(positive: np.ndarray, observed: np.ndarray) -> pd.arrays.BooleanArray:
     """True where positive, False where otherwise observed, NA where censored."""
     return pd.arrays.BooleanArray(positive, ~(positive | observed))
+
+
+def dataset_as_of(ds: Dataset, at: pd.Timestamp) -> Dataset:
+    """The export as it would have looked at ``at``: what a rolling-origin backtest may use at that origin.
+
+    Entities created after ``at`` are gone, closes, conversions and disqualifications after ``at`` are undone
+    (the entity is open again), stage changes and activities not yet known are dropped, and reps hired later are
+    not there yet. Targets are kept: they are set ahead of their periods.
+    """
+    cut = to_utc_scalar(at).value
+    tables = dict(ds.tables)
+
+    def keep(name: str, rows: np.ndarray) -> pd.DataFrame:
+        return tables[name][rows].reset_index(drop=True)
+
+    def undo(df: pd.DataFrame, columns: Sequence[str], also: Sequence[str] = ()) -> pd.DataFrame:
+        df = df.copy()
+        for column in columns:
+            if column in df.columns:
+                later = times(df, column) > cut
+                df.loc[later, column] = pd.NaT
+                for other in also:
+                    if other in df.columns:
+                        df.loc[later, other] = pd.NA
+        return df
+
+    for name, column in (
+        ("reps", "hired_at"),
+        ("accounts", "created_at"),
+        ("leads", "created_at"),
+        ("opportunities", "created_at"),
+        ("stage_changes", "changed_at"),
+    ):
+        if name in tables:
+            t = times(tables[name], column)
+            tables[name] = keep(
+                name, (t == NAT) | (t <= cut) if name in ("reps", "accounts") else (t != NAT) & (t <= cut)
+            )
+    if "activities" in tables:
+        acts = tables["activities"]
+        occurred = times(acts, "occurred_at")
+        known = np.maximum(occurred, times(acts, "recorded_at"))
+        tables["activities"] = keep("activities", (occurred != NAT) & (known <= cut))
+    if "reps" in tables:
+        tables["reps"] = undo(tables["reps"], ["left_at"])
+    if "leads" in tables:
+        tables["leads"] = undo(tables["leads"], ["converted_at", "disqualified_at"])
+    if "opportunities" in tables:
+        tables["opportunities"] = undo(tables["opportunities"], ["closed_at"], also=["outcome"])
+    manifest = replace(ds.manifest, exported_at=to_utc_scalar(at), counts={k: len(v) for k, v in tables.items()})
+    return Dataset(manifest, tables)

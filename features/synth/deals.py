@@ -155,6 +155,7 @@ class Deals:
     p: np.ndarray
     won: np.ndarray  # drawn, even when the close is after the export
     close: np.ndarray  # true close, even when after the export
+    won_at: np.ndarray  # when the deal signs if it is won (for lost deals: had it been won), for the oracle
     expected_close: np.ndarray  # entered at creation, never updated
 
     def __len__(self) -> int:
@@ -267,6 +268,7 @@ def simulate_deals(world: World, rng: np.random.Generator, leads: Leads) -> tupl
         p=p,
         won=won,
         close=timeline.close,
+        won_at=np.where(won, timeline.close, timeline.at(np.arange(n), timeline.entry[:, 5])),
         expected_close=expected_close(rng, world, timeline),
     )
     ev = deal_events(rng, plan, timeline)

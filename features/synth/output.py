@@ -38,7 +38,13 @@ TRUTH_SCHEMAS = {
         ]
     ),
     "opportunities": pa.schema(
-        [("opportunity_id", pa.string()), ("p_win", pa.float64()), ("won_drawn", pa.bool_()), ("true_closed_at", TIME)]
+        [
+            ("opportunity_id", pa.string()),
+            ("p_win", pa.float64()),
+            ("won_drawn", pa.bool_()),
+            ("true_closed_at", TIME),
+            ("won_at", TIME),
+        ]
     ),
 }
 
@@ -149,6 +155,7 @@ def deal_truth(world: World, deals: Deals) -> Columns:
         "p_win": floats(deals.p),
         "won_drawn": pa.array(deals.won),
         "true_closed_at": times(world, deals.close),
+        "won_at": times(world, deals.won_at),
     }
 
 

@@ -1,0 +1,333 @@
+"""Revenue forecasts: won revenue per period and group as of a time, with P10/P50/P90 intervals.
+
+As of T, a period's won revenue is what is already won in it by T, plus the open pipeline, plus deals not yet
+created:
+
+- **pipeline**: each open deal's amount, won inside the period with the probability the close-probability model's
+  cumulative curve gives: 0 at T, then the consistent window probabilities ``p_30d``, ``p_60d``, ``p_90d``
+  (linear between them), then an exponential approach to ``p_win`` whose rate continues the slope at 90 days.
+- **deals not yet created**: the rate known at T, from analog windows over the past half year: the wins of
+  deals created after each analog origin, inside the analog period (every analog lies wholly before T).
+  Their count is Poisson and their amounts are drawn from the group's recent wins.
+
+The interval comes from a seeded Monte Carlo over both (each deal won in at most one period); the expected value
+is exact. Training (backtests) and the service call the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.dataset import Dataset, to_utc_scalar
+from features.errors import DataError
+from features.pit import DAY_NS, NAT, scoring_frame, times
+from features.scoring import Scorer
+
+Period = Literal["week", "month", "quarter"]
+GroupBy = Literal["rep", "team", "region", "product", "all"]
+PERIODS: dict[str, str] = {"week": "W-SUN", "month": "M", "quarter": "Q"}
+GROUP_BYS: tuple[str, ...] = ("rep", "team", "region", "product", "all")
+NO_GROUP = "(none)"
+ANALOG_DAYS = 182  # deals not yet created: analog windows over the past half year ...
+ANALOG_STEP_DAYS = 7  # ... one every week
+MIN_AMOUNTS = 5  # a group with fewer recent wins draws amounts from every group's
+QUANTILES = (0.1, 0.5, 0.9)
+SIMS = 4000
+CHUNK = 500  # simulations drawn at a time (memory: CHUNK x deals)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One forecast period: its label (``2025-01``, ``2025Q1``, ``2025-01-06`` for a week) and UTC bounds."""
+
+    label: str
+    start: pd.Timestamp
+    end: pd.Timestamp  # exclusive
+
+
+@dataclass
+class Forecast:
+    """Per (period, group) cell: the table, and the simulated totals behind its quantiles."""
+
+    as_of: pd.Timestamp
+    period: str
+    by: str
+    windows: list[Window]
+    groups: list[str]
+    table: pd.DataFrame
+    samples: np.ndarray  # (sims, periods, groups): total won revenue, already won included
+
+    def cell_samples(self, label: str, group: str) -> np.ndarray:
+        k = [w.label for w in self.windows].index(label)
+        return self.samples[:, k, self.groups.index(group)]
+
+
+def periods_from(as_of: pd.Timestamp, period: str, count: int) -> list[Window]:
+    """``count`` calendar periods (UTC), the first one holding ``as_of``."""
+    if period not in PERIODS:
+        raise DataError(f"unknown period {period!r}; use one of: {', '.join(PERIODS)}")
+    if count < 1:
+        raise DataError("the number of periods must be at least 1")
+    first = pd.Period(to_utc_scalar(as_of).tz_localize(None), PERIODS[period])
+    out = []
+    for p in (first + k for k in range(count)):
+        start = p.start_time.tz_localize("UTC")
+        label = str(p) if period != "week" else start.strftime("%Y-%m-%d")
+        out.append(Window(label, start, (p + 1).start_time.tz_localize("UTC")))
+    return out
+
+
+def deal_groups(ds: Dataset, deals: pd.DataFrame, by: str) -> pd.Series:
+    """Each deal's group key: its owner (rep), the owner's team or region, its product, or ``all``."""
+    if by not in GROUP_BYS:
+        raise DataError(f"unknown grouping {by!r}; use one of: {', '.join(GROUP_BYS)}")
+    if by == "all":
+        return pd.Series("all", index=deals.index, dtype="string")
+    if by == "product":
+        keys = deals["product"] if "product" in deals.columns else pd.Series(pd.NA, index=deals.index)
+    elif by == "rep":
+        keys = deals["owner_rep_id"] if "owner_rep_id" in deals.columns else pd.Series(pd.NA, index=deals.index)
+    else:
+        reps = ds.get("reps")
+        if by not in reps.columns or reps[by].isna().all():
+            raise DataError(f"the reps table has no {by!r} column to group deals by; use --by rep or product")
+        mapping = reps.set_index("rep_id")[by]
+        keys = deals["owner_rep_id"].map(mapping) if "owner_rep_id" in deals.columns else pd.Series(pd.NA)
+    return keys.astype("string").fillna(NO_GROUP).reindex(deals.index)
+
+
+def won_within(probability: np.ndarray, windows: dict[int, np.ndarray], days: np.ndarray) -> np.ndarray:
+    """(deals, len(days)): the probability each deal is won within ``days`` of the as-of time.
+
+    Linear through (0, 0) and the window probabilities, then ``p - (p - p_last) * exp(-(d - last) / tau)`` with
+    ``tau`` continuing the last window's slope (7 to 365 days), so the curve reaches ``p_win`` only in the limit.
+    """
+    if not windows:
+        raise DataError("the close-probability model has no time-window heads; retrain it with window_heads_days")
+    knots = np.array([0.0, *sorted(windows)], dtype=float)
+    curve = np.column_stack([np.zeros_like(probability), *(windows[d] for d in sorted(windows))])
+    d = np.clip(np.asarray(days, dtype=float), 0.0, None)
+    j = np.clip(np.searchsorted(knots, d, side="right") - 1, 0, len(knots) - 2)
+    share = (np.minimum(d, knots[-1]) - knots[j]) / (knots[j + 1] - knots[j])
+    linear = curve[:, j] * (1 - share) + curve[:, j + 1] * share
+    last = curve[:, -1]
+    slope = (curve[:, -1] - curve[:, -2]) / (knots[-1] - knots[-2])
+    rest = np.clip(probability - last, 0.0, None)
+    tau = np.clip(np.divide(rest, slope, out=np.full_like(rest, 365.0), where=slope > 0), 7.0, 365.0)
+    tail = probability[:, None] - rest[:, None] * np.exp(-(d[None, :] - knots[-1]) / tau[:, None])
+    return np.where(d[None, :] <= knots[-1], linear, tail)
+
+
+def period_probabilities(scores: pd.DataFrame, as_of: pd.Timestamp, windows: list[Window]) -> np.ndarray:
+    """(deals, periods): the probability each scored deal is won inside each period (after ``as_of``).
+
+    ``scores`` has ``probability`` and ``p_{N}d`` columns, as ``Scorer.predict`` returns them.
+    """
+    heads = {
+        int(c[2:-1]): scores[c].to_numpy(dtype=float) for c in scores.columns if c.startswith("p_") and c.endswith("d")
+    }
+    at = to_utc_scalar(as_of)
+    edges = np.array(
+        [max((w.start - at) / pd.Timedelta(days=1), 0.0) for w in windows]
+        + [(windows[-1].end - at) / pd.Timedelta(days=1)]
+    )
+    cumulative = won_within(scores["probability"].to_numpy(dtype=float), heads, edges)
+    return np.diff(cumulative, axis=1).clip(0.0, None)
+
+
+def model_forecast(
+    ds: Dataset,
+    scorer: Scorer,
+    as_of: pd.Timestamp,
+    period: str,
+    by: str,
+    count: int,
+    *,
+    sims: int = SIMS,
+    seed: int = 0,
+) -> Forecast:
+    """The forecast with the close-probability model: every deal open at ``as_of`` scored through the same feature
+    code as training, its curve cut into the periods."""
+    if scorer.entity != "opportunity":
+        raise DataError(f"forecasts need the close-probability model, not {scorer.model_name!r}")
+    windows = periods_from(as_of, period, count)
+    frame = scoring_frame(ds, "opportunity", as_of)
+    scores = (
+        scorer.predict(build_features(ds, "opportunity", frame)) if len(frame) else pd.DataFrame({"probability": []})
+    )
+    q = period_probabilities(scores, as_of, windows) if len(frame) else np.zeros((0, len(windows)))
+    return forecast(ds, as_of, windows, by, frame["entity_id"], q, period=period, sims=sims, seed=seed)
+
+
+def forecast(
+    ds: Dataset,
+    as_of: pd.Timestamp,
+    windows: list[Window],
+    by: str,
+    deal_ids: pd.Series,
+    probabilities: np.ndarray,
+    *,
+    period: str = "month",
+    sims: int = SIMS,
+    seed: int = 0,
+) -> Forecast:
+    """The forecast of every (period, group): open deals ``deal_ids`` with their per-period win
+    ``probabilities`` (deals x periods), plus deals not yet created and what is already won.
+
+    Seeded: the same inputs give the same intervals.
+    """
+    at = to_utc_scalar(as_of)
+    deals = ds.get("opportunities")
+    history = won_deals(ds, at)
+    index = pd.Index(deals["opportunity_id"].astype("string"))
+    rows = index.get_indexer(pd.Index(deal_ids.astype("string")))
+    if (rows < 0).any():
+        raise DataError(f"{int((rows < 0).sum())} forecast deal(s) are not in the opportunities table")
+    open_deals = deals.iloc[rows].reset_index(drop=True)
+    amount = open_deals["amount"].to_numpy(dtype=float) if "amount" in open_deals.columns else np.zeros(len(rows))
+    amount = np.nan_to_num(amount, nan=0.0)
+    open_keys = deal_groups(ds, open_deals, by).to_numpy(dtype=object)
+    history_keys = deal_groups(ds, history, by).to_numpy(dtype=object)
+    groups = sorted(set(open_keys) | set(history_keys) | _target_keys(ds, by, windows))
+    g_open = pd.Index(groups).get_indexer(open_keys)
+    g_hist = pd.Index(groups).get_indexer(history_keys)
+    rng = np.random.default_rng(seed)
+
+    already = _already_won(history, g_hist, len(groups), windows, at)
+    rates, pools = _new_deal_rates(history, g_hist, len(groups), windows, at)
+    samples = _simulate_pipeline(rng, amount, g_open, len(groups), probabilities, sims)
+    samples += _simulate_new(rng, rates, pools, sims)
+    samples += already[None, :, :]
+    pipeline_mean = np.stack(
+        [np.bincount(g_open, amount * probabilities[:, k], len(groups)) for k in range(len(windows))]
+    )
+    new_mean = rates * np.array([[p.mean() if len(p) else 0.0 for p in row] for row in pools])
+    quantiles = np.quantile(samples, QUANTILES, axis=0)
+    open_count = np.bincount(g_open, minlength=len(groups))
+    table = pd.DataFrame(
+        [
+            {
+                "period": w.label,
+                "start": w.start,
+                "end": w.end,
+                "group": groups[g],
+                "won_to_date": already[k, g],
+                "pipeline": pipeline_mean[k, g],
+                "new_deals": new_mean[k, g],
+                "expected": already[k, g] + pipeline_mean[k, g] + new_mean[k, g],
+                "p10": quantiles[0, k, g],
+                "p50": quantiles[1, k, g],
+                "p90": quantiles[2, k, g],
+                "open_deals": int(open_count[g]),
+            }
+            for k, w in enumerate(windows)
+            for g in range(len(groups))
+        ]
+    )
+    return Forecast(at, period, by, windows, groups, table, samples)
+
+
+def won_deals(ds: Dataset, at: pd.Timestamp) -> pd.DataFrame:
+    """Deals won by ``at`` (what any estimate at ``at`` may read)."""
+    deals = ds.get("opportunities")
+    if "outcome" not in deals.columns or "closed_at" not in deals.columns:
+        return deals.iloc[:0]
+    closed = times(deals, "closed_at")
+    won = deals["outcome"].eq("won").fillna(False).to_numpy(dtype=bool) & (closed != NAT) & (closed <= at.value)
+    return deals[won].reset_index(drop=True)
+
+
+def _already_won(
+    history: pd.DataFrame, g: np.ndarray, n_groups: int, windows: list[Window], at: pd.Timestamp
+) -> np.ndarray:
+    """(periods, groups): revenue won inside each period by ``at`` (only the first period can have any)."""
+    closed = times(history, "closed_at")
+    amount = np.nan_to_num(history["amount"].to_numpy(dtype=float), nan=0.0) if len(history) else np.zeros(0)
+    out = np.zeros((len(windows), n_groups))
+    for k, w in enumerate(windows):
+        inside = (closed >= w.start.value) & (closed < w.end.value) & (closed <= at.value)
+        out[k] = np.bincount(g[inside], amount[inside], n_groups)
+    return out
+
+
+def _new_deal_rates(
+    history: pd.DataFrame, g: np.ndarray, n_groups: int, windows: list[Window], at: pd.Timestamp
+) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """Per (period, group): the mean count of wins from deals created after the as-of time, and their amounts.
+
+    For period [s, e) as of T, an analog shifted back by D (at least e - T, then weekly over half a year) counts
+    the deals created after T - D and won inside [max(s, T) - D, e - D): all of it known at T.
+    """
+    created, closed = times(history, "created_at"), times(history, "closed_at")
+    amount = np.nan_to_num(history["amount"].to_numpy(dtype=float), nan=0.0) if len(history) else np.zeros(0)
+    rates = np.zeros((len(windows), n_groups))
+    pools: list[list[np.ndarray]] = []
+    for k, w in enumerate(windows):
+        lo, hi = max(w.start.value, at.value) - at.value, w.end.value - at.value
+        first = -(-hi // (ANALOG_STEP_DAYS * DAY_NS)) * ANALOG_STEP_DAYS * DAY_NS
+        shifts = first + np.arange(0, ANALOG_DAYS, ANALOG_STEP_DAYS) * DAY_NS
+        counts = np.zeros(n_groups)
+        used = np.zeros(len(history), dtype=bool)
+        for shift in shifts:
+            origin = at.value - shift
+            hit = (created > origin) & (closed >= origin + lo) & (closed < origin + hi)
+            counts += np.bincount(g[hit], minlength=n_groups)
+            used |= hit
+        rates[k] = counts / len(shifts)
+        everyone = amount[used]
+        pools.append(
+            [amount[used & (g == j)] if (used & (g == j)).sum() >= MIN_AMOUNTS else everyone for j in range(n_groups)]
+        )
+    return rates, pools
+
+
+def _simulate_pipeline(
+    rng: np.random.Generator, amount: np.ndarray, g: np.ndarray, n_groups: int, q: np.ndarray, sims: int
+) -> np.ndarray:
+    """(sims, periods, groups): each open deal is won in at most one period, with probabilities ``q``."""
+    n_periods = q.shape[1]
+    out = np.zeros((sims, n_periods, n_groups))
+    if not len(amount):
+        return out
+    cumulative = np.cumsum(q, axis=1)
+    one_hot = np.zeros((len(amount), n_groups))
+    one_hot[np.arange(len(amount)), g] = 1.0
+    for start in range(0, sims, CHUNK):
+        u = rng.random((min(CHUNK, sims - start), len(amount)))
+        below = 0.0
+        for k in range(n_periods):
+            won_here = (u >= below) & (u < cumulative[:, k])
+            out[start : start + len(u), k] = (won_here * amount) @ one_hot
+            below = cumulative[:, k]
+    return out
+
+
+def _simulate_new(rng: np.random.Generator, rates: np.ndarray, pools: list[list[np.ndarray]], sims: int) -> np.ndarray:
+    """(sims, periods, groups): compound Poisson revenue of deals not yet created."""
+    n_periods, n_groups = rates.shape
+    out = np.zeros((sims, n_periods, n_groups))
+    for k in range(n_periods):
+        for j in range(n_groups):
+            pool = pools[k][j]
+            if rates[k, j] <= 0 or not len(pool):
+                continue
+            counts = rng.poisson(rates[k, j], sims)
+            draws = rng.choice(pool, size=int(counts.sum()))
+            out[:, k, j] = np.bincount(np.repeat(np.arange(sims), counts), draws, sims)
+    return out
+
+
+def _target_keys(ds: Dataset, by: str, windows: list[Window]) -> set[str]:
+    """Groups with a target in one of the periods (so a group with nothing open still gets a row)."""
+    level = {"rep": "rep", "team": "team", "region": "region"}.get(by)
+    targets = ds.get("targets")
+    if level is None or targets.empty:
+        return set()
+    labels = {w.label for w in windows}
+    mine = targets[(targets["level"] == level) & targets["period"].isin(labels)]
+    return set(mine["key"].astype(str))
