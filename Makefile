@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install salesml with its dev tools
 
-demo: install ## generate demo data, validate it, build features, train both models, score open leads and deals
+demo: install ## generate demo data, validate it, build features, train both models, score open leads and deals, forecast
 	$(SALESML) data synth --out $(DEMO) --leads 20000 --seed 7
 	$(SALESML) data validate $(DEMO)
 	$(SALESML) features build --data $(DEMO) --entity lead --out $(DEMO)/features/lead.parquet
@@ -31,6 +31,8 @@ demo: install ## generate demo data, validate it, build features, train both mod
 	$(SALESML) train --model close_probability --data $(DEMO) --trials $(DEMO_TRIALS)
 	$(SALESML) score --model lead_score --data $(DEMO) --out $(DEMO)/scores/leads.csv
 	$(SALESML) score --model close_probability --data $(DEMO) --out $(DEMO)/scores/opportunities.csv
+	$(SALESML) forecast --data $(DEMO) --period month --by team --periods 3
+	$(SALESML) targets --data $(DEMO) --level team
 	$(SALESML) export --data $(DEMO)
 	@$(MAKE) --no-print-directory serve
 

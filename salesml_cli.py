@@ -6,7 +6,7 @@ import typer
 
 from features.cli import data_app, features_app
 from serving.cli import export_cmd, keys_app, serve_cmd
-from training.cli import score_cmd, train_cmd
+from training.cli import backtest_cmd, forecast_cmd, score_cmd, targets_cmd, train_cmd
 
 app = typer.Typer(
     name="salesml",
@@ -18,6 +18,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.command("train")(train_cmd)
 app.command("score")(score_cmd)
+app.command("forecast")(forecast_cmd)
+app.command("backtest")(backtest_cmd)
+app.command("targets")(targets_cmd)
 app.command("export")(export_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(keys_app, name="keys")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -70,3 +71,170 @@ def score_cmd(
     if show:
         console.print(preview)
     console.print(f"scored {len(scores):,} open rows with {model} -> {out}")
+
+
+def _money(value: float) -> str:
+    """Compact amounts (1.07M, 950k) so that the tables fit an 80-column terminal."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    return f"{value / 1e3:.0f}k" if abs(value) >= 1e3 else f"{value:.0f}"
+
+
+def wide_console() -> Console:
+    """A console that does not squeeze wide tables to 80 columns when the output is piped (make demo, logs)."""
+    return Console() if sys.stdout.isatty() else Console(width=150)
+
+
+@user_errors
+def forecast_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Forecast as of this time (ISO 8601); default: the export time.")
+    ] = None,
+    period: Annotated[str, typer.Option(help="week, month or quarter.")] = "month",
+    by: Annotated[str, typer.Option(help="Group by rep, team, region, product or all.")] = "team",
+    periods: Annotated[int, typer.Option(min=1, max=24, help="Periods to forecast, the first holding --as-of.")] = 3,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for forecast.csv and forecast.png (default DATA/forecast).")
+    ] = None,
+    sims: Annotated[int, typer.Option(min=100, help="Monte Carlo draws for the intervals.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same intervals.")] = 0,
+) -> None:
+    """Expected won revenue per period and group with P10/P50/P90: open pipeline plus deals not yet created."""
+    from rich.table import Table
+
+    from training.forecasting import fan_chart, run_forecast, totals
+
+    fc, version = run_forecast(data, as_of, period, by, periods, sims=sims, seed=seed)
+    folder = out or data / "forecast"
+    folder.mkdir(parents=True, exist_ok=True)
+    fc.table.to_csv(folder / "forecast.csv", index=False)
+    chart = fan_chart(fc, folder / "forecast.png")
+    table = Table(
+        title=f"Won revenue forecast as of {fc.as_of:%Y-%m-%d %H:%M} UTC by {by} (close_probability v{version})"
+    )
+    for column in ("period", by, "won", "expected", "P10", "P50", "P90", "open"):
+        table.add_column(column, justify="left" if column in ("period", by) else "right")
+    for row in fc.table.itertuples():
+        table.add_row(
+            row.period,
+            row.group,
+            _money(row.won_to_date),
+            _money(row.expected),
+            _money(row.p10),
+            _money(row.p50),
+            _money(row.p90),
+            str(row.open_deals),
+        )
+    for row in totals(fc).itertuples():
+        table.add_row(
+            row.period,
+            "[bold]total[/bold]",
+            "",
+            _money(row.expected),
+            _money(row.p10),
+            _money(row.p50),
+            _money(row.p90),
+            "",
+        )
+    console = wide_console()
+    console.print(table)
+    console.print(f"wrote {folder / 'forecast.csv'} and the fan chart {chart}")
+
+
+COLORS = {"green": "[green]green[/green]", "yellow": "[yellow]yellow[/yellow]", "red": "[red]red[/red]"}
+
+
+@user_errors
+def targets_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory with a targets table.")],
+    as_of: Annotated[str | None, typer.Option(help="As of this time (ISO 8601); default: the export time.")] = None,
+    level: Annotated[str, typer.Option(help="rep, team or region.")] = "team",
+    period: Annotated[str, typer.Option(help="The targets' period: week, month or quarter.")] = "month",
+    out: Annotated[
+        Path | None, typer.Option(help="CSV to write the board to (default DATA/forecast/targets.csv).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the forecast's simulation.")] = 0,
+) -> None:
+    """The target board: chance of reaching the red, yellow and green lines, the color, and early warnings."""
+    from rich.table import Table
+
+    from features.dataset import read_dataset
+    from features.targets import attainment
+    from training.forecasting import run_forecast
+
+    fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
+    board = attainment(read_dataset(data), fc)
+    path = out or data / "forecast" / "targets.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    board.to_csv(path, index=False)
+    table = Table(
+        title=f"Target board {fc.windows[0].label} as of {fc.as_of:%Y-%m-%d %H:%M} UTC (close_probability v{version})"
+    )
+    for column in (level, "won", "P50", "red", "yellow", "green", "P(red)", "P(yel)", "P(grn)", "color", "warning"):
+        table.add_column(column, justify="left" if column in (level, "color", "warning") else "right")
+    for r in board.itertuples():
+        table.add_row(
+            r.key,
+            _money(r.won_to_date),
+            _money(r.p50),
+            _money(r.red),
+            _money(r.yellow),
+            _money(r.green),
+            f"{r.p_red:.0%}",
+            f"{r.p_yellow:.0%}",
+            f"{r.p_green:.0%}",
+            COLORS[r.color],
+            "[red]yes[/red]" if r.early_warning else "",
+        )
+    console = wide_console()
+    console.print(table)
+    console.print(
+        "P(line): chance of reaching it; color: the highest line the median forecast (P50) reaches; warn: won so"
+    )
+    console.print("far below 85% of the pro-rated yellow line at the as-of time and a week before (early warning).")
+    console.print(f"wrote {path}")
+
+
+@user_errors
+def backtest_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory with closed deals.")],
+    from_: Annotated[str, typer.Option("--from", help="First as-of date (ISO 8601): the first period starting then.")],
+    to: Annotated[str, typer.Option(help="Last as-of date (ISO 8601).")],
+    period: Annotated[str, typer.Option(help="week, month or quarter.")] = "month",
+    by: Annotated[str, typer.Option(help="Group by rep, team, region, product or all.")] = "team",
+    model: Annotated[
+        str, typer.Option(help="The close-probability spec trained at each origin.")
+    ] = "close_probability",
+    out: Annotated[Path | None, typer.Option(help="Report directory (default DATA/backtest).")] = None,
+    sims: Annotated[int, typer.Option(min=100, help="Monte Carlo draws for the intervals.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Forecast each past period with only what was known at its start, beside the baselines, against actuals."""
+    from rich.table import Table
+
+    from training.backtest import backtest
+
+    result = backtest(data, from_, to, period=period, by=by, model=model, out=out, sims=sims, seed=seed)
+    m = result.metrics
+    table = Table(title=f"Backtest {result.cells['period'].min()}..{result.cells['period'].max()}: {period} by {by}")
+    for column in ("method", "accuracy", "WAPE", "bias", "P10-P90 coverage", "accuracy (total)", "WAPE (total)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for method in m["method"].unique():
+        g = m[(m["method"] == method) & (m["scope"] == "all groups")].iloc[0]
+        t = m[(m["method"] == method) & (m["scope"] == "total")].iloc[0]
+        coverage = "-" if g.coverage != g.coverage else f"{g.coverage:.0%}"
+        table.add_row(
+            method,
+            f"{g.accuracy:.1%}",
+            f"{g.wape:.1%}",
+            f"{g.bias:+.1%}",
+            coverage,
+            f"{t.accuracy:.1%}",
+            f"{t.wape:.1%}",
+        )
+    console = wide_console()
+    console.print(table)
+    for note in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {note}")
+    console.print(f"report: {result.out / 'report.md'} (MLflow run {result.run_id})")

@@ -84,7 +84,20 @@ def table_hash(table: pd.DataFrame) -> str:
 
 def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> TrainingData:
     """Snapshots by the spec's policy, point-in-time features, labels, and an honest split."""
-    ds = read_dataset(data)
+    return training_data(spec, read_dataset(data), progress=progress)
+
+
+def training_data(
+    spec: ModelSpec,
+    ds: Dataset,
+    *,
+    plan: SplitPlan | None = None,
+    settle_days: int | None = None,
+    progress: bool = False,
+) -> TrainingData:
+    """``load_training_data`` on a dataset in memory (a backtest's export as of an origin), ``plan`` overriding
+    the spec's split; ``settle_days`` as in ``time_split``."""
+    source = ds.manifest.source
     frame = entity_frame(
         ds,
         spec.entity,
@@ -93,15 +106,16 @@ def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> T
         every_days=spec.snapshots.every_days,
     )
     if spec.label not in frame.columns:
-        raise DataError(f"{data}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
+        raise DataError(f"{source}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
     labelled = frame[frame[spec.label].notna().to_numpy(dtype=bool)].reset_index(drop=True)
     if labelled.empty:
-        raise DataError(f"{data}: no labelled {spec.entity} snapshots to train on")
+        raise DataError(f"{source}: no labelled {spec.entity} snapshots to train on")
     table = build_features(ds, spec.entity, labelled, progress=progress)
-    plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
+    plan = plan or SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
     if ds.manifest.has_event_times:
         exported = to_utc_scalar(ds.manifest.exported_at)
-        segment, starts = time_split(labelled, label_known_at(ds, spec, labelled), plan, until=exported)
+        known = label_known_at(ds, spec, labelled)
+        segment, starts = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
         split_kind, starts = "time", {k: v.isoformat() for k, v in starts.items()}
     else:
         segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}

@@ -29,24 +29,34 @@ class SplitPlan:
 
 
 def time_split(
-    frame: pd.DataFrame, known_at: pd.Series, plan: SplitPlan = SplitPlan(), until: pd.Timestamp | None = None
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    plan: SplitPlan = SplitPlan(),
+    until: pd.Timestamp | None = None,
+    settle_days: int | None = None,
 ) -> tuple[pd.Series, dict[str, pd.Timestamp]]:
     """Segment name per row (NA where the row falls in a gap) and the segment start times.
 
     Entities go to the segment where their first snapshot falls; a row stays only when its label was known
     (``known_at``: the end of its horizon, or the resolution of an eventual outcome) before the next segment
-    starts, or, in the last segment, by ``until`` (the export).
+    starts, or, in the last segment, by ``until`` (the export). With ``settle_days``, a row of the last segment
+    also needs its cutoff that many days before ``until``: otherwise its last weeks hold only the deals that
+    resolved quickly, which (won deals sign, lost ones linger) win more often than the rest.
     """
     start = frame.groupby("entity_id", sort=False)["cutoff_time"].transform("min")
     firsts = frame.groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
     edges = np.cumsum(plan.fractions)[:-1]
-    bounds = [firsts.iloc[min(int(e * len(firsts)), len(firsts) - 1)] for e in edges]
+    past_all = until if until is not None else firsts.iloc[-1] + pd.Timedelta(days=1)  # no share: no entity
+    bounds = [firsts.iloc[int(e * len(firsts))] if e < 1 else past_all for e in edges]
     starts = dict(zip(SEGMENTS, [firsts.iloc[0], *bounds], strict=True))
     segment = pd.Series(pd.NA, index=frame.index, dtype="string")
+    settled = frame["cutoff_time"] + pd.Timedelta(days=settle_days or 0)
     for name, begin, end in zip(SEGMENTS, starts.values(), [*bounds, until], strict=True):
         member = start >= begin
         if end is not None:
             member &= (start < end) & (known_at <= end)
+        if settle_days and until is not None and end is not None and end >= until:
+            member &= settled <= until
         segment[member.to_numpy(dtype=bool)] = name
     return segment, starts
 

@@ -22,7 +22,7 @@ import pandas as pd
 from features.catalog import Feature
 from features.errors import DataError
 from features.pyfunc import CHALLENGER, CHAMPION, alias_version
-from features.scoring import Head, Scorer, encode_inputs, reference_quantiles
+from features.scoring import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.data import TrainingData, label_horizon_days, load_training_data
@@ -59,8 +59,8 @@ def passes_gate(comparison: dict[str, Any], spec: ModelSpec, promote: bool) -> b
     return promote or comparison["champion_version"] is None or comparison["gain"] >= spec.gate.min_improvement
 
 
-def _check_eval_splits(data: TrainingData, spec: ModelSpec) -> None:
-    for name in ("valid", "calib", "test"):
+def _check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ...]) -> None:
+    for name in names:
         y = data.y[data.rows(name)]
         if y.sum() < MIN_EVAL_CLASS or len(y) - y.sum() < MIN_EVAL_CLASS:
             raise DataError(
@@ -84,6 +84,46 @@ def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -
         model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
         out[name] = binary_metrics(data.y[test], model.predict_proba(data.table.loc[test, x_cols])[:, 1])
     return out
+
+
+Matrices = dict[str, pd.DataFrame]
+
+
+def model_matrices(
+    spec: ModelSpec, data: TrainingData, evaluated: tuple[str, ...] = ("valid", "calib", "test")
+) -> tuple[list[Feature], list[LeakageFlag], list[InputFeature], Matrices, dict[str, np.ndarray]]:
+    """Guards (minimum data, the ``evaluated`` splits, leakage), then the encoded inputs and labels of every
+    segment."""
+    require_enough(data.y[data.rows("train")], spec, "train")
+    _check_eval_splits(data, spec, evaluated)
+    features, flags = _usable(data, spec)
+    inputs = model_inputs(features, data.table[data.rows("train")], spec.categorical)
+    x = {name: encode_inputs(inputs, data.table[data.rows(name)])[0] for name in ("train", "valid", "calib", "test")}
+    return features, flags, inputs, x, {name: data.y[data.rows(name)] for name in x}
+
+
+def fit_scorer(
+    spec: ModelSpec,
+    data: TrainingData,
+    x: Matrices,
+    inputs: list[InputFeature],
+    params: dict[str, Any],
+    rounds: int | None = None,
+) -> tuple[Scorer, dict[str, float]]:
+    """Booster (``rounds`` trees, or early stopping on valid), calibration chosen on calib, the reference population
+    for scores, and the window heads; and the calibrators' cross-validated losses."""
+    y = {name: data.y[data.rows(name)] for name in x}
+    if rounds is None:
+        booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
+    else:
+        booster = lgb.train(params, lgb.Dataset(x["train"], y["train"]), num_boost_round=rounds)
+    calibrator, losses = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
+    reference = calibrator(booster.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
+    scorer = Scorer(
+        spec.name, spec.entity, inputs, booster, calibrator, reference_quantiles(reference), spec.grades.model_dump()
+    )
+    scorer.heads = _window_heads(spec, data, x, params)
+    return scorer, losses
 
 
 def _window_heads(
@@ -138,13 +178,8 @@ def train(
 ) -> TrainResult:
     spec, spec_text = load_spec(spec_ref)
     data = load_training_data(spec, data_dir, progress=progress)
-    require_enough(data.y[data.rows("train")], spec, "train")
-    _check_eval_splits(data, spec)
-    features, flags = _usable(data, spec)
+    features, flags, inputs, x, y = model_matrices(spec, data)
     table = data.table
-    inputs = model_inputs(features, table[data.rows("train")], spec.categorical)
-    x = {name: encode_inputs(inputs, table[data.rows(name)])[0] for name in ("train", "valid", "calib", "test")}
-    y = {name: data.y[data.rows(name)] for name in x}
 
     experiment = use_local_store(spec.name)
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
@@ -159,21 +194,7 @@ def train(
             seed=spec.tuning.seed,
             progress=progress,
         )
-        booster = lgb.train(tuned.params, lgb.Dataset(x["train"], y["train"]), num_boost_round=tuned.best_iteration)
-        calibrator, calibration_losses = choose_calibrator(
-            booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed
-        )
-        reference = calibrator(booster.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
-        scorer = Scorer(
-            spec.name,
-            spec.entity,
-            inputs,
-            booster,
-            calibrator,
-            reference_quantiles(reference),
-            spec.grades.model_dump(),
-        )
-        scorer.heads = _window_heads(spec, data, x, tuned.params)
+        scorer, calibration_losses = fit_scorer(spec, data, x, inputs, tuned.params, tuned.best_iteration)
         evaluation = evaluate_model(scorer, x["test"], y["test"])
         evaluation["windows"] = _evaluate_windows(scorer, data, x["test"], evaluation["probability"])
         auc = evaluation["metrics"]["roc_auc"]
@@ -211,7 +232,7 @@ def train(
             "features_used": x_cols,
             "leakage_flags": [asdict(f) for f in flags],
             "tuning": asdict(tuned),
-            "calibration": {"chosen": calibrator.kind, "cv_log_loss": calibration_losses},
+            "calibration": {"chosen": scorer.calibrator.kind, "cv_log_loss": calibration_losses},
             "test": {k: v for k, v in evaluation.items() if k != "probability"},
             "baselines": baselines,
             "global_factors": factors[:20],

@@ -1,0 +1,85 @@
+"""``salesml forecast``, ``targets`` and ``backtest`` through the real CLI, on a small simulated CRM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.helpers import assert_one_line_error, salesml
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    store = tmp_path_factory.mktemp("store")
+    return {"SALESML_STORE": str(store), "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    out = tmp_path_factory.mktemp("forecast") / "data"
+    proc = salesml("data", "synth", "--out", out, "--leads", 9000, "--seed", 5)
+    assert proc.returncode == 0, proc.stderr
+    proc = salesml("train", "--model", "close_probability", "--data", out, "--trials", 2, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_forecast_writes_table_csv_and_fan_chart(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    proc = salesml(
+        "forecast", "--data", crm, "--as-of", "2025-11-10", "--by", "team", "--periods", 2, "--out", tmp_path, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / "forecast.csv")
+    assert set(table["period"]) == {"2025-11", "2025-12"}
+    assert (table["p10"] <= table["p50"]).all() and (table["p50"] <= table["p90"]).all()
+    assert (table["expected"] >= table["won_to_date"]).all()
+    assert (tmp_path / "forecast.png").stat().st_size > 10_000
+    assert "total" in proc.stdout and "P90" in proc.stdout
+
+
+def test_targets_board_has_colors_and_chances(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "board.csv"
+    proc = salesml("targets", "--data", crm, "--as-of", "2025-11-20", "--level", "team", "--out", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    board = pd.read_csv(out)
+    assert set(board["color"]) <= {"red", "yellow", "green"} and len(board) > 0
+    assert (board["p_red"] >= board["p_yellow"]).all() and (board["p_yellow"] >= board["p_green"]).all()
+    assert (board["period"] == "2025-11").all()
+
+
+def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    proc = salesml(
+        "backtest", "--data", crm, "--from", "2025-09-01", "--to", "2025-11-30", "--by", "team",
+        "--sims", 500, "--out", tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert {"salesml", "stage_weighted", "naive", "oracle"} <= set(metrics["method"])
+    cells = pd.read_csv(tmp_path / "backtest.csv")
+    assert set(cells["period"]) == {"2025-09", "2025-10", "2025-11"}
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| salesml |" in report and "| stage_weighted |" in report and "backtest.png" in report
+    assert (tmp_path / "backtest.png").stat().st_size > 10_000
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["backtest"])
+    assert "metrics.salesml_groups_wape" in runs.columns and runs["metrics.salesml_groups_wape"].notna().any()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("forecast", "--period", "fortnight"), ("unknown period 'fortnight'",)),
+        (("forecast", "--by", "planet"), ("unknown grouping 'planet'",)),
+        (("forecast", "--as-of", "2031-01-01"), ("after the export",)),
+        (("targets", "--level", "product"), ("targets are set per",)),
+        (("backtest", "--from", "2025-06-01", "--to", "2025-03-01"), ("before --from",)),
+        (("backtest", "--from", "2031-01-01", "--to", "2031-06-01"), ("choose earlier dates",)),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    crm: Path, env: dict[str, str], args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    assert_one_line_error(salesml(*args, "--data", crm, env=env), *fragments)
