@@ -88,17 +88,18 @@ def deal_groups(ds: Dataset, deals: pd.DataFrame, by: str) -> pd.Series:
         raise DataError(f"unknown grouping {by!r}; use one of: {', '.join(GROUP_BYS)}")
     if by == "all":
         return pd.Series("all", index=deals.index, dtype="string")
+    missing = pd.Series(pd.NA, index=deals.index, dtype="string")
     if by == "product":
-        keys = deals["product"] if "product" in deals.columns else pd.Series(pd.NA, index=deals.index)
+        keys = deals["product"] if "product" in deals.columns else missing
     elif by == "rep":
-        keys = deals["owner_rep_id"] if "owner_rep_id" in deals.columns else pd.Series(pd.NA, index=deals.index)
+        keys = deals["owner_rep_id"] if "owner_rep_id" in deals.columns else missing
     else:
         reps = ds.get("reps")
         if by not in reps.columns or reps[by].isna().all():
-            raise DataError(f"the reps table has no {by!r} column to group deals by; use --by rep or product")
+            raise DataError(f"the reps table has no {by!r} values to group deals by; use --by rep or product")
         mapping = reps.set_index("rep_id")[by]
-        keys = deals["owner_rep_id"].map(mapping) if "owner_rep_id" in deals.columns else pd.Series(pd.NA)
-    return keys.astype("string").fillna(NO_GROUP).reindex(deals.index)
+        keys = deals["owner_rep_id"].map(mapping) if "owner_rep_id" in deals.columns else missing
+    return keys.astype("string").fillna(NO_GROUP)
 
 
 def won_within(probability: np.ndarray, windows: dict[int, np.ndarray], days: np.ndarray) -> np.ndarray:

@@ -375,8 +375,9 @@ def dataset_as_of(ds: Dataset, at: pd.Timestamp) -> Dataset:
     """The export as it would have looked at ``at``: what a rolling-origin backtest may use at that origin.
 
     Entities created after ``at`` are gone, closes, conversions and disqualifications after ``at`` are undone
-    (the entity is open again), stage changes and activities not yet known are dropped, and reps hired later are
-    not there yet. Targets are kept: they are set ahead of their periods.
+    (the entity is open again), stage changes and activities not yet known are dropped, and a rep who leaves
+    later is still employed. Reps, accounts and targets are reference data and stay whole: a deal created before
+    ``at`` may be owned by a later hire in the export, and targets are set ahead of their periods.
     """
     cut = to_utc_scalar(at).value
     tables = dict(ds.tables)
@@ -395,18 +396,10 @@ def dataset_as_of(ds: Dataset, at: pd.Timestamp) -> Dataset:
                         df.loc[later, other] = pd.NA
         return df
 
-    for name, column in (
-        ("reps", "hired_at"),
-        ("accounts", "created_at"),
-        ("leads", "created_at"),
-        ("opportunities", "created_at"),
-        ("stage_changes", "changed_at"),
-    ):
+    for name, column in (("leads", "created_at"), ("opportunities", "created_at"), ("stage_changes", "changed_at")):
         if name in tables:
             t = times(tables[name], column)
-            tables[name] = keep(
-                name, (t == NAT) | (t <= cut) if name in ("reps", "accounts") else (t != NAT) & (t <= cut)
-            )
+            tables[name] = keep(name, (t != NAT) & (t <= cut))
     if "activities" in tables:
         acts = tables["activities"]
         occurred = times(acts, "occurred_at")
