@@ -1,10 +1,11 @@
 """The CRM history a request is scored against, and requests turned into canonical rows.
 
-Features such as the owner's win rate or the account's past deals need the CRM's history; the service keeps
-the tables of the latest export (``salesml export``) for that. A request's own entities replace the export's rows
-for them, and only the activities and stage changes a request's features read are kept (its own, and the
-originating leads' for deals), so ``features.build`` runs on a small dataset and gives exactly what it gives on
-the whole export (``tests/data/test_serving_request.py`` proves it).
+Features such as the owner's win rate or the account's past deals need the CRM's history, and a forecast needs
+every deal open at its as-of time with its stages and activities, the wins before it and the targets; the service
+keeps the whole dataset of the latest export (``salesml export``) for that. A scoring request's own entities
+replace the export's rows for them, and only the activities and stage changes its features read are kept (its own,
+and the originating leads' for deals), so ``features.build`` runs on a small dataset and gives exactly what it
+gives on the whole export (``tests/data/test_serving_request.py`` proves it).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from serving.request import (
     StageIn,
 )
 
-#: The tables features read besides the request's own rows; the export keeps only these.
-CONTEXT_TABLES = ("reps", "accounts", "leads", "opportunities", "activities")
 LEAD_FIELDS = ("lead_id", "created_at", "source", "region", "industry", "company_size", "owner_rep_id", "account_id")
 DEAL_FIELDS = (
     "opportunity_id",
@@ -59,8 +58,7 @@ class ServingContext:
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
-        self._lead_acts = _lead_activities(ds)
-        self._by_lead = self._lead_acts.groupby("entity_id", sort=False, observed=True).indices
+        self._by_lead = _lead_activity_rows(ds.get("activities"))
         self._stages = set(ds.manifest.stage_names())
 
     @classmethod
@@ -69,11 +67,13 @@ class ServingContext:
 
     @staticmethod
     def write(ds: Dataset, out: Path) -> None:
-        """Keep what requests are scored against: the history tables and the leads' activities (deals' lead
-        origin); deal activities and stage changes come with each request."""
-        tables = {name: ds.tables[name] for name in CONTEXT_TABLES if name in ds.tables}
-        tables["activities"] = _lead_activities(ds)
-        write_dataset(Dataset(ds.manifest, tables), out)
+        """Keep every table: scoring reads the history, a forecast also the deals' stages, activities and targets."""
+        write_dataset(ds, out)
+
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The times a forecast can be made as of: from the first deal to the export (what happened since is not
+        in the history)."""
+        return self.ds.get("opportunities")["created_at"].min(), self.ds.manifest.exported_at
 
     def leads(self, request: LeadScoreRequest) -> Prepared:
         items = request.leads
@@ -128,7 +128,7 @@ class ServingContext:
 
     def _origin_activities(self, lead_ids: list[str]) -> pd.DataFrame:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
-        return self._lead_acts.take(np.concatenate(positions) if positions else np.array([], dtype=int))
+        return self.ds.get("activities").take(np.concatenate(positions) if positions else np.array([], dtype=int))
 
     def _attribute_warnings(self, table: str, item: LeadIn | OpportunityIn) -> list[str]:
         known = {e.name for e in self.ds.manifest.extras(table)}
@@ -146,10 +146,11 @@ class ServingContext:
         ]
 
 
-def _lead_activities(ds: Dataset) -> pd.DataFrame:
-    """The leads' activities: the history a deal's lead-origin features read (deal activities come per request)."""
-    acts = ds.get("activities")
-    return acts[acts["entity_type"].eq("lead").fillna(False)].reset_index(drop=True)
+def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each lead's rows in the activities table: the history a deal's lead-origin features read (deal activities
+    come per request). Positions, not a copy of the leads' activities: the table is the largest one held."""
+    leads = acts["entity_id"].where(acts["entity_type"].eq("lead").fillna(False))
+    return leads.groupby(leads, sort=False, observed=True, dropna=True).indices
 
 
 def _activity_warnings(activities: list[ActivityIn]) -> list[str]:

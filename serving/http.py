@@ -5,9 +5,11 @@
 - A body over ``SALESML_MAX_BODY_MB`` (default 32) is refused with 413 before it is read in full.
 - More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) scoring calls in progress: 429 at once,
   rather than a queue (and memory) growing without bound behind busy workers.
-- BentoML answers a request that fails validation with 400; here it becomes 422 with each error's field path,
-  or 413 when the error is a list of more than 1,000 items.
-- The OpenAPI document (``/docs.json``) is amended to say so: the bearer scheme and these answers on ``/v1``.
+- BentoML answers a request that fails validation with 400 (so does the service for what only it can check: a
+  forecast's ``as_of`` outside its history, no targets for the period); here it becomes 422 with each error's
+  field path, or 413 when the error is a list of more than 1,000 items.
+- The OpenAPI document (``/docs.json``) is amended to say so: the bearer scheme and these answers on ``/v1``, and
+  the top-level request fields that take null (BentoML's document leaves that out).
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ ERROR_ANSWERS = {
     "401": "Missing or unknown API key",
     "403": "Revoked API key",
     "413": "More than 1,000 items, or a body over the size limit",
-    "422": "Invalid request: the field path and what is wrong (NaN, events after as_of, ...)",
+    "422": "Invalid request: the field path and what is wrong (NaN, events after as_of, as_of outside the history, "
+    "no targets for the period, ...)",
     "429": "Too many requests in progress (SALESML_MAX_CONCURRENCY): retry after a pause",
-    "503": "The model for this endpoint is not loaded",
+    "503": "The model or history for this endpoint is not loaded (run salesml export and restart)",
 }
 
 
@@ -88,11 +91,22 @@ def documented(spec: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             if "requestBody" in operation:
                 operation["requestBody"]["required"] = True
+                _nullable(operation["requestBody"]["content"]["application/json"]["schema"])
             responses = operation.setdefault("responses", {})
             responses.pop("400", None)
             responses.update({code: {"description": text, **ref} for code, text in ERROR_ANSWERS.items()})
             operation["security"] = [{"bearer": []}]
     return spec
+
+
+def _nullable(schema: dict[str, Any]) -> None:
+    """BentoML's document drops ``| None`` from a request's top-level fields, though the service takes null there
+    (``as_of``: null or left out means the default); put it back, as nested models have it."""
+    for name, field in schema.get("properties", {}).items():
+        if field.get("default", ...) is None and "type" in field:
+            kept = {key: field[key] for key in ("default", "description", "title") if key in field}
+            typed = {key: value for key, value in field.items() if key not in kept}
+            schema["properties"][name] = {**kept, "anyOf": [typed, {"type": "null"}]}
 
 
 def readable_errors(body: bytes) -> tuple[int, dict[str, Any]]:

@@ -1,9 +1,12 @@
-"""The salesml scoring service a CRM calls: lead scores, close probabilities and their key factors.
+"""The salesml service a CRM calls: lead scores, close probabilities and their key factors, revenue forecasts and
+target attainment.
 
 One ``@bentoml.service`` class. The champions and the CRM history are BentoML models (``salesml export`` copies them
-from the MLflow registry); each request becomes canonical rows (``serving.context``) and goes through
-``features.build`` and ``features.scoring``, the code training used. Keys, body limits and the error format are an
-ASGI middleware (``serving.http``); every scored item is in the prediction log before its answer is sent.
+from the MLflow registry); each scoring request becomes canonical rows (``serving.context``) and goes through
+``features.build`` and ``features.scoring``, the code training used. Forecasts run ``features.forecast`` and
+``features.targets`` on the history the service holds, as the backtests do. Keys, body limits and the error format
+are an ASGI middleware (``serving.http``); every scored item and every forecast is in the prediction log before its
+answer is sent.
 
 Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions first.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import gc
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +30,22 @@ from fastapi import FastAPI
 
 from features.build import build_features
 from features.config import prediction_log_dir
+from features.errors import DataError
+from features.forecast import model_forecast
 from features.scoring import FactorEffect
+from features.targets import attainment
 from serving.context import Prepared, ServingContext
 from serving.http import ApiGuard
 from serving.predlog import PredictionLog, input_hash
 from serving.request import (
+    AttainmentRequest,
+    AttainmentResponse,
+    AttainmentRow,
     FactorOut,
+    ForecastOptions,
+    ForecastRequest,
+    ForecastResponse,
+    ForecastRow,
     LeadIn,
     LeadScore,
     LeadScoreRequest,
@@ -41,8 +56,9 @@ from serving.request import (
     OpportunityScore,
     OpportunityScoreRequest,
     OpportunityScoreResponse,
+    refusal,
 )
-from serving.store import CONTEXT, SERVED, Exported, read_context, read_exported
+from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, read_context, read_exported
 
 GC_YOUNG_THRESHOLD = 50_000
 WORKERS_ENV = "SALESML_WORKERS"
@@ -83,6 +99,7 @@ class SalesML:
         context = _load(type(self).context_model)
         self.context: ServingContext | None = read_context(context.path) if context is not None else None
         self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
+        self.whole_history = context is not None and context.info.metadata.get(HISTORY) == WHOLE
         self.log = PredictionLog(prediction_log_dir())
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
         # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
@@ -129,6 +146,41 @@ class SalesML:
             r["p_win"] = r["probability"]
         return OpportunityScoreResponse(request_id=_request_id(ctx), results=[OpportunityScore(**r) for r in results])
 
+    @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
+    def forecast(
+        self,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        period: str = "month",
+        by: str = "team",
+        periods: int = 3,
+    ) -> ForecastResponse:
+        """Won revenue per period and group as of a time (default: the history's export): won so far, expected from
+        the open pipeline and from deals not yet created, with P10/P50/P90."""
+        request = ForecastRequest.model_construct(as_of=as_of, period=period, by=by, periods=periods)
+        context, model, at = self._forecaster(request)
+        with _data_errors_refused():
+            table = model_forecast(context.ds, model.scorer, at, period, by, periods).table
+        rows = [ForecastRow(**row) for row in table.to_dict("records")]
+        return ForecastResponse(**self._answered(ctx, model, at, request, rows), by=by, rows=rows)
+
+    @bentoml.api(route="/v1/targets/attainment", input_spec=AttainmentRequest, output_spec=AttainmentResponse)
+    def target_attainment(
+        self,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        level: str = "team",
+        period: str = "month",
+    ) -> AttainmentResponse:
+        """Each rep's, team's or region's chance of reaching its red, yellow and green lines in the period holding
+        as_of, its color on the target board and the early warning."""
+        request = AttainmentRequest.model_construct(as_of=as_of, level=level, period=period)
+        context, model, at = self._forecaster(request)
+        with _data_errors_refused():
+            board = attainment(context.ds, model_forecast(context.ds, model.scorer, at, period, level, 1))
+        rows = [AttainmentRow(**row) for row in board.to_dict("records")]
+        return AttainmentResponse(**self._answered(ctx, model, at, request, rows), level=level, rows=rows)
+
     @meta.get("/models", response_model=ModelsResponse)
     def models_info(self) -> ModelsResponse:
         """The loaded models: registry version, training data window and test metrics."""
@@ -142,6 +194,42 @@ class SalesML:
             raise ServiceUnavailable(f"no {SERVED[entity]} model in this service; run `salesml export` and restart")
         return self.context, self.models[entity]
 
+    def _forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
+        """The history, the close-probability model and the checked as-of time a forecast call runs with."""
+        context, model = self._ready("opportunity")
+        if not self.whole_history:
+            raise ServiceUnavailable("the exported history predates forecasts; run `salesml export` and restart")
+        return context, model, pd.Timestamp(request.at(*context.span()))
+
+    def _answered(
+        self,
+        ctx: bentoml.Context,
+        model: Exported,
+        at: pd.Timestamp,
+        request: ForecastOptions,
+        rows: list[ForecastRow] | list[AttainmentRow],
+    ) -> dict[str, Any]:
+        """Logs a forecast call (its parameters and every row) before its answer is sent; the fields the answer
+        shares with the log."""
+        head = _logged(ctx, model)
+        self.log.append(
+            [
+                {
+                    **head,
+                    "as_of": at.isoformat(),
+                    "request": request.model_dump(mode="json", exclude={"as_of"}),
+                    "rows": [row.model_dump(mode="json") for row in rows],
+                }
+            ]
+        )
+        return {
+            "request_id": head["request_id"],
+            "model": head["model"],
+            "model_version": head["model_version"],
+            "as_of": at.to_pydatetime(),
+            "period": request.period,
+        }
+
     def _score(
         self,
         entity: str,
@@ -154,11 +242,10 @@ class SalesML:
         """Features (same code as training), scores and factors; logged before they are returned."""
         table = build_features(prepared.dataset, entity, prepared.frame)
         scored, reasons = model.scorer.predict_with_factors(table, top=request.top, locale=request.locale)  # type: ignore[arg-type]
-        request_id = _request_id(ctx)
         as_of = pd.Timestamp(request.at()).to_pydatetime()
         key = f"{entity}_id"
         inputs = _inputs(table, model)
-        logged_at = pd.Timestamp.now(tz="UTC").isoformat()
+        head = _logged(ctx, model)
         results, records = [], []
         for i, (item, row, reason) in enumerate(zip(items, scored.itertuples(), reasons, strict=True)):
             warnings = prepared.warnings[i] + row.warnings
@@ -180,11 +267,7 @@ class SalesML:
             results.append(result)
             records.append(
                 {
-                    "request_id": request_id,
-                    "logged_at": logged_at,
-                    "endpoint": ctx.request.url.path,
-                    "model": model.info["name"],
-                    "model_version": model.info["version"],
+                    **head,
                     "entity_id": getattr(item, key),
                     "as_of": as_of.isoformat(),
                     "input_hash": input_hash(item),
@@ -207,6 +290,27 @@ def _request_id(ctx: bentoml.Context) -> str:
         state.request_id = ctx.request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
         ctx.response.metadata["x-request-id"] = state.request_id
     return state.request_id
+
+
+def _logged(ctx: bentoml.Context, model: Exported) -> dict[str, Any]:
+    """What every prediction-log record of a call starts with: the call and the model that answered it."""
+    return {
+        "request_id": _request_id(ctx),
+        "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "endpoint": ctx.request.url.path,
+        "model": model.info["name"],
+        "model_version": model.info["version"],
+    }
+
+
+@contextmanager
+def _data_errors_refused() -> Iterator[None]:
+    """A forecast's DataError (no targets for the period, no team column, ...) is about what was asked of this
+    history: a 422 with its message, not a server error."""
+    try:
+        yield
+    except DataError as error:
+        raise refusal((), str(error)) from error
 
 
 def _factor(effect: FactorEffect) -> FactorOut:

@@ -1,7 +1,7 @@
 """The BentoML side of the registry: champions and the CRM history copied into the BentoML model store.
 
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
-version and test metrics, and the export's history tables (``serving.context``), so that the service and a built
+version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
 bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` under the repo).
 """
 
@@ -24,6 +24,9 @@ from serving.context import ServingContext
 #: BentoML model name of each served registry model, by entity.
 SERVED = {"lead": "lead_score", "opportunity": "close_probability"}
 CONTEXT = "salesml_context"
+#: Context metadata: the context holds every table of the export. Earlier exports kept only what scoring reads (no
+#: stage changes, deal activities or targets), from which a forecast would be wrong without a word.
+HISTORY, WHOLE = "history", "whole"
 SCORER_DIR, CONTEXT_DIR, INFO_FILE = "scorer", "context", "info.json"
 
 
@@ -51,7 +54,8 @@ def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) 
         tags.append(_save_scorer(name, scorer, version))
     if not tags:
         raise DataError(f"no champion of {', '.join(names)} in the registry; train one first (salesml train)")
-    with bentoml.models.create(CONTEXT, metadata={"source": ds.manifest.source, "exported_at": _now()}) as model:
+    metadata = {"source": ds.manifest.source, "exported_at": _now(), HISTORY: WHOLE}
+    with bentoml.models.create(CONTEXT, metadata=metadata) as model:
         ServingContext.write(ds, Path(model.path) / CONTEXT_DIR)
     return [*tags, str(model.tag)]
 
