@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,18 @@ from features.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scal
 from features.errors import DataError
 from features.pit import DAY_NS, entity_frame, entity_table, frame_codes, times, to_time
 from training.spec import ModelSpec
-from training.split import SplitPlan, stratified_split, time_split
+from training.split import SplitPlan, assign_segments, stratified_split, time_split
+
+
+@dataclass
+class WindowRows:
+    """A time-window label's own rows (every snapshot whose window has ended or resolved), with their segments."""
+
+    table: pd.DataFrame
+    segment: np.ndarray
+
+    def rows(self, name: str) -> np.ndarray:
+        return self.segment == name
 
 
 @dataclass
@@ -31,6 +42,7 @@ class TrainingData:
     split_kind: str  # "time" or "stratified"
     segment_starts: dict[str, str]
     data_hash: str
+    windows: dict[int, WindowRows] = field(default_factory=dict)  # window label rows by days (time splits only)
 
     def rows(self, name: str) -> np.ndarray:
         return self.segment == name
@@ -107,16 +119,26 @@ def training_data(
     )
     if spec.label not in frame.columns:
         raise DataError(f"{source}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
-    labelled = frame[frame[spec.label].notna().to_numpy(dtype=bool)].reset_index(drop=True)
-    if labelled.empty:
+    main = frame[spec.label].notna().to_numpy(dtype=bool)
+    if not main.any():
         raise DataError(f"{source}: no labelled {spec.entity} snapshots to train on")
-    table = build_features(ds, spec.entity, labelled, progress=progress)
+    window_labels = {d: f"label_{d}d" for d in spec.window_heads_days if f"label_{d}d" in frame.columns}
+    with_window = ds.manifest.has_event_times and window_labels
+    any_known = main | (frame[list(window_labels.values())].notna().any(axis=1).to_numpy() if with_window else False)
+    rows = frame[any_known].reset_index(drop=True)
+    built = build_features(ds, spec.entity, rows, progress=progress)
+    main = rows[spec.label].notna().to_numpy(dtype=bool)
+    labelled, table = rows[main].reset_index(drop=True), built[main].reset_index(drop=True)
     plan = plan or SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
+    windows: dict[int, WindowRows] = {}
     if ds.manifest.has_event_times:
         exported = to_utc_scalar(ds.manifest.exported_at)
         known = label_known_at(ds, spec, labelled)
-        segment, starts = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
-        split_kind, starts = "time", {k: v.isoformat() for k, v in starts.items()}
+        segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
+        split_kind, starts = "time", {k: v.isoformat() for k, v in bounds.items()}
+        resolved = label_known_at(ds, spec, rows)
+        for days, label in window_labels.items():
+            windows[days] = _window_rows(rows, built, resolved, label, days, bounds, exported, settle_days)
     else:
         segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}
     keep = segment.notna().to_numpy(dtype=bool)
@@ -130,4 +152,31 @@ def training_data(
         split_kind=split_kind,
         segment_starts=starts,
         data_hash=table_hash(table),
+        windows=windows,
     )
+
+
+def _window_rows(
+    rows: pd.DataFrame,
+    built: pd.DataFrame,
+    resolved: pd.Series,
+    label: str,
+    days: int,
+    bounds: dict[str, pd.Timestamp],
+    exported: pd.Timestamp,
+    settle_days: int | None,
+) -> WindowRows:
+    """Snapshots whose ``label`` is known, in the main label's segments, known at the deal's resolution or the
+    window's end, whichever comes first.
+
+    A deal still open at the export has no eventual label, but its "won within N days" is known once N days have
+    passed: keeping those rows lets the window heads learn that stale deals rarely close.
+    """
+    known = rows[label].notna().to_numpy(dtype=bool)
+    frame = rows[known].reset_index(drop=True)
+    window_end = to_utc(frame["cutoff_time"]) + pd.Timedelta(days=days)
+    resolved = resolved[known].reset_index(drop=True)
+    known_at = resolved.where(resolved.notna() & (resolved < window_end), window_end)
+    segment = assign_segments(frame, known_at, bounds, until=exported, settle_days=settle_days)
+    keep = segment.notna().to_numpy(dtype=bool)
+    return WindowRows(built[known][keep].reset_index(drop=True), segment[keep].to_numpy(dtype=object))

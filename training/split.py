@@ -43,22 +43,35 @@ def time_split(
     also needs its cutoff that many days before ``until``: otherwise its last weeks hold only the deals that
     resolved quickly, which (won deals sign, lost ones linger) win more often than the rest.
     """
-    start = frame.groupby("entity_id", sort=False)["cutoff_time"].transform("min")
     firsts = frame.groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
     edges = np.cumsum(plan.fractions)[:-1]
     past_all = until if until is not None else firsts.iloc[-1] + pd.Timedelta(days=1)  # no share: no entity
     bounds = [firsts.iloc[int(e * len(firsts))] if e < 1 else past_all for e in edges]
     starts = dict(zip(SEGMENTS, [firsts.iloc[0], *bounds], strict=True))
+    return assign_segments(frame, known_at, starts, until, settle_days), starts
+
+
+def assign_segments(
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    starts: dict[str, pd.Timestamp],
+    until: pd.Timestamp | None = None,
+    settle_days: int | None = None,
+) -> pd.Series:
+    """``time_split``'s rows-to-segments rule for given segment starts (other labels of the same entities
+    go to the same segments as the main label's)."""
+    start = frame.groupby("entity_id", sort=False)["cutoff_time"].transform("min")
     segment = pd.Series(pd.NA, index=frame.index, dtype="string")
     settled = frame["cutoff_time"] + pd.Timedelta(days=settle_days or 0)
-    for name, begin, end in zip(SEGMENTS, starts.values(), [*bounds, until], strict=True):
+    ends = [*list(starts.values())[1:], until]
+    for name, begin, end in zip(SEGMENTS, starts.values(), ends, strict=True):
         member = start >= begin
         if end is not None:
             member &= (start < end) & (known_at <= end)
         if settle_days and until is not None and end is not None and end >= until:
             member &= settled <= until
         segment[member.to_numpy(dtype=bool)] = name
-    return segment, starts
+    return segment
 
 
 def stratified_split(frame: pd.DataFrame, label: str, plan: SplitPlan = SplitPlan()) -> pd.Series:

@@ -122,36 +122,44 @@ def fit_scorer(
     scorer = Scorer(
         spec.name, spec.entity, inputs, booster, calibrator, reference_quantiles(reference), spec.grades.model_dump()
     )
-    scorer.heads = _window_heads(spec, data, x, params)
+    scorer.heads = _window_heads(spec, data, inputs, params)
     return scorer, losses
 
 
 def _window_heads(
-    spec: ModelSpec, data: TrainingData, x: dict[str, pd.DataFrame], params: dict[str, Any]
+    spec: ModelSpec, data: TrainingData, inputs: list[InputFeature], params: dict[str, Any]
 ) -> list[Head]:
-    """One head per window label (``label_30d``...): the tuned parameters, its own early stopping and calibration."""
+    """One head per window label (``label_30d``...) on that label's own rows: the main model's inputs and
+    parameters, its own early stopping and calibration."""
     heads = []
     for days in spec.window_heads_days:
-        label = f"label_{days}d"
-        if label not in data.table.columns:
-            raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no {label!r} labels")
-        y = {name: data.table.loc[data.rows(name), label].to_numpy(dtype=float) for name in x}
-        known = {name: ~np.isnan(v) for name, v in y.items()}
-        train, valid = ((x[n][known[n]], y[n][known[n]]) for n in ("train", "valid"))
-        booster = fit_booster(params, lgb.Dataset(*train), lgb.Dataset(*valid))
-        margin = booster.predict(x["calib"][known["calib"]], raw_score=True)
-        calibrator, _ = choose_calibrator(margin, y["calib"][known["calib"]], spec.split.seed)
+        if days not in data.windows:
+            raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no 'label_{days}d' labels")
+        x, y = _window_matrices(data, days, inputs, ("train", "valid", "calib"))
+        booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
+        calibrator, _ = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
         heads.append(Head(days, booster, calibrator))
     return heads
 
 
-def _evaluate_windows(scorer: Scorer, data: TrainingData, x: pd.DataFrame, p: np.ndarray) -> dict[str, Any]:
-    """Each window head on the test rows whose window label is known, after the consistency caps."""
+def _window_matrices(
+    data: TrainingData, days: int, inputs: list[InputFeature], segments: tuple[str, ...]
+) -> tuple[Matrices, dict[str, np.ndarray]]:
+    rows = data.windows[days]
+    parts = {name: rows.table[rows.rows(name)] for name in segments}
+    x = {name: encode_inputs(inputs, part)[0] for name, part in parts.items()}
+    return x, {name: part[f"label_{days}d"].to_numpy(dtype=float) for name, part in parts.items()}
+
+
+def _evaluate_windows(scorer: Scorer, data: TrainingData) -> dict[str, Any]:
+    """Each window head on its own test rows, after the consistency caps (against the main probability)."""
     out = {}
-    for days, probability in scorer.windows(x, p).items():
-        y = data.table.loc[data.rows("test"), f"label_{days}d"].to_numpy(dtype=float)
-        known = ~np.isnan(y)
-        out[f"{days}d"] = binary_metrics(y[known].astype(int), probability[known])
+    for head in scorer.heads:
+        x, y = _window_matrices(data, head.days, scorer.inputs, ("test",))
+        if not len(y["test"]):
+            continue
+        probability = scorer.windows(x["test"], scorer.probability(x["test"]))[head.days]
+        out[f"{head.days}d"] = binary_metrics(y["test"].astype(int), probability)
     return out
 
 
@@ -196,7 +204,7 @@ def train(
         )
         scorer, calibration_losses = fit_scorer(spec, data, x, inputs, tuned.params, tuned.best_iteration)
         evaluation = evaluate_model(scorer, x["test"], y["test"])
-        evaluation["windows"] = _evaluate_windows(scorer, data, x["test"], evaluation["probability"])
+        evaluation["windows"] = _evaluate_windows(scorer, data)
         auc = evaluation["metrics"]["roc_auc"]
         interval = auc_interval(
             y["test"], evaluation["probability"], table.loc[data.rows("test"), "entity_id"].to_numpy()
