@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.helpers import assert_one_line_error, salesml
 
@@ -63,9 +63,10 @@ def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "| salesml |" in report and "| stage_weighted |" in report and "backtest.png" in report
     assert (tmp_path / "backtest.png").stat().st_size > 10_000
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["backtest"])
-    assert "metrics.salesml_groups_wape" in runs.columns and runs["metrics.salesml_groups_wape"].notna().any()
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])  # set_tracking_uri would leak into later tests
+    runs = client.search_runs([client.get_experiment_by_name("backtest").experiment_id])
+    assert runs and all(run.data.metrics["salesml_groups_wape"] >= 0 for run in runs)
+    assert {"report.md", "backtest.png", "metrics.csv"} <= {a.path for a in client.list_artifacts(runs[0].info.run_id)}
 
 
 @pytest.mark.parametrize(
