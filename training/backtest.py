@@ -33,7 +33,7 @@ from rich.progress import Progress
 from features.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_deals
-from features.pit import NAT, dataset_as_of, scoring_frame, times
+from features.pit import DAY_NS, NAT, dataset_as_of, scoring_frame, times
 from features.scoring import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
 from training.data import training_data
@@ -67,7 +67,7 @@ INTERVAL_METHODS = ("salesml", "oracle")
 
 @dataclass
 class BacktestResult:
-    cells: pd.DataFrame  # origin, period, group, actual, and per method its forecast (and p10/p90)
+    cells: pd.DataFrame  # period, group, actual, and per method its forecast (and p10/p90)
     metrics: pd.DataFrame  # method, scope (group name, "all groups" or "total"), accuracy, wape, bias, coverage
     skipped: list[str] = field(default_factory=list)  # origins that could not be forecast, with the reason
     out: Path | None = None
@@ -126,7 +126,7 @@ def stage_weighted(ds_t: Dataset, window: Window, by: str) -> pd.Series:
     overall = rate.get("(none)", np.nan)
     p = stage.map(rate).fillna(overall).fillna(0.0).to_numpy(dtype=float)
     expected = times(open_deals, "expected_close_at")
-    fallback = entered + (stage.map(days_to_win).fillna(30.0).to_numpy(dtype=float) * 86_400e9).astype(np.int64)
+    fallback = entered + (stage.map(days_to_win).fillna(30.0).to_numpy(dtype=float) * DAY_NS).astype(np.int64)
     close = np.where(expected == NAT, fallback, expected)
     close = np.maximum(close, at.value)  # overdue: expected now
     inside = (close >= window.start.value) & (close < window.end.value)
@@ -151,7 +151,7 @@ def _stage_history(ds: Dataset, at: pd.Timestamp) -> tuple[pd.Series, pd.Series]
     days from entering it to the win. "(none)" holds the overall win rate."""
     deals = ds.get("opportunities")
     closed = times(deals, "closed_at")
-    recent = (closed != NAT) & (closed <= at.value) & (closed > at.value - STAGE_RATE_DAYS * 86_400 * 10**9)
+    recent = (closed != NAT) & (closed <= at.value) & (closed > at.value - STAGE_RATE_DAYS * DAY_NS)
     deals = deals[recent]
     won = deals.set_index("opportunity_id")["outcome"].eq("won")
     changes = ds.get("stage_changes")
