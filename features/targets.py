@@ -23,7 +23,6 @@ from features.pit import DAY_NS, times
 LEVELS: tuple[str, ...] = ("rep", "team", "region")
 WARNING_SHARE = 0.85  # of the pro-rated yellow line ...
 WARNING_CHECKS = 2  # ... at this many weekly checks running
-LINES = ("red", "yellow", "green")
 
 
 def attainment(ds: Dataset, fc: Forecast) -> pd.DataFrame:
