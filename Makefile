@@ -59,12 +59,13 @@ test: install ## run the whole test suite
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## feature-building, simulator, training, scoring and serving benchmarks (minutes; writes BENCHMARKS.md)
+bench: install ## feature-building, simulator, training, scoring, serving and forecast benchmarks (minutes; writes BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.synth
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.scoring
 	$(BIN)/python -m benchmarks.serve
+	$(BIN)/python -m benchmarks.forecast
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis
