@@ -88,19 +88,19 @@ def _numeric(values: pd.Series) -> np.ndarray:
     return values.cat.codes.to_numpy() if isinstance(values.dtype, pd.CategoricalDtype) else values.to_numpy()
 
 
+def shap_explanation(scorer: Scorer, x: pd.DataFrame) -> shap.Explanation:
+    """Exact tree SHAP values (log-odds) of an encoded matrix with base values and feature values (categoricals as
+    codes), named in English, ready for ``shap.plots``."""
+    raw, _, _ = scorer.contributions(x)
+    data = np.column_stack([_numeric(x[c]) for c in x]).astype(float)
+    base = scorer.margin(x) - raw.sum(axis=1)
+    return shap.Explanation(values=raw, base_values=base, data=data, feature_names=[f.en for f in scorer.inputs])
+
+
 def beeswarm_plot(scorer: Scorer, x: pd.DataFrame, path: Path, max_rows: int = 2000) -> Path:
     """SHAP beeswarm of the features that matter most (LightGBM's exact tree SHAP values)."""
-    sample = x.iloc[:max_rows]
-    raw, _, _ = scorer.contributions(sample)
-    data = np.column_stack(
-        [
-            sample[c].cat.codes.to_numpy() if isinstance(sample[c].dtype, pd.CategoricalDtype) else sample[c]
-            for c in sample
-        ]
-    ).astype(float)
-    explanation = shap.Explanation(values=raw, data=data, feature_names=[f"{f.en}" for f in scorer.inputs])
     plt.figure()
-    shap.plots.beeswarm(explanation, max_display=15, show=False)
+    shap.plots.beeswarm(shap_explanation(scorer, x.iloc[:max_rows]), max_display=15, show=False)
     plt.gcf().set_size_inches(9, 6.5)
     plt.tight_layout()
     plt.savefig(path, dpi=110)
