@@ -8,7 +8,8 @@ created:
   (linear between them), then an exponential approach to ``p_win`` whose rate continues the slope at 90 days.
 - **deals not yet created**: the rate known at T, from analog windows over the past half year: the wins of
   deals created after each analog origin, inside the analog period (every analog lies wholly before T).
-  Their count is Poisson and their amounts are drawn from the group's recent wins.
+  Their count is Poisson (negative binomial where the analogs vary more) and their amounts are drawn from the
+  group's recent wins.
 
 The interval comes from a seeded Monte Carlo over both (each deal won in at most one period); the expected value
 is exact. Training (backtests) and the service call the same functions.
@@ -200,9 +201,9 @@ def forecast(
     rng = np.random.default_rng(seed)
 
     already = _already_won(history, g_hist, len(groups), windows, at)
-    rates, pools = _new_deal_rates(history, g_hist, len(groups), windows, at)
+    rates, spreads, pools = _new_deal_rates(history, g_hist, len(groups), windows, at)
     samples = _simulate_pipeline(rng, amount, g_open, len(groups), probabilities, sims)
-    samples += _simulate_new(rng, rates, pools, sims)
+    samples += _simulate_new(rng, rates, spreads, pools, sims)
     samples += already[None, :, :]
     pipeline_mean = np.stack(
         [np.bincount(g_open, amount * probabilities[:, k], len(groups)) for k in range(len(windows))]
@@ -258,33 +259,34 @@ def _already_won(
 
 def _new_deal_rates(
     history: pd.DataFrame, g: np.ndarray, n_groups: int, windows: list[Window], at: pd.Timestamp
-) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """Per (period, group): the mean count of wins from deals created after the as-of time, and their amounts.
+) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]]]:
+    """Per (period, group): the mean and variance over the analogs of the count of wins from deals created after
+    the as-of time, and their amounts.
 
     For period [s, e) as of T, an analog shifted back by D (at least e - T, then weekly over half a year) counts
     the deals created after T - D and won inside [max(s, T) - D, e - D): all of it known at T.
     """
     created, closed = times(history, "created_at"), times(history, "closed_at")
     amount = np.nan_to_num(history["amount"].to_numpy(dtype=float), nan=0.0) if len(history) else np.zeros(0)
-    rates = np.zeros((len(windows), n_groups))
+    rates, spreads = np.zeros((len(windows), n_groups)), np.zeros((len(windows), n_groups))
     pools: list[list[np.ndarray]] = []
     for k, w in enumerate(windows):
         lo, hi = max(w.start.value, at.value) - at.value, w.end.value - at.value
         first = -(-hi // (ANALOG_STEP_DAYS * DAY_NS)) * ANALOG_STEP_DAYS * DAY_NS
         shifts = first + np.arange(0, ANALOG_DAYS, ANALOG_STEP_DAYS) * DAY_NS
-        counts = np.zeros(n_groups)
+        counts = np.zeros((len(shifts), n_groups))
         used = np.zeros(len(history), dtype=bool)
-        for shift in shifts:
+        for i, shift in enumerate(shifts):
             origin = at.value - shift
             hit = (created > origin) & (closed >= origin + lo) & (closed < origin + hi)
-            counts += np.bincount(g[hit], minlength=n_groups)
+            counts[i] = np.bincount(g[hit], minlength=n_groups)
             used |= hit
-        rates[k] = counts / len(shifts)
+        rates[k], spreads[k] = counts.mean(axis=0), counts.var(axis=0)
         everyone = amount[used]
         pools.append(
             [amount[used & (g == j)] if (used & (g == j)).sum() >= MIN_AMOUNTS else everyone for j in range(n_groups)]
         )
-    return rates, pools
+    return rates, spreads, pools
 
 
 def _simulate_pipeline(
@@ -308,8 +310,12 @@ def _simulate_pipeline(
     return out
 
 
-def _simulate_new(rng: np.random.Generator, rates: np.ndarray, pools: list[list[np.ndarray]], sims: int) -> np.ndarray:
-    """(sims, periods, groups): compound Poisson revenue of deals not yet created."""
+def _simulate_new(
+    rng: np.random.Generator, rates: np.ndarray, spreads: np.ndarray, pools: list[list[np.ndarray]], sims: int
+) -> np.ndarray:
+    """(sims, periods, groups): compound revenue of deals not yet created. The count is Poisson, or negative
+    binomial (a gamma-distributed rate) where the analogs' counts vary more than a Poisson count would: the rate
+    itself moves from period to period."""
     n_periods, n_groups = rates.shape
     out = np.zeros((sims, n_periods, n_groups))
     for k in range(n_periods):
@@ -317,7 +323,9 @@ def _simulate_new(rng: np.random.Generator, rates: np.ndarray, pools: list[list[
             pool = pools[k][j]
             if rates[k, j] <= 0 or not len(pool):
                 continue
-            counts = rng.poisson(rates[k, j], sims)
+            mean, extra = rates[k, j], spreads[k, j] - rates[k, j]
+            rate = rng.gamma(mean**2 / extra, extra / mean, sims) if extra > 0 else np.full(sims, mean)
+            counts = rng.poisson(rate)
             draws = rng.choice(pool, size=int(counts.sum()))
             out[:, k, j] = np.bincount(np.repeat(np.arange(sims), counts), draws, sims)
     return out
