@@ -244,6 +244,16 @@ def won_deals(ds: Dataset, at: pd.Timestamp) -> pd.DataFrame:
     return deals[won].reset_index(drop=True)
 
 
+def won_by_group(ds: Dataset, by: str, start: pd.Timestamp, until: pd.Timestamp) -> pd.Series:
+    """Revenue won from ``start`` up to and including ``until``, per group (groups with no win are absent)."""
+    won = won_deals(ds, until)
+    closed = times(won, "closed_at")
+    inside = closed >= start.value
+    amount = np.nan_to_num(won["amount"].to_numpy(dtype=float), nan=0.0) if len(won) else np.zeros(0)
+    keys = deal_groups(ds, won, by).to_numpy(dtype=object)
+    return pd.Series(amount[inside]).groupby(keys[inside]).sum()
+
+
 def _already_won(
     history: pd.DataFrame, g: np.ndarray, n_groups: int, windows: list[Window], at: pd.Timestamp
 ) -> np.ndarray:

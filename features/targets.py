@@ -17,8 +17,8 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import DataError
-from features.forecast import Forecast, Window, deal_groups, periods_from, won_deals
-from features.pit import DAY_NS, times
+from features.forecast import Forecast, Window, periods_from, won_by_group
+from features.pit import DAY_NS
 
 LEVELS: tuple[str, ...] = ("rep", "team", "region")
 WARNING_SHARE = 0.85  # of the pro-rated yellow line ...
@@ -79,34 +79,23 @@ def early_warning(ds: Dataset, fc: Forecast, board: pd.DataFrame) -> np.ndarray:
     the weekly checks before it (two running). Only the period holding the as-of time can be checked."""
     targets = ds.get("targets")
     targets = targets[targets["level"] == fc.by].set_index(["period", "key"])["yellow"]
-    won = won_deals(ds, fc.as_of)
-    keys = deal_groups(ds, won, fc.by).to_numpy(dtype=object)
-    closed = times(won, "closed_at")
-    amount = np.nan_to_num(won["amount"].to_numpy(dtype=float), nan=0.0) if len(won) else np.zeros(0)
     behind = np.ones(len(board), dtype=bool)
     for check in range(WARNING_CHECKS):
         at = fc.as_of - pd.Timedelta(days=7 * check)
         window = periods_from(at, fc.period, 1)[0]
-        behind &= _behind(board, window, at, targets, keys, closed, amount)
+        behind &= _behind(ds, fc.by, board, window, at, targets)
     current = board["period"].to_numpy() == fc.windows[0].label
     return behind & current
 
 
 def _behind(
-    board: pd.DataFrame,
-    window: Window,
-    at: pd.Timestamp,
-    yellow: pd.Series,
-    keys: np.ndarray,
-    closed: np.ndarray,
-    amount: np.ndarray,
+    ds: Dataset, by: str, board: pd.DataFrame, window: Window, at: pd.Timestamp, yellow: pd.Series
 ) -> np.ndarray:
     """Per board key: won in the window up to ``at`` below 85% of its yellow line pro-rated to the elapsed share."""
     elapsed = (at.value - window.start.value) / (window.end.value - window.start.value)
     if elapsed * (window.end.value - window.start.value) < DAY_NS:  # under a day in: nothing to judge yet
         return np.zeros(len(board), dtype=bool)
-    inside = (closed >= window.start.value) & (closed <= at.value)
-    actual = pd.Series(amount[inside]).groupby(keys[inside]).sum()
+    actual = won_by_group(ds, by, window.start, at)
     out = np.zeros(len(board), dtype=bool)
     for i, key in enumerate(board["key"]):
         line = yellow.get((window.label, key))

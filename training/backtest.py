@@ -32,7 +32,7 @@ from rich.progress import Progress
 
 from features.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
-from features.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_deals
+from features.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
 from features.pit import DAY_NS, NAT, dataset_as_of, scoring_frame, times
 from features.scoring import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
@@ -106,13 +106,8 @@ def origin_scorer(spec: ModelSpec, ds_t: Dataset) -> Scorer:
 
 
 def actuals(ds: Dataset, window: Window, by: str) -> pd.Series:
-    """Won revenue per group inside the window (from the full export)."""
-    won = won_deals(ds, window.end - pd.Timedelta(1))
-    closed = times(won, "closed_at")
-    inside = closed >= window.start.value
-    amount = np.nan_to_num(won["amount"].to_numpy(dtype=float), nan=0.0)
-    keys = deal_groups(ds, won, by).to_numpy(dtype=object)
-    return pd.Series(amount[inside]).groupby(keys[inside]).sum()
+    """Won revenue per group inside the window."""
+    return won_by_group(ds, by, window.start, window.end - pd.Timedelta(1))
 
 
 def stage_weighted(ds_t: Dataset, window: Window, by: str) -> pd.Series:

@@ -133,10 +133,10 @@ def training_data(
     windows: dict[int, WindowRows] = {}
     if ds.manifest.has_event_times:
         exported = to_utc_scalar(ds.manifest.exported_at)
-        known = label_known_at(ds, spec, labelled)
+        resolved = label_known_at(ds, spec, rows)
+        known = resolved[main].reset_index(drop=True)
         segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
         split_kind, starts = "time", {k: v.isoformat() for k, v in bounds.items()}
-        resolved = label_known_at(ds, spec, rows)
         for days, label in window_labels.items():
             windows[days] = _window_rows(rows, built, resolved, label, days, bounds, exported, settle_days)
     else:
