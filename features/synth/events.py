@@ -75,6 +75,32 @@ NOTE_GROUPS: dict[str, tuple[str, ...]] = {
     "contract": ("合同条款修订", "法务修改付款条款", "Contract redlines returned", "Legal revised payment terms"),
 }
 NOTES: tuple[str, ...] = tuple(note for group in NOTE_GROUPS.values() for note in group)
+NEXT_STEPS: tuple[str, ...] = (
+    "下周二前发送修订方案",
+    "约客户技术负责人做演示",
+    "周五电话确认预算审批进度",
+    "安排与采购总监会面",
+    "发送合同草稿给法务",
+    "Send the revised proposal by Tuesday",
+    "Book a demo with their CTO",
+    "Call on Friday to confirm the budget approval",
+    "Meet the procurement director next week",
+)
+#: Share of rep actions recording a next step: effective ones (visits, meetings, demos, calls of a minute or more,
+#: quotes, POCs, contract rounds) and the rest; a vague note rarely comes with one.
+NEXT_STEP_SHARE = {"effective": 0.6, "other": 0.15, "vague": 0.03}
+#: Share of each type with a document or meeting note attached (other types: ATTACHMENT_OTHER).
+ATTACHMENT_SHARE = {
+    "document": 0.95,
+    "quote_sent": 0.85,
+    "contract_revision": 0.85,
+    "poc_end": 0.8,
+    "meeting": 0.7,
+    "demo": 0.6,
+    "visit": 0.4,
+    "email": 0.2,
+}
+ATTACHMENT_OTHER = 0.02
 _NOTE_START = dict(zip(NOTE_GROUPS, np.cumsum([0] + [len(g) for g in NOTE_GROUPS.values()]), strict=False))
 
 

@@ -1,9 +1,9 @@
 """Leads: who they are, how fast a rep first answers, whether they activate, and whether they convert.
 
 The true conversion probability is set by the planted drivers (source, size, industry fit, web engagement,
-first-response latency within the first week, 7-day activation, the owner's latent skill); the unobserved buyer
-intent acts only through the behaviour it causes (engagement, activation), so a model that reads the CRM well
-can come close to the oracle.
+first-response latency within the first week, 7-day activation, the owner's latent skill and the owner's fit with
+the lead's industry and source); the unobserved buyer intent acts only through the behaviour it causes (engagement,
+activation), so a model that reads the CRM well can come close to the oracle.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ LATENCY_LOGIT = -0.45  # per log(1 + hours to the first outbound touch)
 ENGAGEMENT_LOGIT = 0.45  # per log(1 + web visits + 2 x (downloads + inbound contacts))
 ACTIVATION_LOGIT = 0.7  # two or more effective interactions within 7 days
 SKILL_LOGIT = 0.3
+PREFERRED_SHARE = 0.05  # leads whose customer named a rep (routing honoured it: that rep owns the lead)
 
 SOURCE_LATENCY = np.array([-0.3, 0.9, 0.0, 0.2, -0.2, 0.3])  # log-hours: show cards wait for the show to end
 SOURCE_WEB = np.array([0.5, -0.3, -0.2, -0.8, 0.4, -0.3])  # log-rate of web visits
@@ -68,6 +69,7 @@ class Leads:
     web_visits: np.ndarray
     downloads: np.ndarray
     inbound: np.ndarray
+    preferred: np.ndarray  # the rep the customer named (-1: none)
 
     def __len__(self) -> int:
         return len(self.number)
@@ -129,7 +131,8 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
     activation_odds = 0.5 + 0.5 * skill + 0.4 * intent - 0.9 * np.log1p(latency)
     activated = (rng.random(count) < sigmoid(activation_odds)) & (latency < ACTIVATION_DAYS - 1)
     engagement = np.log1p(web_visits + 2 * (downloads + inbound))
-    p = sigmoid(lead_logit(source, size, industry, engagement, latency, activated, skill))
+    fit = world.fit.offset(owner, industry, source)  # the owner's edge with this industry and source
+    p = sigmoid(lead_logit(source, size, industry, engagement, latency, activated, skill) + fit)
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
     dropped = np.where(cleaned_up, rng.uniform(*CLEAN_UP_DAYS, count), latency + lognormal(rng, *DROP_DAYS, count))
@@ -152,6 +155,7 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
         web_visits=web_visits,
         downloads=downloads,
         inbound=inbound,
+        preferred=np.where(rng.spawn(1)[0].random(count) < PREFERRED_SHARE, owner, -1),  # own generator
     )
     return leads, place(world, lead_events(rng, leads), leads.number, owner)
 

@@ -31,6 +31,7 @@ def reps_frame(world: World) -> pd.DataFrame:
             "region": np.array(REGIONS)[reps.region],
             "hired_at": times(world, reps.hired).to_pandas(),
             "left_at": times(world, reps.left).to_pandas(),
+            "active": world.fit.active,
         }
     )
     return conform("reps", frame)

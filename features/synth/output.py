@@ -19,7 +19,19 @@ import pyarrow.parquet as pq
 from features.dataset import conform
 from features.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, ENTITY_TYPES, OUTCOMES, TABLES, ExtraColumn
 from features.synth.deals import CURRENCY, PRODUCTS, STAGES, Deals, StageChanges
-from features.synth.events import NOTES, Events
+from features.synth.events import (
+    ATTACHMENT_OTHER,
+    ATTACHMENT_SHARE,
+    EFFECTIVE_CALL_S,
+    LONG,
+    NEXT_STEP_SHARE,
+    NEXT_STEPS,
+    NOTE_GROUPS,
+    NOTES,
+    OUTBOUND,
+    TYPE,
+    Events,
+)
 from features.synth.leads import Leads
 from features.synth.world import COMPANY_SIZES, INDUSTRIES, REGIONS, SOURCES, World
 
@@ -91,6 +103,7 @@ def lead_columns(world: World, leads: Leads) -> Columns:
         "company_size": coded(COMPANY_SIZES, leads.size),
         "owner_rep_id": ids("R", leads.owner),
         "account_id": ids("C", leads.account),
+        "preferred_rep_id": ids("R", leads.preferred),
         "converted_at": times(world, np.where(converted, leads.end, np.nan)),
         "disqualified_at": times(world, np.where(disqualified, leads.end, np.nan)),
     }
@@ -140,6 +153,25 @@ def activity_columns(world: World, ev: Events, first_id: int) -> Columns:
     }
 
 
+def follow_up_details(rng: np.random.Generator, ev: Events) -> Columns:
+    """Each rep action's next step (a share of them, mostly effective ones) and whether a document or meeting note is
+    attached (meetings, demos, documents, quotes more often); the customer's own actions have neither."""
+    n = len(ev)
+    rep_action = ev.direction == OUTBOUND
+    timed = np.isin(ev.kind, LONG) | ((ev.kind == TYPE["call"]) & (np.nan_to_num(ev.duration) >= EFFECTIVE_CALL_S))
+    effective = timed | np.isin(ev.kind, [TYPE[t] for t in ("quote_sent", "poc_start", "poc_end", "contract_revision")])
+    vague = np.isin(ev.note, [NOTES.index(note) for note in NOTE_GROUPS["vague"]])
+    share = np.where(
+        vague, NEXT_STEP_SHARE["vague"], np.where(effective, NEXT_STEP_SHARE["effective"], NEXT_STEP_SHARE["other"])
+    )
+    step = np.where(rep_action & (rng.random(n) < share), rng.integers(0, len(NEXT_STEPS), n), -1)
+    attach_share = np.full(n, ATTACHMENT_OTHER)
+    for kind, value in ATTACHMENT_SHARE.items():
+        attach_share[ev.kind == TYPE[kind]] = value
+    attached = rep_action & (rng.random(n) < np.where(vague, ATTACHMENT_OTHER, attach_share))
+    return {"next_step": coded(NEXT_STEPS, step), "attachment": pa.array(attached)}
+
+
 def lead_truth(leads: Leads) -> Columns:
     return {
         "lead_id": ids("L", leads.number),
@@ -168,7 +200,9 @@ class Streams:
 
     def write(self, name: str, columns: Columns) -> None:
         writer = self.writers[name]
-        arrays = [columns[field.name].cast(field.type) for field in writer.schema]
+        rows = len(next(iter(columns.values())))
+        # optional canonical columns the simulator does not fill are written empty
+        arrays = [columns.get(field.name, pa.nulls(rows)).cast(field.type) for field in writer.schema]
         writer.write_table(pa.Table.from_arrays(arrays, schema=writer.schema))
         self.rows[name] += len(arrays[0])
 

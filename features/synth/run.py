@@ -16,8 +16,10 @@ from rich.table import Table
 from features.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
 from features.errors import DataError
 from features.schema import TABLE_ORDER
+from features.synth.anomalies import Plants
 from features.synth.deals import Deals, StageChanges, simulate_deals
 from features.synth.events import Events, record
+from features.synth.fit import write_rep_truth
 from features.synth.leads import Leads, simulate_leads
 from features.synth.org import org_tables
 from features.synth.output import (
@@ -31,6 +33,7 @@ from features.synth.output import (
     canonical_schema,
     deal_columns,
     deal_truth,
+    follow_up_details,
     lead_columns,
     lead_truth,
     stage_columns,
@@ -39,6 +42,7 @@ from features.synth.truth import oracle, write_truth_meta
 from features.synth.world import World, build_world
 
 CHUNK_LEADS = 50_000
+FOLLOW_UP_SEED = 4404  # seeds the activities' next steps and attachments apart from every other draw
 STAGING = "_staging"
 MIN_WINDOW_DAYS = 60
 
@@ -108,19 +112,24 @@ def synthesize(
     files = {name: (staging / f"{name}.parquet", canonical_schema(name)) for name in STREAMED}
     files |= {f"truth_{name}": (truth / f"{name}.parquet", schema) for name, schema in TRUTH_SCHEMAS.items()}
     scores: list[tuple[np.ndarray, ...]] = []
+    plants = Plants(world, seed)  # the data anomaly guard's duplicates, outliers and discounts
     with Streams(files) as streams, _progress(progress) as bar:
         task = bar.add_task("simulating leads", total=leads)
         for index, first in enumerate(range(0, leads, chunk_size)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
             chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first))
-            for name, columns in _columns(world, chunk, first_id=streams.rows["activities"]).items():
+            details = np.random.default_rng([seed, index, FOLLOW_UP_SEED])  # new columns: a generator of their own
+            tables = plants.apply(index, chunk.leads, _columns(world, chunk, streams.rows["activities"], details))
+            for name, columns in tables.items():
                 streams.write(name, columns)
             scores.append(_scores(world, chunk))
             bar.advance(task, len(chunk.leads))
     counts = {name: streams.rows.get(name, 0) for name in TABLE_ORDER}
     figures = oracle(*(np.concatenate(column) for column in zip(*scores, strict=True)))
-    _finish(world, out, staging, counts, seed)
+    _finish(world, out, staging, counts, seed, plants)
+    plants.write_truth(truth)
     write_truth_meta(truth, figures)
+    write_rep_truth(truth, world)
     return SynthResult(out, counts, figures, time.perf_counter() - began)
 
 
@@ -139,13 +148,15 @@ def _progress(enabled: bool) -> Progress:
     return Progress(*columns, console=Console(stderr=True), disable=not enabled)
 
 
-def _columns(world: World, chunk: Chunk, first_id: int) -> dict[str, Columns]:
-    """The chunk's rows for every streamed file; activity ids continue from ``first_id``."""
+def _columns(world: World, chunk: Chunk, first_id: int, details: np.random.Generator) -> dict[str, Columns]:
+    """The chunk's rows for every streamed file; activity ids continue from ``first_id``; ``details`` draws the
+    activities' next steps and attachments."""
     return {
         "leads": lead_columns(world, chunk.leads),
         "opportunities": deal_columns(world, chunk.deals),
         "stage_changes": stage_columns(world, chunk.deals, chunk.stages),
-        "activities": activity_columns(world, chunk.activities, first_id),
+        "activities": activity_columns(world, chunk.activities, first_id)
+        | follow_up_details(details, chunk.activities),
         "truth_leads": lead_truth(chunk.leads),
         "truth_opportunities": deal_truth(world, chunk.deals),
     }
@@ -158,9 +169,9 @@ def _scores(world: World, chunk: Chunk) -> tuple[np.ndarray, ...]:
     return leads.p, leads.converted, leads.converted_by(world.horizon), deals.p, deals.won, closed
 
 
-def _finish(world: World, out: Path, staging: Path, counts: dict[str, int], seed: int) -> None:
+def _finish(world: World, out: Path, staging: Path, counts: dict[str, int], seed: int, plants: Plants) -> None:
     """Small tables and the manifest through the dataset module, then the streamed tables moved in."""
-    tables = org_tables(world)
+    tables = plants.org(org_tables(world))
     counts |= {name: len(frame) for name, frame in tables.items()}
     manifest = Manifest(
         source="salesml-synth",

@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.synth import deals as d
 from features.synth import leads as ld
+from features.synth import world as w
 from features.synth.events import COMPETITORS, EFFECTIVE_CALL_S
 from features.synth.world import COMPANY_SIZES, INDUSTRIES, MONTH_VOLUME, SOURCES
 
@@ -89,6 +90,15 @@ DRIVERS = [
         "leads.owner_rep_id: reps differ in latent skill (their track record and response speed show it); "
         "new hires (reps.hired_at) ramp up over about four months",
         f"{ld.SKILL_LOGIT:+} log-odds per standard deviation of skill",
+        concept="rep_skill",
+    ),
+    _driver(
+        "rep_lead_fit",
+        "lead",
+        "+",
+        "leads.owner_rep_id with leads.industry and leads.source: each rep converts some industries and sources "
+        "better than others (its past leads of the same industry or source show it); offsets in _truth/reps.parquet",
+        f"per rep and industry N(0, {w.INDUSTRY_FIT_SD}) plus per rep and source N(0, {w.SOURCE_FIT_SD}) log-odds",
         concept="rep_skill",
     ),
     _driver(

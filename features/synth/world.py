@@ -97,6 +97,7 @@ class World:
     accounts: Accounts
     arrival: np.ndarray  # cumulative share of leads arriving by each hour of the window
     routing: tuple[tuple[np.ndarray, np.ndarray], ...]  # per region: rep indices, cumulative weights per day
+    fit: RepFit  # each rep's fit with industries and sources, and the status HR shows
 
     @property
     def _start64(self) -> np.datetime64:
@@ -255,4 +256,34 @@ def build_world(rng: np.random.Generator, leads: int, start: pd.Timestamp, end: 
         accounts=make_accounts(rng, max(200, leads // LEADS_PER_ACCOUNT)),
         arrival=arrival_curve(start, horizon),
         routing=routing_table(reps, horizon),
+        fit=draw_fit(rng.spawn(1)[0], reps),  # a generator of its own: the draws above keep their values
+    )
+
+
+INDUSTRY_FIT_SD = 0.45  # log-odds: a rep's edge or handicap with an industry
+SOURCE_FIT_SD = 0.3  # ... and with a lead source
+STALE_ACTIVE_SHARE = 0.3  # reps who left but are still marked active
+ON_LEAVE_SHARE = 0.05  # reps employed but marked inactive
+
+
+@dataclass(frozen=True)
+class RepFit:
+    """Per rep: fit offsets (log-odds) by industry and by lead source, added to the conversion of the leads the rep
+    owns, and the status HR shows, stale both ways (some who left still show as active, a few on leave do not)."""
+
+    industry: np.ndarray  # (reps, industries)
+    source: np.ndarray  # (reps, sources)
+    active: np.ndarray  # bool per rep
+
+    def offset(self, rep: np.ndarray, industry: np.ndarray, source: np.ndarray) -> np.ndarray:
+        return self.industry[rep, industry] + self.source[rep, source]
+
+
+def draw_fit(rng: np.random.Generator, reps: Reps) -> RepFit:
+    n = len(reps)
+    stale, on_leave = rng.random(n) < STALE_ACTIVE_SHARE, rng.random(n) < ON_LEAVE_SHARE
+    return RepFit(
+        industry=INDUSTRY_FIT_SD * rng.standard_normal((n, len(INDUSTRIES))),
+        source=SOURCE_FIT_SD * rng.standard_normal((n, len(SOURCES))),
+        active=np.where(np.isnan(reps.left), ~on_leave, stale),
     )

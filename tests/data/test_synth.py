@@ -55,7 +55,8 @@ def test_same_seed_gives_identical_bytes_and_other_seeds_differ(tmp_path: Path) 
     synthesize(tmp_path / "b", seed=3, **kwargs)
     synthesize(tmp_path / "c", seed=4, **kwargs)
     a, b, c = (_files(tmp_path / name) for name in "abc")
-    assert len(a) == 7 + 1 + 4  # tables, manifest, truth
+    assert {"_truth/duplicates.parquet", "_truth/anomalies.parquet"} <= set(a)  # the data guard's plants
+    assert len(a) == 7 + 1 + len([name for name in a if name.startswith("_truth/")])  # tables, manifest, truth
     assert a == b
     assert a["leads.parquet"] != c["leads.parquet"]
     assert a["activities.parquet"] != c["activities.parquet"]
@@ -295,6 +296,9 @@ def test_truth_is_kept_apart_from_the_tables(synth_dir: Path, ds: Dataset) -> No
         "opportunities.parquet",
         "drivers.yaml",
         "oracle.yaml",
+        "duplicates.parquet",  # the data guard's planted duplicates ...
+        "anomalies.parquet",  # ... and deal anomalies
+        "reps.parquet",  # each rep's skill and fit offsets (routing quality)
     }
     drivers = yaml.safe_load((synth_dir / TRUTH_DIR / "drivers.yaml").read_text(encoding="utf-8"))["drivers"]
     for driver in drivers:
