@@ -59,6 +59,8 @@ SMOOTHING = 5.0
 FIELD_DWELL_DAYS = {"lead": 4.0, "needs_confirmed": 8.5, "demo": 6.5, "quote": 12.5, "contract": 2.5}
 DWELL_ALIASES = {"first_contact": "lead", "proposal": "demo", "negotiation": "quote", "signing": "contract"}
 
+#: Entity attributes an entity frame may set per row in place of the entity's own (what-if rows).
+OVERRIDABLE = ("owner_rep_id",)
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
 
@@ -155,6 +157,7 @@ class _Rows:
     codes: np.ndarray
     cutoffs: np.ndarray
     lexicon: Lexicon
+    overrides: dict[str, pd.Series] = field(default_factory=dict)  # per row, values in place of the entity's own
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     _since: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -173,8 +176,9 @@ class _Rows:
         return self.table(ENTITIES[self.entity][0])
 
     def attr(self, name: str) -> pd.Series:
-        """The entity's own attribute, per row."""
-        return column(self.entities, name).take(self.codes).reset_index(drop=True)
+        """The entity's own attribute, per row; where the frame overrides it (a what-if row), the frame's value."""
+        own = column(self.entities, name).take(self.codes).reset_index(drop=True)
+        return self.overrides[name].fillna(own) if name in self.overrides else own
 
     def hidden_attr(self, name: str) -> pd.Series:
         """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""
@@ -413,6 +417,13 @@ def _id_codes(*columns: pd.Series) -> list[np.ndarray]:
     return np.split(codes, np.cumsum([len(c) for c in columns])[:-1])
 
 
+def _resolutions(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """When each lead was resolved, converted or disqualified (NAT: still open), and whether by conversion."""
+    converted = times(leads, "converted_at")
+    resolved_at = earliest(converted, times(leads, "disqualified_at"))
+    return resolved_at, (converted != NAT) & (converted == resolved_at)
+
+
 def _rep(r: _Rows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
     leads, deals, reps = r.table("leads"), r.table("opportunities"), r.table("reps")
@@ -422,9 +433,7 @@ def _rep(r: _Rows) -> Columns:
     closed, _, win_rate = _rate(deal_rep, closed_at, won, rep, r.cutoffs)
     (opened,) = _events_by(deal_rep, times(deals, "created_at"), rep, r.cutoffs)
     (ended,) = _events_by(deal_rep, times(deals, "closed_at"), rep, r.cutoffs)
-    converted = times(leads, "converted_at")
-    resolved_at = earliest(converted, times(leads, "disqualified_at"))
-    by_conversion = (converted != NAT) & (converted == resolved_at)
+    resolved_at, by_conversion = _resolutions(leads)
     resolved, _, conversion = _rate(lead_rep, resolved_at, by_conversion, rep, r.cutoffs)
     (assigned,) = _events_by(lead_rep, times(leads, "created_at"), rep, r.cutoffs)
     row = lookup(owner, column(reps, "rep_id"))
@@ -441,6 +450,27 @@ def _rep(r: _Rows) -> Columns:
         "rep_team": _at(column(reps, "team").astype(STRING_DTYPE).array, row, None),
         "rep_region": _at(column(reps, "region").astype(STRING_DTYPE).array, row, None),
     }
+
+
+def _rep_fit(r: _Rows) -> Columns:
+    """The owner's fit with the lead: its lead conversion on its past leads of this industry and of this source.
+
+    Only the owner's leads resolved by the cutoff count; each rate is smoothed towards the owner's overall lead
+    conversion rate at the cutoff, so a rep with few such leads gets about its overall rate (NaN without an owner).
+    """
+    leads = r.table("leads")
+    rep, lead_rep = _id_codes(r.attr("owner_rep_id"), column(leads, "owner_rep_id"))
+    resolved_at, by_conversion = _resolutions(leads)
+    _, _, overall = _rate(lead_rep, resolved_at, by_conversion, rep, r.cutoffs)
+    out = {}
+    for name in ("industry", "source"):
+        kind, lead_kind = _id_codes(r.attr(name), column(leads, name))
+        kinds = int(max(kind.max(initial=0), lead_kind.max(initial=0))) + 1
+        group = np.where((lead_rep >= 0) & (lead_kind >= 0), lead_rep * kinds + lead_kind, -1)
+        query = np.where((rep >= 0) & (kind >= 0), rep * kinds + kind, -1)
+        n, k = _events_by(group, resolved_at, query, r.cutoffs, by_conversion)
+        out[f"rep_{name}_conversion_rate"] = np.where(rep >= 0, (k + SMOOTHING * overall) / (n + SMOOTHING), np.nan)
+    return out
 
 
 def _account(r: _Rows) -> Columns:
@@ -464,7 +494,7 @@ def _account(r: _Rows) -> Columns:
 Family = Callable[[_Rows], Columns]
 _SHARED: tuple[Family, ...] = (_static, _lifecycle, _activity, _response, _intensity, _decision_chain, _poc, _notes)
 FAMILIES: dict[str, tuple[Family, ...]] = {
-    "lead": (*_SHARED, _rep, _account),
+    "lead": (*_SHARED, _rep, _rep_fit, _account),
     "opportunity": (*_SHARED, _stage, _deal, _lead_origin, _rep, _account),
 }
 
@@ -474,12 +504,19 @@ def build_features(
 ) -> pd.DataFrame:
     """The frame's columns (same row order) plus one column per catalog feature, as known at each cutoff.
 
-    The feature names, in catalog order, are also kept in ``attrs["features"]`` (Parquet keeps it).
+    A frame column named in ``OVERRIDABLE`` (``owner_rep_id``) replaces the entity's own value where it is set: the
+    same lead scored as if each candidate rep owned it (routing). The feature names, in catalog order, are also
+    kept in ``attrs["features"]`` (Parquet keeps it).
     """
     codes = frame_codes(ds, entity, frame)
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
     order = np.lexsort((cutoffs, codes))
-    rows = _Rows(ds, entity, codes[order], cutoffs[order], lexicon)
+    overrides = {
+        name: frame[name].astype(STRING_DTYPE).take(order).reset_index(drop=True)
+        for name in OVERRIDABLE
+        if name in frame.columns
+    }
+    rows = _Rows(ds, entity, codes[order], cutoffs[order], lexicon, overrides)
     columns: Columns = {}
     for family in _progress(FAMILIES[entity], progress):
         columns.update(family(rows))

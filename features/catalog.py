@@ -286,6 +286,25 @@ _HISTORY = [
 ]
 
 
+#: A rep's fit with a lead (leads only): its smoothed conversion on its past leads like this one.
+_REP_FIT = [
+    Feature(
+        "rep_industry_conversion_rate",
+        "rep",
+        "销售在该行业的线索转化率(平滑)",
+        "Rep's lead conversion in this industry (smoothed)",
+        concept="rep_skill",
+    ),
+    Feature(
+        "rep_source_conversion_rate",
+        "rep",
+        "销售对该来源线索的转化率(平滑)",
+        "Rep's lead conversion from this source (smoothed)",
+        concept="rep_skill",
+    ),
+]
+
+
 def stage_features(manifest: Manifest) -> list[Feature]:
     """Days spent in each funnel stage so far (finished stays plus the current one)."""
     return [
@@ -319,7 +338,7 @@ def feature_catalog(manifest: Manifest, entity: str, lexicon: Lexicon = DEFAULT_
     out += [*_ENGAGEMENT, *note_features(lexicon)]
     if entity == "opportunity":
         out += [*_OPPORTUNITY, *stage_features(manifest), *_response_features("lead_", "原线索", "Originating lead: ")]
-    return out + _HISTORY
+    return out + _HISTORY + (_REP_FIT if entity == "lead" else [])
 
 
 #: Display names of the concepts: the key deal factors explanations speak of.

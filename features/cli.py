@@ -88,6 +88,31 @@ def synth_cmd(
     Console().print(result.summary_table())
 
 
+@data_app.command("check")
+@user_errors
+def check_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Check the records known at this time (ISO 8601); default: all of them.")
+    ] = None,
+    similarity: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="Company-name similarity (0-1) at which a phone match is a duplicate."),
+    ] = 0.8,
+    out: Annotated[
+        Path | None, typer.Option(help="CSV file for the findings; default: DATA/checks/findings.csv.")
+    ] = None,
+) -> None:
+    """Flag duplicate leads and accounts, outlier deal amounts and discounts beyond authority (changes nothing)."""
+    from features.checks import check_directory, summary_table
+
+    result = check_directory(data, as_of=as_of, similarity=similarity)
+    out = out or data / "checks" / "findings.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.findings.to_csv(out, index=False)
+    Console().print(summary_table(result, out))
+
+
 @features_app.command("build")
 @user_errors
 def build_cmd(

@@ -37,3 +37,14 @@ def bentoml_home() -> Path:
 def prediction_log_dir() -> Path:
     """Where the service appends what it answered (``SALESML_PREDICTION_LOG``; default under the repository)."""
     return Path(os.environ.get("SALESML_PREDICTION_LOG", ROOT / "logs" / "predictions")).resolve()
+
+
+def report_dir() -> Path:
+    """Where ``salesml report`` keeps the latest manager report per locale, for the service to serve
+    (``SALESML_REPORT_DIR``; default under the repository)."""
+    return Path(os.environ.get("SALESML_REPORT_DIR", ROOT / "reports")).resolve()
+
+
+def latest_report(locale: str) -> Path:
+    """The latest manager report in ``locale`` (zh-CN or en), written by ``salesml report``."""
+    return report_dir() / f"latest.{locale}.html"
