@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from features.cli import user_errors
+from features.errors import DataError
 
 
 @user_errors
@@ -238,3 +239,68 @@ def backtest_cmd(
     for note in result.skipped:
         console.print(f"[yellow]skipped[/yellow] {note}")
     console.print(f"report: {result.out / 'report.md'} (MLflow run {result.run_id})")
+
+
+@user_errors
+def report_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory (champions from the MLflow registry).")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write (self-contained: pictures embedded).")] = Path(
+        "report.html"
+    ),
+    locale: Annotated[str, typer.Option(help="Language of the page: zh-CN or en.")] = "zh-CN",
+    as_of: Annotated[str | None, typer.Option(help="As of this time (ISO 8601); default: the export time.")] = None,
+) -> None:
+    """The manager report: model card, key deal factors, per-rep process health, forecast and target board, note
+    keyword heat maps; also kept as the latest report the service serves at GET /v1/report."""
+    from features.config import latest_report
+    from training.manager_report import write_report
+
+    path = write_report(data, out, locale, as_of, progress=True)
+    wide_console().print(
+        f"wrote the {locale} report {path} ({path.stat().st_size / 2**20:.1f} MiB); served as {latest_report(locale)}"
+    )
+
+
+@user_errors
+def route_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
+    lead: Annotated[str | None, typer.Option(help="The lead to route (its id in the dataset).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Route as of this time (ISO 8601); default: when the lead was created.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many ranked reps to print.")] = 5,
+    preferred_rep: Annotated[str | None, typer.Option(help="The rep the customer chose (wins when eligible).")] = None,
+    failed_routings: Annotated[
+        int, typer.Option(min=0, help="Earlier failed routings of the lead; at 3 a person decides.")
+    ] = 0,
+    candidate: Annotated[
+        list[str] | None, typer.Option(help="Consider only these reps (repeat the option); default: every rep.")
+    ] = None,
+    load_cap: Annotated[
+        float, typer.Option(min=0, help="Skip reps with open leads at or above this many times the median (0: no cap).")
+    ] = 1.5,
+    locale: Annotated[str, typer.Option(help="Language of the reasons: zh-CN or en.")] = "zh-CN",
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Instead of one lead: route past leads and compare with their owners.")
+    ] = False,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Backtest: first creation date (default: 180 days before --to).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Backtest: end of the creation window (default: 30 days before the export).")
+    ] = None,
+) -> None:
+    """Rank the eligible reps for a lead (hard rules, the field's rule and the model), or backtest routing."""
+    from training.routing import print_backtest, print_routing, route_one, run_backtest
+
+    console = wide_console()
+    cap = load_cap or None
+    if backtest:
+        print_backtest(console, run_backtest(data, from_, to, cap), data.name)
+        return
+    if lead is None:
+        raise DataError("give --lead LEAD_ID to route one lead, or --backtest")
+    if locale not in ("zh-CN", "en"):
+        raise DataError(f"--locale {locale!r}: use zh-CN or en")
+    routing, version = route_one(data, lead, as_of, preferred_rep, failed_routings, candidate, cap, locale)  # type: ignore[arg-type]
+    print_routing(console, routing, version, top)
