@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from serving.auth import KeyRing, Verdict
+from serving.checks import ChecksRequest
 from serving.request import MAX_ITEMS, LeadScoreRequest, OpportunityScoreRequest
 
 Scope = MutableMapping[str, Any]
@@ -30,7 +31,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_ENV, AUTH_ENV, CONCURRENCY_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH", "SALESML_MAX_CONCURRENCY"
-ITEM_LISTS = tuple(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest))
+ITEM_LISTS = (*(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest)), *ChecksRequest.lists)
 
 
 def max_body_bytes() -> int:
@@ -93,6 +94,8 @@ def documented(spec: dict[str, Any]) -> dict[str, Any]:
                 operation["requestBody"]["required"] = True
                 _nullable(operation["requestBody"]["content"]["application/json"]["schema"])
             responses = operation.setdefault("responses", {})
+            for answer in responses.get("200", {}).get("content", {}).values():
+                _nullable(answer.get("schema", {}))
             responses.pop("400", None)
             responses.update({code: {"description": text, **ref} for code, text in ERROR_ANSWERS.items()})
             operation["security"] = [{"bearer": []}]
@@ -100,8 +103,9 @@ def documented(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _nullable(schema: dict[str, Any]) -> None:
-    """BentoML's document drops ``| None`` from a request's top-level fields, though the service takes null there
-    (``as_of``: null or left out means the default); put it back, as nested models have it."""
+    """BentoML's document drops ``| None`` from the top-level fields of a request and of an answer, though the service
+    takes null there (``as_of``: null or left out means the default) and may answer it; put it back, as nested
+    models have it."""
     for name, field in schema.get("properties", {}).items():
         if field.get("default", ...) is None and "type" in field:
             kept = {key: field[key] for key in ("default", "description", "title") if key in field}

@@ -24,7 +24,7 @@ MAX_TEXT = 20_000
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 Text = Annotated[str, Field(max_length=MAX_ID)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
+Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a number
 AttributeValue = Annotated[str, Field(max_length=MAX_TEXT)] | Number | bool | None
 
 #: Working request examples: shown in the OpenAPI document (/docs.json) and sent by the tests.
@@ -126,6 +126,10 @@ class ActivityIn(Strict):
         None, description="Free-text note or transcript (keywords such as 预算审批 or 比价 count)."
     )
     rep_id: Text | None = Field(None, description="The rep who logged it.")
+    next_step: Annotated[str, Field(max_length=MAX_TEXT)] | None = Field(
+        None, description="The next step recorded with it (follow-up quality: none recorded fails the check)."
+    )
+    attachment: bool | None = Field(None, description="A document or meeting note is attached (null: unknown).")
 
 
 class StageIn(Strict):
@@ -190,7 +194,7 @@ class ScoreOptions(Strict):
 
     as_of: UtcTime | None = Field(None, description="Score as of this time (default: now). No zone means UTC.")
     locale: str = Field("zh-CN", pattern="^(zh-CN|en)$", description="Language of the factor names: zh-CN or en.")
-    top: int = Field(5, ge=1, le=20, description="How many factors to list each way.")
+    top: int = Field(5, ge=1, le=20, strict=True, description="How many factors to list each way.")
 
     def at(self) -> datetime:
         return self.as_of if self.as_of is not None else datetime.now(UTC)
@@ -273,7 +277,9 @@ class ForecastRequest(ForecastOptions):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": FORECAST_EXAMPLE})
 
     by: GroupBy = Field("team", description="Group by the deal owner (rep), its team or region, the product, or all.")
-    periods: int = Field(3, ge=1, le=12, description="How many periods, the first holding as_of (1 to 12).")
+    periods: int = Field(
+        3, ge=1, le=12, strict=True, description="How many periods, the first holding as_of (1 to 12)."
+    )
 
 
 class AttainmentRequest(ForecastOptions):

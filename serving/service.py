@@ -26,17 +26,32 @@ import numpy as np
 import pandas as pd
 from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 
 from features.build import build_features
+from features.checks import DEFAULT_SIMILARITY
 from features.config import prediction_log_dir
 from features.errors import DataError
 from features.forecast import model_forecast
+from features.routing import LOAD_CAP_FACTOR
 from features.scoring import FactorEffect
 from features.targets import attainment
+from serving.checks import (
+    AccountRecord,
+    ChecksRequest,
+    ChecksResponse,
+    LeadRecord,
+    OpportunityRecord,
+    check_records,
+    log_record,
+)
 from serving.context import Prepared, ServingContext
 from serving.http import ApiGuard
 from serving.predlog import PredictionLog, input_hash
+from serving.report import RESPONSES as REPORT_RESPONSES
+from serving.report import ReportLocale, serve_report, validation_refused
 from serving.request import (
     AttainmentRequest,
     AttainmentResponse,
@@ -58,7 +73,17 @@ from serving.request import (
     OpportunityScoreResponse,
     refusal,
 )
+from serving.routing import RouteRequest, RouteResponse, run_routing
 from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, read_context, read_exported
+from serving.workflow import (
+    QualityRequest,
+    QualityResponse,
+    SweepRequest,
+    SweepResponse,
+    entity_of,
+    run_quality,
+    run_sweep,
+)
 
 GC_YOUNG_THRESHOLD = 50_000
 WORKERS_ENV = "SALESML_WORKERS"
@@ -80,6 +105,7 @@ def _load(model: BentoModel) -> Any | None:
 
 #: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
 meta = FastAPI(title="salesml metadata", docs_url=None, redoc_url=None, openapi_url=None)
+meta.add_exception_handler(RequestValidationError, validation_refused)
 
 
 @bentoml.asgi_app(meta, path="/v1")
@@ -181,6 +207,97 @@ class SalesML:
         rows = [AttainmentRow(**row) for row in board.to_dict("records")]
         return AttainmentResponse(**self._answered(ctx, model, at, request, rows), level=level, rows=rows)
 
+    @bentoml.api(route="/v1/leads/sweep", input_spec=SweepRequest, output_spec=SweepResponse)
+    def sweep_leads(
+        self,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        since: datetime | None = None,
+        lead_ids: list[str] | None = None,
+        locale: str = "zh-CN",
+    ) -> SweepResponse:
+        """The silent-lead sweep of the history's open leads: grade drops since the last sweep, one grade down per
+        24 h without an outbound action, reassignment to the high-performer pool after 72 h, with the evidence."""
+        request = SweepRequest.model_construct(as_of=as_of, since=since, lead_ids=lead_ids, locale=locale)
+        context, model = self._ready("lead")
+        answer, record = run_sweep(context, model, request, _logged(ctx, model))
+        self.log.append([record])
+        return answer
+
+    @bentoml.api(route="/v1/leads/route", input_spec=RouteRequest, output_spec=RouteResponse)
+    def route_lead(
+        self,
+        lead: LeadIn,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        locale: str = "zh-CN",
+        preferred_rep_id: str | None = None,
+        failed_routings: int = 0,
+        candidates: list[str] | None = None,
+        load_cap: float = LOAD_CAP_FACTOR,
+    ) -> RouteResponse:
+        """Which rep gets a lead: the hard rules (failed routings, the customer's chosen rep, the account's owner),
+        then the reps ranked by the lead's predicted conversion with each, beside the field's rule; with reasons."""
+        request = RouteRequest.model_construct(
+            lead=lead,
+            as_of=as_of,
+            locale=locale,
+            preferred_rep_id=preferred_rep_id,
+            failed_routings=failed_routings,
+            candidates=candidates,
+            load_cap=load_cap,
+        )
+        context, model = self._ready("lead")
+        answer, record = run_routing(context, model, request, _logged(ctx, model))
+        self.log.append([record])
+        return answer
+
+    @bentoml.api(route="/v1/activities/quality", input_spec=QualityRequest, output_spec=QualityResponse)
+    def activity_quality(
+        self,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        opportunity: OpportunityIn | None = None,
+        lead: LeadIn | None = None,
+        opportunity_id: str | None = None,
+        lead_id: str | None = None,
+    ) -> QualityResponse:
+        """Follow-up quality (0-100) of each rep action on a deal or lead: how much it moved the probability, call
+        length, attachment, next step and note; below 60 it does not count."""
+        request = QualityRequest.model_construct(
+            as_of=as_of, opportunity=opportunity, lead=lead, opportunity_id=opportunity_id, lead_id=lead_id
+        )
+        context, model = self._ready(entity_of(request))
+        answer, record = run_quality(context, model, request, _logged(ctx, model))
+        self.log.append([record])
+        return answer
+
+    @bentoml.api(route="/v1/checks", input_spec=ChecksRequest, output_spec=ChecksResponse)
+    def data_checks(
+        self,
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        similarity: float = DEFAULT_SIMILARITY,
+        leads: list[LeadRecord] | None = None,
+        accounts: list[AccountRecord] | None = None,
+        opportunities: list[OpportunityRecord] | None = None,
+    ) -> ChecksResponse:
+        """The data anomaly guard on new or changed records against the history: duplicate leads and accounts, deal
+        amounts above 5x the rep's 3-month average, discounts beyond the rep's authority. Nothing is changed."""
+        request = ChecksRequest.model_construct(
+            as_of=as_of,
+            similarity=similarity,
+            leads=leads or [],
+            accounts=accounts or [],
+            opportunities=opportunities or [],
+        )
+        if self.context is None:
+            raise ServiceUnavailable("no CRM history in this service; run `salesml export` and restart")
+        answer = check_records(self.context.ds, request, _request_id(ctx))
+        head = {"request_id": answer.request_id, "logged_at": pd.Timestamp.now(tz="UTC").isoformat()}
+        self.log.append([log_record(head | {"endpoint": ctx.request.url.path}, request, answer)])
+        return answer
+
     @meta.get("/models", response_model=ModelsResponse)
     def models_info(self) -> ModelsResponse:
         """The loaded models: registry version, training data window and test metrics."""
@@ -188,6 +305,11 @@ class SalesML:
             models=[ModelInfo(**m.info) for m in self.models.values()],
             context_exported_at=self.context_exported_at,
         )
+
+    @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
+    def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
+        """The latest manager report (salesml report) as one self-contained HTML page; 404 before there is one."""
+        return serve_report(request, locale, self.log)
 
     def _ready(self, entity: str) -> tuple[ServingContext, Exported]:
         if self.context is None or entity not in self.models:

@@ -39,6 +39,7 @@ class Stores:
             "SALESML_STORE": str(self.root / "mlflow"),
             "MLFLOW_TRACKING_URI": f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}",
             "BENTOML_HOME": str(self.root / "bentoml"),
+            "SALESML_REPORT_DIR": str(self.root / "reports"),
             "SALESML_API_KEY_FILE": str(self.root / "keys"),
             "SALESML_API_KEYS": "",
             "BENTOML_DO_NOT_TRACK": "true",

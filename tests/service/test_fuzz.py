@@ -55,10 +55,18 @@ CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 SCORING = ("POST /v1/leads/score", "POST /v1/opportunities/score")
 FORECASTS = ("POST /v1/forecast", "POST /v1/targets/attainment")
+WORKFLOW = ("POST /v1/leads/sweep", "POST /v1/activities/quality")
 #: Generated cases per (operation, mode); operations not named here (no input: /healthz, /v1/models, ...) get one.
 BUDGET = {
     **{(label, mode): n for label in SCORING for mode, n in ((POSITIVE, 300), (NEGATIVE, 120))},
     **{(label, mode): n for label in FORECASTS for mode, n in ((POSITIVE, 60), (NEGATIVE, 60))},
+    **{(label, mode): n for label in WORKFLOW for mode, n in ((POSITIVE, 60), (NEGATIVE, 40))},
+    ("POST /v1/checks", POSITIVE): 60,
+    ("POST /v1/checks", NEGATIVE): 40,
+    ("GET /v1/report", POSITIVE): 20,  # one query parameter (locale): few distinct cases
+    ("GET /v1/report", NEGATIVE): 20,
+    ("POST /v1/leads/route", POSITIVE): 60,
+    ("POST /v1/leads/route", NEGATIVE): 40,
 }
 MIN_CASES = 700
 #: Positive cases of a scoring or forecast endpoint that must be answered (200), so the fuzz reaches the model and
@@ -103,9 +111,9 @@ def describe(error: BaseException) -> str:
 def test_fuzz_the_openapi_document(server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/docs.json", config=CONFIG, timeout=30)
     operations = {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
-    assert {*SCORING, *FORECASTS, "GET /v1/models", "GET /healthz", "GET /readyz"} <= set(operations), sorted(
+    assert {*SCORING, *FORECASTS, *WORKFLOW, "GET /v1/models", "GET /v1/report", "GET /healthz", "GET /readyz"} <= set(
         operations
-    )
+    ), sorted(operations)
 
     executed: Counter[tuple[str, str]] = Counter()
     statuses: Counter[tuple[str, int]] = Counter()
