@@ -10,8 +10,10 @@ SALESML := $(BIN)/salesml
 PORT ?= 3000
 KEYS := .secrets/api-keys
 SERVICE_PID := logs/service.pid
+#: Debian packages for the report's browser test and screenshot: headless Chromium, its driver, a CJK font.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-.PHONY: install demo serve stop test lint bench clean
+.PHONY: install demo serve stop test lint bench clean browser report-screenshot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "salesml needs Python >= 3.11")'
@@ -33,6 +35,7 @@ demo: install ## generate demo data, validate it, build features, train both mod
 	$(SALESML) score --model close_probability --data $(DEMO) --out $(DEMO)/scores/opportunities.csv
 	$(SALESML) forecast --data $(DEMO) --period month --by team --periods 3
 	$(SALESML) targets --data $(DEMO) --level team
+	$(SALESML) report --data $(DEMO) --out $(DEMO)/report.html
 	$(SALESML) export --data $(DEMO)
 	@$(MAKE) --no-print-directory serve
 
@@ -53,8 +56,20 @@ serve: install ## start the scoring service in the background on 127.0.0.1:$(POR
 stop: ## stop the background scoring service started by make demo / make serve
 	@if test -f $(SERVICE_PID); then kill -- $$(cat $(SERVICE_PID)) 2> /dev/null || true; rm -f $(SERVICE_PID); sleep 1; fi
 
-test: install ## run the whole test suite
+test: install browser ## run the whole test suite (installs the report's browser first when root)
 	$(BIN)/python -m pytest
+
+browser: ## install $(BROWSER_PACKAGES) with apt-get when missing (as root; otherwise say what to install)
+	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2> /dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if test -z "$$missing"; then exit 0; fi; \
+	  if test "$$(id -u)" = 0 && command -v apt-get > /dev/null; then \
+	    echo "installing" $$missing; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing > /dev/null; \
+	  else echo "the report's browser test and screenshot need:" $$missing "(as root: apt-get install" $$missing"); the test is skipped until then"; fi
+
+report-screenshot: install browser ## write the demo report (after make demo) and save a PNG of it as docs/report.png
+	@test -f $(DEMO)/manifest.yaml || { echo "no demo data in $(DEMO): run make demo first"; exit 2; }
+	$(SALESML) report --data $(DEMO) --out $(DEMO)/report.html
+	$(BIN)/python -m training.browser $(DEMO)/report.html docs/report.png
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
