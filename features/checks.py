@@ -247,24 +247,11 @@ def outlier_amounts(result: CheckResult, deals: pd.DataFrame) -> pd.DataFrame:
     hit = (n >= MIN_PRIOR_DEALS) & (amount > OUTLIER_FACTOR * mean)
     rows = deals[hit]
     ratio = amount[hit] / mean[hit]
-    return pd.DataFrame(
-        {
-            "rule": "outlier_amount",
-            "action": "review",
-            "table": "opportunities",
-            "record_id": rows["opportunity_id"].to_numpy(),
-            "other_record_id": pd.NA,
-            "rep_id": rows["owner_rep_id"].to_numpy(),
-            "other_rep_id": pd.NA,
-            "observed": amount[hit],
-            "reference": mean[hit],
-            "evidence": [
-                f"amount {a:,.0f} is {r:.1f}x the rep's average {m:,.0f} over {k} deals in the 3 months before"
-                for a, r, m, k in zip(amount[hit], ratio, mean[hit], n[hit], strict=True)
-            ],
-        },
-        columns=FINDING_COLUMNS,
-    )
+    evidence = [
+        f"amount {a:,.0f} is {r:.1f}x the rep's average {m:,.0f} over {k} deals in the 3 months before"
+        for a, r, m, k in zip(amount[hit], ratio, mean[hit], n[hit], strict=True)
+    ]
+    return _deal_findings("outlier_amount", "review", rows, amount[hit], mean[hit], evidence)
 
 
 def discounts_over_authority(result: CheckResult, deals: pd.DataFrame, reps: pd.DataFrame) -> pd.DataFrame:
@@ -280,22 +267,36 @@ def discounts_over_authority(result: CheckResult, deals: pd.DataFrame, reps: pd.
     hit = beyond > 0
     rows = deals[hit]
     block = beyond[hit] > BLOCK_MARGIN
+    evidence = [
+        f"discount {d:.1%} is {b * 100:.1f} points beyond the rep's authority {a:.1%}"
+        + (f" (over {BLOCK_MARGIN * 100:g}: blocked)" if b > BLOCK_MARGIN else "")
+        for d, a, b in zip(discount[hit], authority[hit], beyond[hit], strict=True)
+    ]
+    action = np.where(block, "block", "review")
+    return _deal_findings("discount_over_authority", action, rows, discount[hit], authority[hit], evidence)
+
+
+def _deal_findings(
+    rule: str,
+    action: str | np.ndarray,
+    rows: pd.DataFrame,
+    observed: np.ndarray,
+    reference: np.ndarray,
+    evidence: list[str],
+) -> pd.DataFrame:
+    """Findings on single deals (no other record): the deal, its owner, the measured value against its limit."""
     return pd.DataFrame(
         {
-            "rule": "discount_over_authority",
-            "action": np.where(block, "block", "review"),
+            "rule": rule,
+            "action": action,
             "table": "opportunities",
             "record_id": rows["opportunity_id"].to_numpy(),
             "other_record_id": pd.NA,
             "rep_id": rows["owner_rep_id"].to_numpy(),
             "other_rep_id": pd.NA,
-            "observed": discount[hit],
-            "reference": authority[hit],
-            "evidence": [
-                f"discount {d:.1%} is {b * 100:.1f} points beyond the rep's authority {a:.1%}"
-                + (f" (over {BLOCK_MARGIN * 100:g}: blocked)" if b > BLOCK_MARGIN else "")
-                for d, a, b in zip(discount[hit], authority[hit], beyond[hit], strict=True)
-            ],
+            "observed": observed,
+            "reference": reference,
+            "evidence": evidence,
         },
         columns=FINDING_COLUMNS,
     )
