@@ -165,11 +165,28 @@ def test_times_without_a_zone_are_utc() -> None:
                     {
                         "lead_id": "a",
                         "created_at": "2025-03-01T00:00:00Z",
-                        "activities": [{"occurred_at": "2025-03-01T01:00:00Z", "type": "call", "duration_s": "NaN"}],
+                        "activities": [
+                            {"occurred_at": "2025-03-01T01:00:00Z", "type": "call", "duration_s": float("nan")}
+                        ],
                     }
                 ]
             },
             "finite",
+        ),
+        *(
+            (
+                {
+                    "leads": [
+                        {
+                            "lead_id": "a",
+                            "created_at": "2025-03-01T00:00:00Z",
+                            "activities": [{"occurred_at": "2025-03-01T01:00:00Z", "type": "call", "duration_s": v}],
+                        }
+                    ]
+                },
+                "valid number",
+            )
+            for v in ("NaN", True, "60")  # strict: text and booleans are not numbers
         ),
         ({"leads": []}, "at least 1"),
         ({"leads": [{"lead_id": str(i), "created_at": "2025-03-01T00:00:00Z"} for i in range(1001)]}, "at most 1000"),
