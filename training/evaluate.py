@@ -14,6 +14,7 @@ import shap  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
 from features.scoring import Scorer  # noqa: E402
+from training.fonts import cjk_font, quiet_drawing
 from training.metrics import binary_metrics  # noqa: E402
 
 GRADES = ("A", "B", "C")
@@ -99,12 +100,13 @@ def shap_explanation(scorer: Scorer, x: pd.DataFrame) -> shap.Explanation:
 
 def beeswarm_plot(scorer: Scorer, x: pd.DataFrame, path: Path, max_rows: int = 2000) -> Path:
     """SHAP beeswarm of the features that matter most (LightGBM's exact tree SHAP values)."""
-    plt.figure()
-    shap.plots.beeswarm(shap_explanation(scorer, x.iloc[:max_rows]), max_display=15, show=False)
-    plt.gcf().set_size_inches(9, 6.5)
-    plt.tight_layout()
-    plt.savefig(path, dpi=110)
-    plt.close("all")
+    with quiet_drawing(cjk_font()):  # declared extras may carry Chinese display names
+        plt.figure()
+        shap.plots.beeswarm(shap_explanation(scorer, x.iloc[:max_rows]), max_display=15, show=False)
+        plt.gcf().set_size_inches(9, 6.5)
+        plt.tight_layout()
+        plt.savefig(path, dpi=110)
+        plt.close("all")
     return path
 
 

@@ -14,12 +14,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-import logging
 import shutil
 import tempfile
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,6 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shap  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -53,6 +49,7 @@ from features.scoring import Scorer  # noqa: E402
 from features.targets import attainment  # noqa: E402
 from training.cli import _money  # noqa: E402
 from training.evaluate import global_factors, shap_explanation  # noqa: E402
+from training.fonts import cjk_font, quiet_drawing  # noqa: E402
 from training.forecasting import as_of_time, fan_chart  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
 from training.report import SHOWN, comparison_rows  # noqa: E402
@@ -60,8 +57,6 @@ from training.report import SHOWN, comparison_rows  # noqa: E402
 LOCALES = ("zh-CN", "en")
 MODELS = ("lead_score", "close_probability")
 TEMPLATES = Path(__file__).parent / "templates"
-#: Font families (any installed one) that draw Chinese; Debian's fonts-noto-cjk gives the first.
-CJK_FAMILIES = ("Noto Sans CJK", "Source Han Sans", "WenQuanYi", "Droid Sans Fallback", "SimHei", "Microsoft YaHei")
 HEAT_DEALS = 15  # open deals with the most keyword mentions in the per-deal heat map
 FACTORS_SHOWN = 12  # key factors in words and bars, the largest mean effects first
 DPI = 90
@@ -223,37 +218,6 @@ class Section:
     pictures: list[dict[str, str]] = field(default_factory=list)
     lists: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def cjk_font() -> str | None:
-    """The family name of an installed font that draws Chinese, registered with matplotlib; None without one.
-
-    Fonts installed after matplotlib built its font cache are found too (the system font files are scanned)."""
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        found = next((name for name in known if name.startswith(family)), None)
-        if found:
-            return found
-    for path in font_manager.findSystemFonts():
-        if any(family.replace(" ", "").lower() in Path(path).name.lower() for family in CJK_FAMILIES + ("wqy",)):
-            font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path).get_name()
-    return None
-
-
-@contextmanager
-def _quiet_drawing(font: str | None) -> Iterator[None]:
-    """Matplotlib with the CJK font as fallback, and never a missing-glyph warning or font log line."""
-    families = ["DejaVu Sans", font] if font else ["DejaVu Sans"]
-    logger = logging.getLogger("matplotlib.font_manager")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), plt.rc_context({"font.family": families, "axes.unicode_minus": False}):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def _png(fig: plt.Figure | None = None) -> str:
@@ -627,7 +591,7 @@ def build_report(data: Path, locale: str = "zh-CN", as_of: str | None = None, pr
     zh = locale == "zh-CN"
     zh_labels = zh and font is not None
     notes = [t["no_cjk"]] if zh and font is None else []
-    with tempfile.TemporaryDirectory() as tmp, _quiet_drawing(font):
+    with tempfile.TemporaryDirectory() as tmp, quiet_drawing(font):
         folder = Path(tmp)
         steps: list[tuple[str, Callable[[], Any]]] = []
         state: dict[str, Any] = {}
