@@ -187,6 +187,14 @@ def _times(item: BaseModel) -> list[tuple[str, datetime]]:
     return out
 
 
+def refuse_after(item: BaseModel, path: str, at: datetime) -> None:
+    """Refuse an item (at ``path`` in the request) whose creation or events are timed after ``at``: scoring it as
+    of ``at`` would leak the future."""
+    for field, when in _times(item):
+        if when > at:
+            raise ValueError(f"{path}.{field} is after as_of ({at.isoformat()}): it would leak the future")
+
+
 class ScoreOptions(Strict):
     """What every scoring call shares: its time, language and factor count, and the rules on its items."""
 
@@ -208,9 +216,7 @@ class ScoreOptions(Strict):
             first = seen.setdefault(getattr(item, key), i)
             if first != i:
                 raise ValueError(f"{name}[{i}].{key} repeats {name}[{first}].{key} ({getattr(item, key)!r})")
-            for path, when in _times(item):
-                if when > at:
-                    raise ValueError(f"{name}[{i}].{path} is after as_of ({at.isoformat()}): it would leak the future")
+            refuse_after(item, f"{name}[{i}]", at)
         return self
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from features.routing import LOAD_CAP_FACTOR, MAX_FAILED_ROUTINGS, LeadToRoute, Routing, route
 from serving.context import ServingContext
 from serving.predlog import input_hash
-from serving.request import LEAD_EXAMPLE, MAX_ITEMS, Id, LeadIn, LeadScoreRequest, Strict, UtcTime, _times
+from serving.request import LEAD_EXAMPLE, MAX_ITEMS, Id, LeadIn, LeadScoreRequest, Strict, UtcTime, refuse_after
 from serving.store import Exported
 
 ROUTE_EXAMPLE: dict[str, Any] = {
@@ -59,10 +59,7 @@ class RouteRequest(Strict):
     @model_validator(mode="after")
     def _not_after_as_of(self) -> RouteRequest:
         """Nothing about the lead happened after ``as_of`` (it would leak the future)."""
-        at = self.at()
-        for path, when in _times(self.lead):
-            if when > at:
-                raise ValueError(f"lead.{path} is after as_of ({at.isoformat()}): it would leak the future")
+        refuse_after(self.lead, "lead", self.at())
         return self
 
 

@@ -294,8 +294,7 @@ class SalesML:
         if self.context is None:
             raise ServiceUnavailable("no CRM history in this service; run `salesml export` and restart")
         answer = check_records(self.context.ds, request, _request_id(ctx))
-        head = {"request_id": answer.request_id, "logged_at": pd.Timestamp.now(tz="UTC").isoformat()}
-        self.log.append([log_record(head | {"endpoint": ctx.request.url.path}, request, answer)])
+        self.log.append([log_record(_logged(ctx), request, answer)])
         return answer
 
     @meta.get("/models", response_model=ModelsResponse)
@@ -414,15 +413,17 @@ def _request_id(ctx: bentoml.Context) -> str:
     return state.request_id
 
 
-def _logged(ctx: bentoml.Context, model: Exported) -> dict[str, Any]:
-    """What every prediction-log record of a call starts with: the call and the model that answered it."""
-    return {
+def _logged(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, Any]:
+    """What every prediction-log record of a call starts with: the call and the model that answered it (none for
+    the data checks)."""
+    head = {
         "request_id": _request_id(ctx),
         "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "endpoint": ctx.request.url.path,
-        "model": model.info["name"],
-        "model_version": model.info["version"],
     }
+    if model is not None:
+        head |= {"model": model.info["name"], "model_version": model.info["version"]}
+    return head
 
 
 @contextmanager

@@ -31,8 +31,8 @@ from serving.request import (
     OpportunityScoreRequest,
     Strict,
     UtcTime,
-    _times,
     refusal,
+    refuse_after,
 )
 from serving.store import Exported
 
@@ -140,10 +140,9 @@ class QualityRequest(Strict):
         given = [name for name in ("opportunity", "lead", "opportunity_id", "lead_id") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(f"send exactly one of opportunity, lead, opportunity_id, lead_id (got {given or 'none'})")
-        item, at = self.opportunity or self.lead, self.as_of or datetime.now(UTC)
-        for path, when in _times(item) if item is not None else []:
-            if when > at:
-                raise ValueError(f"{given[0]}.{path} is after as_of ({at.isoformat()}): it would leak the future")
+        item = self.opportunity or self.lead
+        if item is not None:
+            refuse_after(item, given[0], self.as_of or datetime.now(UTC))
         return self
 
 
