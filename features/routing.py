@@ -27,7 +27,6 @@ import pandas as pd
 
 from features.build import build_features, column
 from features.dataset import Dataset, to_utc_scalar
-from features.forecast import won_deals
 from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, times
 
 Locale = Literal["zh-CN", "en"]
@@ -188,13 +187,25 @@ def account_owner(ds: Dataset, account_id: str | None, as_of: pd.Timestamp, lead
     return None if owned.empty else str(owned.sort_values("at", kind="stable")["rep"].iloc[-1])
 
 
-def won_customers(ds: Dataset, as_of: pd.Timestamp) -> pd.Series:
-    """Per rep, the customers (accounts; a deal without one counts alone) won in the 90 days up to ``as_of``: the
-    field's routing weight."""
-    won = won_deals(ds, as_of)
-    recent = won[times(won, "closed_at") > as_of.value - WIN_WINDOW_DAYS * DAY_NS]
-    customer = column(recent, "account_id").astype("string").fillna(column(recent, "opportunity_id"))
-    return customer.groupby(column(recent, "owner_rep_id").astype("string")).nunique()
+def won_deals(ds: Dataset) -> pd.DataFrame:
+    """Won deals: rep, customer (the account; a deal without one counts alone) and close time (int ns)."""
+    deals = ds.get("opportunities")
+    won = column(deals, "outcome").eq("won").to_numpy(dtype=bool, na_value=False) & (times(deals, "closed_at") != NAT)
+    deals = deals[won]
+    return pd.DataFrame(
+        {
+            "rep": column(deals, "owner_rep_id").astype("string").to_numpy(),
+            "customer": column(deals, "account_id").astype("string").fillna(column(deals, "opportunity_id")),
+            "closed": times(deals, "closed_at"),
+        }
+    )
+
+
+def won_customers(won: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Per rep, the customers won (``won_deals``) in the 90 days up to ``as_of``: the field's routing weight."""
+    at = as_of.value
+    recent = won[(won["closed"] <= at) & (won["closed"] > at - WIN_WINDOW_DAYS * DAY_NS)]
+    return recent.groupby("rep")["customer"].nunique()
 
 
 def lead_history(ds: Dataset, lead_ids: Sequence[str]) -> Dataset:
@@ -261,7 +272,7 @@ def route(
     eligible, excluded, notes = eligible_reps(ds, as_of, lead.candidates, locale)
     if region is None:
         notes.append(say(locale, "no_region"))
-    wins = won_customers(ds, as_of)
+    wins = won_customers(won_deals(ds), as_of)
     pool = eligible.assign(won_customers_90d=wins.reindex(eligible["rep_id"]).fillna(0).astype(int).to_numpy())
     if len(pool):
         pairs = pd.DataFrame({"lead_id": lead.lead_id, "cutoff_time": as_of, "rep_id": pool["rep_id"]})
