@@ -47,7 +47,9 @@ PRODUCTS = (
     "Smart classroom kit",
     "EduLearn LMS licence",
 )
-PRODUCT_PRICE = np.array([880e3, 420e3, 65e3, 650e3, 260e3, 90e3, 120e3, 360e3, 210e3, 95e3])  # CNY list
+# CNY per deal. Long contracts (service, consumables, annual licences) are sold for several years at once, so the
+# book spans about 3x, and a rep's ordinary deals rarely break the field's 5x-the-3-month-average review rule.
+PRODUCT_PRICE = np.array([420e3, 300e3, 130e3, 360e3, 240e3, 150e3, 170e3, 280e3, 220e3, 150e3])
 POC_SHARE = np.array([0.25, 0.45, 0.05, 0.3, 0.3, 0.05, 0.45, 0.6, 0.3, 0.35])
 PRODUCT_MIX = np.array(  # rows: world.INDUSTRIES, columns: PRODUCTS
     [
@@ -61,8 +63,8 @@ PRODUCT_MIX = np.array(  # rows: world.INDUSTRIES, columns: PRODUCTS
         [0.2, 0.2, 0.3, 0, 0, 0, 0, 0.3, 0, 0],
     ]
 )
-SIZE_AMOUNT = np.array([0.45, 0.8, 1.4, 2.6])
-AMOUNT_SIGMA = 0.45
+SIZE_AMOUNT = np.array([0.72, 0.94, 1.2, 1.6])
+AMOUNT_SIGMA = 0.3
 CURRENCY = "CNY"
 TECH_INDUSTRIES = np.array([True, False, True, False, False, False, False, False])  # CTOs join more sessions
 DISCOUNT_BASE = 8.0  # percent

@@ -79,6 +79,15 @@ def test_planted_deal_anomalies_are_found_and_every_finding_breaks_the_rule(
     assert (found.loc[both, "action"] == truth.loc[both, "action"]).mean() >= 0.9
 
 
+def test_planted_outlier_amounts_are_found_with_precision_of_90_percent(crm: Path, checked: CheckResult) -> None:
+    """The issue's figure: precision over the planted outliers alone (ordinary deals rarely break the 5x rule)."""
+    truth = pd.read_parquet(crm / "_truth" / "anomalies.parquet")
+    planted = set(truth.loc[(truth["rule"] == "outlier_amount") & (truth["kind"] == "planted"), "opportunity_id"])
+    found = set(checked.findings.loc[checked.findings["rule"] == "outlier_amount", "record_id"])
+    assert len(found) >= 8
+    assert len(found & planted) / len(found) >= 0.9
+
+
 def test_outlier_evidence_is_the_ratio_to_the_reps_average(checked: CheckResult) -> None:
     outliers = checked.findings[checked.findings["rule"] == "outlier_amount"]
     assert (outliers["observed"] > 5 * outliers["reference"]).all()
