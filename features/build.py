@@ -61,6 +61,8 @@ DWELL_ALIASES = {"first_contact": "lead", "proposal": "demo", "negotiation": "qu
 
 #: Entity attributes an entity frame may set per row in place of the entity's own (what-if rows).
 OVERRIDABLE = ("owner_rep_id",)
+#: Up to this many distinct cutoffs, counting events by time compares instead of sorting (a request has one).
+FEW_CUTOFFS = 8
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
 
@@ -393,8 +395,13 @@ def _events_by(groups: np.ndarray, at: np.ndarray, query: np.ndarray, cutoffs: n
 
 
 def _events_by_time(at: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """Per cutoff: how many of all the events happened by it (everyone's group: one sort, no timeline)."""
-    return np.searchsorted(np.sort(at), cutoffs, side="right")
+    """Per cutoff: how many of all the events happened by it (everyone's group: no timeline). A scoring request
+    has one as-of time: a comparison pass per distinct cutoff then beats sorting the whole history."""
+    distinct = np.unique(cutoffs)
+    if len(distinct) > FEW_CUTOFFS:
+        return np.searchsorted(np.sort(at), cutoffs, side="right")
+    counts = np.array([np.count_nonzero(at <= c) for c in distinct], dtype=np.int64)
+    return counts[np.searchsorted(distinct, cutoffs)]
 
 
 def _rate(groups: np.ndarray, at: np.ndarray, marked: np.ndarray, query: np.ndarray, cutoffs: np.ndarray):
@@ -411,10 +418,12 @@ def _outcomes(deals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.where(settled, times(deals, "closed_at"), NAT), flags(column(deals, "outcome"), "won")
 
 
-def _id_codes(*columns: pd.Series) -> list[np.ndarray]:
-    """Shared codes for ids that appear in several columns (e.g. rep ids of leads and deals); -1: missing."""
-    codes = pd.factorize(pd.concat(columns, ignore_index=True))[0]
-    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1])
+def _id_codes(asked: pd.Series, *history: pd.Series) -> list[np.ndarray]:
+    """Codes of the rows' ids (e.g. owners) and of the same ids in history columns (-1: missing). History rows of
+    ids no row asks about get -1 too, so timelines sort only events some row can see: one lead scored against a
+    whole CRM sorts its owner's history, not everyone's."""
+    universe = pd.Series(asked.dropna().unique())
+    return [lookup(values, universe) for values in (asked, *history)]
 
 
 def _resolutions(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
