@@ -3,8 +3,9 @@ accounts, outlier deal amounts, discounts beyond a rep's authority.
 
 Everything here draws from generators of its own (seeded by the run's seed and ``PLANT_SEED``), so the columns it
 does not plant keep their values (it changes only the planted deals' amount and discount). Duplicate leads are
-disqualified within the hour (the snapshot policy never sees them open), and outlier amounts go on lost deals
-only, so won revenue, and what the forecast tests measure, is unchanged. ``_truth/duplicates.parquet`` and
+disqualified within the hour (the snapshot policy never sees them open). Outlier amounts go on deals whatever
+their outcome: an amount that says whether the deal is won would teach the models a rule no CRM holds, and the
+forecast oracle's true probabilities would no longer be the best forecast. ``_truth/duplicates.parquet`` and
 ``_truth/anomalies.parquet`` list what was planted, and the drawn deals that already break the field's rules
 (kind ``natural``: big deals of large accounts, generous discounts), which the guard rightly flags too.
 """
@@ -26,7 +27,7 @@ from features.synth.world import REGIONS, World
 PLANT_SEED = 7107
 DUPLICATE_LEAD_SHARE = 0.025
 DUPLICATE_ACCOUNT_SHARE = 0.01
-OUTLIER_SHARE = 0.015  # of all deals, planted on lost ones with a 3-month history
+OUTLIER_SHARE = 0.015  # of all deals, planted on deals with a 3-month history, won or lost alike
 OUTLIER_FACTORS = (6.0, 10.0)  # times the rep's 3-month average
 OVER_AUTHORITY_SHARE = 0.01
 OVER_AUTHORITY_POINTS = (0.5, 5.0)  # on reps below ANCHOR_AUTHORITY: no discount over 30%
@@ -91,8 +92,8 @@ def _swap(text: str, at: int) -> str:
 class Plants:
     """Plants anomalies chunk by chunk and keeps what it planted for ``_truth``."""
 
-    def __init__(self, world: World, seed: int) -> None:
-        self.world, self.seed = world, seed
+    def __init__(self, world: World, seed: int, outlier_share: float = OUTLIER_SHARE) -> None:
+        self.world, self.seed, self.outlier_share = world, seed, outlier_share
         rng = np.random.default_rng([seed, PLANT_SEED])
         reps = world.reps
         anchor = reps.successor == np.arange(len(reps))
@@ -162,7 +163,7 @@ class Plants:
         return {k: pa.concat_arrays([leads[k], copies[k]]) for k in leads}
 
     def _deal_anomalies(self, rng: np.random.Generator, deals: Columns) -> Columns:
-        """Outlier amounts on a few lost deals, discounts beyond authority on a few more; ``discount`` added."""
+        """Outlier amounts on a few deals, discounts beyond authority on a few more; ``discount`` added."""
         frame = pd.DataFrame(
             {
                 "opportunity_id": deals["opportunity_id"].to_pandas(),
@@ -170,21 +171,16 @@ class Plants:
                 "created": (deals["created_at"].to_pandas() - self.world.start).dt.total_seconds() / 86_400,
                 "amount": deals["amount"].to_pandas(),
                 "discount": deals["discount_pct"].to_pandas() / 100,
-                "lost": deals["outcome"].to_pandas() == "lost",
             }
         )
         history = pd.concat([*self.deals, frame[["owner", "created", "amount"]]], ignore_index=True)
         history = history[history["created"] >= frame["created"].min() - AVERAGE_DAYS].reset_index(drop=True)
         created, owners = frame["created"].to_numpy(), frame["owner"].to_numpy()
-        lost = np.array(
-            [
-                r
-                for r in np.flatnonzero(frame["lost"])
-                if _prior(history, owners[r], created[r]).sum() >= MIN_PRIOR_DEALS
-            ],
+        eligible = np.array(
+            [r for r in range(len(frame)) if _prior(history, owners[r], created[r]).sum() >= MIN_PRIOR_DEALS],
             dtype=np.int64,
         )
-        chosen = rng.choice(lost, min(len(lost), int(round(OUTLIER_SHARE * len(frame)))), replace=False)
+        chosen = rng.choice(eligible, min(len(eligible), int(round(self.outlier_share * len(frame)))), replace=False)
         for row in chosen[np.argsort(created[chosen], kind="stable")]:
             prior = history[_prior(history, owners[row], created[row])]
             factor = rng.uniform(*OUTLIER_FACTORS)

@@ -16,7 +16,7 @@ from rich.table import Table
 from features.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
 from features.errors import DataError
 from features.schema import TABLE_ORDER
-from features.synth.anomalies import Plants
+from features.synth.anomalies import OUTLIER_SHARE, Plants
 from features.synth.deals import Deals, StageChanges, simulate_deals
 from features.synth.events import Events, record
 from features.synth.fit import write_rep_truth
@@ -95,10 +95,13 @@ def synthesize(
     end: str = "2025-12-31",
     progress: bool = False,
     chunk_size: int = CHUNK_LEADS,
+    outlier_share: float = OUTLIER_SHARE,
 ) -> SynthResult:
     """Write a canonical dataset of a simulated sales organisation to ``out`` and its truth to ``out/_truth``.
 
     Each chunk draws from its own seed (``seed``, chunk index), so a seed always gives the same bytes.
+    ``outlier_share``: the share of deals given an outlier amount for the data guard to find (0: none, for tests
+    that measure something else; the other columns are the same either way).
     """
     began = time.perf_counter()
     start_ts, end_ts = _window(start, end)
@@ -112,7 +115,7 @@ def synthesize(
     files = {name: (staging / f"{name}.parquet", canonical_schema(name)) for name in STREAMED}
     files |= {f"truth_{name}": (truth / f"{name}.parquet", schema) for name, schema in TRUTH_SCHEMAS.items()}
     scores: list[tuple[np.ndarray, ...]] = []
-    plants = Plants(world, seed)  # the data anomaly guard's duplicates, outliers and discounts
+    plants = Plants(world, seed, outlier_share)  # the data anomaly guard's duplicates, outliers and discounts
     with Streams(files) as streams, _progress(progress) as bar:
         task = bar.add_task("simulating leads", total=leads)
         for index, first in enumerate(range(0, leads, chunk_size)):
