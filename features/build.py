@@ -150,6 +150,19 @@ class _ActivityLog:
         return _at(self._times, np.where(flipped >= 0, top - flipped, -1), NAT)
 
 
+@dataclass(frozen=True)
+class _OwnerLeads:
+    """Per row its owner's code (-1: none); per lead its owner's code, when it was resolved and whether by
+    conversion; per row the owner's leads resolved by the cutoff and its smoothed lead conversion rate."""
+
+    rep: np.ndarray
+    lead_rep: np.ndarray
+    resolved_at: np.ndarray
+    by_conversion: np.ndarray
+    resolved: np.ndarray
+    conversion: np.ndarray
+
+
 @dataclass
 class _Rows:
     """The frame rows being featurised, sorted by (entity, cutoff) so that look-ups run in order."""
@@ -203,6 +216,15 @@ class _Rows:
     def now(self) -> np.ndarray:
         """Per row, the position just past its last activity known at the cutoff."""
         return self.log.tl.upto(self.codes, self.cutoffs)
+
+    @cached_property
+    def owner_leads(self) -> _OwnerLeads:
+        """The owners' lead record, which the rep and rep-fit families both read."""
+        leads = self.table("leads")
+        rep, lead_rep = _id_codes(self.attr("owner_rep_id"), column(leads, "owner_rep_id"))
+        resolved_at, by_conversion = _resolutions(leads)
+        resolved, _, conversion = _rate(lead_rep, resolved_at, by_conversion, rep, self.cutoffs)
+        return _OwnerLeads(rep, lead_rep, resolved_at, by_conversion, resolved, conversion)
 
     def since(self, days: int) -> np.ndarray:
         """Per row, the position just past its last activity known ``days`` before the cutoff."""
@@ -421,7 +443,7 @@ def _outcomes(deals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _id_codes(asked: pd.Series, *history: pd.Series) -> list[np.ndarray]:
     """Codes of the rows' ids (e.g. owners) and of the same ids in history columns (-1: missing). History rows of
     ids no row asks about get -1 too, so timelines sort only events some row can see: one lead scored against a
-    whole CRM sorts its owner's history, not everyone's."""
+    whole CRM sorts its owner's history, not everyone's. Codes depend on ``asked`` alone, so calls agree."""
     universe = pd.Series(asked.dropna().unique())
     return [lookup(values, universe) for values in (asked, *history)]
 
@@ -436,24 +458,22 @@ def _resolutions(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _rep(r: _Rows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
     leads, deals, reps = r.table("leads"), r.table("opportunities"), r.table("reps")
-    owner = r.attr("owner_rep_id")
-    rep, deal_rep, lead_rep = _id_codes(owner, column(deals, "owner_rep_id"), column(leads, "owner_rep_id"))
+    owner, mine = r.attr("owner_rep_id"), r.owner_leads
+    rep, deal_rep = _id_codes(owner, column(deals, "owner_rep_id"))
     closed_at, won = _outcomes(deals)
     closed, _, win_rate = _rate(deal_rep, closed_at, won, rep, r.cutoffs)
     (opened,) = _events_by(deal_rep, times(deals, "created_at"), rep, r.cutoffs)
     (ended,) = _events_by(deal_rep, times(deals, "closed_at"), rep, r.cutoffs)
-    resolved_at, by_conversion = _resolutions(leads)
-    resolved, _, conversion = _rate(lead_rep, resolved_at, by_conversion, rep, r.cutoffs)
-    (assigned,) = _events_by(lead_rep, times(leads, "created_at"), rep, r.cutoffs)
+    (assigned,) = _events_by(mine.lead_rep, times(leads, "created_at"), rep, r.cutoffs)
     row = lookup(owner, column(reps, "rep_id"))
     hired, left = _at(times(reps, "hired_at"), row, NAT), _at(times(reps, "left_at"), row, NAT)
     has_rep = rep >= 0
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
         "rep_win_rate": np.where(has_rep, win_rate, np.nan),
-        "rep_lead_conversion_rate": np.where(has_rep, conversion, np.nan),
+        "rep_lead_conversion_rate": np.where(has_rep, mine.conversion, np.nan),
         "rep_open_deals_n": np.where(has_rep, np.maximum(opened - ended, 0), np.nan),
-        "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - resolved, 0), np.nan),
+        "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - mine.resolved, 0), np.nan),
         "rep_tenure_days": np.where(hired != NAT, (r.cutoffs - hired) / DAY_NS, np.nan),
         "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= r.cutoffs), np.nan),
         "rep_team": _at(column(reps, "team").astype(STRING_DTYPE).array, row, None),
@@ -467,18 +487,18 @@ def _rep_fit(r: _Rows) -> Columns:
     Only the owner's leads resolved by the cutoff count; each rate is smoothed towards the owner's overall lead
     conversion rate at the cutoff, so a rep with few such leads gets about its overall rate (NaN without an owner).
     """
-    leads = r.table("leads")
-    rep, lead_rep = _id_codes(r.attr("owner_rep_id"), column(leads, "owner_rep_id"))
-    resolved_at, by_conversion = _resolutions(leads)
-    _, _, overall = _rate(lead_rep, resolved_at, by_conversion, rep, r.cutoffs)
+    leads, mine = r.table("leads"), r.owner_leads
+    rep, lead_rep = mine.rep, mine.lead_rep
     out = {}
     for name in ("industry", "source"):
         kind, lead_kind = _id_codes(r.attr(name), column(leads, name))
         kinds = int(max(kind.max(initial=0), lead_kind.max(initial=0))) + 1
         group = np.where((lead_rep >= 0) & (lead_kind >= 0), lead_rep * kinds + lead_kind, -1)
         query = np.where((rep >= 0) & (kind >= 0), rep * kinds + kind, -1)
-        n, k = _events_by(group, resolved_at, query, r.cutoffs, by_conversion)
-        out[f"rep_{name}_conversion_rate"] = np.where(rep >= 0, (k + SMOOTHING * overall) / (n + SMOOTHING), np.nan)
+        n, k = _events_by(group, mine.resolved_at, query, r.cutoffs, mine.by_conversion)
+        out[f"rep_{name}_conversion_rate"] = np.where(
+            rep >= 0, (k + SMOOTHING * mine.conversion) / (n + SMOOTHING), np.nan
+        )
     return out
 
 
