@@ -26,11 +26,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, column, flags, numeric
+from features.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, numeric
 from features.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
 from features.keywords import DEFAULT_LEXICON, Lexicon, match_notes
-from features.pit import HOUR_NS, NAT, entity_table, lookup, times, to_time
+from features.pit import HOUR_NS, NAT, column, entity_table, flags, lookup, times, to_time
 from features.scoring import Scorer
 
 COUNTS_FROM = 60  # field practice: below 60 does not count

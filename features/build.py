@@ -30,6 +30,7 @@ from rich.table import Table
 
 from features import catalog
 from features.dataset import STRING_DTYPE, Dataset, time_ns, to_utc
+from features.history import SMOOTHING, History, visible
 from features.keywords import DEFAULT_LEXICON, Lexicon, match_notes
 from features.pit import (
     DAY_NS,
@@ -38,8 +39,9 @@ from features.pit import (
     NAT,
     Subset,
     Timeline,
+    column,
     dense_rank,
-    earliest,
+    flags,
     frame_codes,
     lookup,
     times,
@@ -53,26 +55,15 @@ ACTIVATION_DAYS = 7
 ACTIVATION_MIN_INTERACTIONS = 2
 #: Activity types taken as inbound when the direction is missing (everything else is outbound).
 INBOUND_TYPES = ("web_visit", "download", "form")
-#: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.
-SMOOTHING = 5.0
 #: Typical stage dwell (days) from the field reference; other stage names get the median.
 FIELD_DWELL_DAYS = {"lead": 4.0, "needs_confirmed": 8.5, "demo": 6.5, "quote": 12.5, "contract": 2.5}
 DWELL_ALIASES = {"first_contact": "lead", "proposal": "demo", "negotiation": "quote", "signing": "contract"}
 
 #: Entity attributes an entity frame may set per row in place of the entity's own (what-if rows).
 OVERRIDABLE = ("owner_rep_id",)
-#: Up to this many distinct cutoffs, counting events by time compares instead of sorting (a request has one).
-FEW_CUTOFFS = 8
-#: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
-OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
 
 Array = np.ndarray | pd.api.extensions.ExtensionArray
 Columns = dict[str, Array]
-
-
-def column(df: pd.DataFrame, name: str) -> pd.Series:
-    """A column, or all missing values when the source lacks it."""
-    return df[name] if name in df.columns else pd.Series(pd.NA, index=df.index, dtype=STRING_DTYPE)
 
 
 def numeric(values: pd.Series) -> np.ndarray:
@@ -80,11 +71,6 @@ def numeric(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.BooleanDtype):
         values = values.astype("Float64")
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def flags(values: pd.Series, *allowed: str) -> np.ndarray:
-    """Whether each value is one of ``allowed`` (missing: False)."""
-    return values.isin(allowed).to_numpy(dtype=bool, na_value=False)
 
 
 def typical_dwell_days(stage_names: Sequence[str]) -> np.ndarray:
@@ -150,19 +136,6 @@ class _ActivityLog:
         return _at(self._times, np.where(flipped >= 0, top - flipped, -1), NAT)
 
 
-@dataclass(frozen=True)
-class _OwnerLeads:
-    """Per row its owner's code (-1: none); per lead its owner's code, when it was resolved and whether by
-    conversion; per row the owner's leads resolved by the cutoff and its smoothed lead conversion rate."""
-
-    rep: np.ndarray
-    lead_rep: np.ndarray
-    resolved_at: np.ndarray
-    by_conversion: np.ndarray
-    resolved: np.ndarray
-    conversion: np.ndarray
-
-
 @dataclass
 class _Rows:
     """The frame rows being featurised, sorted by (entity, cutoff) so that look-ups run in order."""
@@ -172,18 +145,15 @@ class _Rows:
     codes: np.ndarray
     cutoffs: np.ndarray
     lexicon: Lexicon
+    history: History
     overrides: dict[str, pd.Series] = field(default_factory=dict)  # per row, values in place of the entity's own
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     _since: dict[int, np.ndarray] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
-        """A dataset table without the columns features must not read: those the manifest excludes, and
-        without event times the outcomes (their times are the snapshot's, so they would leak the labels)."""
+        """A dataset table without the columns features must not read (``history.visible``)."""
         if name not in self._tables:
-            hidden = self.ds.manifest.excluded_columns.get(name, [])
-            if not self.ds.manifest.has_event_times:
-                hidden = [*hidden, *OUTCOME_COLUMNS.get(name, ())]
-            self._tables[name] = self.ds.get(name).drop(columns=hidden, errors="ignore")
+            self._tables[name] = visible(self.ds, name)
         return self._tables[name]
 
     @property
@@ -218,13 +188,14 @@ class _Rows:
         return self.log.tl.upto(self.codes, self.cutoffs)
 
     @cached_property
-    def owner_leads(self) -> _OwnerLeads:
-        """The owners' lead record, which the rep and rep-fit families both read."""
-        leads = self.table("leads")
-        rep, lead_rep = _id_codes(self.attr("owner_rep_id"), column(leads, "owner_rep_id"))
-        resolved_at, by_conversion = _resolutions(leads)
-        resolved, _, conversion = _rate(lead_rep, resolved_at, by_conversion, rep, self.cutoffs)
-        return _OwnerLeads(rep, lead_rep, resolved_at, by_conversion, resolved, conversion)
+    def owner(self) -> pd.Series:
+        return self.attr("owner_rep_id")
+
+    @cached_property
+    def owner_leads(self) -> tuple[np.ndarray, np.ndarray]:
+        """The owner's leads resolved by the cutoff and its smoothed lead conversion rate (rep and rep-fit read it)."""
+        resolved, _, conversion = self.history.rate("rep_leads_resolved", [self.owner], self.cutoffs)
+        return resolved, conversion
 
     def since(self, days: int) -> np.ndarray:
         """Per row, the position just past its last activity known ``days`` before the cutoff."""
@@ -409,73 +380,25 @@ def _deal(r: _Rows) -> Columns:
     return out
 
 
-def _events_by(groups: np.ndarray, at: np.ndarray, query: np.ndarray, cutoffs: np.ndarray, *marks: np.ndarray):
-    """Per query: how many of its group's events happened by the cutoff, then how many carry each mark."""
-    tl = Timeline(groups, at)
-    start, now = tl.first(query), tl.upto(query, cutoffs)
-    return [now - start, *(Subset(tl, tl.take(m)).count(start, now) for m in marks)]
-
-
-def _events_by_time(at: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """Per cutoff: how many of all the events happened by it (everyone's group: no timeline). A scoring request
-    has one as-of time: a comparison pass per distinct cutoff then beats sorting the whole history."""
-    distinct = np.unique(cutoffs)
-    if len(distinct) > FEW_CUTOFFS:
-        return np.searchsorted(np.sort(at), cutoffs, side="right")
-    counts = np.array([np.count_nonzero(at <= c) for c in distinct], dtype=np.int64)
-    return counts[np.searchsorted(distinct, cutoffs)]
-
-
-def _rate(groups: np.ndarray, at: np.ndarray, marked: np.ndarray, query: np.ndarray, cutoffs: np.ndarray):
-    """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
-    n, k = _events_by(groups, at, query, cutoffs, marked)
-    n_all, k_all = (_events_by_time(at[(at != NAT) & m], cutoffs) for m in (np.ones(len(at), dtype=bool), marked))
-    prior = (k_all + 1) / (n_all + 2)
-    return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
-
-
-def _outcomes(deals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """When each deal closed with a known outcome (NAT: still open), and whether it was won."""
-    settled = column(deals, "outcome").notna().to_numpy(dtype=bool)
-    return np.where(settled, times(deals, "closed_at"), NAT), flags(column(deals, "outcome"), "won")
-
-
-def _id_codes(asked: pd.Series, *history: pd.Series) -> list[np.ndarray]:
-    """Codes of the rows' ids (e.g. owners) and of the same ids in history columns (-1: missing). History rows of
-    ids no row asks about get -1 too, so timelines sort only events some row can see: one lead scored against a
-    whole CRM sorts its owner's history, not everyone's. Codes depend on ``asked`` alone, so calls agree."""
-    universe = pd.Series(asked.dropna().unique())
-    return [lookup(values, universe) for values in (asked, *history)]
-
-
-def _resolutions(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """When each lead was resolved, converted or disqualified (NAT: still open), and whether by conversion."""
-    converted = times(leads, "converted_at")
-    resolved_at = earliest(converted, times(leads, "disqualified_at"))
-    return resolved_at, (converted != NAT) & (converted == resolved_at)
-
-
 def _rep(r: _Rows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
-    leads, deals, reps = r.table("leads"), r.table("opportunities"), r.table("reps")
-    owner, mine = r.attr("owner_rep_id"), r.owner_leads
-    rep, deal_rep = _id_codes(owner, column(deals, "owner_rep_id"))
-    closed_at, won = _outcomes(deals)
-    closed, _, win_rate = _rate(deal_rep, closed_at, won, rep, r.cutoffs)
-    (opened,) = _events_by(deal_rep, times(deals, "created_at"), rep, r.cutoffs)
-    (ended,) = _events_by(deal_rep, times(deals, "closed_at"), rep, r.cutoffs)
-    (assigned,) = _events_by(mine.lead_rep, times(leads, "created_at"), rep, r.cutoffs)
-    row = lookup(owner, column(reps, "rep_id"))
+    reps, history, owner, cutoffs = r.history.table("reps"), r.history, [r.owner], r.cutoffs
+    closed, _, win_rate = history.rate("rep_deals_closed", owner, cutoffs)
+    opened, _ = history.count("rep_deals_created", owner, cutoffs)
+    ended, _ = history.count("rep_deals_ended", owner, cutoffs)
+    assigned, _ = history.count("rep_leads_created", owner, cutoffs)
+    resolved, conversion = r.owner_leads
+    row = history.rows("reps", "rep_id", r.owner)
     hired, left = _at(times(reps, "hired_at"), row, NAT), _at(times(reps, "left_at"), row, NAT)
-    has_rep = rep >= 0
+    has_rep = r.owner.notna().to_numpy()
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
         "rep_win_rate": np.where(has_rep, win_rate, np.nan),
-        "rep_lead_conversion_rate": np.where(has_rep, mine.conversion, np.nan),
+        "rep_lead_conversion_rate": np.where(has_rep, conversion, np.nan),
         "rep_open_deals_n": np.where(has_rep, np.maximum(opened - ended, 0), np.nan),
-        "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - mine.resolved, 0), np.nan),
-        "rep_tenure_days": np.where(hired != NAT, (r.cutoffs - hired) / DAY_NS, np.nan),
-        "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= r.cutoffs), np.nan),
+        "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - resolved, 0), np.nan),
+        "rep_tenure_days": np.where(hired != NAT, (cutoffs - hired) / DAY_NS, np.nan),
+        "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= cutoffs), np.nan),
         "rep_team": _at(column(reps, "team").astype(STRING_DTYPE).array, row, None),
         "rep_region": _at(column(reps, "region").astype(STRING_DTYPE).array, row, None),
     }
@@ -487,29 +410,21 @@ def _rep_fit(r: _Rows) -> Columns:
     Only the owner's leads resolved by the cutoff count; each rate is smoothed towards the owner's overall lead
     conversion rate at the cutoff, so a rep with few such leads gets about its overall rate (NaN without an owner).
     """
-    leads, mine = r.table("leads"), r.owner_leads
-    rep, lead_rep = mine.rep, mine.lead_rep
+    _, conversion = r.owner_leads
+    has_rep = r.owner.notna().to_numpy()
     out = {}
     for name in ("industry", "source"):
-        kind, lead_kind = _id_codes(r.attr(name), column(leads, name))
-        kinds = int(max(kind.max(initial=0), lead_kind.max(initial=0))) + 1
-        group = np.where((lead_rep >= 0) & (lead_kind >= 0), lead_rep * kinds + lead_kind, -1)
-        query = np.where((rep >= 0) & (kind >= 0), rep * kinds + kind, -1)
-        n, k = _events_by(group, mine.resolved_at, query, r.cutoffs, mine.by_conversion)
-        out[f"rep_{name}_conversion_rate"] = np.where(
-            rep >= 0, (k + SMOOTHING * mine.conversion) / (n + SMOOTHING), np.nan
-        )
+        n, k = r.history.count(f"rep_{name}_leads_resolved", [r.owner, r.attr(name)], r.cutoffs)
+        out[f"rep_{name}_conversion_rate"] = np.where(has_rep, (k + SMOOTHING * conversion) / (n + SMOOTHING), np.nan)
     return out
 
 
 def _account(r: _Rows) -> Columns:
     """The account's deals closed and won by the cutoff, and its firmographics."""
-    deals, accounts = r.table("opportunities"), r.table("accounts")
-    account, deal_account = _id_codes(r.attr("account_id"), column(deals, "account_id"))
-    closed_at, won = _outcomes(deals)
-    closed, wins, win_rate = _rate(deal_account, closed_at, won, account, r.cutoffs)
-    row = lookup(r.attr("account_id"), column(accounts, "account_id"))
-    has_account = account >= 0
+    accounts, account = r.history.table("accounts"), r.attr("account_id")
+    closed, wins, win_rate = r.history.rate("account_deals_closed", [account], r.cutoffs)
+    row = r.history.rows("accounts", "account_id", account)
+    has_account = account.notna().to_numpy()
     return {
         "account_deals_closed_n": np.where(has_account, closed, np.nan),
         "account_deals_won_n": np.where(has_account, wins, np.nan),
@@ -529,13 +444,20 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
 
 
 def build_features(
-    ds: Dataset, entity: str, frame: pd.DataFrame, progress: bool = False, *, lexicon: Lexicon = DEFAULT_LEXICON
+    ds: Dataset,
+    entity: str,
+    frame: pd.DataFrame,
+    progress: bool = False,
+    *,
+    lexicon: Lexicon = DEFAULT_LEXICON,
+    history: History | None = None,
 ) -> pd.DataFrame:
     """The frame's columns (same row order) plus one column per catalog feature, as known at each cutoff.
 
     A frame column named in ``OVERRIDABLE`` (``owner_rep_id``) replaces the entity's own value where it is set: the
     same lead scored as if each candidate rep owned it (routing). The feature names, in catalog order, are also
-    kept in ``attrs["features"]`` (Parquet keeps it).
+    kept in ``attrs["features"]`` (Parquet keeps it). ``history`` counts the rep and account records: by default
+    ``ds``'s own; the service passes its indexed history adjusted by the request (the same counts, faster).
     """
     codes = frame_codes(ds, entity, frame)
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
@@ -545,7 +467,7 @@ def build_features(
         for name in OVERRIDABLE
         if name in frame.columns
     }
-    rows = _Rows(ds, entity, codes[order], cutoffs[order], lexicon, overrides)
+    rows = _Rows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
     columns: Columns = {}
     for family in _progress(FAMILIES[entity], progress):
         columns.update(family(rows))

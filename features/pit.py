@@ -151,8 +151,43 @@ def arrow_strings(values: pd.Series) -> pa.Array:
 
 def lookup(values: pd.Series, universe: pd.Series) -> np.ndarray:
     """Position of each value in ``universe`` (-1: missing or unknown); hashed in Arrow for speed."""
-    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe))
+    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def column(df: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or all missing values when the source lacks it."""
+    return df[name] if name in df.columns else pd.Series(pd.NA, index=df.index, dtype=STRING_DTYPE)
+
+
+def flags(values: pd.Series, *allowed: str) -> np.ndarray:
+    """Whether each value is one of ``allowed`` (missing: False)."""
+    return values.isin(allowed).to_numpy(dtype=bool, na_value=False)
+
+
+#: Up to this many values, a look-up reads a dictionary; beyond, one hashed Arrow pass is faster.
+FEW_VALUES = 512
+
+
+class Vocabulary:
+    """Positions of known values (the first of equal ones), for many look-ups against one column: a request's
+    few ids cost a dictionary read each instead of hashing the whole history's ids again."""
+
+    def __init__(self, universe: pd.Series) -> None:
+        self.universe = universe.reset_index(drop=True)
+        self._positions: dict[object, int] | None = None
+
+    def codes(self, values: pd.Series) -> np.ndarray:
+        """Position of each value (-1: missing or unknown), as ``lookup`` gives."""
+        if len(values) > FEW_VALUES:
+            return lookup(values, self.universe)
+        if self._positions is None:
+            self._positions = {}
+            for i, value in enumerate(self.universe.astype(STRING_DTYPE).array):
+                if value is not pd.NA:
+                    self._positions.setdefault(value, i)
+        found = self._positions
+        return np.fromiter((found.get(v, -1) for v in values.astype(STRING_DTYPE).array), np.int64, len(values))
 
 
 def times(df: pd.DataFrame, column: str) -> np.ndarray:

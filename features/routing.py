@@ -25,9 +25,9 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from features.build import build_features, column
+from features.build import build_features
 from features.dataset import Dataset, to_utc_scalar
-from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, times
+from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, column, times
 
 Locale = Literal["zh-CN", "en"]
 MANUAL = "manual"

@@ -2,10 +2,12 @@
 
 Features such as the owner's win rate or the account's past deals need the CRM's history, and a forecast needs
 every deal open at its as-of time with its stages and activities, the wins before it and the targets; the service
-keeps the whole dataset of the latest export (``salesml export``) for that. A scoring request's own entities
-replace the export's rows for them, and only the activities and stage changes its features read are kept (its own,
-and the originating leads' for deals), so ``features.build`` runs on a small dataset and gives exactly what it
-gives on the whole export (``tests/data/test_serving_request.py`` proves it).
+keeps the whole dataset of the latest export (``salesml export``) for that, and its ``History`` (the rep and account
+records) indexed once at start. A scoring request's own entities replace the export's rows for them: the history is
+adjusted by those rows, and the dataset holds only what the request's features read (the request's leads and their
+activities; for deals the export's other deals too, for the amount medians, and the originating leads'
+activities). So ``features.build`` runs on a small dataset and gives exactly what it gives on the whole export
+(``tests/data/test_serving_request.py`` proves it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.dataset import Dataset, conform, read_dataset, write_dataset
+from features.build import build_features
+from features.dataset import STRING_DTYPE, Dataset, conform, read_dataset, write_dataset
+from features.history import History
 from features.pit import ENTITIES
 from features.schema import ACTIVITY_TYPES
 from serving.request import (
@@ -46,11 +50,17 @@ Warnings = list[list[str]]
 
 @dataclass
 class Prepared:
-    """A request as the feature builder takes it: a dataset, the (entity, as_of) frame and per-item warnings."""
+    """A request as the feature builder takes it: a dataset, the (entity, as_of) frame, per-item warnings and the
+    history its rep and account records are counted on."""
 
+    entity: str
     dataset: Dataset
     frame: pd.DataFrame
     warnings: Warnings
+    history: History
+
+    def features(self) -> pd.DataFrame:
+        return build_features(self.dataset, self.entity, self.frame, history=self.history)
 
 
 class ServingContext:
@@ -60,6 +70,7 @@ class ServingContext:
         self.ds = ds
         self._by_lead = _lead_activity_rows(ds.get("activities"))
         self._stages = set(ds.manifest.stage_names())
+        self.history = History.of(ds).warm()
 
     @classmethod
     def read(cls, path: Path) -> ServingContext:
@@ -80,9 +91,16 @@ class ServingContext:
         ids = [lead.lead_id for lead in items]
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
         acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
-        tables = {"leads": self._replace("leads", "lead_id", ids, rows), "activities": acts}
+        history = self._history_with("leads", "lead_id", ids, rows)
         warnings = [self._attribute_warnings("leads", lead) + _activity_warnings(lead.activities) for lead in items]
-        return self._prepared(tables, "lead", ids, request.at(), warnings)
+        return self._prepared({"leads": rows, "activities": acts}, "lead", ids, request.at(), warnings, history)
+
+    def with_leads(self, prepared: Prepared) -> Dataset:
+        """The export with a prepared lead request's leads in place of its rows for them, and their activities:
+        what routing and follow-up quality read (they look at other leads too)."""
+        leads = prepared.dataset.get("leads")
+        table = self._replace("leads", "lead_id", leads["lead_id"].tolist(), leads)
+        return Dataset(prepared.dataset.manifest, {**prepared.dataset.tables, "leads": table})
 
     def opportunities(self, request: OpportunityScoreRequest) -> Prepared:
         items = request.opportunities
@@ -90,6 +108,7 @@ class ServingContext:
         rows = self._entity_rows("opportunities", items, DEAL_FIELDS)
         origin = self._origin_activities([deal.lead_id for deal in items if deal.lead_id])
         acts = _activity_rows("opportunity", [(deal.opportunity_id, deal.activities) for deal in items])
+        history = self._history_with("opportunities", "opportunity_id", ids, rows)
         tables = {
             "opportunities": self._replace("opportunities", "opportunity_id", ids, rows),
             "stage_changes": _stage_rows(items),
@@ -101,16 +120,22 @@ class ServingContext:
             + _activity_warnings(deal.activities)
             for deal in items
         ]
-        return self._prepared(tables, "opportunity", ids, request.at(), warnings)
+        return self._prepared(tables, "opportunity", ids, request.at(), warnings, history)
 
     def _prepared(
-        self, tables: dict[str, pd.DataFrame], entity: str, ids: list[str], at: object, warnings: Warnings
+        self,
+        tables: dict[str, pd.DataFrame],
+        entity: str,
+        ids: list[str],
+        at: object,
+        warnings: Warnings,
+        history: History,
     ) -> Prepared:
         table = self.ds.get(ENTITIES[entity][0])
         cutoffs = pd.Series([pd.Timestamp(at)] * len(ids), dtype=table["created_at"].dtype)
         frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
         merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
-        return Prepared(Dataset(self.ds.manifest, {**merged, **tables}), frame, warnings)
+        return Prepared(entity, Dataset(self.ds.manifest, {**merged, **tables}), frame, warnings, history)
 
     def _entity_rows(self, table: str, items: list[LeadIn] | list[OpportunityIn], fields: tuple[str, ...]):
         extras = self.ds.manifest.extras(table)
@@ -125,6 +150,13 @@ class ServingContext:
         """The export's table with the request's rows in place of its own rows for those ids."""
         current = self.ds.get(table)
         return pd.concat([current[~current[key].isin(ids)], rows], ignore_index=True)
+
+    def _history_with(self, table: str, key: str, ids: list[str], rows: pd.DataFrame) -> History:
+        """The export's history with the request's rows in place of its own rows for those ids (ids are unique
+        in a table: the import keeps the first of duplicates)."""
+        found = self.history.rows(table, key, pd.Series(ids, dtype=STRING_DTYPE))
+        old = self.ds.get(table).take(found[found >= 0])
+        return self.history.replaced(Dataset(self.ds.manifest, {table: old}), Dataset(self.ds.manifest, {table: rows}))
 
     def _origin_activities(self, lead_ids: list[str]) -> pd.DataFrame:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]

@@ -123,7 +123,7 @@ def _route(context: ServingContext, model: Exported, request: RouteRequest) -> t
         candidates=tuple(request.candidates) if request.candidates is not None else None,
     )
     routing = route(
-        prepared.dataset,
+        context.with_leads(prepared),
         model.scorer,
         ask,
         cap_factor=request.load_cap or None,

@@ -30,7 +30,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
-from features.build import build_features
 from features.checks import DEFAULT_SIMILARITY
 from features.config import prediction_log_dir
 from features.errors import DataError
@@ -361,7 +360,7 @@ class SalesML:
         ctx: bentoml.Context,
     ) -> list[dict[str, Any]]:
         """Features (same code as training), scores and factors; logged before they are returned."""
-        table = build_features(prepared.dataset, entity, prepared.frame)
+        table = prepared.features()
         scored, reasons = model.scorer.predict_with_factors(table, top=request.top, locale=request.locale)  # type: ignore[arg-type]
         as_of = pd.Timestamp(request.at()).to_pydatetime()
         key = f"{entity}_id"

@@ -248,7 +248,7 @@ def _with_item(context: ServingContext, item: OpportunityIn | LeadIn, at: pd.Tim
     """The history with the sent item (and its events) in place of what the history holds for it."""
     if isinstance(item, OpportunityIn):
         return context.opportunities(OpportunityScoreRequest.model_construct(opportunities=[item], as_of=at)).dataset
-    return context.leads(LeadScoreRequest.model_construct(leads=[item], as_of=at)).dataset
+    return context.with_leads(context.leads(LeadScoreRequest.model_construct(leads=[item], as_of=at)))
 
 
 def _activity(row: dict[str, Any]) -> ActivityQuality:

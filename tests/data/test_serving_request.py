@@ -75,9 +75,28 @@ def test_request_features_equal_batch_features(ds: Dataset, context: ServingCont
     assert sum(len(lead.activities) for lead in request.leads) > 40
     prepared = context.leads(request)
     batch = build_features(ds, "lead", prepared.frame)
-    online = build_features(prepared.dataset, "lead", prepared.frame)
+    online = prepared.features()
     pd.testing.assert_frame_equal(online, batch, check_dtype=False)
     assert len(prepared.dataset.get("activities")) < len(ds.get("activities")) / 10  # only what the rows read
+
+
+def test_the_indexed_history_counts_what_the_request_changes(ds: Dataset, context: ServingContext) -> None:
+    """Leads the export resolved, sent again with another owner and no outcome, beside brand-new leads: the
+    export's indexed history adjusted by the request counts exactly what the export holds with the request's leads
+    in place of its rows for them."""
+    leads = ds.get("leads")
+    as_of = leads["created_at"].max()
+    resolved = leads[leads["converted_at"].notna() & leads["owner_rep_id"].notna()].head(20)
+    request = _as_request(ds, resolved["lead_id"].tolist(), as_of)
+    reps = sorted(leads["owner_rep_id"].dropna().unique())
+    moved = [lead.model_copy(update={"owner_rep_id": reps[i % len(reps)]}) for i, lead in enumerate(request.leads)]
+    new = [lead.model_copy(update={"lead_id": f"new-{lead.lead_id}"}) for lead in request.leads[:5]]
+    prepared = context.leads(request.model_copy(update={"leads": moved + new}))
+    indexed = prepared.features()
+    counted = build_features(context.with_leads(prepared), "lead", prepared.frame)
+    pd.testing.assert_frame_equal(indexed, counted)
+    export = build_features(ds, "lead", prepared.frame.head(len(moved)))
+    assert (indexed["rep_open_leads_n"].head(len(moved)) != export["rep_open_leads_n"]).any()  # the request counted
 
 
 def _as_deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> OpportunityScoreRequest:
@@ -118,7 +137,7 @@ def test_deal_request_features_equal_batch_features(ds: Dataset, context: Servin
     assert sum(len(d.activities) for d in request.opportunities) > 30
     prepared = context.opportunities(request)
     batch = build_features(ds, "opportunity", prepared.frame)
-    online = build_features(prepared.dataset, "opportunity", prepared.frame)
+    online = prepared.features()
     assert online["lead_first_response_h"].notna().any()  # the originating leads' histories came from the context
     pd.testing.assert_frame_equal(online, batch, check_dtype=False)
 
@@ -127,7 +146,7 @@ def test_a_brand_new_lead_with_no_history_is_valid(context: ServingContext) -> N
     now = pd.Timestamp("2026-01-05T09:00:00Z")
     request = LeadScoreRequest(leads=[LeadIn(lead_id="new-1", created_at=now.to_pydatetime())], as_of=now)
     prepared = context.leads(request)
-    table = build_features(prepared.dataset, "lead", prepared.frame)
+    table = prepared.features()
     assert table.loc[0, "no_response_yet"] == 1
     assert table.loc[0, "act_all_n_total"] == 0
 
@@ -207,7 +226,9 @@ def test_request_rows_replace_the_contexts_rows_for_that_lead(ds: Dataset, conte
     request = LeadScoreRequest(
         leads=[LeadIn(lead_id=lead["lead_id"], created_at=lead["created_at"].to_pydatetime())], as_of=as_of
     )
-    served = context.leads(request).dataset
+    prepared = context.leads(request)
+    assert prepared.dataset.get("leads")["lead_id"].tolist() == [lead["lead_id"]]  # the request's lead alone
+    served = context.with_leads(prepared)
     acts = served.get("activities")
     assert not (acts["entity_id"] == lead["lead_id"]).any()
     assert (served.get("leads")["lead_id"] == lead["lead_id"]).sum() == 1
@@ -228,5 +249,5 @@ def test_unknown_attributes_stages_and_types_are_warned_not_refused(context: Ser
     assert any("attributes.colour" in w for w in warnings)
     assert any("'haggling'" in w for w in warnings)
     assert any("'carrier_pigeon'" in w for w in warnings)
-    table = build_features(prepared.dataset, "opportunity", prepared.frame)
+    table = prepared.features()
     assert table.loc[0, "act_other_n_total"] == 1

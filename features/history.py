@@ -1,0 +1,202 @@
+"""The CRM's past as the rep and account features read it: keyed event streams, counted per (key, cutoff).
+
+An owner's record (deals closed and won, leads converted, open work), its fit with a kind of lead and an
+account's deals are counts of one key's events (a rep; a rep and an industry; an account) that happened by the
+cutoff, smoothed towards everyone's share at the cutoff. Counts add up over rows, so a history indexed once serves
+many requests: the service keeps the export's ``History`` and, per request, takes out the export's rows of the
+entities the request sends and puts in the request's rows (``History.replaced``). ``features.build`` counts the
+same streams either way, so a request is counted as training counts it (``tests/data/test_serving_request.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import STRING_DTYPE, Dataset
+from features.pit import NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
+
+#: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
+OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
+#: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.
+SMOOTHING = 5.0
+#: Joins the columns of a compound key (a rep and an industry) into one key.
+KEY_SEPARATOR = "\x1f"
+
+Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
+
+
+def visible(ds: Dataset, name: str) -> pd.DataFrame:
+    """A dataset table without the columns features must not read: those the manifest excludes, and without
+    event times the outcomes (their times are the snapshot's, so they would leak the labels)."""
+    hidden = list(ds.manifest.excluded_columns.get(name, []))
+    if not ds.manifest.has_event_times:
+        hidden += OUTCOME_COLUMNS.get(name, ())
+    table = ds.get(name)
+    return table.drop(columns=hidden, errors="ignore") if set(hidden) & set(table.columns) else table
+
+
+def outcomes(deals: pd.DataFrame) -> Events:
+    """When each deal closed with a known outcome (NAT: still open), and whether it was won."""
+    settled = column(deals, "outcome").notna().to_numpy(dtype=bool)
+    return np.where(settled, times(deals, "closed_at"), NAT), flags(column(deals, "outcome"), "won")
+
+
+def resolutions(leads: pd.DataFrame) -> Events:
+    """When each lead was resolved, converted or disqualified (NAT: still open), and whether by conversion."""
+    converted = times(leads, "converted_at")
+    resolved_at = earliest(converted, times(leads, "disqualified_at"))
+    return resolved_at, (converted != NAT) & (converted == resolved_at)
+
+
+def _created(table: pd.DataFrame) -> Events:
+    return times(table, "created_at"), np.zeros(len(table), dtype=bool)
+
+
+def _closed(table: pd.DataFrame) -> Events:
+    """When each deal closed, with or without a recorded outcome."""
+    return times(table, "closed_at"), np.zeros(len(table), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Events of one table, keyed by some of its columns."""
+
+    table: str
+    keys: tuple[str, ...]
+    events: Callable[[pd.DataFrame], Events]
+
+
+STREAMS = {
+    "rep_leads_created": Stream("leads", ("owner_rep_id",), _created),
+    "rep_leads_resolved": Stream("leads", ("owner_rep_id",), resolutions),
+    "rep_industry_leads_resolved": Stream("leads", ("owner_rep_id", "industry"), resolutions),
+    "rep_source_leads_resolved": Stream("leads", ("owner_rep_id", "source"), resolutions),
+    "rep_deals_created": Stream("opportunities", ("owner_rep_id",), _created),
+    "rep_deals_ended": Stream("opportunities", ("owner_rep_id",), _closed),
+    "rep_deals_closed": Stream("opportunities", ("owner_rep_id",), outcomes),
+    "account_deals_closed": Stream("opportunities", ("account_id",), outcomes),
+}
+
+
+def key(columns: Sequence[pd.Series]) -> pd.Series:
+    """One key per row from one or more columns (missing when any part is)."""
+    first = columns[0].astype(STRING_DTYPE).reset_index(drop=True)
+    if len(columns) == 1:
+        return first
+    rest = [c.astype(STRING_DTYPE).reset_index(drop=True) for c in columns[1:]]
+    return first.str.cat(rest, sep=KEY_SEPARATOR)
+
+
+class _Indexed:
+    """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted."""
+
+    def __init__(self, table: pd.DataFrame, stream: Stream) -> None:
+        codes, universe = pd.factorize(key([column(table, k) for k in stream.keys]))
+        at, marked = stream.events(table)
+        self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
+        self.timeline = Timeline(codes, at)
+        self.marked = Subset(self.timeline, self.timeline.take(marked))
+        known = at != NAT
+        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
+
+    def count(self, asked: pd.Series, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        query = self.keys.codes(asked)
+        start, now = self.timeline.first(query), self.timeline.upto(query, cutoffs)
+        return now - start, self.marked.count(start, now)
+
+    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
+
+
+class _Part:
+    """A dataset's streams and tables, each indexed on first use and kept."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+        self._streams: dict[str, _Indexed | None] = {}
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._vocabularies: dict[tuple[str, str], Vocabulary] = {}
+
+    def table(self, name: str) -> pd.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = visible(self.ds, name)
+        return self._tables[name]
+
+    def vocabulary(self, name: str, key: str) -> Vocabulary:
+        if (name, key) not in self._vocabularies:
+            self._vocabularies[name, key] = Vocabulary(column(self.table(name), key))
+        return self._vocabularies[name, key]
+
+    def stream(self, name: str) -> _Indexed | None:
+        """The indexed stream; None when the dataset has no rows of its table (it then counts nothing)."""
+        if name not in self._streams:
+            stream = STREAMS[name]
+            has_rows = stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0
+            self._streams[name] = _Indexed(self.table(stream.table), stream) if has_rows else None
+        return self._streams[name]
+
+
+class History:
+    """Counts of the streams over a dataset, or over one dataset with some rows taken out and others put in."""
+
+    def __init__(self, parts: tuple[tuple[int, _Part], ...]) -> None:
+        self._parts = parts
+
+    @classmethod
+    def of(cls, ds: Dataset) -> History:
+        return cls(((1, _Part(ds)),))
+
+    def replaced(self, old: Dataset, new: Dataset) -> History:
+        """This history without ``old``'s rows and with ``new``'s: the service's history with a request's entities
+        in place of the export's rows for them, counted without indexing the whole history again."""
+        return History((*self._parts, (-1, _Part(old)), (1, _Part(new))))
+
+    def warm(self) -> History:
+        """Index every stream and look-up now (the service does it at start, so no request waits for it)."""
+        for _, part in self._parts:
+            for name in STREAMS:
+                part.stream(name)
+            for table, key in (("reps", "rep_id"), ("accounts", "account_id")):
+                part.vocabulary(table, key).codes(pd.Series([], dtype=STRING_DTYPE))
+        return self
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table of the history's dataset as features may read it (reps and accounts: no request changes them)."""
+        return self._base.table(name)
+
+    def rows(self, name: str, key: str, asked: pd.Series) -> np.ndarray:
+        """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""
+        return self._base.vocabulary(name, key).codes(asked)
+
+    @property
+    def _base(self) -> _Part:
+        return self._parts[0][1]
+
+    def count(self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones."""
+        query = key(asked)
+        return self._sum(name, lambda indexed: indexed.count(query, cutoffs), len(cutoffs))
+
+    def rate(self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
+        n, k = self.count(name, asked, cutoffs)
+        n_all, k_all = self._sum(name, lambda indexed: indexed.total(cutoffs), len(cutoffs))
+        prior = (k_all + 1) / (n_all + 2)
+        return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
+
+    def _sum(
+        self, name: str, counted: Callable[[_Indexed], tuple[np.ndarray, np.ndarray]], rows: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A count summed over the parts, signed (rows taken out count negatively)."""
+        n, k = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
+        for sign, part in self._parts:
+            indexed = part.stream(name)
+            if indexed is not None:
+                part_n, part_k = counted(indexed)
+                n += sign * part_n
+                k += sign * part_k
+        return n, k
