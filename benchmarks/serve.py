@@ -496,14 +496,13 @@ def _context() -> Any:
 
 def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     """The service's code path on ``payload``, step by step and as the endpoint method, without HTTP."""
-    from features.build import build_features
     from serving.request import LeadScoreRequest
 
     context, scorer = service.context, service.models["lead"].scorer
 
     def pipeline(request: LeadScoreRequest) -> Any:
         prepared = context.leads(request)
-        table = build_features(prepared.dataset, "lead", prepared.frame)
+        table = prepared.features()
         return scorer.predict_with_factors(table, top=request.top, locale=request.locale)
 
     def endpoint(request: LeadScoreRequest) -> Any:
@@ -514,7 +513,7 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
         pipeline(request)
     parse_s, _ = median_time(lambda: LeadScoreRequest.model_validate_json(payload), repeats)
     prepare_s, prepared = median_time(lambda: context.leads(request), repeats)
-    features_s, table = median_time(lambda: build_features(prepared.dataset, "lead", prepared.frame), repeats)
+    features_s, table = median_time(prepared.features, repeats)
     top, locale = request.top, request.locale
     score_s, _ = median_time(lambda: scorer.predict_with_factors(table, top=top, locale=locale), repeats)
     pipeline_s, _ = median_time(lambda: pipeline(request), repeats)

@@ -84,11 +84,8 @@ STREAMS = {
 
 def key(columns: Sequence[pd.Series]) -> pd.Series:
     """One key per row from one or more columns (missing when any part is)."""
-    first = columns[0].astype(STRING_DTYPE).reset_index(drop=True)
-    if len(columns) == 1:
-        return first
-    rest = [c.astype(STRING_DTYPE).reset_index(drop=True) for c in columns[1:]]
-    return first.str.cat(rest, sep=KEY_SEPARATOR)
+    first, *rest = (c if c.dtype == STRING_DTYPE else c.astype(STRING_DTYPE) for c in columns)
+    return first.str.cat(rest, sep=KEY_SEPARATOR) if rest else first  # parts of one table or frame: aligned
 
 
 class _Indexed:
