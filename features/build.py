@@ -194,8 +194,22 @@ class _Rows:
     @cached_property
     def owner_leads(self) -> tuple[np.ndarray, np.ndarray]:
         """The owner's leads resolved by the cutoff and its smoothed lead conversion rate (rep and rep-fit read it)."""
-        resolved, _, conversion = self.history.rate("rep_leads_resolved", [self.owner], self.cutoffs)
+        resolved, _, conversion = self.rate("rep_leads_resolved", self.owner)
         return resolved, conversion
+
+    @cached_property
+    def entity_ids(self) -> np.ndarray | None:
+        """Per row its entity's id, when the history changes per entity (calls scored in one batch)."""
+        if not self.history.per_entity:
+            return None
+        return column(self.entities, ENTITIES[self.entity][1]).to_numpy(dtype=object)[self.codes]
+
+    def count(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the stream's events of its key by the cutoff, and the marked ones (``history.History``)."""
+        return self.history.count(stream, asked, self.cutoffs, self.entity_ids)
+
+    def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
+        return self.history.rate(stream, asked, self.cutoffs, self.entity_ids)
 
     def since(self, days: int) -> np.ndarray:
         """Per row, the position just past its last activity known ``days`` before the cutoff."""
@@ -382,13 +396,13 @@ def _deal(r: _Rows) -> Columns:
 
 def _rep(r: _Rows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
-    reps, history, owner, cutoffs = r.history.table("reps"), r.history, [r.owner], r.cutoffs
-    closed, _, win_rate = history.rate("rep_deals_closed", owner, cutoffs)
-    opened, _ = history.count("rep_deals_created", owner, cutoffs)
-    ended, _ = history.count("rep_deals_ended", owner, cutoffs)
-    assigned, _ = history.count("rep_leads_created", owner, cutoffs)
+    reps, owner, cutoffs = r.history.table("reps"), r.owner, r.cutoffs
+    closed, _, win_rate = r.rate("rep_deals_closed", owner)
+    opened, _ = r.count("rep_deals_created", owner)
+    ended, _ = r.count("rep_deals_ended", owner)
+    assigned, _ = r.count("rep_leads_created", owner)
     resolved, conversion = r.owner_leads
-    row = history.rows("reps", "rep_id", r.owner)
+    row = r.history.rows("reps", "rep_id", owner)
     hired, left = _at(times(reps, "hired_at"), row, NAT), _at(times(reps, "left_at"), row, NAT)
     has_rep = r.owner.notna().to_numpy()
     return {
@@ -414,7 +428,7 @@ def _rep_fit(r: _Rows) -> Columns:
     has_rep = r.owner.notna().to_numpy()
     out = {}
     for name in ("industry", "source"):
-        n, k = r.history.count(f"rep_{name}_leads_resolved", [r.owner, r.attr(name)], r.cutoffs)
+        n, k = r.count(f"rep_{name}_leads_resolved", r.owner, r.attr(name))
         out[f"rep_{name}_conversion_rate"] = np.where(has_rep, (k + SMOOTHING * conversion) / (n + SMOOTHING), np.nan)
     return out
 
@@ -422,7 +436,7 @@ def _rep_fit(r: _Rows) -> Columns:
 def _account(r: _Rows) -> Columns:
     """The account's deals closed and won by the cutoff, and its firmographics."""
     accounts, account = r.history.table("accounts"), r.attr("account_id")
-    closed, wins, win_rate = r.history.rate("account_deals_closed", [account], r.cutoffs)
+    closed, wins, win_rate = r.rate("account_deals_closed", account)
     row = r.history.rows("accounts", "account_id", account)
     has_account = account.notna().to_numpy()
     return {

@@ -90,7 +90,12 @@ def to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="mixed").astype(TIME_DTYPE)
 
 
+KIND_DTYPES = {"time": TIME_DTYPE, "float": "float64", "numeric": "float64", "bool": "boolean", "boolean": "boolean"}
+
+
 def _cast(values: pd.Series, kind: str) -> pd.Series:
+    if values.dtype == KIND_DTYPES.get(kind, STRING_DTYPE):
+        return values
     if kind == "time":
         return to_utc(values)
     if kind in ("float", "numeric"):
@@ -106,15 +111,9 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     Canonical columns absent from ``df`` are left out (a source may lack them), so callers can tell
     "not exported" from "empty".
     """
-    table = TABLES[name]
-    out = {}
-    for col in table.columns:
-        if col.name in df.columns:
-            out[col.name] = _cast(df[col.name], col.kind)
-    for extra in extras or []:
-        if extra.name in df.columns:
-            out[extra.name] = _cast(df[extra.name], extra.kind)
-    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+    wanted = [(c.name, c.kind) for c in TABLES[name].columns] + [(e.name, e.kind) for e in extras or []]
+    out = {col: _cast(df[col], kind).array for col, kind in wanted if col in df.columns}
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
 
 
 def write_dataset(ds: Dataset, out: Path) -> None:

@@ -137,28 +137,43 @@ class _Part:
         return self._streams[name]
 
 
+@dataclass(frozen=True)
+class _Change:
+    """Rows taken out of the history and rows put in, as seen by the frame rows of ``entities`` (None: every row)."""
+
+    old: _Part
+    new: _Part
+    entities: frozenset[str] | None
+
+
 class History:
     """Counts of the streams over a dataset, or over one dataset with some rows taken out and others put in."""
 
-    def __init__(self, parts: tuple[tuple[int, _Part], ...]) -> None:
-        self._parts = parts
+    def __init__(self, base: _Part, changes: tuple[_Change, ...] = ()) -> None:
+        self._base, self._changes = base, changes
 
     @classmethod
     def of(cls, ds: Dataset) -> History:
-        return cls(((1, _Part(ds)),))
+        return cls(_Part(ds))
 
-    def replaced(self, old: Dataset, new: Dataset) -> History:
+    def replaced(self, old: Dataset, new: Dataset, entities: frozenset[str] | None = None) -> History:
         """This history without ``old``'s rows and with ``new``'s: the service's history with a request's entities
-        in place of the export's rows for them, counted without indexing the whole history again."""
-        return History((*self._parts, (-1, _Part(old)), (1, _Part(new))))
+        in place of the export's rows for them, counted without indexing the whole history again. With
+        ``entities``, only the frame rows of those entities see the change: calls scored in one batch each see
+        the history with their own rows alone."""
+        return History(self._base, (*self._changes, _Change(_Part(old), _Part(new), entities)))
+
+    @property
+    def per_entity(self) -> bool:
+        """Whether counts need each frame row's entity id (some change is seen by some rows only)."""
+        return any(change.entities is not None for change in self._changes)
 
     def warm(self) -> History:
         """Index every stream and look-up now (the service does it at start, so no request waits for it)."""
-        for _, part in self._parts:
-            for name in STREAMS:
-                part.stream(name)
-            for table, key in (("reps", "rep_id"), ("accounts", "account_id")):
-                part.vocabulary(table, key).codes(pd.Series([], dtype=STRING_DTYPE))
+        for name in STREAMS:
+            self._base.stream(name)
+        for table, key in (("reps", "rep_id"), ("accounts", "account_id")):
+            self._base.vocabulary(table, key).codes(pd.Series([], dtype=STRING_DTYPE))
         return self
 
     def table(self, name: str) -> pd.DataFrame:
@@ -169,31 +184,46 @@ class History:
         """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""
         return self._base.vocabulary(name, key).codes(asked)
 
-    @property
-    def _base(self) -> _Part:
-        return self._parts[0][1]
-
-    def count(self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones."""
+    def count(
+        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, entities: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones
+        (``entities``: each row's entity id, needed when ``per_entity``)."""
         query = key(asked)
-        return self._sum(name, lambda indexed: indexed.count(query, cutoffs), len(cutoffs))
+        return self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, entities)
 
-    def rate(self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray) -> tuple[np.ndarray, ...]:
+    def rate(
+        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, entities: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
-        n, k = self.count(name, asked, cutoffs)
-        n_all, k_all = self._sum(name, lambda indexed: indexed.total(cutoffs), len(cutoffs))
+        n, k = self.count(name, asked, cutoffs, entities)
+        n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, entities)
         prior = (k_all + 1) / (n_all + 2)
         return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
 
     def _sum(
-        self, name: str, counted: Callable[[_Indexed], tuple[np.ndarray, np.ndarray]], rows: int
+        self,
+        name: str,
+        counted: Callable[[_Indexed, slice | np.ndarray], tuple[np.ndarray, np.ndarray]],
+        cutoffs: np.ndarray,
+        entities: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A count summed over the parts, signed (rows taken out count negatively)."""
-        n, k = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
-        for sign, part in self._parts:
+        """A count over the base and the changes each row sees, signed (rows taken out count negatively)."""
+        every = slice(None)
+        terms: list[tuple[int, _Part, slice | np.ndarray]] = [(1, self._base, every)]
+        for change in self._changes:
+            if change.entities is None:
+                seen = every
+            elif entities is None:
+                raise ValueError("this history changes per entity: count with the rows' entity ids")
+            else:
+                seen = np.isin(entities, list(change.entities))
+            terms += [(-1, change.old, seen), (1, change.new, seen)]
+        n, k = np.zeros(len(cutoffs), dtype=np.int64), np.zeros(len(cutoffs), dtype=np.int64)
+        for sign, part, seen in terms:
             indexed = part.stream(name)
-            if indexed is not None:
-                part_n, part_k = counted(indexed)
-                n += sign * part_n
-                k += sign * part_k
+            if indexed is not None and (seen is every or seen.any()):
+                part_n, part_k = counted(indexed, seen)
+                n[seen] += sign * part_n
+                k[seen] += sign * part_k
         return n, k

@@ -85,14 +85,16 @@ class ServingContext:
         in the history)."""
         return self.ds.get("opportunities")["created_at"].min(), self.ds.manifest.exported_at
 
-    def leads(self, request: LeadScoreRequest) -> Prepared:
-        items = request.leads
+    def leads(self, *requests: LeadScoreRequest) -> Prepared:
+        """One or more requests' leads, each row as of its request's time (their ids are distinct)."""
+        items = [lead for request in requests for lead in request.leads]
         ids = [lead.lead_id for lead in items]
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
         acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
-        history = self._history_with("leads", "lead_id", ids, rows)
+        history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
         warnings = [self._attribute_warnings("leads", lead) + _activity_warnings(lead.activities) for lead in items]
-        return self._prepared({"leads": rows, "activities": acts}, "lead", ids, request.at(), warnings, history)
+        tables = {"leads": rows, "activities": acts}
+        return self._prepared(tables, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
 
     def with_leads(self, prepared: Prepared) -> Dataset:
         """The export with a prepared lead request's leads in place of its rows for them, and their activities:
@@ -102,12 +104,13 @@ class ServingContext:
         return Dataset(prepared.dataset.manifest, {**prepared.dataset.tables, "leads": table})
 
     def opportunities(self, request: OpportunityScoreRequest) -> Prepared:
+        """A request's deals (one request at a time: a deal's features read the other deals' amounts)."""
         items = request.opportunities
         ids = [deal.opportunity_id for deal in items]
         rows = self._entity_rows("opportunities", items, DEAL_FIELDS)
         origin = self._origin_activities([deal.lead_id for deal in items if deal.lead_id])
         acts = _activity_rows("opportunity", [(deal.opportunity_id, deal.activities) for deal in items])
-        history = self._history_with("opportunities", "opportunity_id", ids, rows)
+        history = self._history_with("opportunities", "opportunity_id", [ids], rows)
         tables = {
             "opportunities": self._replace("opportunities", "opportunity_id", ids, rows),
             "stage_changes": _stage_rows(items),
@@ -119,43 +122,46 @@ class ServingContext:
             + _activity_warnings(deal.activities)
             for deal in items
         ]
-        return self._prepared(tables, "opportunity", ids, request.at(), warnings, history)
+        return self._prepared(tables, "opportunity", ids, _cutoffs((request,), "opportunities"), warnings, history)
 
     def _prepared(
         self,
         tables: dict[str, pd.DataFrame],
         entity: str,
         ids: list[str],
-        at: object,
+        at: list[pd.Timestamp],
         warnings: Warnings,
         history: History,
     ) -> Prepared:
         table = self.ds.get(ENTITIES[entity][0])
-        cutoffs = pd.Series([pd.Timestamp(at)] * len(ids), dtype=table["created_at"].dtype)
+        cutoffs = pd.Series(at, dtype=table["created_at"].dtype)
         frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
         merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
         return Prepared(entity, Dataset(self.ds.manifest, {**merged, **tables}), frame, warnings, history)
 
     def _entity_rows(self, table: str, items: list[LeadIn] | list[OpportunityIn], fields: tuple[str, ...]):
         extras = self.ds.manifest.extras(table)
-        known = {e.name for e in extras}
-        records = [
-            {**{f: getattr(item, f) for f in fields}, **{k: v for k, v in item.attributes.items() if k in known}}
-            for item in items
-        ]
-        return conform(table, pd.DataFrame.from_records(records, columns=[*fields, *known]), extras)
+        columns = {f: [item.__dict__[f] for item in items] for f in fields}
+        columns |= {e.name: [item.attributes.get(e.name) for item in items] for e in extras}
+        return conform(table, pd.DataFrame(columns, dtype=object), extras)
 
     def _replace(self, table: str, key: str, ids: list[str], rows: pd.DataFrame) -> pd.DataFrame:
         """The export's table with the request's rows in place of its own rows for those ids."""
         current = self.ds.get(table)
         return pd.concat([current[~current[key].isin(ids)], rows], ignore_index=True)
 
-    def _history_with(self, table: str, key: str, ids: list[str], rows: pd.DataFrame) -> History:
-        """The export's history with the request's rows in place of its own rows for those ids (ids are unique
-        in a table: the import keeps the first of duplicates)."""
-        found = self.history.rows(table, key, pd.Series(ids, dtype=STRING_DTYPE))
-        old = self.ds.get(table).take(found[found >= 0])
-        return self.history.replaced(Dataset(self.ds.manifest, {table: old}), Dataset(self.ds.manifest, {table: rows}))
+    def _history_with(self, table: str, key: str, calls: list[list[str]], rows: pd.DataFrame) -> History:
+        """The export's history with each call's rows (``rows``, call after call) in place of the export's rows for
+        its ids (ids are unique in a table: the import keeps the first of duplicates). Each call's rows see its own
+        change alone, as if it were scored by itself."""
+        history, start = self.history, 0
+        for ids in calls:
+            found = self.history.rows(table, key, pd.Series(ids, dtype=STRING_DTYPE))
+            old = Dataset(self.ds.manifest, {table: self.ds.get(table).take(found[found >= 0])})
+            new = Dataset(self.ds.manifest, {table: rows.iloc[start : start + len(ids)]})
+            history = history.replaced(old, new, frozenset(ids) if len(calls) > 1 else None)
+            start += len(ids)
+        return history
 
     def _origin_activities(self, lead_ids: list[str]) -> pd.DataFrame:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
@@ -175,6 +181,11 @@ class ServingContext:
             for j, s in enumerate(stages)
             if s.stage not in self._stages
         ]
+
+
+def _cutoffs(requests: tuple[LeadScoreRequest, ...] | tuple[OpportunityScoreRequest, ...], items: str):
+    """Per item, its request's time (one reading of the clock per request without one)."""
+    return [at for request in requests for at in [pd.Timestamp(request.at())] * len(getattr(request, items))]
 
 
 def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -199,11 +210,11 @@ def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]
     """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
     no activity_id: no feature reads it."""
     values = [act.__dict__ for _, history in histories for act in history]  # a model's fields, read directly
-    table = pd.DataFrame({name: [v[name] for v in values] for name in ActivityIn.model_fields})
-    table.insert(0, "entity_id", [entity_id for entity_id, history in histories for _ in history])
-    table.insert(0, "entity_type", entity_type)
-    table["recorded_at"] = table["recorded_at"].fillna(table["occurred_at"])
-    return conform("activities", table)
+    columns = {name: [v[name] for v in values] for name in ActivityIn.model_fields}
+    columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
+    columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
+    columns["entity_type"] = [entity_type] * len(values)
+    return conform("activities", pd.DataFrame(columns, dtype=object))
 
 
 def _stage_rows(deals: list[OpportunityIn]) -> pd.DataFrame:

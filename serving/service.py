@@ -17,8 +17,10 @@ import gc
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import bentoml
@@ -37,6 +39,7 @@ from features.forecast import model_forecast
 from features.routing import LOAD_CAP_FACTOR
 from features.scoring import FactorEffect
 from features.targets import attainment
+from serving.batching import Batcher, Call
 from serving.checks import (
     AccountRecord,
     ChecksRequest,
@@ -46,7 +49,7 @@ from serving.checks import (
     check_records,
     log_record,
 )
-from serving.context import Prepared, ServingContext
+from serving.context import ServingContext
 from serving.http import ApiGuard
 from serving.predlog import PredictionLog, input_hash
 from serving.report import RESPONSES as REPORT_RESPONSES
@@ -126,6 +129,8 @@ class SalesML:
         self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
         self.whole_history = context is not None and context.info.metadata.get(HISTORY) == WHOLE
         self.log = PredictionLog(prediction_log_dir())
+        scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
+        self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
         # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
         gc.collect()
@@ -136,7 +141,7 @@ class SalesML:
         return bool(self.models) and self.context is not None
 
     @bentoml.api(route="/v1/leads/score", input_spec=LeadScoreRequest, output_spec=LeadScoreResponse)
-    def score_leads(
+    async def score_leads(
         self,
         leads: list[LeadIn],
         ctx: bentoml.Context,
@@ -145,15 +150,15 @@ class SalesML:
         top: int = 5,
     ) -> LeadScoreResponse:
         """Score up to 1,000 leads: calibrated probability, 0-100 score, A/B/C grade and the key factors."""
+        as_of = as_of or datetime.now(UTC)  # read once: the features' cutoff and the answer's as_of
         request = LeadScoreRequest.model_construct(leads=leads, as_of=as_of, locale=locale, top=top)
-        context, model = self._ready("lead")
-        results = self._score("lead", model, context.leads(request), request, leads, ctx)
+        results = await self.batchers["lead"].submit(self._call("lead", request, ctx))
         return LeadScoreResponse(request_id=_request_id(ctx), results=[LeadScore(**r) for r in results])
 
     @bentoml.api(
         route="/v1/opportunities/score", input_spec=OpportunityScoreRequest, output_spec=OpportunityScoreResponse
     )
-    def score_opportunities(
+    async def score_opportunities(
         self,
         opportunities: list[OpportunityIn],
         ctx: bentoml.Context,
@@ -162,11 +167,11 @@ class SalesML:
         top: int = 5,
     ) -> OpportunityScoreResponse:
         """Score up to 1,000 open deals: p_win (and within 30/60/90 days when the model has them) and factors."""
+        as_of = as_of or datetime.now(UTC)
         request = OpportunityScoreRequest.model_construct(
             opportunities=opportunities, as_of=as_of, locale=locale, top=top
         )
-        context, model = self._ready("opportunity")
-        results = self._score("opportunity", model, context.opportunities(request), request, opportunities, ctx)
+        results = await self.batchers["opportunity"].submit(self._call("opportunity", request, ctx))
         for r in results:
             r["p_win"] = r["probability"]
         return OpportunityScoreResponse(request_id=_request_id(ctx), results=[OpportunityScore(**r) for r in results])
@@ -350,57 +355,73 @@ class SalesML:
             "period": request.period,
         }
 
-    def _score(
-        self,
-        entity: str,
-        model: Exported,
-        prepared: Prepared,
-        request: LeadScoreRequest | OpportunityScoreRequest,
-        items: list[LeadIn] | list[OpportunityIn],
-        ctx: bentoml.Context,
-    ) -> list[dict[str, Any]]:
-        """Features (same code as training), scores and factors; logged before they are returned."""
+    def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
+        """The call as a batch takes it; a service without the model refuses it here (503)."""
+        _, model = self._ready(entity)
+        return Call(request, _logged(ctx, model))
+
+    def _score(self, entity: str, calls: list[Call]) -> list[list[dict[str, Any]]]:
+        """Features (same code as training), scores and factors of a batch of calls, one list of results per call;
+        logged before they are returned."""
+        context, model = self._ready(entity)
+        requests = [call.request for call in calls]
+        if entity == "lead":
+            prepared = context.leads(*requests)  # type: ignore[arg-type]
+        else:
+            (deals,) = requests  # deals: one call a batch
+            prepared = context.opportunities(deals)  # type: ignore[arg-type]
         table = prepared.features()
-        scored, reasons = model.scorer.predict_with_factors(table, top=request.top, locale=request.locale)  # type: ignore[arg-type]
-        as_of = pd.Timestamp(request.at()).to_pydatetime()
-        key = f"{entity}_id"
+        first = requests[0]
+        scored, reasons = model.scorer.predict_with_factors(table, top=first.top, locale=first.locale)  # type: ignore[arg-type]
         inputs = _inputs(table, model)
-        head = _logged(ctx, model)
-        results, records = [], []
-        for i, (item, row, reason) in enumerate(zip(items, scored.itertuples(), reasons, strict=True)):
-            warnings = prepared.warnings[i] + row.warnings
-            result = {
-                key: getattr(item, key),
-                "probability": float(row.probability),
-                "score": int(row.score),
-                "grade": str(row.grade),
-                "top_positive": [_factor(e) for e in reason["positive"]],
-                "top_negative": [_factor(e) for e in reason["negative"]],
-                "model": model.info["name"],
-                "model_version": model.info["version"],
-                "as_of": as_of,
-                "warnings": warnings,
-                **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
-            }
-            if model.window_days and np.isfinite(row.expected_days):
-                result["expected_close_at"] = as_of + pd.Timedelta(days=float(row.expected_days)).to_pytimedelta()
-            results.append(result)
-            records.append(
-                {
-                    **head,
-                    "entity_id": getattr(item, key),
-                    "as_of": as_of.isoformat(),
-                    "input_hash": input_hash(item),
-                    "inputs": inputs[i],
-                    "probability": result["probability"],
-                    "score": result["score"],
-                    "grade": result["grade"],
-                    "factors": {e.factor: e.contribution for e in reason["positive"] + reason["negative"]},
-                    "warnings": warnings,
-                }
-            )
+        key, name = f"{entity}_id", first.items_and_key[0]
+        rows = zip(scored.itertuples(), reasons, inputs, prepared.warnings, strict=True)
+        answers, records = [], []
+        logged_at = pd.Timestamp.now(tz="UTC").isoformat()
+        for call in calls:
+            as_of = pd.Timestamp(call.request.at()).to_pydatetime()
+            results = []
+            for item in getattr(call.request, name):
+                row, reason, values, warned = next(rows)
+                result = _result(model, row, reason, as_of, warned + row.warnings)
+                results.append({key: getattr(item, key), **result})
+                records.append(
+                    {
+                        **call.head,
+                        "logged_at": logged_at,
+                        "entity_id": getattr(item, key),
+                        "as_of": as_of.isoformat(),
+                        "input_hash": input_hash(item),
+                        "inputs": values,
+                        "probability": result["probability"],
+                        "score": result["score"],
+                        "grade": result["grade"],
+                        "factors": {e.factor: e.contribution for e in reason["positive"] + reason["negative"]},
+                        "warnings": result["warnings"],
+                    }
+                )
+            answers.append(results)
         self.log.append(records)
-        return results
+        return answers
+
+
+def _result(model: Exported, row: Any, reason: dict[str, list[FactorEffect]], as_of: datetime, warnings: list[str]):
+    """One item's answer fields, as the response models take them."""
+    result: dict[str, Any] = {
+        "probability": float(row.probability),
+        "score": int(row.score),
+        "grade": str(row.grade),
+        "top_positive": [_factor(e) for e in reason["positive"]],
+        "top_negative": [_factor(e) for e in reason["negative"]],
+        "model": model.info["name"],
+        "model_version": model.info["version"],
+        "as_of": as_of,
+        "warnings": warnings,
+        **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
+    }
+    if model.window_days and np.isfinite(row.expected_days):
+        result["expected_close_at"] = as_of + pd.Timedelta(days=float(row.expected_days)).to_pytimedelta()
+    return result
 
 
 def _request_id(ctx: bentoml.Context) -> str:

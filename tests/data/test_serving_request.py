@@ -99,6 +99,25 @@ def test_the_indexed_history_counts_what_the_request_changes(ds: Dataset, contex
     assert (indexed["rep_open_leads_n"].head(len(moved)) != export["rep_open_leads_n"]).any()  # the request counted
 
 
+def test_requests_prepared_together_give_each_its_own_features(ds: Dataset, context: ServingContext) -> None:
+    """Calls batched together (serving.batching): each row is built as of its own request's time, as if alone."""
+    leads = ds.get("leads").sort_values("created_at")
+    ats = [leads["created_at"].quantile(q) + pd.Timedelta(days=2) for q in (0.5, 0.8)]
+    requests = [
+        _as_request(ds, leads[leads["created_at"] <= at]["lead_id"].tail(n).tolist(), at)
+        for at, n in zip(ats, (3, 4), strict=True)
+    ]
+    requests[1] = requests[1].model_copy(
+        update={
+            "leads": [lead for lead in requests[1].leads if lead.lead_id not in {x.lead_id for x in requests[0].leads}]
+        }
+    )
+    together = context.leads(*requests).features()
+    alone = pd.concat([context.leads(r).features() for r in requests], ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone)
+    assert together["cutoff_time"].nunique() == 2
+
+
 def _as_deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> OpportunityScoreRequest:
     """What a CRM would send for these deals as of ``as_of``: attributes, stages and activities entered by then."""
     deals = ds.get("opportunities").set_index("opportunity_id")

@@ -196,6 +196,31 @@ def test_every_scored_item_is_logged_with_its_inputs_hash_and_outputs(server: Se
     assert len({r["input_hash"] for r in records}) == 3  # the hash is of each item's own input
 
 
+def test_calls_at_once_are_answered_as_if_alone(server: Server) -> None:
+    """Concurrent calls are scored in shared batches (serving.batching): each answer is the one it gets alone,
+    whatever its as-of time and language, and calls repeating another call's lead are answered too."""
+    bodies = [
+        {
+            **LEAD_EXAMPLE,
+            "leads": [_lead(f"together-{i % 6}", source=("referral", "web_form")[i % 2])],
+            "as_of": f"2026-01-0{5 + i % 3}T09:00:00Z",
+            "locale": ("zh-CN", "en")[i % 4 == 0],
+        }
+        for i in range(12)
+    ]
+
+    def results(answer: httpx.Response) -> list[dict]:
+        assert answer.status_code == 200, answer.text
+        return answer.json()["results"]
+
+    with server.client() as client:
+        alone = [results(client.post("/v1/leads/score", json=body)) for body in bodies]
+        with ThreadPoolExecutor(12) as pool:
+            together = list(pool.map(lambda body: results(client.post("/v1/leads/score", json=body)), bodies))
+    assert together == alone
+    assert len({json.dumps(r) for r in alone}) > 6  # the calls differ in more than their ids
+
+
 def test_overload_is_answered_429_not_queued(stores: Stores, tmp_path: Path) -> None:
     """Past SALESML_MAX_CONCURRENCY requests in progress, callers get 429 at once (no unbounded queue)."""
     busy = Server(stores, tmp_path / "log", env={"SALESML_MAX_CONCURRENCY": "1"}).start()
