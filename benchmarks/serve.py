@@ -9,7 +9,10 @@ on a free loopback port, as a user does. Then:
    ``as_of``, inbound and outbound), scored with the top-5 factors, sent open-loop at a fixed rate (default
    100 requests/s for 60 s) over keep-alive connections (``httpx.AsyncClient``, one connection a request in
    flight): each request leaves at its slot whether or not earlier ones have answered, and every request's
-   latency is kept, from its slot to its answer (abandoned, and counted as an error, ``--cap`` s after its slot);
+   latency is kept, from its slot to its answer (abandoned, and counted as an error, ``--cap`` s after its slot).
+   Each request sends the same lead under its own id (``BENCH-0001-000042``), as a CRM sends different leads:
+   calls in flight together are scored in shared batches (``serving.batching``), which calls about one lead
+   cannot share;
 2. batches of 1,000 leads with 20-100 activities each, one request at a time: leads/s (median over the batches);
 3. the single-lead request scored in-process on the service's own code path (``ServingContext.leads`` ->
    ``build_features`` -> ``Scorer.predict_with_factors``), the scorer and context read from the BentoML store as
@@ -165,8 +168,16 @@ def body(crm: Crm, leads: list[dict[str, Any]]) -> bytes:
     return json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+SINGLE_ID = "BENCH-0001"
+
+
 def single_body(crm: Crm, activities: int, seed: int) -> bytes:
-    return body(crm, [lead(crm, np.random.default_rng(seed), "BENCH-0001", activities)])
+    return body(crm, [lead(crm, np.random.default_rng(seed), SINGLE_ID, activities)])
+
+
+def numbered(payload: bytes, i: int) -> bytes:
+    """The single-lead request with its lead under the i-th id."""
+    return payload.replace(f'"{SINGLE_ID}"'.encode(), f'"{SINGLE_ID}-{i:06d}"'.encode(), 1)
 
 
 def batch_body(crm: Crm, size: int, seed: int, low: int = 20, high: int = 100) -> bytes:
@@ -365,11 +376,11 @@ async def _open_loop(server: Server, payload: bytes, rate: float, duration_s: fl
         errors: dict[str, int] = {}
         last = [0.0]
 
-        async def one(slot: float) -> None:
+        async def one(slot: float, i: int) -> None:
             lag.append(loop.time() - slot)
             try:
                 async with asyncio.timeout_at(slot + cap_s):
-                    problem = check(await pool.post(payload), 1)
+                    problem = check(await pool.post(numbered(payload, i)), 1)
             except TimeoutError:
                 problem = f"no answer within {cap_s:g} s"
             except httpx.HTTPError as exc:
@@ -390,7 +401,7 @@ async def _open_loop(server: Server, payload: bytes, rate: float, duration_s: fl
             wait = slot - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(one(slot)))
+            tasks.append(asyncio.create_task(one(slot, i)))
         await asyncio.gather(*tasks)
         client_cpu, server_cpu = time.process_time() - cpu0, server.cpu_s() - server0
         scored = server.scored() - scored0
@@ -608,7 +619,7 @@ def report(
         (
             "single-lead request",
             f"1 lead, {args.activities} activities over 10 days, top {TOP} factors each way"
-            f" ({len(args.single_payload):,} bytes)",
+            f" ({len(args.single_payload):,} bytes); under load each request under its own lead id",
         ),
         (
             "offered load",
