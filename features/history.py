@@ -91,9 +91,8 @@ def key(columns: Sequence[pd.Series]) -> pd.Series:
 class _Indexed:
     """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted."""
 
-    def __init__(self, table: pd.DataFrame, stream: Stream) -> None:
+    def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
         codes, universe = pd.factorize(key([column(table, k) for k in stream.keys]))
-        at, marked = stream.events(table)
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
@@ -129,11 +128,15 @@ class _Part:
         return self._vocabularies[name, key]
 
     def stream(self, name: str) -> _Indexed | None:
-        """The indexed stream; None when the dataset has no rows of its table (it then counts nothing)."""
+        """The indexed stream; None when the dataset has no such event (it then counts nothing: a request's new
+        leads, say, are not resolved yet)."""
         if name not in self._streams:
-            stream = STREAMS[name]
-            has_rows = stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0
-            self._streams[name] = _Indexed(self.table(stream.table), stream) if has_rows else None
+            stream, indexed = STREAMS[name], None
+            if stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0:
+                table = self.table(stream.table)
+                at, marked = stream.events(table)
+                indexed = _Indexed(table, stream, at, marked) if (at != NAT).any() else None
+            self._streams[name] = indexed
         return self._streams[name]
 
 
