@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.dataset import STRING_DTYPE, Dataset
-from features.pit import NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
+from features.pit import ENTITIES, NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
 
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
@@ -175,7 +175,7 @@ class History:
         """Index every stream and look-up now (the service does it at start, so no request waits for it)."""
         for name in STREAMS:
             self._base.stream(name)
-        for table, key in (("reps", "rep_id"), ("accounts", "account_id")):
+        for table, key in (("reps", "rep_id"), ("accounts", "account_id"), *ENTITIES.values()):
             self._base.vocabulary(table, key).codes(pd.Series([], dtype=STRING_DTYPE))
         return self
 

@@ -186,8 +186,8 @@ class Vocabulary:
             for i, value in enumerate(self.universe.astype(STRING_DTYPE).array):
                 if value is not pd.NA:
                     self._positions.setdefault(value, i)
-        found = self._positions
-        return np.fromiter((found.get(v, -1) for v in values.astype(STRING_DTYPE).array), np.int64, len(values))
+        found, strings = self._positions, values if values.dtype == STRING_DTYPE else values.astype(STRING_DTYPE)
+        return np.fromiter((found.get(v, -1) for v in strings.array), np.int64, len(values))
 
 
 def times(df: pd.DataFrame, column: str) -> np.ndarray:

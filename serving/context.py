@@ -157,7 +157,8 @@ class ServingContext:
         history, start = self.history, 0
         for ids in calls:
             found = self.history.rows(table, key, pd.Series(ids, dtype=STRING_DTYPE))
-            old = Dataset(self.ds.manifest, {table: self.ds.get(table).take(found[found >= 0])})
+            known = found[found >= 0]  # usually none: a new lead
+            old = Dataset(self.ds.manifest, {table: self.ds.get(table).take(known)} if len(known) else {})
             new = Dataset(self.ds.manifest, {table: rows.iloc[start : start + len(ids)]})
             history = history.replaced(old, new, frozenset(ids) if len(calls) > 1 else None)
             start += len(ids)

@@ -1,8 +1,9 @@
 """The prediction log: one JSON line per scored item, written before the answer leaves the service.
 
-Each call appends its lines with a single ``os.write`` on a file opened with ``O_APPEND``: once the write returns
-the lines are in the operating system's page cache and survive the service being killed (SIGKILL), so every answer
-a client received is in the log. ``SALESML_LOG_FSYNC=1`` also waits for the disk (survives power loss; slower).
+Each call (or batch of calls scored together) appends its lines with a single ``os.write`` on a file opened with
+``O_APPEND``, before any of its answers is sent: once the write returns the lines are in the operating system's page
+cache and survive the service being killed (SIGKILL), so every answer a client received is in the log.
+``SALESML_LOG_FSYNC=1`` also waits for the disk (survives power loss; slower).
 Files roll over daily: ``predictions-YYYY-MM-DD.jsonl`` under ``SALESML_PREDICTION_LOG``.
 """
 
