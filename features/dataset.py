@@ -111,9 +111,32 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     Canonical columns absent from ``df`` are left out (a source may lack them), so callers can tell
     "not exported" from "empty".
     """
-    wanted = [(c.name, c.kind) for c in TABLES[name].columns] + [(e.name, e.kind) for e in extras or []]
-    out = {col: _cast(df[col], kind).array for col, kind in wanted if col in df.columns}
+    out = {col: _cast(df[col], kind).array for col, kind in _kinds(name, extras) if col in df.columns}
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
+
+
+def conform_values(name: str, columns: dict[str, list[Any]], extras: list[ExtraColumn] | None = None) -> pd.DataFrame:
+    """``conform`` for columns of Python values (a scoring request's rows), each cast straight from its values:
+    no frame of objects in between, which costs more than the rows themselves for a request's few."""
+    rows = len(next(iter(columns.values()), []))
+    out = {col: _cast_values(columns[col], kind) for col, kind in _kinds(name, extras) if col in columns}
+    return pd.DataFrame(out, index=pd.RangeIndex(rows), copy=False)
+
+
+def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]:
+    """The table's columns in canonical order, then the extras, with their kinds."""
+    return [(c.name, c.kind) for c in TABLES[name].columns] + [(e.name, e.kind) for e in extras or []]
+
+
+def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    if kind not in KIND_DTYPES:
+        return pd.array(values, dtype=STRING_DTYPE)
+    if kind == "time":
+        try:
+            return _cast(pd.Series(pd.DatetimeIndex(values)), kind).array  # datetimes (and NaT) in one pass
+        except (TypeError, ValueError):
+            pass  # mixed zones or text: the general parse
+    return _cast(pd.Series(values, dtype=object), kind).array
 
 
 def write_dataset(ds: Dataset, out: Path) -> None:

@@ -133,7 +133,7 @@ def _evidence(
     silent = np.where(np.isnan(recency), features["age_days"].to_numpy(dtype=float) * 24, recency)
     last = at - pd.to_timedelta(np.round(recency * 3600), unit="s")
     steps = (silent // STEP_HOURS).astype(int)
-    rank_now = now["grade"].map(GRADES.index).to_numpy()
+    rank_now = now["grade"].map(GRADES.index).to_numpy(dtype=np.int64)  # int even with no leads
     rank_then = then["grade"].map({g: i for i, g in enumerate(GRADES)}).to_numpy(dtype=float)  # NaN: no grade then
     fell = rank_now > np.nan_to_num(rank_then, nan=len(GRADES))
     owners = leads.set_index("lead_id")["owner_rep_id"] if "owner_rep_id" in leads.columns else pd.Series(dtype=str)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_features
-from features.dataset import STRING_DTYPE, Dataset, conform, read_dataset, write_dataset
+from features.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
 from features.history import History
 from features.pit import ENTITIES
 from features.schema import ACTIVITY_TYPES
@@ -143,7 +143,7 @@ class ServingContext:
         extras = self.ds.manifest.extras(table)
         columns = {f: [item.__dict__[f] for item in items] for f in fields}
         columns |= {e.name: [item.attributes.get(e.name) for item in items] for e in extras}
-        return conform(table, pd.DataFrame(columns, dtype=object), extras)
+        return conform_values(table, columns, extras)
 
     def _replace(self, table: str, key: str, ids: list[str], rows: pd.DataFrame) -> pd.DataFrame:
         """The export's table with the request's rows in place of its own rows for those ids."""
@@ -215,7 +215,7 @@ def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]
     columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
     columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
     columns["entity_type"] = [entity_type] * len(values)
-    return conform("activities", pd.DataFrame(columns, dtype=object))
+    return conform_values("activities", columns)
 
 
 def _stage_rows(deals: list[OpportunityIn]) -> pd.DataFrame:

@@ -153,6 +153,11 @@ def test_named_leads_only_and_unknown_ids_refused() -> None:
         sweep(_crm(), SCORER, T, lead_ids=["L_nope"])
 
 
+def test_an_empty_list_of_leads_sweeps_nothing() -> None:
+    """Found by the fuzz test: ``lead_ids: []`` used to fail with an IndexError (a 500 over HTTP)."""
+    assert _rows(_crm(), lead_ids=[]).empty
+
+
 def test_notes_in_chinese() -> None:
     rows = _rows(_crm(), locale="zh-CN")
     assert "高绩效池" in rows.loc["L_80h", "note"]
