@@ -198,18 +198,18 @@ class _Rows:
         return resolved, conversion
 
     @cached_property
-    def entity_ids(self) -> np.ndarray | None:
-        """Per row its entity's id, when the history changes per entity (calls scored in one batch)."""
-        if not self.history.per_entity:
-            return None
-        return column(self.entities, ENTITIES[self.entity][1]).to_numpy(dtype=object)[self.codes]
+    def seen(self) -> tuple[np.ndarray | slice, ...]:
+        """Per change to the history, the rows that see it (calls scored in one batch see only their own)."""
+        per_entity = self.history.per_entity
+        ids = column(self.entities, ENTITIES[self.entity][1]).to_numpy(dtype=object)[self.codes] if per_entity else None
+        return self.history.seen_by(ids)
 
     def count(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the stream's events of its key by the cutoff, and the marked ones (``history.History``)."""
-        return self.history.count(stream, asked, self.cutoffs, self.entity_ids)
+        return self.history.count(stream, asked, self.cutoffs, self.seen)
 
     def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
-        return self.history.rate(stream, asked, self.cutoffs, self.entity_ids)
+        return self.history.rate(stream, asked, self.cutoffs, self.seen)
 
     def since(self, days: int) -> np.ndarray:
         """Per row, the position just past its last activity known ``days`` before the cutoff."""
@@ -404,7 +404,7 @@ def _rep(r: _Rows) -> Columns:
     resolved, conversion = r.owner_leads
     row = r.history.rows("reps", "rep_id", owner)
     hired, left = _at(times(reps, "hired_at"), row, NAT), _at(times(reps, "left_at"), row, NAT)
-    has_rep = r.owner.notna().to_numpy()
+    has_rep = owner.notna().to_numpy()
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
         "rep_win_rate": np.where(has_rep, win_rate, np.nan),

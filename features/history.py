@@ -27,6 +27,8 @@ SMOOTHING = 5.0
 KEY_SEPARATOR = "\x1f"
 
 Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
+Rows = slice | np.ndarray  # the frame rows a part of the history is counted for: all of them, or a mask
+EVERY: Rows = slice(None)
 
 
 def visible(ds: Dataset, name: str) -> pd.DataFrame:
@@ -187,46 +189,48 @@ class History:
         """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""
         return self._base.vocabulary(name, key).codes(asked)
 
+    def seen_by(self, entities: np.ndarray | None = None) -> tuple[Rows, ...]:
+        """Per change, the frame rows that see it (``entities``: each row's entity id, needed when ``per_entity``):
+        worked out once per feature build and passed to every count."""
+        if self.per_entity and entities is None:
+            raise ValueError("this history changes per entity: give the rows' entity ids")
+        return tuple(
+            EVERY if change.entities is None else np.isin(entities, list(change.entities)) for change in self._changes
+        )
+
     def count(
-        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, entities: np.ndarray | None = None
+        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per frame row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones
-        (``entities``: each row's entity id, needed when ``per_entity``)."""
+        (``seen``: from ``seen_by``)."""
         query = key(asked)
-        return self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, entities)
+        return self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, seen)
 
     def rate(
-        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, entities: np.ndarray | None = None
+        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
     ) -> tuple[np.ndarray, ...]:
         """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
-        n, k = self.count(name, asked, cutoffs, entities)
-        n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, entities)
+        n, k = self.count(name, asked, cutoffs, seen)
+        n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, seen)
         prior = (k_all + 1) / (n_all + 2)
         return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
 
     def _sum(
         self,
         name: str,
-        counted: Callable[[_Indexed, slice | np.ndarray], tuple[np.ndarray, np.ndarray]],
+        counted: Callable[[_Indexed, Rows], tuple[np.ndarray, np.ndarray]],
         cutoffs: np.ndarray,
-        entities: np.ndarray | None,
+        seen: tuple[Rows, ...] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """A count over the base and the changes each row sees, signed (rows taken out count negatively)."""
-        every = slice(None)
-        terms: list[tuple[int, _Part, slice | np.ndarray]] = [(1, self._base, every)]
-        for change in self._changes:
-            if change.entities is None:
-                seen = every
-            elif entities is None:
-                raise ValueError("this history changes per entity: count with the rows' entity ids")
-            else:
-                seen = np.isin(entities, list(change.entities))
-            terms += [(-1, change.old, seen), (1, change.new, seen)]
+        terms: list[tuple[int, _Part, Rows]] = [(1, self._base, EVERY)]
+        for change, rows in zip(self._changes, self.seen_by() if seen is None else seen, strict=True):
+            terms += [(-1, change.old, rows), (1, change.new, rows)]
         n, k = np.zeros(len(cutoffs), dtype=np.int64), np.zeros(len(cutoffs), dtype=np.int64)
-        for sign, part, seen in terms:
+        for sign, part, rows in terms:
             indexed = part.stream(name)
-            if indexed is not None and (seen is every or seen.any()):
-                part_n, part_k = counted(indexed, seen)
-                n[seen] += sign * part_n
-                k[seen] += sign * part_k
+            if indexed is not None and (rows is EVERY or rows.any()):
+                part_n, part_k = counted(indexed, rows)
+                n[rows] += sign * part_n
+                k[rows] += sign * part_k
         return n, k
