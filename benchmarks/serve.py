@@ -16,7 +16,10 @@ on a free loopback port, as a user does. Then:
 2. batches of 1,000 leads with 20-100 activities each, one request at a time: leads/s (median over the batches);
 3. the single-lead request scored in-process on the service's own code path (``ServingContext.leads`` ->
    ``build_features`` -> ``Scorer.predict_with_factors``), the scorer and context read from the BentoML store as
-   the service reads them: median over many runs, and the ratio HTTP p50 / in-process.
+   the service reads them: median over many runs, and the ratio HTTP p50 / in-process;
+4. the floor: the same open-loop load and batches on ``benchmarks.floor`` (the service's guard, request parsing and
+   response models, nothing scored; ``--no-floor`` skips it), so the report tells the framework's share of each
+   figure on this machine from salesml's.
 
 Prints a markdown section and, at full size, writes its section of BENCHMARKS.md.
 Targets from the issue: single lead p50 <= 5 ms, p99 <= 15 ms, no errors at 100 requests/s; >= 5,000 leads/s in
@@ -226,6 +229,14 @@ class Server(LoopbackServer):
     def of(cls, root: Path, cores: list[int], workers: int) -> Server:
         env = stores_env(root) | {"SALESML_WORKERS": str(workers)}
         return cls(Stores(root, root / "data"), root / "predictions", env=env, cores=cores)
+
+    @classmethod
+    def floor(cls, root: Path, cores: list[int]) -> Server:
+        """``benchmarks.floor``: the service's HTTP path with nothing scored, on the same cores."""
+        target = "benchmarks.floor:Floor"
+        return cls(
+            Stores(root, root / "data"), root / "predictions-floor", target=target, env=stores_env(root), cores=cores
+        )
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the server's processes so far."""
@@ -542,6 +553,36 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
 # --- report ---------------------------------------------------------------------------------------------------------
 
 
+def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches) -> list[tuple[str, str]]:
+    """The same load on ``benchmarks.floor`` (guard, parsing, response models; nothing scored), and what salesml
+    adds to it."""
+    errors = ", ".join(f"{n} {why}" for why, n in sorted(floor.errors.items())) or "0"
+    return [
+        (
+            "**floor** (`benchmarks/floor.py`: the same guard, request parsing and response models, nothing scored),"
+            " same load: p50 / p99 / max, errors",
+            f"{floor.shown(0.5)} / {floor.shown(0.99)} / {floor.shown(1.0)}, errors {errors}",
+        ),
+        (
+            "floor: one request at a time (the warm-up), p50; server CPU a request",
+            f"{floor.ms(0.5, floor.unloaded):.1f} ms; {1e3 * floor.unloaded_cpu_s:.1f} ms",
+        ),
+        (
+            "floor: cores busy during the load, server / load generator",
+            f"{floor.server_cpu_s / floor.elapsed_s:.2f} / {floor.client_cpu_s / floor.elapsed_s:.2f}",
+        ),
+        (
+            f"**floor: batches of {BATCH:,} leads, median**",
+            f"**{floor_batch.median_s:.2f} s, {floor_batch.leads_s:,.0f} leads/s** (server CPU"
+            f" {floor_batch.server_cpu_s / max(1, len(floor_batch.seconds)):.2f} s a batch)",
+        ),
+        (
+            "salesml over the floor: p50 under load / batch median",
+            f"{load.ms(0.5) - floor.ms(0.5):+.1f} ms / {batch.median_s - floor_batch.median_s:+.2f} s",
+        ),
+    ]
+
+
 def probe_rows(probe: Load) -> list[tuple[str, str]]:
     errors = ", ".join(f"{n} {why}" for why, n in sorted(probe.errors.items())) or "0"
     return [
@@ -570,6 +611,8 @@ def report(
     single: InProcess,
     batch_in: InProcess,
     command: str,
+    floor: Load | None = None,
+    floor_batch: Batches | None = None,
 ) -> str:
     import bentoml
     import uvicorn
@@ -693,6 +736,7 @@ def report(
             f" {batch_in.endpoint_s:.2f} s, {BATCH / (batch_in.parse_s + batch_in.endpoint_s):,.0f} leads/s with"
             " parsing)",
         ),
+        *(floor_rows(load, batch, floor, floor_batch) if floor is not None and floor_batch is not None else []),
         (
             "setup (not timed above): synth / train lead_score / export",
             " / ".join(f"{setup[k]:.0f}" for k in ("synth", "train", "export")) + " s",
@@ -759,6 +803,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, help="in-process runs of the single request (default: 500, or 100)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, help="keep the stores here and reuse them (default: a temporary dir)")
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also put the same load on benchmarks.floor, the HTTP path with nothing scored (default: on)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server and remove the stores on SIGTERM
     base = SIZES["quick" if args.quick else "full"]
@@ -803,6 +853,15 @@ def main() -> int:
             }
         finally:
             server.stop()
+        floor = floor_batch = None
+        if args.floor:
+            print("floor: the same load on benchmarks.floor (nothing scored)...", file=sys.stderr)
+            server = Server.floor(root, server_cores).start(timeout_s=180)
+            try:
+                floor = open_loop(server, args.single_payload, args.rate, size.duration_s, args.cap)
+                floor_batch = batches(server, batch_payloads, size.batches)
+            finally:
+                server.stop()
         print("in-process...", file=sys.stderr)
         os.sched_setaffinity(0, server_cores)  # in-process runs where the server ran
         service = load_service(root)
@@ -814,9 +873,9 @@ def main() -> int:
     command = (
         f"`.venv/bin/python -m benchmarks.serve{flags} --duration {size.duration_s:g} --rate {args.rate:g}"
         f" --probe-rate {args.probe_rate:g} --cap {args.cap:g} --workers {args.workers} --batches {size.batches}"
-        f" --leads {size.leads} --trials {size.trials}`"
+        f" --leads {size.leads} --trials {size.trials}{'' if args.floor else ' --no-floor'}`"
     )
-    text = report(size, args, setup, server_info, load, probe, batch, single, batch_in, command)
+    text = report(size, args, setup, server_info, load, probe, batch, single, batch_in, command, floor, floor_batch)
     print(text)
     if not args.quick:
         write_section("serve", text)

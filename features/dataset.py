@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from features.errors import DataError
@@ -130,7 +131,10 @@ def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]
 
 def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     if kind not in KIND_DTYPES:
-        return pd.array(values, dtype=STRING_DTYPE)
+        try:  # text straight into Arrow: several times faster than pandas' own conversion of a list
+            return STRING_DTYPE.__from_arrow__(pa.array(values, type=pa.large_string()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pd.array(values, dtype=STRING_DTYPE)  # not all text (an attribute sent as a number)
     if kind == "time":
         try:
             return _cast(pd.Series(pd.DatetimeIndex(values)), kind).array  # datetimes (and NaT) in one pass

@@ -210,8 +210,10 @@ def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
 def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
     """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
     no activity_id: no feature reads it."""
-    values = [act.__dict__ for _, history in histories for act in history]  # a model's fields, read directly
-    columns = {name: [v[name] for v in values] for name in ActivityIn.model_fields}
+    fields = list(ActivityIn.model_fields)  # a model's __dict__ holds its fields in this order, nothing else
+    values = [tuple(act.__dict__.values()) for _, history in histories for act in history]
+    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in fields)
+    columns = dict(zip(fields, transposed, strict=True))
     columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
     columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
     columns["entity_type"] = [entity_type] * len(values)

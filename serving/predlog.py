@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 FSYNC_ENV = "SALESML_LOG_FSYNC"
 
@@ -39,7 +40,7 @@ class PredictionLog:
         """All records of one call in one append; raises OSError when they could not be written."""
         if not records:
             return
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+        data = b"".join(to_json(r, fallback=str) + b"\n" for r in records)  # UTF-8 JSON, in pydantic's core
         fd = os.open(self.path(datetime.now(UTC)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             view = memoryview(data)
