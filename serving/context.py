@@ -24,6 +24,7 @@ from features.history import History
 from features.pit import ENTITIES
 from features.schema import ACTIVITY_TYPES
 from serving.request import (
+    ACTIVITY_BLANK,
     ActivityIn,
     LeadIn,
     LeadScoreRequest,
@@ -201,19 +202,18 @@ KNOWN_TYPES = frozenset(ACTIVITY_TYPES)
 
 def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
     return [
-        f"activities[{j}].type: unknown type {a.type!r} (counted as other)"
+        f"activities[{j}].type: unknown type {a['type']!r} (counted as other)"
         for j, a in enumerate(activities)
-        if a.type not in KNOWN_TYPES
+        if a["type"] not in KNOWN_TYPES
     ]
 
 
 def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
     """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
     no activity_id: no feature reads it."""
-    fields = list(ActivityIn.model_fields)  # a model's __dict__ holds its fields in this order, nothing else
-    values = [tuple(act.__dict__.values()) for _, history in histories for act in history]
-    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in fields)
-    columns = dict(zip(fields, transposed, strict=True))
+    values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]
+    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
+    columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
     columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
     columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
     columns["entity_type"] = [entity_type] * len(values)
