@@ -59,6 +59,7 @@ from tests.service.server import Stores
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS, TARGET_P99_MS, TARGET_LEADS_S = 5.0, 15.0, 5_000.0
 CORES, MODEL, TOP, BATCH = 2, "lead_score", 5, 1_000
+KEEPALIVE_S = 4.0  # below uvicorn's 5 s keep-alive timeout
 KEY = "bench-key-0123456789abcdef"
 ROUTE = "/v1/leads/score"
 
@@ -341,7 +342,9 @@ class Connections:
 
     def _new(self) -> httpx.AsyncClient:
         self.opened += 1
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=300)
+        # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s) closes them: reusing
+        # one the server is closing at that moment fails with a ReadError that says nothing about the service.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_S)
         return httpx.AsyncClient(
             base_url=self.url, headers=headers(), limits=limits, timeout=self.timeout_s, verify=self.tls
         )
