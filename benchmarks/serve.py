@@ -644,6 +644,10 @@ def report(
             verdict(batch.leads_s >= TARGET_LEADS_S and not batch.errors, quick),
         ),
     ]
+    floors = ["not run (--no-floor)"] * len(targets)
+    if floor is not None and floor_batch is not None:
+        floor_errors = ", ".join(f"{n} {why}" for why, n in sorted(floor.errors.items())) or "0"
+        floors = [floor.shown(0.5), floor.shown(0.99), floor_errors, f"{floor_batch.leads_s:,.0f} leads/s"]
     figures = [
         (
             "model",
@@ -753,11 +757,14 @@ def report(
         "A real `salesml serve` on a loopback port with a lead_score model trained in a temporary store. Latency is"
         " taken by the client from a request's slot in the open-loop schedule to its whole answer: HTTP, JSON and"
         " pydantic on both sides, queueing, the feature build, scores with factors and the prediction log write."
-        " In-process is the service's code path on the same request, without HTTP or parsing.",
+        " In-process is the service's code path on the same request, without HTTP or parsing. The floor is"
+        " `benchmarks/floor.py` under the same load in the same run: the service's guard, request parsing and"
+        " response models with nothing scored, i.e. what BentoML, pydantic and the load generator take on this"
+        " machine before salesml does any work.",
         "",
-        "| target | measured | target | verdict |",
-        "|---|---|---|---|",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets),
+        "| target | measured | target | verdict | the floor, same run (nothing scored) |",
+        "|---|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} | {e} |" for (a, b, c, d), e in zip(targets, floors, strict=True)),
         "",
         "| figure | value |",
         "|---|---|",
