@@ -66,6 +66,9 @@ class Dataset:
 
     manifest: Manifest
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Indexes made from these tables and kept with them (``history.History.kept``). Not copied by
+    #: ``dataclasses.replace``; a dataset must not change once it keeps one (the service's export never does).
+    kept: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def get(self, name: str) -> pd.DataFrame:
         """The table, or an empty frame with the canonical columns when the source lacks it."""

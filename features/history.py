@@ -25,6 +25,8 @@ OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities"
 SMOOTHING = 5.0
 #: Joins the columns of a compound key (a rep and an industry) into one key.
 KEY_SEPARATOR = "\x1f"
+#: Where a dataset keeps its indexed history (``Dataset.kept``).
+KEPT = "history"
 
 Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
 Rows = slice | np.ndarray  # the frame rows a part of the history is counted for: all of them, or a mask
@@ -159,7 +161,18 @@ class History:
 
     @classmethod
     def of(cls, ds: Dataset) -> History:
-        return cls(_Part(ds))
+        """The history of ``ds``: the index kept with it (``kept``), else one indexed as the counts need it."""
+        part = ds.kept.get(KEPT)
+        return cls(part if isinstance(part, _Part) else _Part(ds))
+
+    def kept(self) -> History:
+        """Index every stream now and keep the index with this history's dataset, so that later ``History.of`` on
+        the same dataset object reuse it: the service's forecasts, sweeps and quality checks read the export it
+        holds, which nothing changes. Another dataset, even with the same tables, is indexed on its own."""
+        if self._changes:
+            raise ValueError("only a dataset's own history can be kept")
+        self._base.ds.kept[KEPT] = self.warm()._base
+        return self
 
     def replaced(self, old: Dataset, new: Dataset, entities: frozenset[str] | None = None) -> History:
         """This history without ``old``'s rows and with ``new``'s: the service's history with a request's entities

@@ -70,7 +70,7 @@ class ServingContext:
         self.ds = ds
         self._by_lead = _lead_activity_rows(ds.get("activities"))
         self._stages = set(ds.manifest.stage_names())
-        self.history = History.of(ds).warm()
+        self.history = History.of(ds).kept()  # forecasts and sweeps on ds reuse it too
 
     @classmethod
     def read(cls, path: Path) -> ServingContext:

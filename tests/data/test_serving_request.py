@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,8 @@ from pydantic import ValidationError
 
 from features.build import build_features
 from features.dataset import Dataset, read_dataset
+from features.forecast import scoring_frame
+from features.history import History
 from features.synth import synthesize
 from serving.context import ServingContext
 from serving.request import (
@@ -270,3 +273,17 @@ def test_unknown_attributes_stages_and_types_are_warned_not_refused(context: Ser
     assert any("'carrier_pigeon'" in w for w in warnings)
     table = prepared.features()
     assert table.loc[0, "act_other_n_total"] == 1
+
+
+def test_the_history_indexed_at_start_serves_its_dataset_alone(context: ServingContext) -> None:
+    """Forecasts, sweeps and quality checks on the export the service holds count on the index made at start, and
+    count what a fresh index counts; another dataset object, even with the same tables, is indexed on its own."""
+    held = context.ds
+    assert History.of(held)._base is context.history._base
+    twin = Dataset(held.manifest, dict(held.tables))
+    assert History.of(twin)._base is not context.history._base
+    assert History.of(replace(held, tables={**held.tables}))._base is not context.history._base
+    frame = scoring_frame(held, "opportunity", held.manifest.exported_at - pd.Timedelta(days=30))
+    assert len(frame) > 10
+    reused, fresh = build_features(held, "opportunity", frame), build_features(twin, "opportunity", frame)
+    pd.testing.assert_frame_equal(reused, fresh)
