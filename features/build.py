@@ -30,7 +30,7 @@ from rich.table import Table
 
 from features import catalog
 from features.dataset import STRING_DTYPE, Dataset, time_ns, to_utc
-from features.history import SMOOTHING, History, visible
+from features.history import SMOOTHING, STREAMS, Events, History, visible
 from features.keywords import DEFAULT_LEXICON, Lexicon, match_notes
 from features.pit import (
     DAY_NS,
@@ -206,10 +206,31 @@ class _Rows:
 
     def count(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the stream's events of its key by the cutoff, and the marked ones (``history.History``)."""
-        return self.history.count(stream, asked, self.cutoffs, self.seen)
+        return self.history.count(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
 
     def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
-        return self.history.rate(stream, asked, self.cutoffs, self.seen)
+        return self.history.rate(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
+
+    @cached_property
+    def moved(self) -> np.ndarray:
+        """Per row, whether the frame sets an owner other than the entity's own (a what-if row)."""
+        if "owner_rep_id" not in self.overrides:
+            return np.zeros(len(self.codes), dtype=bool)
+        own = column(self.entities, "owner_rep_id").take(self.codes).reset_index(drop=True)
+        given = self.overrides["owner_rep_id"]
+        return (given.notna() & given.ne(own).fillna(True)).to_numpy(dtype=bool)
+
+    def _own_events(self, stream: str) -> Events | None:
+        """For an owner's stream of this entity's table: per row, the row's own entity's event by the cutoff, on
+        what-if rows only. The history has the entity under its own owner, so without it the owner the row asks
+        about would lack the entity it is scored as owning (one open lead short, say)."""
+        spec = STREAMS[stream]
+        if not self.moved.any() or spec.table != ENTITIES[self.entity][0] or spec.keys[0] != "owner_rep_id":
+            return None
+        at, marked = spec.events(self.entities)
+        at, marked = at[self.codes], marked[self.codes]
+        happened = self.moved & (at != NAT) & (at <= self.cutoffs)
+        return happened, happened & marked
 
     def since(self, days: int) -> np.ndarray:
         """Per row, the position just past its last activity known ``days`` before the cutoff."""

@@ -212,18 +212,29 @@ class History:
         )
 
     def count(
-        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
+        self,
+        name: str,
+        asked: Sequence[pd.Series],
+        cutoffs: np.ndarray,
+        seen: tuple[Rows, ...] | None = None,
+        extra: Events | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per frame row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones
-        (``seen``: from ``seen_by``)."""
+        (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
         query = key(asked)
-        return self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, seen)
+        n, k = self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, seen)
+        return (n, k) if extra is None else (n + extra[0], k + extra[1])
 
     def rate(
-        self, name: str, asked: Sequence[pd.Series], cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
+        self,
+        name: str,
+        asked: Sequence[pd.Series],
+        cutoffs: np.ndarray,
+        seen: tuple[Rows, ...] | None = None,
+        extra: Events | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
-        n, k = self.count(name, asked, cutoffs, seen)
+        n, k = self.count(name, asked, cutoffs, seen, extra)
         n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, seen)
         prior = (k_all + 1) / (n_all + 2)
         return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)

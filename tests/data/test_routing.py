@@ -86,6 +86,23 @@ def test_an_owner_override_scores_the_lead_as_if_that_rep_owned_it() -> None:
     assert as_r2["rep_lead_conversion_rate"].iloc[0] == pytest.approx(r2_alone["rep_lead_conversion_rate"].iloc[0])
 
 
+def test_an_owner_override_counts_the_lead_in_that_reps_record() -> None:
+    """Scored as if R2 owned L9, L9 is one of R2's leads (open, then converted on day 7), as in a history where R2
+    owns it: every feature equals that history's, before and after L9 is resolved."""
+    base = _fit_history()
+    leads = base.tables["leads"].copy()
+    leads.loc[leads["lead_id"] == "L9", "converted_at"] = day(7)
+    ds = Dataset(base.manifest, {**base.tables, "leads": leads})
+    r2_owns = leads.assign(owner_rep_id=leads["owner_rep_id"].mask(leads["lead_id"] == "L9", "R2"))
+    frame = pd.DataFrame({"entity_id": ["L9"] * 3, "cutoff_time": [day(5), day(8), day(30)]})
+    as_r2 = build_features(ds, "lead", frame.assign(owner_rep_id="R2"))
+    truth = build_features(Dataset(ds.manifest, {**ds.tables, "leads": r2_owns}), "lead", frame)
+    names = truth.attrs["features"]
+    pd.testing.assert_frame_equal(as_r2[names], truth[names])
+    assert truth["rep_open_leads_n"].tolist() == [1, 0, 0]  # L9 itself while open
+    assert truth["rep_lead_conversion_rate"].iloc[1] > truth["rep_lead_conversion_rate"].iloc[0]  # L9 converted
+
+
 # --- the routing rules on a simulated CRM ------------------------------------------------------------------------
 
 
