@@ -556,15 +556,19 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
 # --- report ---------------------------------------------------------------------------------------------------------
 
 
+def error_counts(errors: dict[str, int]) -> str:
+    """Failed requests by why, or 0."""
+    return ", ".join(f"{n} {why}" for why, n in sorted(errors.items())) or "0"
+
+
 def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches) -> list[tuple[str, str]]:
     """The same load on ``benchmarks.floor`` (guard, parsing, response models; nothing scored), and what salesml
-    adds to it."""
-    errors = ", ".join(f"{n} {why}" for why, n in sorted(floor.errors.items())) or "0"
+    adds to it; its p50, p99 and errors are in the targets table."""
     return [
         (
             "**floor** (`benchmarks/floor.py`: the same guard, request parsing and response models, nothing scored),"
-            " same load: p50 / p99 / max, errors",
-            f"{floor.shown(0.5)} / {floor.shown(0.99)} / {floor.shown(1.0)}, errors {errors}",
+            " same load: max latency",
+            floor.shown(1.0),
         ),
         (
             "floor: one request at a time (the warm-up), p50; server CPU a request",
@@ -587,7 +591,7 @@ def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches) ->
 
 
 def probe_rows(probe: Load) -> list[tuple[str, str]]:
-    errors = ", ".join(f"{n} {why}" for why, n in sorted(probe.errors.items())) or "0"
+    errors = error_counts(probe.errors)
     return [
         (
             f"below capacity: {probe.rate:g} requests/s open-loop for {probe.duration_s:g} s: latency p50 / p90 /"
@@ -622,8 +626,8 @@ def report(
 
     quick = q = args.quick
     p50, p99 = load.ms(0.5), load.ms(0.99)
-    errors = ", ".join(f"{n} {why}" for why, n in sorted(load.errors.items())) or "0"
-    batch_errors = ", ".join(f"{n} {why}" for why, n in sorted(batch.errors.items())) or "0"
+    errors = error_counts(load.errors)
+    batch_errors = error_counts(batch.errors)
     lag = 1e3 * np.asarray(load.lag)
     steps = ("parse_s", "prepare_s", "features_s", "score_s", "pipeline_s", "endpoint_s")
     in_ms = {k: 1e3 * getattr(single, k) for k in steps}
@@ -646,8 +650,12 @@ def report(
     ]
     floors = ["not run (--no-floor)"] * len(targets)
     if floor is not None and floor_batch is not None:
-        floor_errors = ", ".join(f"{n} {why}" for why, n in sorted(floor.errors.items())) or "0"
-        floors = [floor.shown(0.5), floor.shown(0.99), floor_errors, f"{floor_batch.leads_s:,.0f} leads/s"]
+        floors = [
+            floor.shown(0.5),
+            floor.shown(0.99),
+            error_counts(floor.errors),
+            f"{floor_batch.leads_s:,.0f} leads/s",
+        ]
     figures = [
         (
             "model",

@@ -162,8 +162,11 @@ class _Rows:
 
     def attr(self, name: str) -> pd.Series:
         """The entity's own attribute, per row; where the frame overrides it (a what-if row), the frame's value."""
-        own = column(self.entities, name).take(self.codes).reset_index(drop=True)
+        own = self._own(name)
         return self.overrides[name].fillna(own) if name in self.overrides else own
+
+    def _own(self, name: str) -> pd.Series:
+        return column(self.entities, name).take(self.codes).reset_index(drop=True)
 
     def hidden_attr(self, name: str) -> pd.Series:
         """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""
@@ -209,27 +212,29 @@ class _Rows:
         return self.history.count(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
 
     def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
-        return self.history.rate(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
+        """``count``, and the share of marked events smoothed towards everyone's share at the cutoff."""
+        n, k = self.count(stream, *asked)
+        return n, k, self.history.smoothed(stream, n, k, self.cutoffs, self.seen)
 
     @cached_property
-    def moved(self) -> np.ndarray:
-        """Per row, whether the frame sets an owner other than the entity's own (a what-if row)."""
-        if "owner_rep_id" not in self.overrides:
-            return np.zeros(len(self.codes), dtype=bool)
-        own = column(self.entities, "owner_rep_id").take(self.codes).reset_index(drop=True)
-        given = self.overrides["owner_rep_id"]
-        return (given.notna() & given.ne(own).fillna(True)).to_numpy(dtype=bool)
+    def moved(self) -> dict[str, np.ndarray]:
+        """Per column the frame overrides, the rows whose value differs from the entity's own (what-if rows)."""
+        return {
+            name: (given.notna() & given.ne(self._own(name)).fillna(True)).to_numpy(dtype=bool)
+            for name, given in self.overrides.items()
+        }
 
     def _own_events(self, stream: str) -> Events | None:
-        """For an owner's stream of this entity's table: per row, the row's own entity's event by the cutoff, on
-        what-if rows only. The history has the entity under its own owner, so without it the owner the row asks
-        about would lack the entity it is scored as owning (one open lead short, say)."""
+        """For a stream of this entity's table keyed by an overridden column: per row, the row's own entity's event
+        by the cutoff, on what-if rows only. The history has the entity under its own value (its own owner), so
+        without it the key the row asks about would lack the entity it is scored as having (one open lead short)."""
         spec = STREAMS[stream]
-        if not self.moved.any() or spec.table != ENTITIES[self.entity][0] or spec.keys[0] != "owner_rep_id":
+        moved = [self.moved[k] for k in spec.keys if k in self.moved]
+        if spec.table != ENTITIES[self.entity][0] or not moved or not (rows := np.logical_or.reduce(moved)).any():
             return None
         at, marked = spec.events(self.entities)
         at, marked = at[self.codes], marked[self.codes]
-        happened = self.moved & (at != NAT) & (at <= self.cutoffs)
+        happened = rows & (at != NAT) & (at <= self.cutoffs)
         return happened, happened & marked
 
     def since(self, days: int) -> np.ndarray:

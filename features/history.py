@@ -225,19 +225,13 @@ class History:
         n, k = self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, seen)
         return (n, k) if extra is None else (n + extra[0], k + extra[1])
 
-    def rate(
-        self,
-        name: str,
-        asked: Sequence[pd.Series],
-        cutoffs: np.ndarray,
-        seen: tuple[Rows, ...] | None = None,
-        extra: Events | None = None,
-    ) -> tuple[np.ndarray, ...]:
-        """Events by the cutoff, marked ones, and their share smoothed towards everyone's share at the cutoff."""
-        n, k = self.count(name, asked, cutoffs, seen, extra)
+    def smoothed(
+        self, name: str, n: np.ndarray, k: np.ndarray, cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
+    ) -> np.ndarray:
+        """The share ``k / n`` of a count (``count``), smoothed towards everyone's share at the cutoff."""
         n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, seen)
         prior = (k_all + 1) / (n_all + 2)
-        return n, k, (k + SMOOTHING * prior) / (n + SMOOTHING)
+        return (k + SMOOTHING * prior) / (n + SMOOTHING)
 
     def _sum(
         self,
