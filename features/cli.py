@@ -49,13 +49,17 @@ def import_cmd(
         str | None, typer.Option(help="Export time (ISO 8601); default: taken from the source.")
     ] = None,
 ) -> None:
-    """Import a raw CRM export into canonical tables; bad rows go to OUT/quarantine/."""
-    from features.importers import import_dataset
+    """Import a raw CRM export into canonical tables; bad rows go to OUT/quarantine/ (exit 1: too many of them)."""
+    from features.importers import UnfitImport, import_dataset
 
     result = import_dataset(
         adapter, src, out, mapping=mapping, keep_post_outcome=keep_post_outcome, exported_at=exported_at
     )
     Console().print(result.summary_table())
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if result.unfit:
+        raise UnfitImport(result.unfit)
 
 
 @data_app.command("validate")

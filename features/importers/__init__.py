@@ -7,7 +7,7 @@ same rules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ from rich.table import Table as RichTable
 
 from features.dataset import Manifest, write_dataset
 from features.errors import DataError
+from features.history import OUTCOME_COLUMNS
 from features.importers import csv_mapping, maven, xeducation
 from features.importers.source import ImportOptions, RawImport, parse_exported_at
 from features.schema import TABLE_ORDER
@@ -22,6 +23,8 @@ from features.validate import RULE, ValidationResult, summarize, validate_tables
 
 QUARANTINE = "quarantine"
 QUARANTINE_ENCODING = "utf-8-sig"  # with a BOM so that Excel shows Chinese text correctly
+#: A table with more than this share of its rows quarantined is not fit for use.
+UNFIT_SHARE = 0.5
 
 Adapter = Callable[[Path, ImportOptions], RawImport]
 ADAPTERS: dict[str, Adapter] = {
@@ -31,6 +34,12 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 
+class UnfitImport(DataError):
+    """The dataset was written, but so much of it was quarantined that it is not fit for use (exit code 1)."""
+
+    exit_code = 1
+
+
 @dataclass
 class ImportResult:
     """Where a dataset was written, its manifest, and what was imported or quarantined per table."""
@@ -38,9 +47,29 @@ class ImportResult:
     out: Path
     manifest: Manifest
     validation: ValidationResult
+    notes: list[str] = field(default_factory=list)  # manifest notes the command prints
+    unfit_tables: list[str] = field(default_factory=list)  # why tables are not fit for use (empty: all are)
 
     def summary_table(self) -> RichTable:
         return self.validation.summary_table(kept="rows imported", bad="rows quarantined")
+
+    @property
+    def unfit(self) -> str | None:
+        """One line: why the dataset is not fit for use, rows quarantined / total per table, the top reason."""
+        if not self.unfit_tables:
+            return None
+        quarantined = self.manifest.quarantined
+        counts = ", ".join(
+            f"{name} {quarantined[name]:,} / {quarantined[name] + n:,}" for name, n in self.validation.counts.items()
+        )
+        rows, table, rule = max(
+            ((n, name, rule) for name, rules in self.validation.rules.items() for rule, n in rules.items()),
+            key=lambda top: top[0],
+        )
+        return (
+            f"imported, but not fit for use: {'; '.join(self.unfit_tables)}. Rows quarantined: {counts};"
+            f" most frequent reason: {rule} ({rows:,} {table} rows). See {self.out / QUARANTINE}/"
+        )
 
 
 def write_quarantine(quarantine: dict[str, pd.DataFrame], out: Path) -> None:
@@ -53,6 +82,21 @@ def write_quarantine(quarantine: dict[str, pd.DataFrame], out: Path) -> None:
             quarantine[name].drop(columns=RULE).to_csv(path, index=False, encoding=QUARANTINE_ENCODING)
         elif path.exists():
             path.unlink()
+
+
+def _unfit_tables(raw: RawImport, quarantine: dict[str, pd.DataFrame]) -> list[str]:
+    """Why tables are unfit: every row with an outcome quarantined (training would see no outcomes, e.g. when a
+    time format does not match them), or more than ``UNFIT_SHARE`` of a table's rows quarantined."""
+    why = []
+    for name, table in raw.tables.items():
+        bad = table.index.isin(quarantine[name].index if name in quarantine else [])
+        outcomes = [c for c in OUTCOME_COLUMNS.get(name, ()) if c in table.columns]
+        has_outcome = table[outcomes].notna().any(axis=1).to_numpy()
+        if has_outcome.any() and bad[has_outcome].all():
+            why.append(f"every {name} row with an outcome ({' or '.join(outcomes)}) was quarantined")
+        elif bad.sum() > UNFIT_SHARE * len(table):
+            why.append(f"over {UNFIT_SHARE:.0%} of {name} rows were quarantined")
+    return why
 
 
 def import_dataset(
@@ -80,4 +124,5 @@ def import_dataset(
     ds, quarantine = validate_tables(raw.tables, raw.manifest, time_formats=raw.time_formats, originals=raw.originals)
     write_dataset(ds, out)
     write_quarantine(quarantine, out)
-    return ImportResult(out, ds.manifest, summarize(f"Imported {src} ({adapter}) into {out}", ds, quarantine))
+    validation = summarize(f"Imported {src} ({adapter}) into {out}", ds, quarantine)
+    return ImportResult(out, ds.manifest, validation, raw.printed_notes, _unfit_tables(raw, quarantine))

@@ -18,8 +18,18 @@ import yaml
 
 from features.dataset import Manifest
 from features.errors import DataError
-from features.importers.source import ImportOptions, RawImport, clean, one_line, pick, read_csv
+from features.importers.source import (
+    CUT_OFF,
+    ImportOptions,
+    RawImport,
+    clean,
+    cut_off_rows,
+    one_line,
+    pick,
+    read_csv,
+)
 from features.schema import DEFAULT_STAGES, TABLES, ExtraColumn, Stage
+from features.validate import PROBLEM
 
 TOP_KEYS = ("source", "timezone", "encoding", "time_format", "na_values", "exported_at", "stages", "notes", "tables")
 TABLE_KEYS = (
@@ -280,14 +290,38 @@ def _values(spec: TableMapping, stages: tuple[Stage, ...]) -> dict[str, dict[str
     return spec.values | {"stage": aliases | spec.values.get("stage", {})}
 
 
-def _read_table(
-    src: Path, spec: TableMapping, mapping: Mapping, keep_post_outcome: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The source file as read (for quarantine) and its canonical-named, cleaned columns."""
-    frame = read_csv(src / spec.file, spec.encoding)
+def _absent_optional(frame: pd.DataFrame, spec: TableMapping) -> dict[str, str]:
+    """Mapped optional columns whose source header is not in the file: an export of open leads to score has no
+    outcome columns, and the training mapping should read it too. A header that feeds a required column is
+    left out, so that ``pick`` stops on it."""
+    table = TABLES[spec.name]
+    feeds_required = {spec.columns[c] for c in table.required if c in spec.columns}
+    return {
+        name: header
+        for name, header in spec.columns.items()
+        if header not in frame.columns and header not in feeds_required
+    }
+
+
+def _read_table(src: Path, spec: TableMapping, mapping: Mapping, raw: RawImport, keep_post_outcome: bool) -> None:
+    """Read the source file into ``raw``: as read (for quarantine) and as canonical-named, cleaned columns.
+
+    Absent optional columns are imported as all missing (with a note); rows cut off mid-row are a problem."""
+    path = src / spec.file
+    frame = read_csv(path, spec.encoding)
+    absent = _absent_optional(frame, spec)
+    for name, header in absent.items():
+        raw.note(
+            f"{spec.file}: optional column '{name}' of {spec.name} (mapped from '{header}') is not in the file;"
+            " imported as all missing"
+        )
+    filled = frame.assign(**dict.fromkeys(absent.values(), ""))
     columns = spec.columns | {e.name: e.display for e in spec.imported_extras(keep_post_outcome)}
-    table = clean(pick(frame, columns, spec.name, spec.file), spec.na_values, _values(spec, mapping.stages))
-    return frame, table.assign(**spec.constants)
+    table = clean(pick(filled, columns, spec.name, spec.file), spec.na_values, _values(spec, mapping.stages))
+    cut_off = pd.Series(CUT_OFF, index=frame.index).where(cut_off_rows(path, spec.encoding, frame))
+    raw.originals[spec.name] = frame
+    raw.tables[spec.name] = table.assign(**spec.constants, **{PROBLEM: cut_off})
+    raw.time_formats[spec.name] = spec.time_formats
 
 
 def _manifest(mapping: Mapping, options: ImportOptions) -> Manifest:
@@ -313,7 +347,6 @@ def load(src: Path, options: ImportOptions) -> RawImport:
     if not src.is_dir():
         raise DataError(f"{src}: --src must be the directory holding the files named in {options.mapping.name}")
     raw = RawImport(_manifest(mapping, options))
-    for name, spec in mapping.tables.items():
-        raw.originals[name], raw.tables[name] = _read_table(src, spec, mapping, options.keep_post_outcome)
-        raw.time_formats[name] = spec.time_formats
+    for spec in mapping.tables.values():
+        _read_table(src, spec, mapping, raw, options.keep_post_outcome)
     return raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,11 @@ import pandas as pd
 from features.dataset import Manifest, to_utc_scalar
 from features.errors import DataError
 from features.schema import TABLES
+
+#: The quarantine reason of a row with fewer fields than the header (pandas pads such a row with blanks).
+CUT_OFF = "row has fewer fields than the header (cut off)"
+#: Fields as long as pandas reads them (the csv module stops at 128 KiB by default).
+FIELD_SIZE_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,12 @@ class RawImport:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     originals: dict[str, pd.DataFrame] = field(default_factory=dict)  # same index as tables, for quarantine
     time_formats: dict[str, dict[str, str]] = field(default_factory=dict)
+    printed_notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        """A manifest note the import command also prints: the user should know now, not on reading the manifest."""
+        self.manifest.notes.append(text)
+        self.printed_notes.append(text)
 
 
 def one_line(exc: BaseException) -> str:
@@ -46,6 +58,27 @@ def read_csv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
         raise DataError(f"{path}: cannot decode as {encoding} ({one_line(exc)}); set the file's encoding") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
         raise DataError(f"{path}: unreadable CSV ({one_line(exc)})") from exc
+
+
+def _skipped_by_pandas(row: list[str]) -> bool:
+    """An empty or whitespace-only line, which pandas skips as blank (a quoted ``""`` line is a row)."""
+    return not row or (len(row) == 1 and row[0] != "" and not row[0].strip())
+
+
+def cut_off_rows(path: Path, encoding: str, frame: pd.DataFrame) -> pd.Series:
+    """Rows of ``frame`` (read by ``read_csv``) with fewer fields than the header, like the last row of a file cut
+    off mid-row: pandas pads them with blanks, so the fields are counted again with the csv module."""
+    limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
+    try:
+        with path.open(encoding=encoding, newline="") as file:
+            counts = [len(row) for row in csv.reader(file) if not _skipped_by_pandas(row)]
+    except csv.Error as exc:
+        raise DataError(f"{path}: unreadable CSV ({one_line(exc)})") from exc
+    finally:
+        csv.field_size_limit(limit)
+    if len(counts) != len(frame) + 1:
+        raise DataError(f"{path}: unreadable CSV (its rows could not be counted field by field)")
+    return pd.Series(counts[1:], index=frame.index) < counts[0]
 
 
 def pick(frame: pd.DataFrame, columns: dict[str, str], table: str, file: str) -> pd.DataFrame:
