@@ -18,6 +18,7 @@ from features.scoring import Scorer
 
 SCORER_ARTIFACT = "scorer"
 CHALLENGER, CHAMPION = "challenger", "champion"  # registry aliases (never deprecated stages)
+GATE_TAG = "gate_blockers"  # a version's tag: why it may not be champion
 
 
 class ScorerModel(mlflow.pyfunc.PythonModel):
@@ -44,6 +45,18 @@ def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
     mlflow.set_registry_uri(tracking_uri())
     version = alias_version(name, alias)
     if version is None:
-        raise DataError(f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)")
+        raise DataError(_missing(name, alias))
     model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
     return model.unwrap_python_model().scorer, version
+
+
+def _missing(name: str, alias: str) -> str:
+    """Why there is no ``name@alias``: nothing trained yet, or a challenger held back by the gate."""
+    challenger = alias_version(name, CHALLENGER) if alias == CHAMPION else None
+    if challenger is None:
+        return f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)"
+    blockers = MlflowClient().get_model_version(name, challenger).tags.get(GATE_TAG) or "the gate was not met"
+    return (
+        f"no {name}@{alias}: version {challenger} stays challenger ({blockers}); train on more or better data, or"
+        " make it champion anyway with salesml train --promote"
+    )

@@ -11,6 +11,9 @@ from sklearn.model_selection import StratifiedKFold
 from features.scoring import Calibrator
 
 EPS = 1e-4
+#: Isotonic steps are fitted only with at least this many positives and negatives on the calibration rows:
+#: with fewer they collapse the scores onto a handful of values.
+MIN_ISOTONIC_CLASS = 50
 
 
 def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> Calibrator:
@@ -23,14 +26,29 @@ def fit_sigmoid(margin: np.ndarray, y: np.ndarray) -> Calibrator:
     return Calibrator("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
 
 
-FITTERS = {"isotonic": fit_isotonic, "sigmoid": fit_sigmoid}
+def keep_model_probability(margin: np.ndarray, y: np.ndarray) -> Calibrator:
+    """No calibration: the model's own probability (a logistic model's may already be the best)."""
+    return Calibrator("none")
 
 
-def choose_calibrator(margin: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
-    """Isotonic or sigmoid, whichever has the lower 5-fold log loss on the calibration split; refit on all of it."""
+FITTERS = {"isotonic": fit_isotonic, "sigmoid": fit_sigmoid, "none": keep_model_probability}
+
+
+def allowed_calibrators(y: np.ndarray) -> tuple[str, ...]:
+    """Every calibrator, but isotonic only with enough of each class."""
+    enough = min(int(y.sum()), int(len(y) - y.sum())) >= MIN_ISOTONIC_CLASS
+    return tuple(name for name in FITTERS if enough or name != "isotonic")
+
+
+def choose_calibrator(
+    margin: np.ndarray, y: np.ndarray, seed: int = 0, kinds: tuple[str, ...] | None = None
+) -> tuple[Calibrator, dict[str, float]]:
+    """Isotonic, sigmoid or none, whichever has the lowest 5-fold log loss on these (out-of-time) rows, refit on
+    all of them; ``kinds`` limits the choice (default ``allowed_calibrators``)."""
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     losses = {}
-    for name, fit in FITTERS.items():
+    for name in kinds or allowed_calibrators(y):
+        fit = FITTERS[name]
         fold_losses = []
         for fit_rows, eval_rows in folds.split(margin, y):
             p = np.clip(fit(margin[fit_rows], y[fit_rows])(margin[eval_rows]), EPS, 1 - EPS)

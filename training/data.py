@@ -11,17 +11,27 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_features
-from features.catalog import Feature, feature_catalog
+from features.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
 from features.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scalar
 from features.errors import DataError
-from features.pit import DAY_NS, entity_frame, entity_table, frame_codes, times, to_time
+from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, entity_frame, entity_table, frame_codes, times, to_time
 from training.spec import ModelSpec
-from training.split import SplitPlan, assign_segments, stratified_split, time_split
+from training.split import HonestSplit, SplitPlan, assign_segments, honest_split, stratified_split, time_split
+
+#: A derived label horizon: this quantile of the export's observed delays from creation to the label event, ...
+HORIZON_QUANTILE = 0.9
+#: ... rounded up to whole steps (a retrain on a little more data keeps the same label) ...
+HORIZON_STEP_DAYS = 15
+#: ... within these bounds ...
+HORIZON_BOUNDS_DAYS = (15, 180)
+#: ... from at least this many observed delays (else the built-in default).
+MIN_DELAYS = 20
 
 
 @dataclass
 class WindowRows:
-    """A time-window label's own rows (every snapshot whose window has ended or resolved), with their segments."""
+    """A time-window label's own rows (every snapshot whose window has ended or resolved), with their segments
+    (None: in a gap between segments, used only by the refit on all rows)."""
 
     table: pd.DataFrame
     segment: np.ndarray
@@ -32,16 +42,19 @@ class WindowRows:
 
 @dataclass
 class TrainingData:
-    """Labelled snapshots with their segment (train/valid/calib/test), the candidate features and provenance."""
+    """Labelled snapshots with their segment (train/valid/calib/test; None: in a gap between segments, used only
+    by the refit on all rows), the candidate features and provenance."""
 
     dataset: Dataset
-    table: pd.DataFrame  # feature table rows that have a label and a segment
+    spec: ModelSpec  # with the label horizon resolved
+    table: pd.DataFrame  # feature table rows that have a label
     y: np.ndarray
     segment: np.ndarray
     candidates: list[Feature]
-    split_kind: str  # "time" or "stratified"
+    split_kind: str  # "time", "time-test" or "stratified"
     segment_starts: dict[str, str]
     data_hash: str
+    horizon_note: str = ""
     windows: dict[int, WindowRows] = field(default_factory=dict)  # window label rows by days (time splits only)
 
     def rows(self, name: str) -> np.ndarray:
@@ -52,19 +65,53 @@ def select_candidates(catalog: list[Feature], spec: ModelSpec) -> list[Feature]:
     """The catalog features the spec's families and exclusions leave in (the guards come later)."""
     chosen = spec.features
     families = None if chosen.families == "all" else set(chosen.families)
+    excluded = {*chosen.exclude, *(() if chosen.cutoff_calendar else CUTOFF_CALENDAR)}
     return [
         f
         for f in catalog
         if (families is None or f.family in families)
         and f.family not in chosen.exclude_families
-        and f.name not in chosen.exclude
+        and f.name not in excluded
     ]
 
 
+def resolve_horizon(spec: ModelSpec, ds: Dataset) -> tuple[ModelSpec, str]:
+    """The spec with ``horizon_days: auto`` replaced by the export's own delay to the label event, and how it
+    was set (for the report and the model card).
+
+    A fixed 30 days labels most conversions negative where deals take months; the 90th percentile of the
+    observed delays (creation to conversion; to a won close for deals) keeps the label about "converts at all"
+    while staying short enough for honest time splits.
+    """
+    if spec.horizon_days != "auto":
+        return spec, f"{spec.horizon_days} days (set in the spec)"
+    table, _ = entity_table(ds, spec.entity)
+    event = times(table, "converted_at" if spec.entity == "lead" else "closed_at")
+    if spec.entity == "opportunity" and "outcome" in table.columns:
+        event = np.where(table["outcome"].eq("won").fillna(False).to_numpy(dtype=bool), event, NAT)
+    created = times(table, "created_at")
+    seen = (event != NAT) & (created != NAT) & (event >= created)
+    if not ds.manifest.has_event_times:
+        return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), "the final outcome (no event times)"
+    if seen.sum() < MIN_DELAYS:
+        note = f"{LEAD_HORIZON_DAYS} days (the default: only {int(seen.sum())} observed delays to derive it from)"
+        return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), note
+    delays = (event[seen] - created[seen]) / DAY_NS
+    quantile = float(np.quantile(delays, HORIZON_QUANTILE))
+    low, high = HORIZON_BOUNDS_DAYS
+    days = int(np.clip(np.ceil(quantile / HORIZON_STEP_DAYS) * HORIZON_STEP_DAYS, low, high))
+    note = (
+        f"{days} days (derived: the 90th percentile of {int(seen.sum()):,} observed delays to the label event is"
+        f" {quantile:.1f} days, rounded up to {HORIZON_STEP_DAYS} days within {low}-{high})"
+    )
+    return spec.model_copy(update={"horizon_days": days}), note
+
+
 def label_horizon_days(spec: ModelSpec) -> int | None:
-    """The label's look-ahead in days: the lead horizon, ``label_90d`` -> 90, a deal's eventual win -> None."""
+    """The label's look-ahead in days: the lead horizon, ``label_90d`` -> 90, a deal's eventual win -> None
+    (``spec`` with its horizon resolved)."""
     if spec.entity == "lead":
-        return spec.horizon_days
+        return int(spec.horizon_days)
     match = re.fullmatch(r"label_(\d+)d", spec.label)
     return int(match[1]) if match else None
 
@@ -108,8 +155,9 @@ def training_data(
     progress: bool = False,
 ) -> TrainingData:
     """``load_training_data`` on a dataset in memory (a backtest's export as of an origin), ``plan`` overriding
-    the spec's split; ``settle_days`` as in ``time_split``."""
+    the spec's split (exactly, no fallback); ``settle_days`` as in ``time_split``."""
     source = ds.manifest.source
+    spec, horizon_note = resolve_horizon(spec, ds)
     frame = entity_frame(
         ds,
         spec.entity,
@@ -129,29 +177,41 @@ def training_data(
     built = build_features(ds, spec.entity, rows, progress=progress)
     main = rows[spec.label].notna().to_numpy(dtype=bool)
     labelled, table = rows[main].reset_index(drop=True), built[main].reset_index(drop=True)
-    plan = plan or SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
+    y = table[spec.label].astype(int).to_numpy()
     windows: dict[int, WindowRows] = {}
     if ds.manifest.has_event_times:
         exported = to_utc_scalar(ds.manifest.exported_at)
         resolved = label_known_at(ds, spec, rows)
         known = resolved[main].reset_index(drop=True)
-        segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
-        split_kind, starts = "time", {k: v.isoformat() for k, v in bounds.items()}
+        settled = (known <= exported).to_numpy(dtype=bool)  # an early resolution alone would bias the rows kept
+        labelled, table, y = (v[settled].reset_index(drop=True) for v in (labelled, table, pd.Series(y)))
+        y, known = y.to_numpy(), known[settled].reset_index(drop=True)
+        if plan is not None:
+            segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
+            split = HonestSplit(segment, bounds, "time", plan.fractions[-1])
+        else:
+            what = f"{spec.name} (label horizon {horizon_note})"
+            minimum = (spec.min_data.positives, spec.min_data.negatives)
+            plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
+            split = honest_split(labelled, known, y, plan, exported, minimum, what)
+        segment, split_kind = split.segment, split.kind
+        starts = {k: v.isoformat() for k, v in split.starts.items()}
         for days, label in window_labels.items():
-            windows[days] = _window_rows(rows, built, resolved, label, days, bounds, exported, settle_days)
+            windows[days] = _window_rows(rows, built, resolved, label, days, split, exported, settle_days)
     else:
+        plan = plan or SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
         segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}
-    keep = segment.notna().to_numpy(dtype=bool)
-    table = table[keep].reset_index(drop=True)
     return TrainingData(
         dataset=ds,
+        spec=spec,
         table=table,
-        y=table[spec.label].astype(int).to_numpy(),
-        segment=segment[keep].to_numpy(dtype=object),
+        y=y,
+        segment=segment.to_numpy(dtype=object, na_value=None),
         candidates=select_candidates(feature_catalog(ds.manifest, spec.entity), spec),
         split_kind=split_kind,
         segment_starts=starts,
         data_hash=table_hash(table),
+        horizon_note=horizon_note,
         windows=windows,
     )
 
@@ -162,7 +222,7 @@ def _window_rows(
     resolved: pd.Series,
     label: str,
     days: int,
-    bounds: dict[str, pd.Timestamp],
+    split: HonestSplit,
     exported: pd.Timestamp,
     settle_days: int | None,
 ) -> WindowRows:
@@ -177,6 +237,9 @@ def _window_rows(
     window_end = to_utc(frame["cutoff_time"]) + pd.Timedelta(days=days)
     resolved = resolved[known].reset_index(drop=True)
     known_at = resolved.where(resolved.notna() & (resolved < window_end), window_end)
-    segment = assign_segments(frame, known_at, bounds, until=exported, settle_days=settle_days)
-    keep = segment.notna().to_numpy(dtype=bool)
-    return WindowRows(built[known][keep].reset_index(drop=True), segment[keep].to_numpy(dtype=object))
+    if settle_days is not None:
+        segment = assign_segments(frame, known_at, split.starts, until=exported, settle_days=settle_days)
+    else:
+        segment = split.assign(frame, known_at, exported)
+    keep = (known_at <= exported).to_numpy(dtype=bool)  # settled by the export: usable by the refit
+    return WindowRows(built[known][keep].reset_index(drop=True), segment[keep].to_numpy(dtype=object, na_value=None))

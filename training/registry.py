@@ -14,7 +14,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location, store_dir, tracking_uri
-from features.pyfunc import CHAMPION, SCORER_ARTIFACT, ScorerModel, load_registered
+from features.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, load_registered
 from features.scoring import Scorer
 
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
@@ -49,6 +49,11 @@ def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
 
 def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def set_gate_note(name: str, version: str, blockers: str) -> None:
+    """Why a version may not be champion (empty: nothing), kept with the version for ``score`` and ``export``."""
+    MlflowClient().set_model_version_tag(name, version, GATE_TAG, blockers)
 
 
 def load_scorer(name: str, alias: str = CHAMPION) -> tuple[Scorer, str]:

@@ -13,9 +13,35 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+CANDIDATE_NAMES = {"lightgbm": "LightGBM", "logistic": "logistic regression", "naive_bayes": "naive Bayes"}
+
+
 def comparison_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """salesml and every baseline, same test rows."""
-    return [("salesml (LightGBM, calibrated)", report["test"]["metrics"]), *report["baselines"].items()]
+    """salesml, the candidates it weighed and every baseline, same test rows."""
+    served = f"salesml ({CANDIDATE_NAMES[report['chosen']]}, calibrated)"
+    others = [
+        (f"candidate: {CANDIDATE_NAMES[name]}", c["test"])
+        for name, c in report["candidates"].items()
+        if name != report["chosen"]
+    ]
+    return [(served, report["test"]["metrics"]), *others, *report["baselines"].items()]
+
+
+def _candidate_lines(report: dict[str, Any]) -> list[str]:
+    """The candidates, each calibrated on calib; the lowest log loss there is served."""
+    rows = [
+        f"| {CANDIDATE_NAMES[name]}{' (served)' if name == report['chosen'] else ''} | {c['calibration']} | "
+        f"{c['calib_log_loss']:.4f} | {c['test']['roc_auc']:.3f} | {c['test_distinct']} |"
+        for name, c in report["candidates"].items()
+    ]
+    return [
+        "## Candidates (fitted on train, calibrated and chosen on calib)",
+        "",
+        "| candidate | calibration | calib log loss | test ROC AUC | distinct test probabilities |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -23,14 +49,20 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {report['model']}: training report",
         "",
-        f"- entity: {report['entity']}; label: `{report['label']}` (horizon: {report['horizon_days'] or 'eventual'}"
-        " days)",
+        f"- entity: {report['entity']}; label: `{report['label']}` (horizon: "
+        + (report["horizon_note"] if report["horizon_days"] else "eventual outcome")
+        + ")",
+        f"- protocol: {report['protocol']}",
         f"- data window: {report['data_window'][0]} .. {report['data_window'][1]}",
         f"- data hash: `{report['data_hash'][:16]}`",
         f"- split: {split['kind']} ({split['note']}); rows {split['rows']}; positives {split['positives']}",
-        f"- calibration: {report['calibration']['chosen']} (5-fold log loss on the calibration split: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in report["calibration"]["cv_log_loss"].items())
-        + ")",
+        f"- served: {CANDIDATE_NAMES[report['chosen']]}, calibration {report['calibration']['chosen']}; refit on "
+        f"{report['refit']['rows']:,} rows ({report['refit']['positives']:,} positives) up to "
+        f"{report['refit']['trained_until']}, calibrated across {report['refit']['folds']} folds "
+        f"({report['refit']['calibration']})",
+        "- gate: "
+        + ("passed" if not report["gate"]["blockers"] else "; ".join(report["gate"]["blockers"]))
+        + (" (promoted anyway: --promote)" if report["gate"]["forced"] else ""),
         f"- tuning: {report['tuning']['trials']} Optuna trials ({report['tuning']['pruned']} pruned), "
         f"best iteration {report['tuning']['best_iteration']}, study `{report['tuning']['study_name']}`",
         "",
@@ -42,6 +74,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|" + "---|" * len(SHOWN),
         *(f"| {name} | " + " | ".join(_fmt(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),
         "",
+        *_candidate_lines(report),
         "## Grades on the test split",
         "",
         "| grade | share | conversion rate | n |",

@@ -27,6 +27,11 @@ class FeatureSelection(_Strict):
     exclude_families: list[str] = []
     exclude: list[str] = []
     allow: list[str] = Field(default=[], description="Features kept even when the leakage guard flags them.")
+    cutoff_calendar: bool = Field(
+        default=False,
+        description="Also use where the scoring time falls in its quarter (quarter-end pressure on deals); off by"
+        " default: for leads it is a proxy of the lead's age, the same for every lead scored at one time.",
+    )
 
 
 class Categorical(_Strict):
@@ -58,6 +63,9 @@ class Leakage(_Strict):
 class Split(_Strict):
     fractions: tuple[float, float, float, float] = (0.6, 0.15, 0.1, 0.15)
     seed: int = 0
+    refit_folds: int = Field(
+        default=3, ge=2, le=10, description="Folds of the cross-fitted calibration of the model refit on all rows."
+    )
 
 
 class Tuning(_Strict):
@@ -69,6 +77,9 @@ class Tuning(_Strict):
 class Gate(_Strict):
     metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     min_improvement: float = Field(default=0.002, ge=0)
+    min_distinct: int = Field(
+        default=20, ge=2, description="A model whose test probabilities take fewer distinct values is never served."
+    )
 
 
 class ModelSpec(_Strict):
@@ -77,7 +88,10 @@ class ModelSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     entity: Literal["lead", "opportunity"]
     label: str = "label"
-    horizon_days: int = Field(ge=1)
+    horizon_days: int | Literal["auto"] = Field(
+        default="auto",
+        description="Label horizon in days; auto: derived from the export's own conversion delays (leads).",
+    )
     window_heads_days: list[int] = Field(
         default=[],
         description="Time-window heads: also the probability of the label within each of these days (label_{N}d).",

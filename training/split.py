@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.errors import DataError
+
 SEGMENTS: tuple[str, ...] = ("train", "valid", "calib", "test")
+EVALUATED: tuple[str, ...] = ("valid", "calib", "test")
+#: Each of valid, calib and test needs this many positives and this many negatives.
+MIN_EVAL_CLASS = 10
+#: Shares of the settled entities tried for the test segment when the spec's share leaves too few positives.
+FALLBACK_TEST_SHARES: tuple[float, ...] = (0.25, 0.35)
 
 
 @dataclass(frozen=True)
@@ -85,3 +92,127 @@ def stratified_split(frame: pd.DataFrame, label: str, plan: SplitPlan = SplitPla
         for name, part in zip(SEGMENTS, np.split(shuffled, cuts[:-1]), strict=True):
             segment[part] = name
     return frame["entity_id"].map(segment).astype("string")
+
+
+@dataclass(frozen=True)
+class HonestSplit:
+    """Where each row went, and how: ``kind`` is ``time`` (four segments in time order, a label-horizon gap
+    before each) or ``time-test`` (the test segment alone in time order; train, valid and calib drawn at random
+    by entity from the rows whose labels were known before the test starts)."""
+
+    segment: pd.Series
+    starts: dict[str, pd.Timestamp]
+    kind: str
+    test_share: float
+    inner: pd.Series | None = None  # time-test: entity_id -> train/valid/calib
+
+    def assign(self, frame: pd.DataFrame, known_at: pd.Series, until: pd.Timestamp) -> pd.Series:
+        """The same split for other rows of the same entities (a window label's rows)."""
+        segment = assign_segments(frame, known_at, self.starts, until)
+        if self.inner is not None:
+            before = (segment == "train").to_numpy(dtype=bool)
+            segment[before] = frame.loc[before, "entity_id"].map(self.inner).to_numpy()
+        return segment
+
+
+def honest_split(
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    y: np.ndarray,
+    plan: SplitPlan,
+    until: pd.Timestamp,
+    min_train: tuple[int, int],
+    what: str,
+) -> HonestSplit:
+    """The most out-of-time split the data affords, sized from the settled rows (labels known by ``until``).
+
+    Tried in order, each with the plan's test share and then ``FALLBACK_TEST_SHARES``: four segments by time;
+    then the test segment by time with train/valid/calib drawn at random (stratified, by entity) from the rows
+    whose labels were known before it. A candidate holds when valid, calib and test have ``MIN_EVAL_CLASS``
+    positives and negatives and train has ``min_train``; the error names the cause and the knobs.
+    """
+    settled = (known_at <= until).to_numpy(dtype=bool)
+    firsts = frame[settled].groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
+    if firsts.empty:
+        raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
+    shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
+    tried: list[HonestSplit] = []
+    for make in (_four_segments, _test_by_time):
+        for share in shares:
+            split = make(frame, known_at, y, firsts, plan, share, until)
+            if _enough(split.segment, y, min_train):
+                return split
+            tried.append(split)
+    raise DataError(_no_split_message(tried[0].segment, y, min_train, what))
+
+
+def _shares(plan: SplitPlan, test_share: float) -> np.ndarray:
+    """The plan's fractions with the test share replaced and the others scaled to fill the rest."""
+    head = np.asarray(plan.fractions[:-1], dtype=float)
+    return np.append(head / head.sum() * (1.0 - test_share), test_share)
+
+
+def _starts(firsts: pd.Series, fractions: np.ndarray, until: pd.Timestamp) -> dict[str, pd.Timestamp]:
+    edges = np.cumsum(fractions)[:-1]
+    bounds = [firsts.iloc[min(int(e * len(firsts)), len(firsts) - 1)] if e < 1 else until for e in edges]
+    return dict(zip(SEGMENTS, [firsts.iloc[0], *bounds], strict=True))
+
+
+def _four_segments(
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    y: np.ndarray,
+    firsts: pd.Series,
+    plan: SplitPlan,
+    share: float,
+    until: pd.Timestamp,
+) -> HonestSplit:
+    starts = _starts(firsts, _shares(plan, share), until)
+    return HonestSplit(assign_segments(frame, known_at, starts, until), starts, "time", share)
+
+
+def _test_by_time(
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    y: np.ndarray,
+    firsts: pd.Series,
+    plan: SplitPlan,
+    share: float,
+    until: pd.Timestamp,
+) -> HonestSplit:
+    test_start = _starts(firsts, _shares(plan, share), until)["test"]
+    starts = {"train": firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
+    segment = assign_segments(frame, known_at, starts, until)
+    before = (segment == "train").to_numpy(dtype=bool)
+    head = np.asarray(plan.fractions[:-1], dtype=float)
+    inner_plan = SplitPlan((*(head / head.sum()).tolist(), 0.0), plan.seed)
+    rows = frame[before].assign(label=y[before])
+    inner = stratified_split(rows, "label", inner_plan)
+    inner.index = rows.index
+    by_entity = inner.groupby(rows["entity_id"]).first()
+    segment[before] = inner.to_numpy()
+    return HonestSplit(segment, starts, "time-test", share, by_entity)
+
+
+def _class_counts(segment: pd.Series, y: np.ndarray, name: str) -> tuple[int, int]:
+    member = (segment == name).to_numpy(dtype=bool, na_value=False)
+    return int(y[member].sum()), int(member.sum() - y[member].sum())
+
+
+def _enough(segment: pd.Series, y: np.ndarray, min_train: tuple[int, int]) -> bool:
+    positives, negatives = _class_counts(segment, y, "train")
+    if positives < min_train[0] or negatives < min_train[1]:
+        return False
+    return all(min(_class_counts(segment, y, name)) >= MIN_EVAL_CLASS for name in EVALUATED)
+
+
+def _no_split_message(segment: pd.Series, y: np.ndarray, min_train: tuple[int, int], what: str) -> str:
+    counts = ", ".join(
+        "{} {} positives / {} negatives".format(name, *_class_counts(segment, y, name)) for name in SEGMENTS
+    )
+    return (
+        f"{what}: no honest time split: the spec's split leaves {counts}; each of valid, calib and test needs "
+        f"{MIN_EVAL_CLASS} of each and train {min_train[0]} / {min_train[1]} (spec min_data); a label horizon "
+        "shorter than the export's history is the usual cause: set horizon_days lower in the model spec, change "
+        "split.fractions, or export a longer history"
+    )

@@ -1,9 +1,11 @@
-"""``salesml train``: spec + dataset -> tuned, calibrated LightGBM scorer in the MLflow registry, with a report.
+"""``salesml train``: spec + dataset -> the best calibrated candidate, tested out of time and refit on every
+labelled row, in the MLflow registry with a report.
 
 Steps: point-in-time training rows and an honest split -> guards (minimum data, leakage) -> Optuna over LightGBM
-on train/valid -> calibration chosen on calib -> reference population for scores -> evaluation on test beside the
-baselines -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion`` if it passes
-the spec's gate against the current champion on the same test rows (or ``promote``).
+on train/valid -> LightGBM, logistic regression and naive Bayes fitted on train, each calibrated on calib, the
+lowest calib log loss chosen -> evaluation on test beside the baselines -> the chosen candidate refit on all rows
+(``training.refit``) -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion``
+when it shows skill, does not collapse, and passes the spec's gate against the current champion (or ``promote``).
 """
 
 from __future__ import annotations
@@ -20,22 +22,24 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import Feature
+from features.dataset import to_utc
 from features.errors import DataError
 from features.pyfunc import CHALLENGER, CHAMPION, alias_version
 from features.scoring import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
+from training.candidates import Candidate, Model, lightgbm_candidate, logistic_candidate, naive_bayes_candidate
 from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
 from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
-from training.registry import load_scorer, log_scorer, set_alias, use_local_store
+from training.refit import refit_scorer
+from training.registry import load_scorer, log_scorer, set_alias, set_gate_note, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
+from training.split import MIN_EVAL_CLASS
 from training.tune import BASE_PARAMS, fit_booster, tune
-
-MIN_EVAL_CLASS = 10  # each of valid, calib and test needs this many positives and negatives
 
 
 @dataclass
@@ -110,19 +114,31 @@ def fit_scorer(
     params: dict[str, Any],
     rounds: int | None = None,
 ) -> tuple[Scorer, dict[str, float]]:
-    """Booster (``rounds`` trees, or early stopping on valid), calibration chosen on calib, the reference population
-    for scores, and the window heads; and the calibrators' cross-validated losses."""
+    """LightGBM (``rounds`` trees, or early stopping on valid) on train, its calibration chosen on calib, the
+    reference population for scores and the window heads; and the calibrators' cross-validated losses."""
     y = {name: data.y[data.rows(name)] for name in x}
     if rounds is None:
         booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
     else:
         booster = lgb.train(params, lgb.Dataset(x["train"], y["train"]), num_boost_round=rounds)
-    calibrator, losses = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
-    reference = calibrator(booster.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
-    scorer = Scorer(
-        spec.name, spec.entity, inputs, booster, calibrator, reference_quantiles(reference), spec.grades.model_dump()
-    )
+    scorer, losses = calibrated_scorer(spec, inputs, booster, x, y)
     scorer.heads = _window_heads(spec, data, inputs, params)
+    return scorer, losses
+
+
+def calibrated_scorer(
+    spec: ModelSpec, inputs: list[InputFeature], model: Model, x: Matrices, y: dict[str, np.ndarray]
+) -> tuple[Scorer, dict[str, float]]:
+    """A model fitted on train as a scorer: calibration chosen on calib (never collapsing onto fewer than the
+    gate's distinct values there), the reference population on valid + calib."""
+    margin = model.predict(x["calib"], raw_score=True)
+    calibrator, losses = choose_calibrator(margin, y["calib"], spec.split.seed)
+    if calibrator.kind == "isotonic" and len(np.unique(calibrator(margin))) < spec.gate.min_distinct:
+        calibrator, _ = choose_calibrator(margin, y["calib"], spec.split.seed, kinds=("sigmoid",))
+    reference = calibrator(model.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
+    scorer = Scorer(
+        spec.name, spec.entity, inputs, model, calibrator, reference_quantiles(reference), spec.grades.model_dump()
+    )
     return scorer, losses
 
 
@@ -164,15 +180,90 @@ def _evaluate_windows(scorer: Scorer, data: TrainingData) -> dict[str, Any]:
 
 
 def _champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
-    """The current champion scored on the challenger's test rows, if there is a champion."""
+    """The current champion scored on the challenger's test rows it was not trained on (after its
+    ``trained_until``); where it saw them all, the two models' own out-of-time test figures instead."""
     version = alias_version(spec.name, CHAMPION)
     if version is None:
         return {"champion_version": None}
     champion, _ = load_scorer(spec.name, CHAMPION)
-    theirs = binary_metrics(y, champion.predict(test)["probability"].to_numpy())
-    ours = binary_metrics(y, scorer.predict(test)["probability"].to_numpy())
+    until = champion.metadata.get("trained_until") or champion.metadata.get("data_window", [None, None])[1]
+    unseen = (to_utc(test["cutoff_time"]) > pd.Timestamp(until)).to_numpy() if until else np.ones(len(y), bool)
+    ours = binary_metrics(y[unseen], scorer.predict(test[unseen])["probability"].to_numpy()) if unseen.any() else {}
+    if min(int(y[unseen].sum()), int((1 - y[unseen]).sum())) >= MIN_EVAL_CLASS:
+        theirs = binary_metrics(y[unseen], champion.predict(test[unseen])["probability"].to_numpy())
+        basis = f"the {int(unseen.sum()):,} test rows after the champion's data"
+    else:
+        theirs, ours = champion.metadata.get("metrics", {}), binary_metrics(y, scorer.predict(test)["probability"])
+        basis = "each model's own out-of-time test (the champion was trained on this test period)"
+    if spec.gate.metric not in theirs:
+        return {"champion_version": version, "gain": float("inf"), "basis": "the champion has no test figures"}
     gain = _gate_value(ours, spec.gate.metric) - _gate_value(theirs, spec.gate.metric)
-    return {"champion_version": version, "champion_metrics": theirs, "gain": gain}
+    return {"champion_version": version, "champion_metrics": theirs, "gain": gain, "basis": basis}
+
+
+def _weigh(
+    spec: ModelSpec, data: TrainingData, inputs: list[InputFeature], x: Matrices, y: dict[str, np.ndarray], tuned
+) -> tuple[list[Candidate], dict[str, Scorer], dict[str, dict[str, Any]]]:
+    """Every candidate fitted on train and calibrated on calib; their calibrated log loss there (out of time for
+    all of them: LightGBM stopped early on valid) decides, and each is scored on test for the report."""
+    candidates = [
+        lightgbm_candidate(tuned.params, tuned.best_iteration, len(y["train"])),
+        logistic_candidate(inputs, x["train"], y["train"], x["valid"], y["valid"]),
+        naive_bayes_candidate(),
+    ]
+    scorers, summary = {}, {}
+    for candidate in candidates:
+        model = candidate.fit(inputs, x["train"], y["train"])
+        scorer, losses = calibrated_scorer(spec, inputs, model, x, y)
+        test_p = scorer.probability(x["test"])
+        scorers[candidate.name] = scorer
+        summary[candidate.name] = {
+            "settings": candidate.settings,
+            "calibration": scorer.calibrator.kind,
+            "calib_log_loss": losses[scorer.calibrator.kind],
+            "test": binary_metrics(y["test"], test_p),
+            "test_distinct": int(len(np.unique(test_p))),
+        }
+    candidates.sort(key=lambda c: summary[c.name]["calib_log_loss"])
+    return candidates, scorers, summary
+
+
+def _refit_heads(
+    spec: ModelSpec, data: TrainingData, evaluated: Scorer, params: dict[str, Any]
+) -> dict[int, tuple[Candidate, str, pd.DataFrame, np.ndarray]]:
+    """Per window head, what its refit needs: its validated tree count, its calibration kind, all its rows."""
+    heads = {}
+    for head in evaluated.heads:
+        rows = data.windows[head.days]
+        rounds = max(int(head.booster.best_iteration or head.booster.num_trees()), 1)
+        candidate = lightgbm_candidate(params, rounds, int(rows.rows("train").sum()))
+        labels = rows.table[f"label_{head.days}d"].to_numpy(dtype=float).astype(int)
+        heads[head.days] = (candidate, head.calibrator.kind, rows.table, labels)
+    return heads
+
+
+def gate_blockers(evaluation: dict[str, Any], comparison: dict[str, Any], spec: ModelSpec, distinct: int) -> list[str]:
+    """Why a version may not become champion, in words (empty: it may)."""
+    blockers = []
+    low = evaluation["skill"]["roc_auc_95"][0]
+    if not low > 0.5:
+        blockers.append(f"no demonstrable skill: the 95% interval of its test ROC AUC reaches {low:.3f}")
+    if distinct < spec.gate.min_distinct:
+        floor = spec.gate.min_distinct
+        blockers.append(f"its test probabilities take {distinct} distinct values (gate.min_distinct {floor})")
+    if not passes_gate(comparison, spec, promote=False):
+        blockers.append(
+            f"it does not beat champion v{comparison['champion_version']} by {spec.gate.min_improvement} "
+            f"{spec.gate.metric} ({comparison['basis']})"
+        )
+    return blockers
+
+
+PROTOCOL = (
+    "segments by time (label horizon gap before each; test alone by time when the data are too thin), candidates "
+    "fitted on train, calibrated and chosen on calib, tested on test; the served model is the chosen candidate "
+    "refit on every settled labelled row with cross-fitted calibration"
+)
 
 
 def train(
@@ -184,8 +275,29 @@ def train(
     promote: bool = False,
     progress: bool = True,
 ) -> TrainResult:
+    """Train, test out of time, refit and register a model version.
+
+    Args:
+        spec_ref: a model spec by name in ``models/`` (``lead_score``) or a path to a spec YAML.
+        data_dir: a canonical dataset directory.
+        trials, timeout_s: Optuna's budget (default: the spec's).
+        promote: make the version champion whatever the gate says.
+        progress: show progress bars.
+
+    Returns:
+        A ``TrainResult``: the report (split, horizon, candidates, test metrics, gate), the registered version,
+        the test rows with the evaluated model's probabilities, and the served scorer.
+
+    Raises:
+        DataError: too little data, no honest split, no labels (one line naming the cause and the knob).
+
+    Example:
+        >>> result = train("lead_score", Path("data/demo"), trials=10)  # doctest: +SKIP
+        >>> result.report["test"]["metrics"]["roc_auc"]  # doctest: +SKIP
+    """
     spec, spec_text = load_spec(spec_ref)
     data = load_training_data(spec, data_dir, progress=progress)
+    spec = data.spec
     features, flags, inputs, x, y = model_matrices(spec, data)
     table = data.table
 
@@ -202,7 +314,10 @@ def train(
             seed=spec.tuning.seed,
             progress=progress,
         )
-        scorer, calibration_losses = fit_scorer(spec, data, x, inputs, tuned.params, tuned.best_iteration)
+        candidates, scorers, weighed = _weigh(spec, data, inputs, x, y, tuned)
+        chosen = candidates[0]
+        scorer = scorers[chosen.name]
+        scorer.heads = _window_heads(spec, data, inputs, tuned.params)
         evaluation = evaluate_model(scorer, x["test"], y["test"])
         evaluation["windows"] = _evaluate_windows(scorer, data)
         auc = evaluation["metrics"]["roc_auc"]
@@ -210,27 +325,38 @@ def train(
             y["test"], evaluation["probability"], table.loc[data.rows("test"), "entity_id"].to_numpy()
         )
         evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
-        scorer.metadata = {
-            "data_window": [str(table["cutoff_time"].min()), str(table["cutoff_time"].max())],
+        horizon = label_horizon_days(spec)
+        served, oof = refit_scorer(
+            spec, scorer, features, table, data.y, chosen, _refit_heads(spec, data, scorer, tuned.params)
+        )
+        trained_until = str(table["cutoff_time"].max())
+        served.metadata = scorer.metadata = {
+            "data_window": [str(table["cutoff_time"].min()), trained_until],
+            "trained_until": trained_until,
             "metrics": evaluation["metrics"],
             "data_hash": data.data_hash,
             "label": spec.label,
-            "horizon_days": label_horizon_days(spec),
+            "horizon_days": horizon,
+            "horizon_note": data.horizon_note,
+            "model_kind": chosen.name,
         }
         x_cols = [f.name for f in features]
         baselines = _baselines(data, features, x_cols)
         factors = global_factors(scorer, x["test"])
         comparison = _champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
+        distinct = weighed[chosen.name]["test_distinct"]
+        blockers = gate_blockers(evaluation, comparison, spec, min(distinct, len(np.unique(oof))))
+        promoted = promote or not blockers
         report = {
             "model": spec.name,
             "entity": spec.entity,
             "label": spec.label,
-            "horizon_days": label_horizon_days(spec),
+            "horizon_days": horizon,
+            "horizon_note": data.horizon_note,
+            "protocol": PROTOCOL,
             "split": {
                 "kind": data.split_kind,
-                "note": "time split by first snapshot; a row's label is known before the next segment starts"
-                if data.split_kind == "time"
-                else "the dataset has no event times: seeded stratified split by entity",
+                "note": SPLIT_NOTES[data.split_kind],
                 "segment_starts": data.segment_starts,
                 "rows": {name: int(len(v)) for name, v in y.items()},
                 "positives": {name: int(v.sum()) for name, v in y.items()},
@@ -240,13 +366,25 @@ def train(
             "features_used": x_cols,
             "leakage_flags": [asdict(f) for f in flags],
             "tuning": asdict(tuned),
-            "calibration": {"chosen": scorer.calibrator.kind, "cv_log_loss": calibration_losses},
+            "candidates": weighed,
+            "chosen": chosen.name,
+            "calibration": {"chosen": scorer.calibrator.kind, "chosen_on": "calib"},
             "test": {k: v for k, v in evaluation.items() if k != "probability"},
+            "refit": {
+                "rows": int(len(table)),
+                "positives": int(data.y.sum()),
+                "folds": spec.split.refit_folds,
+                "calibration": served.calibrator.kind,
+                "trained_until": trained_until,
+                "new_levels": _new_levels(scorer, served),
+            },
             "baselines": baselines,
             "global_factors": factors[:20],
             "champion": comparison,
+            "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers)},
         }
         mlflow.log_params({"spec": spec.name, "split": data.split_kind, "n_features": len(x_cols)})
+        mlflow.log_params({"model_kind": chosen.name, "horizon_days": horizon, "refit_rows": len(table)})
         mlflow.log_params({f"lgb_{k}": v for k, v in tuned.params.items() if k not in BASE_PARAMS})
         mlflow.log_metric("best_iteration", tuned.best_iteration)
         mlflow.log_metrics({f"test_{k}": v for k, v in evaluation["metrics"].items() if np.isfinite(v)})
@@ -258,6 +396,8 @@ def train(
                 mlflow.log_metric(f"test_grade_{row['grade']}_conversion", row["conversion_rate"])
         for name, metrics in baselines.items():
             mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
+        for name, summary in weighed.items():
+            mlflow.log_metrics({f"candidate_{name}_{k}": v for k, v in summary["test"].items() if np.isfinite(v)})
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             curves = {"salesml": evaluation["probability"]}
@@ -269,13 +409,31 @@ def train(
             (out / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
             (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
             mlflow.log_artifacts(str(out))
-        version = log_scorer(scorer, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
+        version = log_scorer(served, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
         set_alias(spec.name, CHALLENGER, version)
-        promoted = passes_gate(comparison, spec, promote)
+        set_gate_note(spec.name, version, "; ".join(blockers))
         if promoted:
             set_alias(spec.name, CHAMPION, version)
         report["version"], report["promoted"] = version, promoted
         mlflow.set_tags({"model_version": version, "promoted": str(promoted)})
         test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
         test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
-        return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, scorer)
+        return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, served)
+
+
+SPLIT_NOTES = {
+    "time": "four segments by first snapshot time; a row's label is known before the next segment starts",
+    "time-test": "the test segment by time, its labels unknown to every row before it; too thin for four time "
+    "segments, so train, valid and calib are drawn at random by entity from the rows before it",
+    "stratified": "the dataset has no event times: seeded stratified split by entity",
+}
+
+
+def _new_levels(evaluated: Scorer, served: Scorer) -> dict[str, int]:
+    """Per categorical input, the levels the refit learned that the evaluated model did not know."""
+    before = {f.name: set(f.levels or []) for f in evaluated.inputs}
+    return {
+        f.name: len(set(f.levels or []) - before.get(f.name, set()))
+        for f in served.inputs
+        if f.kind == "categorical" and set(f.levels or []) - before.get(f.name, set())
+    }
