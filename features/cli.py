@@ -79,13 +79,34 @@ def validate_cmd(
 @data_app.command("synth")
 @user_errors
 def synth_cmd(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Directory to write the synthetic dataset into.")],
-    leads: Annotated[int, typer.Option(min=100, help="Number of leads to simulate.")] = 20_000,
+    leads: Annotated[
+        int, typer.Option(min=100, help="Number of leads to simulate (with --shape: in the export; default its own).")
+    ] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     start: Annotated[str, typer.Option(help="First lead creation date (UTC).")] = "2024-01-01",
     end: Annotated[str, typer.Option(help="Export date: the simulation stops here (UTC).")] = "2025-12-31",
+    shape: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help="Write a leads-only export shaped like a real one instead of the full CRM: growing (12 months, "
+            "volume growing 3x, conversions months late, a landing page with ~500 values) or regime (30 months, a "
+            "new contact channel, conversion rising to 25% in the latest quarter); it spans the months before --end.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
+    if shape is not None:
+        from features.synth.shapes import synthesize_shape
+
+        given = {name for name in ("leads", "start") if ctx.get_parameter_source(name).name != "DEFAULT"}
+        if "start" in given:
+            raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
+        size = leads if "leads" in given else None
+        Console().print(synthesize_shape(out, shape, leads=size, seed=seed, end=end).summary_table())
+        return
     from features.synth import synthesize
 
     result = synthesize(out, leads=leads, seed=seed, start=start, end=end, progress=True)
