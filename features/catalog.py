@@ -133,6 +133,28 @@ def extra_concept(name: str) -> str | None:
     return next((c for c in CONCEPTS if name == c or name.startswith(f"{c}_")), None)
 
 
+EXTRA_PREFIX = "x_"  # an extra attribute's feature is named after it: x_<name>
+
+
+def attribute_names(display: str) -> tuple[str, str]:
+    """An extra attribute's display names (zh, en): its source's header, marked as an attribute so that it is not
+    taken for a built feature of a similar name (a customer's ``age`` against the lead's "Age (days)")."""
+    return f"{display}（属性）", f"{display} (attribute)"
+
+
+#: How explanations print a missing value, and a value pooled with the rare ones when the value sent is unknown.
+MISSING_VALUE: tuple[str, str] = ("缺失", "missing")
+RARE_VALUE: tuple[str, str] = ("其他（少见值）", "other (rare value)")
+
+
+def many_values_names(zh: str, en: str, distinct: int | None) -> tuple[str, str]:
+    """An id-like input's display names (zh, en) with how many values it takes (unknown: "many"): its value alone,
+    one id among hundreds, does not say that."""
+    if distinct is None:
+        return f"{zh}（取值众多）", f"{en} (one of many values)"
+    return f"{zh}（共{distinct}种取值）", f"{en} (one of {distinct} values)"
+
+
 def static_features(manifest: Manifest, entity: str) -> list[Feature]:
     """Entity attributes used as-is: canonical ones minus excluded columns, and every declared extra.
 
@@ -144,10 +166,9 @@ def static_features(manifest: Manifest, entity: str) -> list[Feature]:
     excluded = set(manifest.excluded_columns.get(table, []))
     extras = [
         Feature(
-            f"x_{extra.name}",
+            f"{EXTRA_PREFIX}{extra.name}",
             "static",
-            extra.display or extra.name,
-            extra.display or extra.name,
+            *attribute_names(extra.display or extra.name),
             "categorical" if extra.kind == "categorical" else "numeric",
             extra_concept(extra.name),
             extra.name,

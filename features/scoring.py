@@ -6,8 +6,10 @@ saved as a directory (``booster.txt`` + ``scorer.json``) and logged to MLflow as
 - probability: the calibrated probability of the label within the model's horizon.
 - score (0-100): the percentile of that probability among the reference population at training time, so the
   fixed grade thresholds keep their meaning (A at score >= 85 is the top 15% by default).
-- factors: LightGBM's exact tree SHAP contributions (``pred_contrib``) in log-odds, summed per key factor
-  (the features that express one driver), with the approximate change in probability each one makes.
+- factors: the model's exact SHAP contributions (``pred_contrib``) in log-odds, summed per key factor (the features
+  that express one driver), and each factor's effect on the calibrated probability: the probability's change from
+  the base (the calibrated probability at the model's expected margin, a typical lead or deal) shared out in
+  proportion to the contributions, so that the base and every factor's effect add up to the probability.
 - time windows (``p_{N}d``, when the spec asks for heads): the calibrated probability of the label within N days,
   capped so that a shorter window never exceeds a longer one nor the main probability; ``expected_days`` is
   the median time to the event given that it happens, read off those windows (a deal's expected close).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +28,23 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.catalog import Feature, factor_of
+from features.catalog import (
+    EXTRA_PREFIX,
+    MISSING_VALUE,
+    RARE_VALUE,
+    Feature,
+    factor_of,
+    many_values_names,
+)
 
 Locale = Literal["zh-CN", "en"]
 OTHER = "__other__"  # rare training levels are pooled into this one
 REFERENCE_POINTS = 1001
 BOOSTER_FILE, SCORER_FILE = "booster.txt", "scorer.json"
+MIN_EFFECT = 0.0005  # a factor's effect under this would show as +0.0%: it is not listed (it is in other_effect)
+MANY_VALUES = 50  # a categorical with more distinct values in training is shown as one of that many
+#: An extra attribute named like an identifier (customer_id, "Customer ID", LeadId, 客户编号, a URL).
+_ID_LIKE = re.compile(r"(?:^|[^A-Za-z])(?i:id|uuid|guid|url)(?![A-Za-z])|(?<=[a-z])I[Dd](?![a-z])|编号|号码|网址|链接")
 
 
 @dataclass
@@ -61,11 +75,12 @@ class InputFeature:
     factor_zh: str
     factor_en: str
     levels: list[str] | None = None
+    distinct: int | None = None  # categoricals: distinct values seen in training (None: not recorded)
 
     @classmethod
-    def of(cls, feature: Feature, levels: list[str] | None = None) -> InputFeature:
+    def of(cls, feature: Feature, levels: list[str] | None = None, distinct: int | None = None) -> InputFeature:
         f = factor_of(feature)
-        return cls(feature.name, feature.kind, feature.zh, feature.en, f.key, f.zh, f.en, levels)
+        return cls(feature.name, feature.kind, feature.zh, feature.en, f.key, f.zh, f.en, levels, distinct)
 
 
 @dataclass
@@ -78,10 +93,39 @@ class FactorEffect:
     feature_name: str
     value: Any
     contribution: float  # log-odds
-    delta_probability: float  # approximate change of the probability
+    delta_probability: float  # its additive effect: base_probability + every factor's effect = probability
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def text(self, locale: Locale) -> str:
+        """The effect in words, ``Lead age: Age (days) = 66 (+6.6%)``, in the locale its names are in; a factor that is
+        one input is named once."""
+        shown = evidence(self.feature_name, self.value, locale)
+        head = shown if self.factor == self.feature else f"{self.name}: {shown}"
+        return f"{head} ({self.delta_probability:+.1%})"
+
+
+def evidence(feature_name: str, value: Any, locale: Locale) -> str:
+    """The input that weighed most within a factor and its value, ``Age (days) = 66``."""
+    return f"{feature_name} = {shown_value(value, locale)}"
+
+
+def shown_value(value: Any, locale: Locale) -> str:
+    """A feature value as explanations print it: numbers compact (integers whole, others to 3 significant digits
+    below 100), missing and pooled rare values in words."""
+    if value is None:
+        return _local(MISSING_VALUE, locale)
+    if value == OTHER:
+        return _local(RARE_VALUE, locale)
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+def _local(words: tuple[str, str], locale: Locale) -> str:
+    """The locale's one of the catalog's (zh, en) words."""
+    return words[0] if locale == "zh-CN" else words[1]
 
 
 @dataclass
@@ -183,13 +227,14 @@ class Scorer:
     def contributions(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
         the factor keys (columns of the sums)."""
-        raw, _ = self._shap(x)
+        raw, _, _ = self._shap(x)
         return raw, *self._by_factor(raw)
 
-    def _shap(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature contributions and the margin, which they sum to (one pass over the trees for both)."""
+    def _shap(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-feature contributions, the margin they sum to with the bias, and the bias: the model's expected
+        margin, the last column (one pass over the model for all three)."""
         full = self.booster.predict(x, pred_contrib=True)
-        return full[:, :-1], full.sum(axis=1)  # the last column is the bias
+        return full[:, :-1], full.sum(axis=1), full[:, -1]
 
     def _by_factor(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys, index = np.unique([f.factor for f in self.inputs], return_inverse=True)
@@ -201,35 +246,48 @@ class Scorer:
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
         """``predict`` and ``explain`` in one pass (the margin is the sum of the SHAP values); the scores also carry
-        each row's ``warnings`` (unseen categories, missing inputs)."""
+        each row's ``base_probability`` (a typical lead's or deal's: the calibrated probability at the expected
+        margin), ``other_effect`` (the summed effect of the factors not listed, so that the base, the listed effects
+        and it add up to the probability) and ``warnings`` (unseen categories, missing inputs)."""
         x, warnings = encode_matrix(self.inputs, table)
-        raw, margin = self._shap(x)
+        raw, margin, bias = self._shap(x)
         scores = self._scores(margin, x)
+        base = np.clip(self.calibrator(bias), 0.0, 1.0)
+        change = scores["probability"].to_numpy() - base
+        reasons, listed = self._reasons(x, table, raw, probability_per_log_odds(margin - bias, change), top, locale)
+        scores["base_probability"] = base
+        scores["other_effect"] = change - listed
         scores["warnings"] = warnings
-        return scores, self._reasons(x, raw, margin, top, locale)
+        return scores, reasons
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
         return self.predict_with_factors(table, top, locale)[1]
 
     def _reasons(
-        self, x: np.ndarray, raw: np.ndarray, margin: np.ndarray, top: int, locale: Locale
-    ) -> list[dict[str, list]]:
+        self, x: np.ndarray, table: pd.DataFrame, raw: np.ndarray, scale: np.ndarray, top: int, locale: Locale
+    ) -> tuple[list[dict[str, list]], np.ndarray]:
+        """Per row, up to ``top`` factors raising and lowering the probability, strongest first, each by at least
+        MIN_EFFECT (a factor's effect: its contribution times the row's ``scale``); and per row the sum of the effects
+        listed."""
         by_factor, keys = self._by_factor(raw)
+        effect = by_factor * scale[:, None]  # element by element: a row's effects do not depend on the batch
         leader = self._leading_members(raw, keys)
         order = np.argsort(-by_factor, axis=1, kind="stable")
         k = min(top, len(keys))
         sides = {"positive": (order[:, :k], 1.0), "negative": (order[:, ::-1][:, :k], -1.0)}
         out: list[dict[str, list]] = [{} for _ in range(len(x))]
+        listed = np.zeros(len(x))
         for side, (picks, sign) in sides.items():
-            total = np.take_along_axis(by_factor, picks, axis=1)
-            chosen = sign * total > 0  # np.nonzero goes row by row, so each row keeps its order
+            shown = np.take_along_axis(effect, picks, axis=1)
+            chosen = sign * shown >= MIN_EFFECT  # np.nonzero goes row by row, so each row keeps its order
+            listed += np.where(chosen, shown, 0.0).sum(axis=1)
             r, j = np.nonzero(chosen)[0], picks[chosen]
-            effects = self._effects(keys[j], total[chosen], leader[r, j], x, r, margin[r], locale)
+            effects = self._effects(keys[j], by_factor[r, j], shown[chosen], leader[r, j], x, table, r, locale)
             ends = np.cumsum(chosen.sum(axis=1)).tolist()
             for row, (start, end) in zip(out, itertools.pairwise([0, *ends]), strict=True):
                 row[side] = effects[start:end]
-        return out
+        return out, listed
 
     def _leading_members(self, raw: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Per row and factor, the input that contributed most (its value is shown)."""
@@ -243,17 +301,16 @@ class Scorer:
         self,
         keys: np.ndarray,
         totals: np.ndarray,
+        deltas: np.ndarray,
         leads: np.ndarray,
         x: np.ndarray,
+        table: pd.DataFrame,
         rows: np.ndarray,
-        margins: np.ndarray,
         locale: Locale,
     ) -> list[FactorEffect]:
-        """One effect per picked (row, factor), all at once: the leading member's value and the probability change."""
-        zh = locale == "zh-CN"
-        words = [(f.factor_zh, f.name, f.zh) if zh else (f.factor_en, f.name, f.en) for f in self.inputs]
-        deltas = _sigmoid(margins) - _sigmoid(margins - totals)
-        values = _cells(self.inputs, x, rows, leads)
+        """One effect per picked (row, factor), all at once: the leading member's value and the factor's effect."""
+        words = [_names(f, locale) for f in self.inputs]
+        values = _cells(self.inputs, x, table, rows, leads)
         return [
             FactorEffect(key, *words[lead], value, total, delta)
             for key, lead, value, total, delta in zip(
@@ -358,22 +415,46 @@ def _level_codes(f: InputFeature, values: pd.Series, warnings: list[list[str]]) 
     return codes
 
 
-def _cells(inputs: list[InputFeature], matrix: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> list[Any]:
-    """The input values at (rows[i], columns[i]) as plain Python values (levels for categoricals), None if missing."""
+def probability_per_log_odds(rise: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """Per row, the probability's change from the base per log-odds of the margin's rise above the bias: a
+    contribution times it is that contribution's share of the change. Calibration is monotone, so a share has its
+    contribution's sign (or is 0), and a row's shares sum to its change exactly (0 where the margin is the bias)."""
+    return np.divide(change, rise, out=np.zeros_like(change), where=rise != 0)
+
+
+def _names(f: InputFeature, locale: Locale) -> tuple[str, str, str]:
+    """An effect's names in the locale: its factor's, the leading input's key and that input's display name, which
+    for an id-like input says how many values it takes."""
+    zh, en = many_values_names(f.zh, f.en, f.distinct) if _many_valued(f) else (f.zh, f.en)
+    return _local((f.factor_zh, f.factor_en), locale), f.name, _local((zh, en), locale)
+
+
+def _many_valued(f: InputFeature) -> bool:
+    """A categorical whose value is one of many (an id, a landing page): more than MANY_VALUES distinct values in
+    training, or an extra attribute named like an identifier."""
+    if f.kind != "categorical":
+        return False
+    named = f.name.startswith(EXTRA_PREFIX) and any(_ID_LIKE.search(text) for text in (f.name, f.en))
+    return named or (f.distinct or 0) > MANY_VALUES
+
+
+def _cells(
+    inputs: list[InputFeature], matrix: np.ndarray, table: pd.DataFrame, rows: np.ndarray, columns: np.ndarray
+) -> list[Any]:
+    """The input values at (rows[i], columns[i]) as plain Python values, None if missing; for categoricals the level,
+    or for one pooled with the rare levels the value the table holds (one id among hundreds, not ``__other__``)."""
     values = matrix[rows, columns]
     out: list[Any] = []
-    for value, j in zip(values.tolist(), columns.tolist(), strict=True):
+    for value, i, j in zip(values.tolist(), rows.tolist(), columns.tolist(), strict=True):
+        f = inputs[j]
         if np.isnan(value):
             out.append(None)
-        elif inputs[j].kind == "categorical":
-            out.append((inputs[j].levels or [])[int(value)])
+        elif f.kind == "categorical":
+            level = (f.levels or [])[int(value)]
+            out.append(str(table[f.name].iat[i]) if level == OTHER else level)
         else:
             out.append(value)
     return out
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def reference_quantiles(probabilities: np.ndarray) -> np.ndarray:

@@ -331,15 +331,26 @@ class FactorOut(BaseModel):
     feature_name: str = Field(description="Its display name.")
     value: str | float | bool | None = Field(description="Its value for this item (null: missing).")
     contribution: float = Field(description="SHAP contribution in log-odds (positive raises the probability).")
-    delta_probability: float = Field(description="Approximate change of the probability this factor makes.")
+    delta_probability: float = Field(
+        description="This factor's effect on the probability: base_probability plus every factor's effect is the "
+        "probability (its share of the change from the base, in proportion to its contribution; at least 0.0005 "
+        "either way, smaller ones are in other_effect)."
+    )
 
 
 class Scored(BaseModel):
     probability: float = Field(ge=0, le=1, description="Calibrated probability of the model's label.")
     score: int = Field(ge=0, le=100, description="Percentile of the probability among the training population.")
     grade: str = Field(description="A (score >= 85 by default), B (>= 60) or C.")
+    base_probability: float = Field(
+        ge=0, le=1, description="A typical item's probability (at the model's expected margin): the factors start here."
+    )
     top_positive: list[FactorOut] = Field(description="Factors raising the probability, strongest first.")
     top_negative: list[FactorOut] = Field(description="Factors lowering the probability, strongest first.")
+    other_effect: float = Field(
+        description="The summed effect of the factors not listed: base_probability + the listed effects + "
+        "other_effect = probability."
+    )
     model: str = Field(description="Registered model name.")
     model_version: str = Field(description="MLflow registry version.")
     as_of: datetime = Field(description="The time the features were built as of (UTC).")

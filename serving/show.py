@@ -8,11 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-
-def _shown(value: object) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+from features.scoring import evidence
 
 
 def main() -> int:
@@ -32,12 +28,14 @@ def main() -> int:
             f"[bold]{entity}[/bold]: grade [bold]{item['grade']}[/bold], score {item['score']}, "
             f"probability {item['probability']:.1%} ({item['model']} v{item['model_version']}, as of {item['as_of']})"
         )
-        table = Table("", "factor", "evidence", "effect")
+        table = Table("", "factor", "evidence", "effect")  # the effects add up: base + factors + others
+        table.add_row("", "typical (base)", "", f"{item['base_probability']:.1%}")
         for sign, side in (("+", "top_positive"), ("-", "top_negative")):
             for f in item[side]:
                 table.add_row(
-                    sign, f["name"], f"{f['feature_name']} = {_shown(f['value'])}", f"{f['delta_probability']:+.1%}"
+                    sign, f["name"], evidence(f["feature_name"], f["value"], "en"), f"{f['delta_probability']:+.1%}"
                 )
+        table.add_row("", "all other factors", "", f"{item['other_effect']:+.1%}")
         console.print(table)
         for warning in item["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -11,20 +12,22 @@ from features.dataset import read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit import scoring_frame
 from features.pyfunc import CHAMPION
-from features.scoring import FactorEffect
+from features.scoring import FactorEffect, Locale
 from training.registry import load_scorer
 
 LOCALES = ("zh-CN", "en")
 
 
-def _words(effects: list[FactorEffect]) -> str:
-    return "; ".join(f"{e.name} ({e.delta_probability:+.1%})" for e in effects)
+def _words(effects: list[FactorEffect], locale: Locale) -> str:
+    return "; ".join(e.text(locale) for e in effects)
 
 
 def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: int) -> pd.DataFrame:
-    """ids, probability, score, grade, top factors each way and the model version."""
+    """ids, probability, score, grade, the base probability, the top factors each way with their values and effects,
+    the effect of the others (base + listed + others = probability) and the model version."""
     if locale not in LOCALES:
         raise DataError(f"unknown locale {locale!r}; use one of: {', '.join(LOCALES)}")
+    language = cast(Locale, locale)
     try:
         at = to_utc_scalar(as_of) if as_of else None
     except ValueError as exc:
@@ -33,14 +36,15 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
     ds = read_dataset(data)
     frame = scoring_frame(ds, scorer.entity, at)
     table = build_features(ds, scorer.entity, frame, progress=True)
-    scored, reasons = scorer.predict_with_factors(table, top=top, locale=locale)  # type: ignore[arg-type]
+    scored, reasons = scorer.predict_with_factors(table, top=top, locale=language)
     return pd.DataFrame(
         {
             "entity_id": frame["entity_id"],
             "as_of": frame["cutoff_time"],
-            **scored.drop(columns="warnings"),
-            "top_positive": [_words(r["positive"]) for r in reasons],
-            "top_negative": [_words(r["negative"]) for r in reasons],
+            **scored.drop(columns=["other_effect", "warnings"]),
+            "top_positive": [_words(r["positive"], language) for r in reasons],
+            "top_negative": [_words(r["negative"], language) for r in reasons],
+            "other_effect": scored["other_effect"],
             "model": model,
             "model_version": version,
             "warnings": ["; ".join(w) for w in scored["warnings"]],

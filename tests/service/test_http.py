@@ -21,6 +21,15 @@ def _lead(lead_id: str, **changes: object) -> dict:
     return {**copy.deepcopy(LEAD_EXAMPLE["leads"][0]), "lead_id": lead_id, **changes}
 
 
+def assert_effects_add_up(result: dict) -> None:
+    """The base, the listed factors' effects and the others' make the probability; none listed shows as 0.0%."""
+    up, down = result["top_positive"], result["top_negative"]
+    assert all(f["delta_probability"] >= 0.0005 for f in up) and all(f["delta_probability"] <= -0.0005 for f in down)
+    listed = sum(f["delta_probability"] for f in up + down)
+    total = result["base_probability"] + listed + result["other_effect"]
+    assert abs(total - result["probability"]) < 0.005, result
+
+
 def test_the_demo_request_file_is_the_documented_example() -> None:
     """make demo's curl sends examples/score-lead.json: it must stay the example the OpenAPI document shows."""
     assert json.loads((ROOT / "examples" / "score-lead.json").read_text(encoding="utf-8")) == LEAD_EXAMPLE
@@ -60,6 +69,7 @@ def test_a_lead_gets_a_probability_score_grade_and_chinese_factors(server: Serve
     assert all(f["contribution"] > 0 for f in lead["top_positive"])
     assert all(f["contribution"] < 0 for f in lead["top_negative"])
     assert any("\u4e00" <= ch <= "\u9fff" for f in factors for ch in f["name"])  # zh-CN names
+    assert_effects_add_up(lead)
 
 
 def test_more_activity_history_changes_the_answer(server: Server) -> None:
@@ -70,6 +80,8 @@ def test_more_activity_history_changes_the_answer(server: Server) -> None:
         results = client.post("/v1/leads/score", json={**LEAD_EXAMPLE, "leads": [fast, ignored]}).json()["results"]
     by_id = {r["lead_id"]: r for r in results}
     assert by_id["fast"]["probability"] > by_id["ignored"]["probability"]
+    for result in results:
+        assert_effects_add_up(result)
 
 
 def test_a_brand_new_lead_and_unseen_categories_score_with_warnings(server: Server) -> None:
@@ -94,6 +106,7 @@ def test_a_deal_gets_p_win_and_factors(server: Server) -> None:
         assert "2026-01-05" < deal["expected_close_at"] <= "2026-04-05"  # within the 90-day window after as_of
     assert deal["model"] == "close_probability"
     assert deal["top_positive"] or deal["top_negative"]
+    assert_effects_add_up(deal)
 
 
 def test_models_lists_versions_windows_and_metrics(server: Server) -> None:
