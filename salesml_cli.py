@@ -7,6 +7,7 @@ import typer
 from features.cli import data_app, features_app
 from serving.cli import export_cmd, keys_app, serve_cmd
 from training.cli import backtest_cmd, forecast_cmd, report_cmd, route_cmd, score_cmd, targets_cmd, train_cmd
+from training.compare_cli import compare_cmd
 from training.workflow_cli import activities_app, sweep_cmd
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.command("train")(train_cmd)
 app.command("score")(score_cmd)
 app.command("forecast")(forecast_cmd)
 app.command("backtest")(backtest_cmd)
+app.command("compare-baselines")(compare_cmd)
 app.command("targets")(targets_cmd)
 app.command("route")(route_cmd)
 app.command("report")(report_cmd)

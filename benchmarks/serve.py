@@ -53,6 +53,7 @@ import pandas as pd
 import psutil
 
 from benchmarks.report import machine, median_time, write_section
+from features.blend import tree_count
 from tests.service.server import Server as LoopbackServer
 from tests.service.server import Stores
 
@@ -549,7 +550,7 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     loop.close()
     if len(answer.results) != len(request.leads):
         raise RuntimeError("the endpoint method answered for other leads than it was given")
-    trees, columns = scorer.booster.num_trees(), len(table.columns)
+    trees, columns = tree_count(scorer.booster), len(table.columns)
     return InProcess(parse_s, prepare_s, features_s, score_s, pipeline_s, endpoint_s, trees, columns)
 
 

@@ -30,7 +30,9 @@ def signed_log1p(values: np.ndarray) -> np.ndarray:
 class Term:
     """One input's effect on the margin.
 
-    - ``linear``: ``weight * (signed_log1p(x) - center) / scale``;
+    - ``linear``: ``weight * (signed_log1p(x) - center) / scale``, ``signed_log1p(x)`` held within the range
+      seen in training (``low``, ``high``): a fitted line is not extended past its data (a lead older than any
+      training snapshot, a month after the training period);
     - ``bins``: ``values[k]`` for the bin ``k`` of ``x`` among the inner ``edges`` (left-closed);
     - ``levels``: ``values[code]`` for a categorical's training level code;
     and ``missing`` when the value is missing (or a code the term does not know).
@@ -40,6 +42,8 @@ class Term:
     weight: float = 0.0
     center: float = 0.0
     scale: float = 1.0
+    low: float = -np.inf
+    high: float = np.inf
     edges: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     missing: float = 0.0
@@ -49,7 +53,7 @@ class Term:
         known = ~np.isnan(x)
         filled = np.where(known, x, 0.0)
         if self.kind == "linear":
-            value = self.weight * (signed_log1p(filled) - self.center) / self.scale
+            value = self.weight * (np.clip(signed_log1p(filled), self.low, self.high) - self.center) / self.scale
         elif self.kind == "bins":
             value = np.asarray(self.values)[np.searchsorted(np.asarray(self.edges), filled, side="right")]
         else:

@@ -254,6 +254,10 @@ _ENGAGEMENT = [
     Feature("poc_running", "poc", "POC进行中", "POC running"),
 ]
 
+#: Where the scoring time (not the entity) falls in its quarter: used only where a spec asks for it, since for
+#: leads it is a proxy of the lead's age, the same for every lead scored at one time.
+CUTOFF_CALENDAR: tuple[str, ...] = ("cutoff_month_of_quarter", "cutoff_days_to_quarter_end")
+
 _LIFECYCLE = [
     Feature("age_days", "lifecycle", "存续天数", "Age (days)"),
     Feature("created_month", "seasonality", "创建月份", "Month created", concept="seasonality"),

@@ -28,6 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.blend import Model, load_model, model_kind, save_model
 from features.catalog import (
     EXTRA_PREFIX,
     MISSING_VALUE,
@@ -40,7 +41,7 @@ from features.catalog import (
 Locale = Literal["zh-CN", "en"]
 OTHER = "__other__"  # rare training levels are pooled into this one
 REFERENCE_POINTS = 1001
-BOOSTER_FILE, SCORER_FILE = "booster.txt", "scorer.json"
+SCORER_FILE = "scorer.json"
 MIN_EFFECT = 0.0005  # a factor's effect under this would show as +0.0%: it is not listed (it is in other_effect)
 MANY_VALUES = 50  # a categorical with more distinct values in training is shown as one of that many
 #: An extra attribute named like an identifier (customer_id, "Customer ID", LeadId, 客户编号, a URL).
@@ -51,7 +52,7 @@ _ID_LIKE = re.compile(r"(?:^|[^A-Za-z])(?i:id|uuid|guid|url)(?![A-Za-z])|(?<=[a-
 class Calibrator:
     """Maps LightGBM's raw log-odds to a calibrated probability (isotonic steps or Platt's sigmoid)."""
 
-    kind: Literal["isotonic", "sigmoid"]
+    kind: Literal["isotonic", "sigmoid", "none"]  # none: the model's own probability (a = 1, b = 0)
     x: list[float] = field(default_factory=list)  # isotonic knots (log-odds) ...
     y: list[float] = field(default_factory=list)  # ... and their probabilities
     a: float = 1.0  # sigmoid: p = 1 / (1 + exp(-(a * margin + b)))
@@ -176,7 +177,7 @@ class Scorer:
     model_name: str
     entity: str
     inputs: list[InputFeature]
-    booster: lgb.Booster
+    booster: Model  # the trees, a logistic / naive-Bayes model or a blend, all with LightGBM's predict interface
     calibrator: Calibrator
     reference: np.ndarray  # calibrated probabilities at REFERENCE_POINTS quantiles of the reference population
     grades: dict[str, float]  # {"A": 85, "B": 60}
@@ -186,6 +187,11 @@ class Scorer:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.inputs]
+
+    @property
+    def model_kind(self) -> str:
+        """``lightgbm``, ``logistic``, ``naive_bayes`` or ``blend``."""
+        return model_kind(self.booster)
 
     def encode(self, table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
         """The model's input frame, and per row the warnings (unseen categories, missing columns)."""
@@ -320,7 +326,7 @@ class Scorer:
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(directory / BOOSTER_FILE))
+        save_model(self.booster, directory)
         for head in self.heads:
             head.booster.save_model(str(directory / f"head_{head.days}d.txt"))
         state = {
@@ -343,7 +349,7 @@ class Scorer:
             model_name=state["model_name"],
             entity=state["entity"],
             inputs=[InputFeature(**f) for f in state["inputs"]],
-            booster=lgb.Booster(model_file=str(directory / BOOSTER_FILE)),
+            booster=load_model(directory),
             calibrator=Calibrator(**state["calibrator"]),
             reference=np.asarray(state["reference"], dtype=float),
             grades=state["grades"],

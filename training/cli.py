@@ -22,7 +22,7 @@ def train_cmd(
     promote: Annotated[bool, typer.Option(help="Make this version champion whatever the gate says.")] = False,
 ) -> None:
     """Tune, calibrate, evaluate beside the baselines, and register a model version (alias challenger)."""
-    from training.report import summary_table
+    from training.report import CANDIDATE_NAMES, summary_table
     from training.train import train
 
     result = train(model, data, trials=trials, timeout_s=timeout, promote=promote, progress=True)
@@ -34,10 +34,21 @@ def train_cmd(
     )
     console.print(f"grades on test: {grades}")
     console.print(f"skill: {result.report['test']['skill']['verdict']}")
+    if result.report["horizon_days"]:
+        console.print(f"label horizon: {result.report['horizon_note']}")
+    refit = result.report["refit"]
+    console.print(
+        f"served: {CANDIDATE_NAMES[result.report['chosen']]} (chosen on calib), refit on "
+        f"{refit['rows']:,} rows up to {refit['trained_until']}"
+    )
+    for blocker in result.report["gate"]["blockers"]:
+        console.print(f"[yellow]held back:[/yellow] {blocker}")
     flags = [f["feature"] for f in result.report["leakage_flags"] if not f["allowed"]]
     if flags:
         console.print(f"[yellow]leakage guard excluded:[/yellow] {', '.join(flags)}")
     status = "champion" if result.promoted else "challenger (champion unchanged: gate not met)"
+    if result.promoted and result.report["gate"]["forced"]:
+        status = "champion (--promote: the gate was not met)"
     console.print(f"registered {result.spec.name} version {result.version} as {status}; MLflow run {result.run_id}")
 
 

@@ -22,8 +22,9 @@ from training.split import HonestSplit, SplitPlan, assign_segments, honest_split
 HORIZON_QUANTILE = 0.9
 #: ... rounded up to whole steps (a retrain on a little more data keeps the same label) ...
 HORIZON_STEP_DAYS = 15
-#: ... within these bounds ...
+#: ... within these bounds, and at most this share of the export's history (else no honest split is left) ...
 HORIZON_BOUNDS_DAYS = (15, 180)
+MAX_HORIZON_SHARE = 0.25
 #: ... from at least this many observed delays (else the built-in default).
 MIN_DELAYS = 20
 
@@ -98,11 +99,14 @@ def resolve_horizon(spec: ModelSpec, ds: Dataset) -> tuple[ModelSpec, str]:
         return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), note
     delays = (event[seen] - created[seen]) / DAY_NS
     quantile = float(np.quantile(delays, HORIZON_QUANTILE))
-    low, high = HORIZON_BOUNDS_DAYS
+    span = (to_utc_scalar(ds.manifest.exported_at).value - created[created != NAT].min()) / DAY_NS
+    low = HORIZON_BOUNDS_DAYS[0]
+    high = max(low, min(HORIZON_BOUNDS_DAYS[1], span * MAX_HORIZON_SHARE // HORIZON_STEP_DAYS * HORIZON_STEP_DAYS))
     days = int(np.clip(np.ceil(quantile / HORIZON_STEP_DAYS) * HORIZON_STEP_DAYS, low, high))
     note = (
         f"{days} days (derived: the 90th percentile of {int(seen.sum()):,} observed delays to the label event is"
-        f" {quantile:.1f} days, rounded up to {HORIZON_STEP_DAYS} days within {low}-{high})"
+        f" {quantile:.1f} days, rounded up to {HORIZON_STEP_DAYS} days within {low}-{high:.0f}: at most"
+        f" {MAX_HORIZON_SHARE:.0%} of the {span:.0f}-day history)"
     )
     return spec.model_copy(update={"horizon_days": days}), note
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.blend import Model
 from features.catalog import Feature
 from features.scoring import Calibrator, Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.calibrate import FITTERS, allowed_calibrators
-from training.candidates import Candidate, Model
+from training.candidates import Candidate
 from training.encode import model_inputs
 from training.spec import ModelSpec
 

@@ -13,7 +13,12 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-CANDIDATE_NAMES = {"lightgbm": "LightGBM", "logistic": "logistic regression", "naive_bayes": "naive Bayes"}
+CANDIDATE_NAMES = {
+    "lightgbm": "LightGBM",
+    "logistic": "logistic regression",
+    "naive_bayes": "naive Bayes",
+    "blend": "LightGBM + logistic blend",
+}
 
 
 def comparison_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
@@ -31,14 +36,18 @@ def _candidate_lines(report: dict[str, Any]) -> list[str]:
     """The candidates, each calibrated on calib; the lowest log loss there is served."""
     rows = [
         f"| {CANDIDATE_NAMES[name]}{' (served)' if name == report['chosen'] else ''} | {c['calibration']} | "
-        f"{c['calib_log_loss']:.4f} | {c['test']['roc_auc']:.3f} | {c['test_distinct']} |"
+        f"{c['calib_log_loss']:.4f} | {c['vs_default']:+.4f} ({c['se']:.4f}) | {c['test']['roc_auc']:.3f} | "
+        f"{c['test_distinct']} |"
         for name, c in report["candidates"].items()
     ]
     return [
         "## Candidates (fitted on train, calibrated and chosen on calib)",
         "",
-        "| candidate | calibration | calib log loss | test ROC AUC | distinct test probabilities |",
-        "|---|---|---|---|---|",
+        "The logistic regression is served unless another candidate's calibrated log loss on calib is lower by"
+        " more than two standard errors of the paired per-entity difference.",
+        "",
+        "| candidate | calibration | calib log loss | vs logistic (se) | test ROC AUC | distinct test probabilities |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
     ]

@@ -97,8 +97,9 @@ def stratified_split(frame: pd.DataFrame, label: str, plan: SplitPlan = SplitPla
 @dataclass(frozen=True)
 class HonestSplit:
     """Where each row went, and how: ``kind`` is ``time`` (four segments in time order, a label-horizon gap
-    before each) or ``time-test`` (the test segment alone in time order; train, valid and calib drawn at random
-    by entity from the rows whose labels were known before the test starts)."""
+    before each), ``time-test`` (the test segment alone in time order; train, valid and calib drawn at random
+    by entity from the rows whose labels were known before the test starts) or ``time-test-overlap`` (the same,
+    from every row that starts before the test: some of their labels were learned during the test period)."""
 
     segment: pd.Series
     starts: dict[str, pd.Timestamp]
@@ -110,7 +111,7 @@ class HonestSplit:
         """The same split for other rows of the same entities (a window label's rows)."""
         segment = assign_segments(frame, known_at, self.starts, until)
         if self.inner is not None:
-            before = (segment == "train").to_numpy(dtype=bool)
+            before = (segment == "train").to_numpy(dtype=bool, na_value=False)
             segment[before] = frame.loc[before, "entity_id"].map(self.inner).to_numpy()
         return segment
 
@@ -128,8 +129,10 @@ def honest_split(
 
     Tried in order, each with the plan's test share and then ``FALLBACK_TEST_SHARES``: four segments by time;
     then the test segment by time with train/valid/calib drawn at random (stratified, by entity) from the rows
-    whose labels were known before it. A candidate holds when valid, calib and test have ``MIN_EVAL_CLASS``
-    positives and negatives and train has ``min_train``; the error names the cause and the knobs.
+    whose labels were known before it; then from every row that starts before it (a thin export with a long
+    label horizon has almost no row whose label was known before its latest period began). A candidate holds
+    when valid, calib and test have ``MIN_EVAL_CLASS`` positives and negatives and train has ``min_train``; the
+    error names the cause and the knobs.
     """
     settled = (known_at <= until).to_numpy(dtype=bool)
     firsts = frame[settled].groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
@@ -137,7 +140,7 @@ def honest_split(
         raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
     shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
     tried: list[HonestSplit] = []
-    for make in (_four_segments, _test_by_time):
+    for make in (_four_segments, _test_by_time, _test_by_time_overlapping):
         for share in shares:
             split = make(frame, known_at, y, firsts, plan, share, until)
             if _enough(split.segment, y, min_train):
@@ -179,11 +182,15 @@ def _test_by_time(
     plan: SplitPlan,
     share: float,
     until: pd.Timestamp,
+    gap: bool = True,
 ) -> HonestSplit:
     test_start = _starts(firsts, _shares(plan, share), until)["test"]
     starts = {"train": firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
+    if not gap:  # rows before the test count as known at its start (if known by the export at all)
+        before_test = (frame["cutoff_time"] < test_start).to_numpy() & (known_at <= until).to_numpy()
+        known_at = known_at.where(~before_test, known_at.clip(upper=test_start))
     segment = assign_segments(frame, known_at, starts, until)
-    before = (segment == "train").to_numpy(dtype=bool)
+    before = (segment == "train").to_numpy(dtype=bool, na_value=False)
     head = np.asarray(plan.fractions[:-1], dtype=float)
     inner_plan = SplitPlan((*(head / head.sum()).tolist(), 0.0), plan.seed)
     rows = frame[before].assign(label=y[before])
@@ -191,7 +198,19 @@ def _test_by_time(
     inner.index = rows.index
     by_entity = inner.groupby(rows["entity_id"]).first()
     segment[before] = inner.to_numpy()
-    return HonestSplit(segment, starts, "time-test", share, by_entity)
+    return HonestSplit(segment, starts, "time-test" if gap else "time-test-overlap", share, by_entity)
+
+
+def _test_by_time_overlapping(
+    frame: pd.DataFrame,
+    known_at: pd.Series,
+    y: np.ndarray,
+    firsts: pd.Series,
+    plan: SplitPlan,
+    share: float,
+    until: pd.Timestamp,
+) -> HonestSplit:
+    return _test_by_time(frame, known_at, y, firsts, plan, share, until, gap=False)
 
 
 def _class_counts(segment: pd.Series, y: np.ndarray, name: str) -> tuple[int, int]:
@@ -213,6 +232,6 @@ def _no_split_message(segment: pd.Series, y: np.ndarray, min_train: tuple[int, i
     return (
         f"{what}: no honest time split: the spec's split leaves {counts}; each of valid, calib and test needs "
         f"{MIN_EVAL_CLASS} of each and train {min_train[0]} / {min_train[1]} (spec min_data); a label horizon "
-        "shorter than the export's history is the usual cause: set horizon_days lower in the model spec, change "
-        "split.fractions, or export a longer history"
+        "long against the export's history is the usual cause: set horizon_days lower in the model spec, change "
+        "split.fractions or min_data, or export a longer history"
     )

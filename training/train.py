@@ -2,10 +2,11 @@
 labelled row, in the MLflow registry with a report.
 
 Steps: point-in-time training rows and an honest split -> guards (minimum data, leakage) -> Optuna over LightGBM
-on train/valid -> LightGBM, logistic regression and naive Bayes fitted on train, each calibrated on calib, the
-lowest calib log loss chosen -> evaluation on test beside the baselines -> the chosen candidate refit on all rows
-(``training.refit``) -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion``
-when it shows skill, does not collapse, and passes the spec's gate against the current champion (or ``promote``).
+on train/valid -> LightGBM, logistic regression, naive Bayes and the LightGBM + logistic blend fitted on train,
+each calibrated on calib, the logistic regression served unless another is clearly better there
+(``choose_candidate``) -> evaluation on test beside the baselines -> the chosen candidate refit on all rows
+(``training.refit``) -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion`` when
+it shows skill, does not collapse, and passes the spec's gate against the current champion (or ``promote``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from features.blend import Model
 from features.catalog import Feature
 from features.dataset import to_utc
 from features.errors import DataError
 from features.pyfunc import CHALLENGER, CHAMPION, alias_version
 from features.scoring import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
-from training.calibrate import choose_calibrator
-from training.candidates import Candidate, Model, lightgbm_candidate, logistic_candidate, naive_bayes_candidate
+from training.calibrate import choose_calibrator, row_losses
+from training.candidates import (
+    Candidate,
+    blend_candidate,
+    choose_candidate,
+    lightgbm_candidate,
+    logistic_candidate,
+    naive_bayes_candidate,
+)
 from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
 from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
@@ -74,10 +83,13 @@ def _check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ..
 
 
 def _usable(data: TrainingData, spec: ModelSpec) -> tuple[list[Feature], list[LeakageFlag]]:
+    """The candidates less those the leakage guard excludes and those with one value on every labelled row (a
+    leads-only export has no activity, stage or rep features: they would only crowd the report and the model)."""
     train = data.rows("train")
-    flags = leakage_flags(data.table[train], data.y[train], data.candidates, spec)
+    varying = [f for f in data.candidates if data.table[f.name].nunique(dropna=False) > 1]
+    flags = leakage_flags(data.table[train], data.y[train], varying, spec)
     dropped = {f.feature for f in flags if not f.allowed}
-    return [f for f in data.candidates if f.name not in dropped], flags
+    return [f for f in varying if f.name not in dropped], flags
 
 
 def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, dict[str, float]]:
@@ -203,29 +215,31 @@ def _champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y:
 
 def _weigh(
     spec: ModelSpec, data: TrainingData, inputs: list[InputFeature], x: Matrices, y: dict[str, np.ndarray], tuned
-) -> tuple[list[Candidate], dict[str, Scorer], dict[str, dict[str, Any]]]:
-    """Every candidate fitted on train and calibrated on calib; their calibrated log loss there (out of time for
-    all of them: LightGBM stopped early on valid) decides, and each is scored on test for the report."""
-    candidates = [
-        lightgbm_candidate(tuned.params, tuned.best_iteration, len(y["train"])),
-        logistic_candidate(inputs, x["train"], y["train"], x["valid"], y["valid"]),
-        naive_bayes_candidate(),
-    ]
-    scorers, summary = {}, {}
-    for candidate in candidates:
+) -> tuple[Candidate, Scorer, dict[str, dict[str, Any]]]:
+    """Every candidate fitted on train and calibrated on calib, where its out-of-fold calibrated log loss (out of
+    time for all of them: LightGBM stopped early on valid) decides by ``choose_candidate``; each is also scored
+    on test, for the report."""
+    trees = lightgbm_candidate(tuned.params, tuned.best_iteration, len(y["train"]))
+    linear = logistic_candidate(inputs, x["train"], y["train"], x["valid"], y["valid"])
+    candidates = {c.name: c for c in (trees, linear, naive_bayes_candidate(), blend_candidate(trees, linear))}
+    scorers, losses, summary = {}, {}, {}
+    for name, candidate in candidates.items():
         model = candidate.fit(inputs, x["train"], y["train"])
-        scorer, losses = calibrated_scorer(spec, inputs, model, x, y)
+        scorer, _ = calibrated_scorer(spec, inputs, model, x, y)
+        margin = model.predict(x["calib"], raw_score=True)
+        losses[name] = row_losses(margin, y["calib"], scorer.calibrator.kind, spec.split.seed)
         test_p = scorer.probability(x["test"])
-        scorers[candidate.name] = scorer
-        summary[candidate.name] = {
+        scorers[name] = scorer
+        summary[name] = {
             "settings": candidate.settings,
             "calibration": scorer.calibrator.kind,
-            "calib_log_loss": losses[scorer.calibrator.kind],
             "test": binary_metrics(y["test"], test_p),
             "test_distinct": int(len(np.unique(test_p))),
         }
-    candidates.sort(key=lambda c: summary[c.name]["calib_log_loss"])
-    return candidates, scorers, summary
+    chosen, selection = choose_candidate(losses, data.table.loc[data.rows("calib"), "entity_id"].to_numpy())
+    for name, row in selection.items():
+        summary[name] |= {"calib_log_loss": row["log_loss"], "vs_default": row["vs_default"], "se": row["se"]}
+    return candidates[chosen], scorers[chosen], summary
 
 
 def _refit_heads(
@@ -314,9 +328,7 @@ def train(
             seed=spec.tuning.seed,
             progress=progress,
         )
-        candidates, scorers, weighed = _weigh(spec, data, inputs, x, y, tuned)
-        chosen = candidates[0]
-        scorer = scorers[chosen.name]
+        chosen, scorer, weighed = _weigh(spec, data, inputs, x, y, tuned)
         scorer.heads = _window_heads(spec, data, inputs, tuned.params)
         evaluation = evaluate_model(scorer, x["test"], y["test"])
         evaluation["windows"] = _evaluate_windows(scorer, data)

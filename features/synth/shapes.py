@@ -282,7 +282,8 @@ def reshape(base: Path, out: Path, shape: str, leads: int, seed: int) -> dict[st
     kept = simulated.iloc[rows].sort_values("created_at", kind="stable").reset_index(drop=True)
     label, month = kept["converted_drawn"].to_numpy(dtype=np.int64), _months_since(kept["created_at"], start)
     change = round(spec.change_share * spec.months) if spec.change_share is not None else spec.months
-    converted_at, disqualified_at = _outcome_times(rng, kept["created_at"], label.astype(bool), spec.delay, exported)
+    shown_until = exported + pd.Timedelta(days=spec.delay.window)  # as the real ones: every lead's window closed
+    converted_at, disqualified_at = _outcome_times(rng, kept["created_at"], label.astype(bool), spec.delay, shown_until)
     extras = spec.attributes(rng, label, month, month >= change)
     frame = pd.DataFrame(
         {
@@ -299,13 +300,13 @@ def reshape(base: Path, out: Path, shape: str, leads: int, seed: int) -> dict[st
     ]
     manifest = Manifest(
         source=f"salesml-synth-{shape}",
-        exported_at=exported,
+        exported_at=shown_until,
         extra_columns={"leads": declared},
         notes=[
             f"leads-only export shaped '{shape}' from a simulated CRM (seed {seed}): no reps, accounts, "
             "activities or deals",
             f"a lead not converted within {spec.delay.window:.0f} days of creation is disqualified then; "
-            "outcomes after the export are not shown yet",
+            "exported once the last lead's window closed, so every outcome is known",
             f"planted figures are in {TRUTH_DIR}/{TRUTH_FILE}: never read it in features or training",
         ],
     )

@@ -31,7 +31,6 @@ from training.train import TrainResult
 LEADS = 60_000  # about 5,000 test leads: enough for the AUC gap to be measured to about +/- 0.005
 TRIALS = 6
 DRIVERS_SEEN_AFTER = pd.Timedelta(days=7)
-HORIZON_DAYS = 30
 
 
 @pytest.fixture(scope="module")
@@ -56,25 +55,25 @@ def _ages(dataset: Dataset, rows: pd.DataFrame) -> pd.TimedeltaIndex:
     return pd.DatetimeIndex(rows["cutoff_time"]) - pd.DatetimeIndex(created.loc[rows["entity_id"]])
 
 
-def _oracle(crm: Path, rows: pd.DataFrame, ages: pd.TimedeltaIndex) -> np.ndarray:
+def _oracle(crm: Path, rows: pd.DataFrame, ages: pd.TimedeltaIndex, horizon_days: int) -> np.ndarray:
     truth = pd.read_parquet(crm / "_truth" / "leads.parquet").set_index("lead_id").loc[rows["entity_id"]]
     days = ages.total_seconds().to_numpy() / 86_400
     return lead_snapshot_oracle(
-        truth["p_convert"].to_numpy(), truth["first_response_days"].to_numpy(), days, HORIZON_DAYS
+        truth["p_convert"].to_numpy(), truth["first_response_days"].to_numpy(), days, horizon_days
     )
 
 
 def test_oracle_is_calibrated_on_the_test_rows(crm: Path, dataset: Dataset, trained: TrainResult) -> None:
     """The ceiling itself is right: its mean matches the labels' rate (else the comparison means nothing)."""
     rows = trained.test_rows
-    oracle = _oracle(crm, rows, _ages(dataset, rows))
+    oracle = _oracle(crm, rows, _ages(dataset, rows), trained.report["horizon_days"])
     assert abs(oracle.mean() - rows["label"].mean()) < 0.01
 
 
 def test_lead_auc_within_002_of_the_oracle(crm: Path, dataset: Dataset, trained: TrainResult) -> None:
     rows = trained.test_rows
     ages = _ages(dataset, rows)
-    oracle = _oracle(crm, rows, ages)
+    oracle = _oracle(crm, rows, ages, trained.report["horizon_days"])
     past = np.asarray(ages >= DRIVERS_SEEN_AFTER)
     y, p = rows["label"].to_numpy(), rows["probability"].to_numpy()
     assert y[past].sum() >= 300, "too few positives to measure the gap"

@@ -1,0 +1,203 @@
+"""The training protocol's parts, each on data made to stress it: time splits on thin, growing exports, the
+derived label horizon, calibration that cannot collapse, additive candidates with exact contributions, the
+cross-fitted refit, and the gate that holds back a model without skill."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.additive import AdditiveModel
+from features.blend import Blend, load_model, model_kind, save_model
+from features.dataset import read_dataset, write_dataset
+from features.errors import DataError
+from features.scoring import InputFeature, encode_inputs
+from features.synth import synthesize
+from tests.helpers import salesml, train_in_store
+from training.calibrate import MIN_ISOTONIC_CLASS, allowed_calibrators, choose_calibrator
+from training.candidates import fit_logistic, fit_naive_bayes, lightgbm_candidate
+from training.data import resolve_horizon
+from training.refit import cross_fit, entity_folds
+from training.spec import load_spec
+from training.split import MIN_EVAL_CLASS, SplitPlan, honest_split
+
+DAY = pd.Timedelta(days=1)
+UNTIL = pd.Timestamp("2025-01-01", tz="UTC")
+
+
+def _growing_leads(n: int, days: int, horizon: int, rate: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """One snapshot per lead, volume growing over ``days`` (quadratic arrival times), labels known a horizon
+    after the snapshot: the shape that left no validation rows under fixed-count segments."""
+    rng = np.random.default_rng(seed)
+    start = UNTIL - pd.Timedelta(days=days)
+    offsets = np.sort(np.sqrt(rng.uniform(0, 1, n))) * days
+    cutoffs = start + pd.to_timedelta(offsets, unit="D")
+    frame = pd.DataFrame({"entity_id": [f"L{i}" for i in range(n)], "cutoff_time": cutoffs})
+    frame["label"] = (rng.uniform(size=n) < rate).astype(int)
+    return frame, pd.Series(cutoffs + pd.Timedelta(days=horizon))
+
+
+def test_a_thin_growing_export_splits_with_the_test_alone_by_time() -> None:
+    frame, known = _growing_leads(3000, 330, horizon=60, rate=0.15)
+    split = honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
+    assert split.kind == "time-test"
+    segment = split.segment.to_numpy(dtype=object, na_value=None)
+    y = frame["label"].to_numpy()
+    for name in ("valid", "calib", "test"):
+        member = segment == name
+        assert y[member].sum() >= MIN_EVAL_CLASS and (1 - y[member]).sum() >= MIN_EVAL_CLASS, name
+    test_start = split.starts["test"]
+    before = np.isin(segment, ["train", "valid", "calib"])
+    assert (known[before] <= test_start).all()  # no label before the test was learned after it began
+    assert (frame.loc[segment == "test", "cutoff_time"] >= test_start).all()
+    assert (known[segment == "test"] <= UNTIL).all()
+
+
+def test_a_horizon_long_against_the_history_still_tests_the_latest_leads_by_time() -> None:
+    frame, known = _growing_leads(3000, 330, horizon=120, rate=0.1)
+    split = honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
+    assert split.kind == "time-test-overlap"
+    segment = split.segment.to_numpy(dtype=object, na_value=None)
+    first_test = frame.loc[segment == "test", "cutoff_time"].min()
+    assert (frame.loc[np.isin(segment, ["train", "valid", "calib"]), "cutoff_time"] < first_test).all()
+    assert (known[segment == "test"] <= UNTIL).all()
+
+
+def test_enough_data_keeps_four_segments_in_time_order() -> None:
+    frame, known = _growing_leads(6000, 720, horizon=15, rate=0.2)
+    split = honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
+    assert split.kind == "time"
+    starts = list(split.starts.values())
+    assert starts == sorted(starts)
+
+
+def test_no_honest_split_is_one_line_naming_the_horizon_knob() -> None:
+    frame, known = _growing_leads(400, 200, horizon=150, rate=0.05)
+    with pytest.raises(DataError) as error:
+        honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
+    message = str(error.value)
+    assert "\n" not in message and "horizon_days" in message and "positives" in message
+
+
+@pytest.fixture(scope="module")
+def small_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("protocol") / "data"
+    synthesize(out, leads=3000, seed=5, outlier_share=0.0)
+    return out
+
+
+def test_the_horizon_is_derived_from_the_exports_own_delays(small_crm: Path) -> None:
+    ds = read_dataset(small_crm)
+    spec, _ = load_spec("lead_score")
+    resolved, note = resolve_horizon(spec, ds)
+    leads = ds.tables["leads"]
+    delays = ((leads["converted_at"] - leads["created_at"]).dt.total_seconds() / 86400).dropna()
+    p90 = np.quantile(delays, 0.9)
+    assert resolved.horizon_days % 15 == 0 and p90 <= resolved.horizon_days < p90 + 15
+    assert "90th percentile" in note
+    stretched = ds.tables | {
+        "leads": leads.assign(converted_at=leads["created_at"] + (leads["converted_at"] - leads["created_at"]) * 4)
+    }
+    longer, _ = resolve_horizon(spec, type(ds)(ds.manifest, stretched))
+    assert longer.horizon_days > resolved.horizon_days  # direction: slower conversions, longer label
+    fixed, note = resolve_horizon(spec.model_copy(update={"horizon_days": 45}), ds)
+    assert fixed.horizon_days == 45 and "set in the spec" in note
+
+
+def test_isotonic_needs_enough_positives_and_never_collapses() -> None:
+    rng = np.random.default_rng(3)
+    margin = rng.normal(size=2000)
+    few = (rng.uniform(size=2000) < 0.01).astype(int)  # about 20 positives
+    assert few.sum() < MIN_ISOTONIC_CLASS
+    assert "isotonic" not in allowed_calibrators(few)
+    calibrator, losses = choose_calibrator(margin, few)
+    assert calibrator.kind != "isotonic" and "isotonic" not in losses
+    assert len(np.unique(calibrator(margin))) > 1000
+    many = (rng.uniform(size=2000) < 1 / (1 + np.exp(-2 * margin))).astype(int)
+    assert "isotonic" in allowed_calibrators(many)
+
+
+def _inputs_and_rows(n: int, seed: int) -> tuple[list[InputFeature], pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    source = rng.choice(["web", "referral", "ads"], size=n)
+    visits = rng.poisson(3, size=n).astype(float)
+    visits[rng.uniform(size=n) < 0.1] = np.nan
+    logit = -1.5 + 0.8 * (source == "referral") + 0.4 * np.log1p(np.nan_to_num(visits))
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    inputs = [
+        InputFeature("source", "categorical", "来源", "Source", "source", "来源", "Source", ["web", "referral", "ads"]),
+        InputFeature("visits", "numeric", "访问", "Visits", "web", "网站", "Web"),
+    ]
+    x, _ = encode_inputs(inputs, pd.DataFrame({"source": source, "visits": visits}))
+    return inputs, x, y
+
+
+@pytest.mark.parametrize("fit", [lambda i, x, y: fit_logistic(i, x, y, 1.0), fit_naive_bayes], ids=["lr", "nb"])
+def test_additive_contributions_are_exact_and_survive_a_round_trip(fit, tmp_path: Path) -> None:
+    inputs, x, y = _inputs_and_rows(3000, 1)
+    model = fit(inputs, x, y)
+    contributions = model.predict(x, pred_contrib=True)
+    np.testing.assert_allclose(contributions.sum(axis=1), model.predict(x, raw_score=True), atol=1e-9)
+    np.testing.assert_allclose(contributions[:, :-1].mean(axis=0), 0.0, atol=1e-9)  # centred on training rows
+    model.save(tmp_path / "m.json")
+    again = AdditiveModel.load(tmp_path / "m.json")
+    np.testing.assert_array_equal(again.predict(x, raw_score=True), model.predict(x, raw_score=True))
+    matrix = x.assign(source=x["source"].cat.codes.replace(-1, np.nan).astype(float)).to_numpy(dtype=float)
+    np.testing.assert_allclose(model.predict(matrix, raw_score=True), model.predict(x, raw_score=True))
+
+
+def test_the_logistic_candidate_ranks_a_linear_signal_in_its_direction() -> None:
+    inputs, x, y = _inputs_and_rows(4000, 2)
+    model = fit_logistic(inputs, x, y, 1.0)
+    referral = model.terms[0].values[1] - model.terms[0].values[0]
+    assert referral > 0.4  # planted +0.8 log-odds for referral over web
+    assert model.terms[1].weight > 0  # more visits, higher odds
+
+
+def test_cross_fitted_calibration_is_out_of_fold_and_spread() -> None:
+    inputs, x, y = _inputs_and_rows(3000, 4)
+    ids = pd.Series([f"L{i // 2}" for i in range(len(y))])  # two snapshots per entity
+    fold = entity_folds(ids, 3, seed=0)
+    assert (pd.Series(fold).groupby(ids).nunique() == 1).all()
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 0}
+    refit = cross_fit(lightgbm_candidate(params, 30, 2000), inputs, x, y, fold, "isotonic", 20)
+    assert len(np.unique(refit.oof_probability)) >= 20
+    in_sample = refit.calibrator(refit.model.predict(x, raw_score=True))
+    assert not np.allclose(in_sample, refit.oof_probability)  # calibrated on held-out margins, not these
+
+
+def test_a_first_version_without_skill_stays_challenger(small_crm: Path, tmp_path: Path) -> None:
+    ds = read_dataset(small_crm)
+    leads = ds.tables["leads"]
+    drawn = np.random.default_rng(0).uniform(size=len(leads)) < 0.2  # outcomes dealt at random: nothing to learn
+    noise_leads = leads.assign(converted_at=leads["created_at"].where(drawn), disqualified_at=pd.NaT)
+    manifest = replace(ds.manifest, has_event_times=False)
+    noise = tmp_path / "noise"
+    write_dataset(type(ds)(manifest, {"leads": noise_leads}), noise)
+    store = tmp_path / "store"
+    result = train_in_store(store, "lead_score", noise, trials=2)
+    assert not result.promoted
+    assert any("skill" in b for b in result.report["gate"]["blockers"])
+    env = {"SALESML_STORE": str(store)}
+    proc = salesml("score", "--model", "lead_score", "--data", noise, "--out", tmp_path / "s.csv", env=env)
+    assert proc.returncode == 2 and "stays challenger" in proc.stdout + proc.stderr
+
+
+def test_a_blend_contributes_its_members_weighted_and_survives_a_round_trip(tmp_path: Path) -> None:
+    inputs, x, y = _inputs_and_rows(3000, 6)
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 0}
+    trees = lightgbm_candidate(params, 40, len(y))
+    blend = Blend([trees.fit(inputs, x, y), fit_logistic(inputs, x, y, 1.0)], [0.5, 0.5])
+    contributions = blend.predict(x, pred_contrib=True)
+    margin = blend.predict(x, raw_score=True)
+    np.testing.assert_allclose(contributions.sum(axis=1), margin, atol=1e-6)
+    members = [m.predict(x, raw_score=True) for m in blend.members]
+    np.testing.assert_allclose(margin, 0.5 * members[0] + 0.5 * members[1])
+    save_model(blend, tmp_path)
+    again = load_model(tmp_path)
+    assert model_kind(again) == "blend" and [model_kind(m) for m in again.members] == ["lightgbm", "logistic"]
+    np.testing.assert_allclose(again.predict(x, raw_score=True), margin)

@@ -1,0 +1,49 @@
+"""``salesml compare-baselines``: salesml beside a plain logistic regression and a default LightGBM, out of time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.cli import user_errors
+
+
+@user_errors
+def compare_cmd(
+    data: Annotated[Path, typer.Option(help="A canonical dataset directory with outcomes.")],
+    model: Annotated[str, typer.Option(help="A spec in models/ by name (lead_score) or a path to a spec YAML.")],
+    test_share: Annotated[
+        float, typer.Option(help="Share of entities, latest by creation, scored after training on the rest.")
+    ] = 0.25,
+    trials: Annotated[int | None, typer.Option(min=1, help="Optuna trials (default: the spec's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON here.")] = None,
+) -> None:
+    """Train with defaults on the earliest entities, score the latest, and rank salesml beside plain baselines
+    (a throwaway MLflow store: your registry is not touched)."""
+    from dataclasses import asdict
+
+    from training.compare import compare_baselines
+
+    result = compare_baselines(data, model, test_share, trials)
+    table = Table(
+        title=f"{result.model}: {result.test_entities:,} late entities ({result.test_positives:,} positive), "
+        f"split {result.split}; trained on {result.train_entities:,}"
+    )
+    table.add_column("model")
+    table.add_column("ROC AUC", justify="right")
+    for name, auc in result.rows():
+        table.add_row(name, f"{auc:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"salesml served {result.salesml['served']} ({result.salesml['split']} split; horizon "
+        f"{result.salesml['horizon']}); {result.salesml['distinct_probabilities']:,} distinct probabilities"
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
