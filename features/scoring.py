@@ -243,10 +243,13 @@ class Scorer:
         return full[:, :-1], full.sum(axis=1), full[:, -1]
 
     def _by_factor(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-factor sums of the members' contributions, added column by column in input order: a row's sums do
+        not depend on the rows scored with it (a matrix product's blocking does, in the last bits)."""
         keys, index = np.unique([f.factor for f in self.inputs], return_inverse=True)
-        membership = np.zeros((len(self.inputs), len(keys)))
-        membership[np.arange(len(self.inputs)), index] = 1.0
-        return raw @ membership, keys
+        sums = np.zeros((len(raw), len(keys)))
+        for i, j in enumerate(index):
+            sums[:, j] += raw[:, i]
+        return sums, keys
 
     def predict_with_factors(
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"

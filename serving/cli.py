@@ -30,7 +30,10 @@ def _export(data: Path) -> list[str]:
     from features.dataset import read_dataset
     from serving.store import export_models
 
-    return export_models(read_dataset(data))
+    tags, skipped = export_models(read_dataset(data))
+    for why in skipped:
+        Console(stderr=True).print(f"[yellow]not exported:[/yellow] {why}", highlight=False, soft_wrap=True)
+    return tags
 
 
 @user_errors

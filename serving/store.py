@@ -43,21 +43,23 @@ class Exported:
         return [head.days for head in self.scorer.heads]
 
 
-def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> list[str]:
-    """Copy the champion of each name (those that exist) and the dataset's history; the tags written."""
-    tags = []
+def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> tuple[list[str], list[str]]:
+    """Copy the champion of each name (those that exist) and the dataset's history; the tags written, and why
+    each model without a champion was left out (its endpoints answer 503)."""
+    tags, skipped = [], []
     for name in names:
         try:
             scorer, version = load_registered(name, CHAMPION)
-        except DataError:
+        except DataError as why:
+            skipped.append(str(why))
             continue
         tags.append(_save_scorer(name, scorer, version))
     if not tags:
-        raise DataError(f"no champion of {', '.join(names)} in the registry; train one first (salesml train)")
+        raise DataError("; ".join(skipped))
     metadata = {"source": ds.manifest.source, "exported_at": _now(), HISTORY: WHOLE}
     with bentoml.models.create(CONTEXT, metadata=metadata) as model:
         ServingContext.write(ds, Path(model.path) / CONTEXT_DIR)
-    return [*tags, str(model.tag)]
+    return [*tags, str(model.tag)], skipped
 
 
 def _save_scorer(name: str, scorer: Scorer, version: str) -> str:

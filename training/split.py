@@ -8,7 +8,9 @@ back to a seeded stratified split by entity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -139,10 +141,11 @@ def honest_split(
     if firsts.empty:
         raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
     shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
+    rows = _Settled(frame, known_at, y, firsts, plan, until)
     tried: list[HonestSplit] = []
-    for make in (_four_segments, _test_by_time, _test_by_time_overlapping):
+    for make in CANDIDATES:
         for share in shares:
-            split = make(frame, known_at, y, firsts, plan, share, until)
+            split = make(rows, share)
             if _enough(split.segment, y, min_train):
                 return split
             tried.append(split)
@@ -161,56 +164,51 @@ def _starts(firsts: pd.Series, fractions: np.ndarray, until: pd.Timestamp) -> di
     return dict(zip(SEGMENTS, [firsts.iloc[0], *bounds], strict=True))
 
 
-def _four_segments(
-    frame: pd.DataFrame,
-    known_at: pd.Series,
-    y: np.ndarray,
-    firsts: pd.Series,
-    plan: SplitPlan,
-    share: float,
-    until: pd.Timestamp,
-) -> HonestSplit:
-    starts = _starts(firsts, _shares(plan, share), until)
-    return HonestSplit(assign_segments(frame, known_at, starts, until), starts, "time", share)
+@dataclass(frozen=True)
+class _Settled:
+    """What every split candidate is cut from: the rows, when their labels were known, the labels, each entity's
+    first snapshot (settled rows only, sorted), the plan and the export time."""
+
+    frame: pd.DataFrame
+    known_at: pd.Series
+    y: np.ndarray
+    firsts: pd.Series
+    plan: SplitPlan
+    until: pd.Timestamp
 
 
-def _test_by_time(
-    frame: pd.DataFrame,
-    known_at: pd.Series,
-    y: np.ndarray,
-    firsts: pd.Series,
-    plan: SplitPlan,
-    share: float,
-    until: pd.Timestamp,
-    gap: bool = True,
-) -> HonestSplit:
-    test_start = _starts(firsts, _shares(plan, share), until)["test"]
-    starts = {"train": firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
+def _four_segments(rows: _Settled, share: float) -> HonestSplit:
+    starts = _starts(rows.firsts, _shares(rows.plan, share), rows.until)
+    return HonestSplit(assign_segments(rows.frame, rows.known_at, starts, rows.until), starts, "time", share)
+
+
+def _test_by_time(rows: _Settled, share: float, gap: bool) -> HonestSplit:
+    """The test segment by time; train/valid/calib at random by entity from the rows before it, those whose
+    labels were known before it began (``gap``), else every row that starts before it."""
+    frame, known_at, plan = rows.frame, rows.known_at, rows.plan
+    test_start = _starts(rows.firsts, _shares(plan, share), rows.until)["test"]
+    starts = {"train": rows.firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
     if not gap:  # rows before the test count as known at its start (if known by the export at all)
-        before_test = (frame["cutoff_time"] < test_start).to_numpy() & (known_at <= until).to_numpy()
+        before_test = (frame["cutoff_time"] < test_start).to_numpy() & (known_at <= rows.until).to_numpy()
         known_at = known_at.where(~before_test, known_at.clip(upper=test_start))
-    segment = assign_segments(frame, known_at, starts, until)
+    segment = assign_segments(frame, known_at, starts, rows.until)
     before = (segment == "train").to_numpy(dtype=bool, na_value=False)
     head = np.asarray(plan.fractions[:-1], dtype=float)
     inner_plan = SplitPlan((*(head / head.sum()).tolist(), 0.0), plan.seed)
-    rows = frame[before].assign(label=y[before])
-    inner = stratified_split(rows, "label", inner_plan)
-    inner.index = rows.index
-    by_entity = inner.groupby(rows["entity_id"]).first()
+    earlier = frame[before].assign(label=rows.y[before])
+    inner = stratified_split(earlier, "label", inner_plan)
+    inner.index = earlier.index
+    by_entity = inner.groupby(earlier["entity_id"]).first()
     segment[before] = inner.to_numpy()
     return HonestSplit(segment, starts, "time-test" if gap else "time-test-overlap", share, by_entity)
 
 
-def _test_by_time_overlapping(
-    frame: pd.DataFrame,
-    known_at: pd.Series,
-    y: np.ndarray,
-    firsts: pd.Series,
-    plan: SplitPlan,
-    share: float,
-    until: pd.Timestamp,
-) -> HonestSplit:
-    return _test_by_time(frame, known_at, y, firsts, plan, share, until, gap=False)
+#: The split candidates, most out-of-time first.
+CANDIDATES: tuple[Callable[[_Settled, float], HonestSplit], ...] = (
+    _four_segments,
+    partial(_test_by_time, gap=True),
+    partial(_test_by_time, gap=False),
+)
 
 
 def _class_counts(segment: pd.Series, y: np.ndarray, name: str) -> tuple[int, int]:
