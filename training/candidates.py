@@ -137,26 +137,21 @@ def fit_naive_bayes(inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray) 
     return AdditiveModel("naive_bayes", float(logit(won / (won + lost))), terms).with_means(matrix)
 
 
-#: The candidate served unless another is clearly better: the simplest, which holds best out of time on thin
-#: exports (few attributes, shifting periods); the choice on a few hundred out-of-time rows is itself noisy, so a
-#: richer model has to earn its place (the one-standard-error rule, at two).
-DEFAULT_CANDIDATE = "logistic"
-#: "Clearly": a lower mean log loss by this many standard errors of the paired per-entity difference.
-CLEARLY_BETTER_SE = 2.0
-
-
-def choose_candidate(losses: dict[str, np.ndarray], entity_ids: np.ndarray) -> tuple[str, dict[str, dict]]:
-    """The default candidate, unless another's calibrated log loss on the same out-of-time rows is lower by more
-    than ``CLEARLY_BETTER_SE`` standard errors (rows of one entity averaged first: its snapshots are not
-    independent); among those, the lowest. Returns the choice and, per candidate, its mean loss and its paired
-    difference to the default with the standard error."""
+def choose_candidate(
+    losses: dict[str, np.ndarray], entity_ids: np.ndarray, default: str, clearly_better_se: float
+) -> tuple[str, dict[str, dict]]:
+    """``default``, unless another candidate's calibrated log loss on the same out-of-time rows is lower by more
+    than ``clearly_better_se`` standard errors (rows of one entity averaged first: its snapshots are not
+    independent); among those, the lowest. A choice made on a few hundred rows is itself noisy, so a candidate
+    has to earn its place over the spec's prior (the one-standard-error rule, at two). Returns the choice and,
+    per candidate, its mean loss and its paired difference to the default with the standard error."""
     codes, _ = pd.factorize(entity_ids)
     per_entity = {name: np.bincount(codes, loss) / np.bincount(codes) for name, loss in losses.items()}
-    base = per_entity[DEFAULT_CANDIDATE]
+    base = per_entity[default]
     table = {}
     for name, loss in per_entity.items():
         diff = loss - base
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
         table[name] = {"log_loss": float(losses[name].mean()), "vs_default": float(diff.mean()), "se": se}
-    clearly = [n for n, t in table.items() if t["vs_default"] < -CLEARLY_BETTER_SE * t["se"]]
-    return min(clearly, key=lambda n: table[n]["log_loss"]) if clearly else DEFAULT_CANDIDATE, table
+    clearly = [n for n, t in table.items() if t["vs_default"] < -clearly_better_se * t["se"]]
+    return min(clearly, key=lambda n: table[n]["log_loss"]) if clearly else default, table

@@ -33,7 +33,7 @@ def comparison_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, float]]
 
 
 def _candidate_lines(report: dict[str, Any]) -> list[str]:
-    """The candidates, each calibrated on calib; the lowest log loss there is served."""
+    """The candidates, each calibrated on calib, where the choice among them is made."""
     rows = [
         f"| {CANDIDATE_NAMES[name]}{' (served)' if name == report['chosen'] else ''} | {c['calibration']} | "
         f"{c['calib_log_loss']:.4f} | {c['vs_default']:+.4f} ({c['se']:.4f}) | {c['test']['roc_auc']:.3f} | "
@@ -43,10 +43,11 @@ def _candidate_lines(report: dict[str, Any]) -> list[str]:
     return [
         "## Candidates (fitted on train, calibrated and chosen on calib)",
         "",
-        "The logistic regression is served unless another candidate's calibrated log loss on calib is lower by"
-        " more than two standard errors of the paired per-entity difference.",
+        f"The spec's default ({CANDIDATE_NAMES[report['selection']['default']]}) is served unless another"
+        " candidate's calibrated log loss on calib is lower by more than"
+        f" {report['selection']['clearly_better_se']:g} standard errors of the paired per-entity difference.",
         "",
-        "| candidate | calibration | calib log loss | vs logistic (se) | test ROC AUC | distinct test probabilities |",
+        "| candidate | calibration | calib log loss | vs default (se) | test ROC AUC | distinct test probabilities |",
         "|---|---|---|---|---|---|",
         *rows,
         "",

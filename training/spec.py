@@ -74,6 +74,16 @@ class Tuning(_Strict):
     seed: int = 0
 
 
+class Selection(_Strict):
+    default: Literal["lightgbm", "logistic", "naive_bayes", "blend"] = Field(
+        default="logistic",
+        description="The candidate served unless another's calibrated log loss on calib is clearly lower.",
+    )
+    clearly_better_se: float = Field(
+        default=2.0, ge=0, description="'Clearly': by this many standard errors of the paired per-entity difference."
+    )
+
+
 class Gate(_Strict):
     metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     min_improvement: float = Field(default=0.002, ge=0)
@@ -104,6 +114,7 @@ class ModelSpec(_Strict):
     leakage: Leakage = Leakage()
     split: Split = Split()
     tuning: Tuning = Tuning()
+    selection: Selection = Selection()
     gate: Gate = Gate()
 
 

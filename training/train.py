@@ -3,7 +3,7 @@ labelled row, in the MLflow registry with a report.
 
 Steps: point-in-time training rows and an honest split -> guards (minimum data, leakage) -> Optuna over LightGBM
 on train/valid -> LightGBM, logistic regression, naive Bayes and the LightGBM + logistic blend fitted on train,
-each calibrated on calib, the logistic regression served unless another is clearly better there
+each calibrated on calib, the spec's default candidate served unless another is clearly better there
 (``choose_candidate``) -> evaluation on test beside the baselines -> the chosen candidate refit on all rows
 (``training.refit``) -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion`` when
 it shows skill, does not collapse, and passes the spec's gate against the current champion (or ``promote``).
@@ -236,7 +236,8 @@ def _weigh(
             "test": binary_metrics(y["test"], test_p),
             "test_distinct": int(len(np.unique(test_p))),
         }
-    chosen, selection = choose_candidate(losses, data.table.loc[data.rows("calib"), "entity_id"].to_numpy())
+    calib_ids = data.table.loc[data.rows("calib"), "entity_id"].to_numpy()
+    chosen, selection = choose_candidate(losses, calib_ids, spec.selection.default, spec.selection.clearly_better_se)
     for name, row in selection.items():
         summary[name] |= {"calib_log_loss": row["log_loss"], "vs_default": row["vs_default"], "se": row["se"]}
     return candidates[chosen], scorers[chosen], summary
@@ -380,6 +381,7 @@ def train(
             "tuning": asdict(tuned),
             "candidates": weighed,
             "chosen": chosen.name,
+            "selection": spec.selection.model_dump(),
             "calibration": {"chosen": scorer.calibrator.kind, "chosen_on": "calib"},
             "test": {k: v for k, v in evaluation.items() if k != "probability"},
             "refit": {
