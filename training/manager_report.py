@@ -52,7 +52,7 @@ from training.evaluate import global_factors, shap_explanation  # noqa: E402
 from training.fonts import cjk_font, quiet_drawing  # noqa: E402
 from training.forecasting import as_of_time, fan_chart  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
-from training.report import SHOWN, comparison_rows  # noqa: E402
+from training.report import CANDIDATE_NAMES, SHOWN, comparison_rows  # noqa: E402
 
 LOCALES = ("zh-CN", "en")
 MODELS = ("lead_score", "close_probability")
@@ -74,6 +74,7 @@ TEXT: dict[str, dict[str, str]] = {
         "version": "版本",
         "window": "训练数据时间窗",
         "skill": "判别能力",
+        "served": "模型与标签",
         "metrics_note": "测试集上 salesml 与三个基线模型的对比(同一批样本)。ROC AUC、PR AUC、提升度越高越好;"
         "Brier 与 ECE(校准误差)越低越好。",
         "calibration": "校准图:预测概率与实际转化率",
@@ -144,6 +145,7 @@ TEXT: dict[str, dict[str, str]] = {
         "version": "Version",
         "window": "Training data window",
         "skill": "Skill",
+        "served": "Model and label",
         "metrics_note": "salesml beside three baselines on the same test rows. Higher is better for ROC AUC, PR AUC "
         "and lift; lower is better for Brier and ECE (calibration error).",
         "calibration": "Calibration: predicted probability against the observed rate",
@@ -299,6 +301,9 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
             f"{name} ({t['version']} {champion.version}) · {t['window']}: {r['data_window'][0][:10]} .. "
             f"{r['data_window'][1][:10]} · {t['skill']}: {r['test']['skill']['verdict']}"
         )
+        if "chosen" in r:  # older versions' reports do not say
+            label = r["horizon_note"] if r["horizon_days"] else "eventual outcome"
+            section.paragraphs.append(f"{t['served']}: {CANDIDATE_NAMES[r['chosen']]} · {label}")
         section.tables.append(
             {
                 "caption": f"{name}: {t['metrics_note']}",

@@ -22,12 +22,14 @@ CANDIDATE_NAMES = {
 
 
 def comparison_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """salesml, the candidates it weighed and every baseline, same test rows."""
-    served = f"salesml ({CANDIDATE_NAMES[report['chosen']]}, calibrated)"
+    """salesml, the candidates it weighed and every baseline, same test rows (a report without candidates is
+    of a LightGBM version)."""
+    chosen = report.get("chosen", "lightgbm")
+    served = f"salesml ({CANDIDATE_NAMES[chosen]}, calibrated)"
     others = [
         (f"candidate: {CANDIDATE_NAMES[name]}", c["test"])
-        for name, c in report["candidates"].items()
-        if name != report["chosen"]
+        for name, c in report.get("candidates", {}).items()
+        if name != chosen
     ]
     return [(served, report["test"]["metrics"]), *others, *report["baselines"].items()]
 

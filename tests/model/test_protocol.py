@@ -13,14 +13,16 @@ import pytest
 
 from features.additive import AdditiveModel
 from features.blend import Blend, load_model, model_kind, save_model
+from features.catalog import CUTOFF_CALENDAR, feature_catalog
 from features.dataset import read_dataset, write_dataset
 from features.errors import DataError
 from features.scoring import InputFeature, encode_inputs
 from features.synth import synthesize
+from features.synth.shapes import synthesize_shape
 from tests.helpers import salesml, train_in_store
 from training.calibrate import MIN_ISOTONIC_CLASS, allowed_calibrators, choose_calibrator
 from training.candidates import fit_logistic, fit_naive_bayes, lightgbm_candidate
-from training.data import resolve_horizon
+from training.data import resolve_horizon, select_candidates
 from training.refit import cross_fit, entity_folds
 from training.spec import load_spec
 from training.split import MIN_EVAL_CLASS, SplitPlan, honest_split
@@ -201,3 +203,22 @@ def test_a_blend_contributes_its_members_weighted_and_survives_a_round_trip(tmp_
     again = load_model(tmp_path)
     assert model_kind(again) == "blend" and [model_kind(m) for m in again.members] == ["lightgbm", "logistic"]
     np.testing.assert_allclose(again.predict(x, raw_score=True), margin)
+
+
+def test_calendar_features_describe_the_entity_unless_the_spec_asks_for_the_scoring_time(small_crm: Path) -> None:
+    ds = read_dataset(small_crm)
+    for model, expected in (("lead_score", False), ("close_probability", True)):
+        spec, _ = load_spec(model)
+        names = {f.name for f in select_candidates(feature_catalog(ds.manifest, spec.entity), spec)}
+        assert "created_month" in names and "created_month_of_quarter" in names
+        assert set(CUTOFF_CALENDAR) <= names if expected else not set(CUTOFF_CALENDAR) & names
+
+
+def test_a_small_leads_only_export_trains_with_defaults(tmp_path: Path) -> None:
+    data = tmp_path / "small"
+    synthesize_shape(data, "growing", leads=3000, seed=3)
+    result = train_in_store(tmp_path / "store", "lead_score", data, trials=3)
+    assert result.report["split"]["kind"].startswith("time")
+    assert result.report["horizon_days"] >= 60  # conversions take months here
+    assert result.report["refit"]["rows"] > sum(result.report["split"]["rows"].values()) * 0.99
+    assert not [f for f in result.report["features_used"] if f.startswith(("act_", "rep_", "note_"))]
