@@ -166,7 +166,9 @@ def plain_baselines(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> d
     logistic = make_pipeline(columns, LogisticRegression(max_iter=2000)).fit(plain(train), y)
     aligned = test.copy()
     for c in categorical:
-        aligned[c] = pd.Categorical(aligned[c].astype("string"), categories=train[c].cat.categories)
+        known = train[c].cat.categories
+        values = aligned[c].astype("string")
+        aligned[c] = pd.Categorical(values.where(values.isin(known)), categories=known)  # unseen: missing
     booster = lgb.LGBMClassifier(verbosity=-1).fit(train, y)
     return {
         "plain logistic regression": logistic.predict_proba(plain(test))[:, 1],
