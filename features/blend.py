@@ -2,8 +2,9 @@
 
 A blend averages its members' log-odds with fixed weights; SHAP values are linear in the model, so its exact
 contributions are the same weighted average of its members' (trees' and additive terms' alike), and its
-factors add up as any member's do. Averaging a tree model and a linear one ranks more steadily out of time
-than either alone on thin exports, where the choice between them is itself noisy.
+factors add up as any member's do. Averaging a tree model and a linear one often ranks better than either
+(the simulator's CRM histories and its regime-change export); which one is served is the spec's and the data's
+choice.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def origin_scorer(spec: ModelSpec, ds_t: Dataset) -> Scorer:
     """A close-probability model trained only on the export as it was at the origin."""
     data = training_data(spec, ds_t, plan=ORIGIN_SPLIT, settle_days=SETTLE_DAYS)
     _, _, inputs, x, _ = model_matrices(spec, data, evaluated=("valid", "calib"))
-    return fit_scorer(spec, data, x, inputs, BACKTEST_PARAMS)[0]
+    return fit_scorer(spec, data, x, inputs, BACKTEST_PARAMS)
 
 
 def actuals(ds: Dataset, window: Window, by: str) -> pd.Series:

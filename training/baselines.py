@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from features.additive import signed_log1p as signed_log1p_values
 from features.catalog import Feature
 
 #: Label of a missing categorical value or numeric bin: absence is informative (e.g. no response yet).
@@ -54,9 +55,8 @@ def as_labels(X: pd.DataFrame) -> np.ndarray:
 
 
 def signed_log1p(X: pd.DataFrame) -> np.ndarray:
-    """sign(x) log(1 + |x|): tames heavy-tailed counts, minutes and money; monotone, so order is kept."""
-    values = as_floats(X)
-    return np.sign(values) * np.log1p(np.abs(values))
+    """``features.additive.signed_log1p`` of the columns as floats (for a scikit-learn FunctionTransformer)."""
+    return signed_log1p_values(as_floats(X))
 
 
 def two_columns(p_won: np.ndarray) -> np.ndarray:

@@ -49,11 +49,23 @@ def row_losses(margin: np.ndarray, y: np.ndarray, kind: str, seed: int = 0) -> n
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
+def fit_calibrator(margin: np.ndarray, y: np.ndarray, kind: str, min_distinct: int = 0) -> Calibrator:
+    """A calibrator of ``kind`` on these rows; sigmoid in place of isotonic steps that the rows are too few for
+    (``allowed_calibrators``) or that would leave fewer than ``min_distinct`` distinct probabilities on them."""
+    if kind != "isotonic":
+        return FITTERS[kind](margin, y)
+    if kind in allowed_calibrators(y):
+        steps = fit_isotonic(margin, y)
+        if len(np.unique(steps(margin))) >= min_distinct:
+            return steps
+    return fit_sigmoid(margin, y)
+
+
 def choose_calibrator(
-    margin: np.ndarray, y: np.ndarray, seed: int = 0, kinds: tuple[str, ...] | None = None
-) -> tuple[Calibrator, dict[str, float]]:
-    """Isotonic, sigmoid or none, whichever has the lowest 5-fold log loss on these (out-of-time) rows, refit on
-    all of them; ``kinds`` limits the choice (default ``allowed_calibrators``)."""
-    losses = {name: float(row_losses(margin, y, name, seed).mean()) for name in kinds or allowed_calibrators(y)}
-    best = min(losses, key=losses.get)
-    return FITTERS[best](margin, y), losses
+    margin: np.ndarray, y: np.ndarray, seed: int = 0, min_distinct: int = 0
+) -> tuple[Calibrator, dict[str, np.ndarray]]:
+    """Isotonic, sigmoid or none (``allowed_calibrators``), whichever has the lowest 5-fold log loss on these
+    (out-of-time) rows, fitted on all of them by ``fit_calibrator``; and each kind's per-row losses."""
+    losses = {name: row_losses(margin, y, name, seed) for name in allowed_calibrators(y)}
+    best = min(losses, key=lambda name: losses[name].mean())
+    return fit_calibrator(margin, y, best, min_distinct), losses

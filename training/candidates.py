@@ -3,10 +3,9 @@ naive-Bayes frequency model and the blend of LightGBM and the logistic regressio
 inputs, all served through the same ``Scorer``.
 
 LightGBM wins most exports with activity histories; on thin, leads-only exports a linear model often ranks as
-well and calibrates better, and their blend more steadily than either. Whichever has the lowest out-of-time log
-loss after calibration is served. Each
-candidate has a ``fit(x, y)`` with settings fixed from the tuning step, so that the served model can be refit on
-every labelled row with the settings that were validated.
+well and calibrates better. The spec's default candidate is served unless another is clearly better out of time
+(``choose_candidate``). Each candidate has a ``fit(inputs, x, y)`` with settings fixed from the tuning step, so
+that the served model can be refit on every labelled row with the settings that were validated.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ MAX_ROUND_GROWTH = 2.0
 class Candidate:
     """A model kind with its validated settings: ``fit`` refits it on any rows with those settings."""
 
-    name: str  # lightgbm, logistic, naive_bayes
+    name: str  # lightgbm, logistic, naive_bayes, blend
     fit: Callable[[list[InputFeature], pd.DataFrame, np.ndarray], Model]  # (inputs, x, y) -> model
     settings: dict[str, Any] = field(default_factory=dict)
 

@@ -33,7 +33,7 @@ from features.build import build_features
 from features.dataset import Dataset, read_dataset, write_dataset
 from features.errors import DataError
 from features.history import OUTCOME_COLUMNS
-from features.pit import ENTITIES, scoring_frame
+from features.pit import ENTITIES, column, scoring_frame
 from features.schema import TABLES
 from training.spec import load_spec
 from training.train import train
@@ -64,7 +64,7 @@ def final_labels(ds: Dataset, entity: str) -> pd.Series:
     rows = ds.tables[table]
     if entity == "lead":
         label = rows["converted_at"].notna().astype("Int8")
-        label[rows["converted_at"].isna() & rows.get("disqualified_at", pd.Series(pd.NaT)).isna()] = pd.NA
+        label[rows["converted_at"].isna() & column(rows, "disqualified_at").isna()] = pd.NA
     else:
         label = rows["outcome"].map({"won": 1, "lost": 0}).astype("Int8")
     return pd.Series(label.to_numpy(), index=rows[id_col].to_numpy())

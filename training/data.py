@@ -16,7 +16,7 @@ from features.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scal
 from features.errors import DataError
 from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, entity_frame, entity_table, frame_codes, times, to_time
 from training.spec import ModelSpec
-from training.split import HonestSplit, SplitPlan, assign_segments, honest_split, stratified_split, time_split
+from training.split import HonestSplit, SplitPlan, honest_split, stratified_split, time_split
 
 #: A derived label horizon: this quantile of the export's observed delays from creation to the label event, ...
 HORIZON_QUANTILE = 0.9
@@ -52,7 +52,7 @@ class TrainingData:
     y: np.ndarray
     segment: np.ndarray
     candidates: list[Feature]
-    split_kind: str  # "time", "time-test" or "stratified"
+    split_kind: str  # a key of training.split.SPLIT_NOTES
     segment_starts: dict[str, str]
     data_hash: str
     horizon_note: str = ""
@@ -86,14 +86,14 @@ def resolve_horizon(spec: ModelSpec, ds: Dataset) -> tuple[ModelSpec, str]:
     """
     if spec.horizon_days != "auto":
         return spec, f"{spec.horizon_days} days (set in the spec)"
+    if not ds.manifest.has_event_times:
+        return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), "the final outcome (no event times)"
     table, _ = entity_table(ds, spec.entity)
     event = times(table, "converted_at" if spec.entity == "lead" else "closed_at")
     if spec.entity == "opportunity" and "outcome" in table.columns:
         event = np.where(table["outcome"].eq("won").fillna(False).to_numpy(dtype=bool), event, NAT)
     created = times(table, "created_at")
     seen = (event != NAT) & (created != NAT) & (event >= created)
-    if not ds.manifest.has_event_times:
-        return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), "the final outcome (no event times)"
     if seen.sum() < MIN_DELAYS:
         note = f"{LEAD_HORIZON_DAYS} days (the default: only {int(seen.sum())} observed delays to derive it from)"
         return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), note
@@ -188,11 +188,11 @@ def training_data(
         resolved = label_known_at(ds, spec, rows)
         known = resolved[main].reset_index(drop=True)
         settled = (known <= exported).to_numpy(dtype=bool)  # an early resolution alone would bias the rows kept
-        labelled, table, y = (v[settled].reset_index(drop=True) for v in (labelled, table, pd.Series(y)))
-        y, known = y.to_numpy(), known[settled].reset_index(drop=True)
+        labelled, table = labelled[settled].reset_index(drop=True), table[settled].reset_index(drop=True)
+        y, known = y[settled], known[settled].reset_index(drop=True)
         if plan is not None:
             segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
-            split = HonestSplit(segment, bounds, "time", plan.fractions[-1])
+            split = HonestSplit(segment, bounds, "time")
         else:
             what = f"{spec.name} (label horizon {horizon_note})"
             minimum = (spec.min_data.positives, spec.min_data.negatives)
@@ -241,9 +241,6 @@ def _window_rows(
     window_end = to_utc(frame["cutoff_time"]) + pd.Timedelta(days=days)
     resolved = resolved[known].reset_index(drop=True)
     known_at = resolved.where(resolved.notna() & (resolved < window_end), window_end)
-    if settle_days is not None:
-        segment = assign_segments(frame, known_at, split.starts, until=exported, settle_days=settle_days)
-    else:
-        segment = split.assign(frame, known_at, exported)
+    segment = split.assign(frame, known_at, exported, settle_days)
     keep = (known_at <= exported).to_numpy(dtype=bool)  # settled by the export: usable by the refit
     return WindowRows(built[known][keep].reset_index(drop=True), segment[keep].to_numpy(dtype=object, na_value=None))

@@ -18,7 +18,7 @@ import pandas as pd
 from features.blend import Model
 from features.catalog import Feature
 from features.scoring import Calibrator, Head, InputFeature, Scorer, encode_inputs, reference_quantiles
-from training.calibrate import FITTERS, allowed_calibrators
+from training.calibrate import fit_calibrator
 from training.candidates import Candidate
 from training.encode import model_inputs
 from training.spec import ModelSpec
@@ -49,17 +49,12 @@ def cross_fit(
     kind: str,
     min_distinct: int,
 ) -> Refit:
-    """The model on all rows, and a calibrator of ``kind`` on out-of-fold margins (sigmoid instead of isotonic
-    when the rows are too few for steps or the steps would leave fewer than ``min_distinct`` values)."""
+    """The model on all rows, and a calibrator of ``kind`` on out-of-fold margins (``fit_calibrator``)."""
     margin = np.empty(len(y))
     for k in np.unique(fold):
         held = fold == k
         margin[held] = candidate.fit(inputs, x[~held], y[~held]).predict(x[held], raw_score=True)
-    if kind not in allowed_calibrators(y):
-        kind = "sigmoid"
-    calibrator = FITTERS[kind](margin, y)
-    if len(np.unique(calibrator(margin))) < min_distinct and kind == "isotonic":
-        calibrator = FITTERS["sigmoid"](margin, y)
+    calibrator = fit_calibrator(margin, y, kind, min_distinct)
     return Refit(candidate.fit(inputs, x, y), calibrator, np.clip(calibrator(margin), 0.0, 1.0))
 
 

@@ -96,22 +96,34 @@ def stratified_split(frame: pd.DataFrame, label: str, plan: SplitPlan = SplitPla
     return frame["entity_id"].map(segment).astype("string")
 
 
+#: How a split was made, in words for the training report.
+SPLIT_NOTES: dict[str, str] = {
+    "time": "four segments by first snapshot time; a row's label is known before the next segment starts",
+    "time-test": "the test segment by time, its labels unknown to every row before it; too thin for four time "
+    "segments, so train, valid and calib are drawn at random by entity from the rows before it",
+    "time-test-overlap": "the test segment by time; too thin for a label-horizon gap before it, so train, valid and "
+    "calib are drawn at random by entity from every row that starts before it (some of their labels were learned "
+    "during the test period)",
+    "stratified": "the dataset has no event times: seeded stratified split by entity",
+}
+
+
 @dataclass(frozen=True)
 class HonestSplit:
-    """Where each row went, and how: ``kind`` is ``time`` (four segments in time order, a label-horizon gap
-    before each), ``time-test`` (the test segment alone in time order; train, valid and calib drawn at random
-    by entity from the rows whose labels were known before the test starts) or ``time-test-overlap`` (the same,
-    from every row that starts before the test: some of their labels were learned during the test period)."""
+    """Where each row went, and how (``kind``, a key of ``SPLIT_NOTES``)."""
 
     segment: pd.Series
     starts: dict[str, pd.Timestamp]
     kind: str
-    test_share: float
-    inner: pd.Series | None = None  # time-test: entity_id -> train/valid/calib
+    inner: pd.Series | None = None  # time-test kinds: entity_id -> train/valid/calib
 
-    def assign(self, frame: pd.DataFrame, known_at: pd.Series, until: pd.Timestamp) -> pd.Series:
+    def assign(
+        self, frame: pd.DataFrame, known_at: pd.Series, until: pd.Timestamp, settle_days: int | None = None
+    ) -> pd.Series:
         """The same split for other rows of the same entities (a window label's rows)."""
-        segment = assign_segments(frame, known_at, self.starts, until)
+        if self.kind == "time-test-overlap":
+            known_at = _known_by_test(frame, known_at, self.starts["test"], until)
+        segment = assign_segments(frame, known_at, self.starts, until, settle_days)
         if self.inner is not None:
             before = (segment == "train").to_numpy(dtype=bool, na_value=False)
             segment[before] = frame.loc[before, "entity_id"].map(self.inner).to_numpy()
@@ -142,14 +154,13 @@ def honest_split(
         raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
     shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
     rows = _Settled(frame, known_at, y, firsts, plan, until)
-    tried: list[HonestSplit] = []
     for make in CANDIDATES:
         for share in shares:
             split = make(rows, share)
             if _enough(split.segment, y, min_train):
                 return split
-            tried.append(split)
-    raise DataError(_no_split_message(tried[0].segment, y, min_train, what))
+    first = _four_segments(rows, plan.fractions[-1])  # the spec's own split, in the message
+    raise DataError(_no_split_message(first.segment, y, min_train, what))
 
 
 def _shares(plan: SplitPlan, test_share: float) -> np.ndarray:
@@ -179,28 +190,32 @@ class _Settled:
 
 def _four_segments(rows: _Settled, share: float) -> HonestSplit:
     starts = _starts(rows.firsts, _shares(rows.plan, share), rows.until)
-    return HonestSplit(assign_segments(rows.frame, rows.known_at, starts, rows.until), starts, "time", share)
+    return HonestSplit(assign_segments(rows.frame, rows.known_at, starts, rows.until), starts, "time")
 
 
 def _test_by_time(rows: _Settled, share: float, gap: bool) -> HonestSplit:
     """The test segment by time; train/valid/calib at random by entity from the rows before it, those whose
     labels were known before it began (``gap``), else every row that starts before it."""
-    frame, known_at, plan = rows.frame, rows.known_at, rows.plan
+    frame, plan = rows.frame, rows.plan
     test_start = _starts(rows.firsts, _shares(plan, share), rows.until)["test"]
     starts = {"train": rows.firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
-    if not gap:  # rows before the test count as known at its start (if known by the export at all)
-        before_test = (frame["cutoff_time"] < test_start).to_numpy() & (known_at <= rows.until).to_numpy()
-        known_at = known_at.where(~before_test, known_at.clip(upper=test_start))
+    known_at = rows.known_at if gap else _known_by_test(frame, rows.known_at, test_start, rows.until)
     segment = assign_segments(frame, known_at, starts, rows.until)
     before = (segment == "train").to_numpy(dtype=bool, na_value=False)
-    head = np.asarray(plan.fractions[:-1], dtype=float)
-    inner_plan = SplitPlan((*(head / head.sum()).tolist(), 0.0), plan.seed)
     earlier = frame[before].assign(label=rows.y[before])
-    inner = stratified_split(earlier, "label", inner_plan)
+    inner = stratified_split(earlier, "label", SplitPlan(tuple(_shares(plan, 0.0)), plan.seed))
     inner.index = earlier.index
-    by_entity = inner.groupby(earlier["entity_id"]).first()
     segment[before] = inner.to_numpy()
-    return HonestSplit(segment, starts, "time-test" if gap else "time-test-overlap", share, by_entity)
+    kind = "time-test" if gap else "time-test-overlap"
+    return HonestSplit(segment, starts, kind, inner.groupby(earlier["entity_id"]).first())
+
+
+def _known_by_test(
+    frame: pd.DataFrame, known_at: pd.Series, test_start: pd.Timestamp, until: pd.Timestamp
+) -> pd.Series:
+    """Labels of rows before the test (known by the export at all) counted as known when the test starts."""
+    before = (frame["cutoff_time"] < test_start).to_numpy() & (known_at <= until).to_numpy()
+    return known_at.where(~before, known_at.clip(upper=test_start))
 
 
 #: The split candidates, most out-of-time first.

@@ -29,7 +29,7 @@ from features.errors import DataError
 from features.pyfunc import CHALLENGER, CHAMPION, alias_version
 from features.scoring import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
-from training.calibrate import choose_calibrator, row_losses
+from training.calibrate import choose_calibrator
 from training.candidates import (
     Candidate,
     blend_candidate,
@@ -47,7 +47,7 @@ from training.refit import refit_scorer
 from training.registry import load_scorer, log_scorer, set_alias, set_gate_note, use_local_store
 from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
-from training.split import MIN_EVAL_CLASS
+from training.split import MIN_EVAL_CLASS, SPLIT_NOTES
 from training.tune import BASE_PARAMS, fit_booster, tune
 
 
@@ -125,33 +125,32 @@ def fit_scorer(
     inputs: list[InputFeature],
     params: dict[str, Any],
     rounds: int | None = None,
-) -> tuple[Scorer, dict[str, float]]:
+) -> Scorer:
     """LightGBM (``rounds`` trees, or early stopping on valid) on train, its calibration chosen on calib, the
-    reference population for scores and the window heads; and the calibrators' cross-validated losses."""
+    reference population for scores and the window heads."""
     y = {name: data.y[data.rows(name)] for name in x}
     if rounds is None:
         booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
     else:
         booster = lgb.train(params, lgb.Dataset(x["train"], y["train"]), num_boost_round=rounds)
-    scorer, losses = calibrated_scorer(spec, inputs, booster, x, y)
+    scorer, _ = calibrated_scorer(spec, inputs, booster, x, y)
     scorer.heads = _window_heads(spec, data, inputs, params)
-    return scorer, losses
+    return scorer
 
 
 def calibrated_scorer(
     spec: ModelSpec, inputs: list[InputFeature], model: Model, x: Matrices, y: dict[str, np.ndarray]
-) -> tuple[Scorer, dict[str, float]]:
+) -> tuple[Scorer, np.ndarray]:
     """A model fitted on train as a scorer: calibration chosen on calib (never collapsing onto fewer than the
-    gate's distinct values there), the reference population on valid + calib."""
+    gate's distinct values there), the reference population on valid + calib; and the per-row out-of-fold log
+    loss on calib of the calibration kept."""
     margin = model.predict(x["calib"], raw_score=True)
-    calibrator, losses = choose_calibrator(margin, y["calib"], spec.split.seed)
-    if calibrator.kind == "isotonic" and len(np.unique(calibrator(margin))) < spec.gate.min_distinct:
-        calibrator, _ = choose_calibrator(margin, y["calib"], spec.split.seed, kinds=("sigmoid",))
+    calibrator, losses = choose_calibrator(margin, y["calib"], spec.split.seed, spec.gate.min_distinct)
     reference = calibrator(model.predict(pd.concat([x["valid"], x["calib"]]), raw_score=True))
     scorer = Scorer(
         spec.name, spec.entity, inputs, model, calibrator, reference_quantiles(reference), spec.grades.model_dump()
     )
-    return scorer, losses
+    return scorer, losses[calibrator.kind]
 
 
 def _window_heads(
@@ -199,14 +198,15 @@ def _champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y:
         return {"champion_version": None}
     champion, _ = load_scorer(spec.name, CHAMPION)
     until = champion.metadata.get("trained_until") or champion.metadata.get("data_window", [None, None])[1]
-    unseen = (to_utc(test["cutoff_time"]) > pd.Timestamp(until)).to_numpy() if until else np.ones(len(y), bool)
-    ours = binary_metrics(y[unseen], scorer.predict(test[unseen])["probability"].to_numpy()) if unseen.any() else {}
-    if min(int(y[unseen].sum()), int((1 - y[unseen]).sum())) >= MIN_EVAL_CLASS:
-        theirs = binary_metrics(y[unseen], champion.predict(test[unseen])["probability"].to_numpy())
-        basis = f"the {int(unseen.sum()):,} test rows after the champion's data"
+    rows = (to_utc(test["cutoff_time"]) > pd.Timestamp(until)).to_numpy() if until else np.ones(len(y), bool)
+    if min(int(y[rows].sum()), int((1 - y[rows]).sum())) >= MIN_EVAL_CLASS:
+        theirs = binary_metrics(y[rows], champion.predict(test[rows])["probability"].to_numpy())
+        basis = f"the {int(rows.sum()):,} test rows after the champion's data"
     else:
-        theirs, ours = champion.metadata.get("metrics", {}), binary_metrics(y, scorer.predict(test)["probability"])
+        rows = np.ones(len(y), bool)
+        theirs = champion.metadata.get("metrics", {})
         basis = "each model's own out-of-time test (the champion was trained on this test period)"
+    ours = binary_metrics(y[rows], scorer.predict(test[rows])["probability"].to_numpy())
     if spec.gate.metric not in theirs:
         return {"champion_version": version, "gain": float("inf"), "basis": "the champion has no test figures"}
     gain = _gate_value(ours, spec.gate.metric) - _gate_value(theirs, spec.gate.metric)
@@ -224,10 +224,7 @@ def _weigh(
     candidates = {c.name: c for c in (trees, linear, naive_bayes_candidate(), blend_candidate(trees, linear))}
     scorers, losses, summary = {}, {}, {}
     for name, candidate in candidates.items():
-        model = candidate.fit(inputs, x["train"], y["train"])
-        scorer, _ = calibrated_scorer(spec, inputs, model, x, y)
-        margin = model.predict(x["calib"], raw_score=True)
-        losses[name] = row_losses(margin, y["calib"], scorer.calibrator.kind, spec.split.seed)
+        scorer, losses[name] = calibrated_scorer(spec, inputs, candidate.fit(inputs, x["train"], y["train"]), x, y)
         test_p = scorer.probability(x["test"])
         scorers[name] = scorer
         summary[name] = {
@@ -433,14 +430,6 @@ def train(
         test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
         test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
         return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, served)
-
-
-SPLIT_NOTES = {
-    "time": "four segments by first snapshot time; a row's label is known before the next segment starts",
-    "time-test": "the test segment by time, its labels unknown to every row before it; too thin for four time "
-    "segments, so train, valid and calib are drawn at random by entity from the rows before it",
-    "stratified": "the dataset has no event times: seeded stratified split by entity",
-}
 
 
 def _new_levels(evaluated: Scorer, served: Scorer) -> dict[str, int]:

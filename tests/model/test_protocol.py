@@ -25,7 +25,7 @@ from training.candidates import fit_logistic, fit_naive_bayes, lightgbm_candidat
 from training.data import resolve_horizon, select_candidates
 from training.refit import cross_fit, entity_folds
 from training.spec import load_spec
-from training.split import MIN_EVAL_CLASS, SplitPlan, honest_split
+from training.split import MIN_EVAL_CLASS, SPLIT_NOTES, SplitPlan, honest_split
 
 DAY = pd.Timedelta(days=1)
 UNTIL = pd.Timestamp("2025-01-01", tz="UTC")
@@ -62,11 +62,25 @@ def test_a_thin_growing_export_splits_with_the_test_alone_by_time() -> None:
 def test_a_horizon_long_against_the_history_still_tests_the_latest_leads_by_time() -> None:
     frame, known = _growing_leads(3000, 330, horizon=120, rate=0.1)
     split = honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
-    assert split.kind == "time-test-overlap"
+    assert split.kind == "time-test-overlap" and split.kind in SPLIT_NOTES
     segment = split.segment.to_numpy(dtype=object, na_value=None)
     first_test = frame.loc[segment == "test", "cutoff_time"].min()
     assert (frame.loc[np.isin(segment, ["train", "valid", "calib"]), "cutoff_time"] < first_test).all()
     assert (known[segment == "test"] <= UNTIL).all()
+
+
+@pytest.mark.parametrize(
+    ("n", "days", "horizon", "rate"), [(6000, 720, 15, 0.2), (3000, 330, 60, 0.15), (3000, 330, 120, 0.1)]
+)
+def test_other_rows_of_the_same_entities_go_where_the_split_put_them(
+    n: int, days: int, horizon: int, rate: float
+) -> None:
+    """A window label's rows are assigned by ``HonestSplit.assign``: on the split's own rows it gives the split,
+    whichever kind was made."""
+    frame, known = _growing_leads(n, days, horizon=horizon, rate=rate)
+    split = honest_split(frame, known, frame["label"].to_numpy(), SplitPlan(), UNTIL, (40, 40), "lead_score")
+    assert split.kind in SPLIT_NOTES
+    pd.testing.assert_series_equal(split.assign(frame, known, UNTIL), split.segment, check_names=False)
 
 
 def test_enough_data_keeps_four_segments_in_time_order() -> None:
