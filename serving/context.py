@@ -13,6 +13,8 @@ activities). So ``features.build`` runs on a small dataset and gives exactly wha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import pandas as pd
 from features.build import build_features
 from features.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
 from features.history import History
-from features.pit import ENTITIES
+from features.pit import ENTITIES, column
 from features.schema import ACTIVITY_TYPES
 from serving.request import (
     ACTIVITY_BLANK,
@@ -46,6 +48,18 @@ DEAL_FIELDS = (
     "expected_close_at",
 )
 Warnings = list[list[str]]
+#: An activity this long before its lead or deal was created is more likely a wrong date or a wrong entity than early
+#: interest (the web visits before the form that created a lead are hours or days before it).
+EARLY_ACTIVITY_DAYS = 30
+#: What a request's references are counted against: the record each one has in the history, and the tables and
+#: columns the features count it from. A reference in none of them is counted as having no record.
+RECORDS = {
+    "owner_rep_id": (
+        "a rep record",
+        (("reps", "rep_id"), ("leads", "owner_rep_id"), ("opportunities", "owner_rep_id")),
+    ),
+    "account_id": ("an account record", (("accounts", "account_id"), ("opportunities", "account_id"))),
+}
 
 
 @dataclass
@@ -69,7 +83,8 @@ class ServingContext:
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
         self._by_lead = _lead_activity_rows(ds.get("activities"))
-        self._stages = set(ds.manifest.stage_names())
+        self._funnel = {name: i for i, name in enumerate(ds.manifest.stage_names())}
+        self._known = {field: _values(ds, sources) for field, (_, sources) in RECORDS.items()}
         self.history = History.of(ds).kept()  # forecasts and sweeps on ds reuse it too
 
     @classmethod
@@ -93,7 +108,7 @@ class ServingContext:
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
         acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
         history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
-        warnings = [self._attribute_warnings("leads", lead) + _activity_warnings(lead.activities) for lead in items]
+        warnings = [self._warnings(lead) for lead in items]
         tables = {"leads": rows, "activities": acts}
         return self._prepared(tables, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
 
@@ -117,12 +132,7 @@ class ServingContext:
             "stage_changes": _stage_rows(items),
             "activities": pd.concat([origin, acts], ignore_index=True),
         }
-        warnings = [
-            self._attribute_warnings("opportunities", deal)
-            + self._stage_warnings(deal.stages)
-            + _activity_warnings(deal.activities)
-            for deal in items
-        ]
+        warnings = [self._warnings(deal) for deal in items]
         return self._prepared(tables, "opportunity", ids, _cutoffs((request,), "opportunities"), warnings, history)
 
     def _prepared(
@@ -169,7 +179,19 @@ class ServingContext:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
         return self.ds.get("activities").take(np.concatenate(positions) if positions else np.array([], dtype=int))
 
-    def _attribute_warnings(self, table: str, item: LeadIn | OpportunityIn) -> list[str]:
+    def _warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
+        """What an item's answer says about its data: what was ignored or counted otherwise, and what is possible
+        but suspicious (the item is scored either way)."""
+        stages = self._stage_warnings(item.stages, item.created_at) if isinstance(item, OpportunityIn) else []
+        return [
+            *self._attribute_warnings(item),
+            *self._record_warnings(item),
+            *stages,
+            *_activity_warnings(item.activities, item.created_at),
+        ]
+
+    def _attribute_warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
+        table = "opportunities" if isinstance(item, OpportunityIn) else "leads"
         known = {e.name for e in self.ds.manifest.extras(table)}
         return [
             f"attributes.{k}: not a column the model was trained with (ignored)"
@@ -177,11 +199,36 @@ class ServingContext:
             if k not in known
         ]
 
-    def _stage_warnings(self, stages: list[StageIn]) -> list[str]:
+    def _record_warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
+        """References the history has no record of (a rep hired or an account entered since the export, or a wrong
+        id): their features count nothing, as the batch counts a rep or account without other rows."""
         return [
-            f"stages[{j}].stage: unknown stage {s.stage!r} (known: {', '.join(sorted(self._stages))})"
+            f"{field}: {value!r} is not in the CRM history (scored without {record})"
+            for field, (record, _) in RECORDS.items()
+            if (value := getattr(item, field)) is not None and value not in self._known[field]
+        ]
+
+    def _stage_warnings(self, stages: list[StageIn], created_at: datetime) -> list[str]:
+        unknown = [
+            f"stages[{j}].stage: unknown stage {s.stage!r} (known: {', '.join(sorted(self._funnel))})"
             for j, s in enumerate(stages)
-            if s.stage not in self._stages
+            if s.stage not in self._funnel
+        ]
+        early = [
+            f"stages[{j}].changed_at: before created_at" for j, s in enumerate(stages) if s.changed_at < created_at
+        ]
+        return unknown + early + self._regressions(stages)
+
+    def _regressions(self, stages: list[StageIn]) -> list[str]:
+        """Stages entered after a later one of the funnel, taken in time order as the features count regressions
+        (changes at one time in funnel order; an unknown stage is no regression)."""
+        ranks = [self._funnel.get(s.stage, -1) for s in stages]
+        order = sorted(range(len(stages)), key=lambda j: (stages[j].changed_at, ranks[j]))
+        return [
+            f"stages[{j}].stage: {stages[j].stage!r} after {stages[i].stage!r} goes back in the funnel "
+            "(counted as a regression)"
+            for i, j in pairwise(order)
+            if 0 <= ranks[j] < ranks[i]
         ]
 
 
@@ -200,12 +247,24 @@ def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
 KNOWN_TYPES = frozenset(ACTIVITY_TYPES)
 
 
-def _activity_warnings(activities: list[ActivityIn]) -> list[str]:
-    return [
-        f"activities[{j}].type: unknown type {a['type']!r} (counted as other)"
-        for j, a in enumerate(activities)
-        if a["type"] not in KNOWN_TYPES
-    ]
+def _activity_warnings(activities: list[ActivityIn], created_at: datetime) -> list[str]:
+    """Unknown types, and times that are possible but suspicious: long before the entity existed, or entered in the
+    CRM before they happened (the features take an activity as known when it happened)."""
+    early, warnings = created_at - timedelta(days=EARLY_ACTIVITY_DAYS), []
+    for j, a in enumerate(activities):
+        if a["type"] not in KNOWN_TYPES:
+            warnings.append(f"activities[{j}].type: unknown type {a['type']!r} (counted as other)")
+        if a["occurred_at"] < early:
+            warnings.append(f"activities[{j}].occurred_at: more than {EARLY_ACTIVITY_DAYS} days before created_at")
+        recorded = a.get("recorded_at")
+        if recorded is not None and recorded < a["occurred_at"]:
+            warnings.append(f"activities[{j}].recorded_at: before occurred_at (counted from occurred_at)")
+    return warnings
+
+
+def _values(ds: Dataset, sources: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The ids found in any of the tables' columns."""
+    return frozenset(pd.concat([column(ds.get(t), c).astype(STRING_DTYPE) for t, c in sources]).dropna().unique())
 
 
 def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:

@@ -287,3 +287,91 @@ def test_the_history_indexed_at_start_serves_its_dataset_alone(context: ServingC
     assert len(frame) > 10
     reused, fresh = build_features(held, "opportunity", frame), build_features(twin, "opportunity", frame)
     pd.testing.assert_frame_equal(reused, fresh)
+
+
+def _with_values(ds: Dataset, table: str, key: str, entity_id: str, **values: str) -> Dataset:
+    """``ds`` with one entity's columns set to ``values``: the history as the CRM would hold it then."""
+    rows = ds.get(table).copy()
+    for name, value in values.items():
+        rows.loc[rows[key] == entity_id, name] = value
+    return Dataset(ds.manifest, {**ds.tables, table: rows})
+
+
+def _open_lead(ds: Dataset, as_of: pd.Timestamp) -> str:
+    leads = ds.get("leads")
+    open_then = (
+        (leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of) & ~(leads["disqualified_at"] <= as_of)
+    )
+    return leads[open_then & leads["owner_rep_id"].notna()].sort_values("created_at")["lead_id"].iloc[-1]
+
+
+def test_an_unknown_owner_is_scored_as_a_rep_without_a_record(ds: Dataset, context: ServingContext) -> None:
+    """A lead whose owner has no reps row and owns nothing in the history gets the features the batch builds with
+    the lead in the history under a rep without other records (no closed deals, everyone's rates, its own lead as
+    its only open one, no tenure or team), and the answer says so."""
+    as_of = ds.get("leads")["created_at"].quantile(0.8) + pd.Timedelta(days=3)
+    lead_id = _open_lead(ds, as_of)
+    history = _with_values(ds, "leads", "lead_id", lead_id, owner_rep_id="R-nobody")
+    prepared = context.leads(_as_request(history, [lead_id], as_of))
+    online = prepared.features()
+    pd.testing.assert_frame_equal(online, build_features(history, "lead", prepared.frame), check_dtype=False)
+    row = online.iloc[0]
+    assert (row["rep_deals_closed_n"], row["rep_open_leads_n"]) == (0, 1)
+    assert pd.isna(row["rep_tenure_days"]) and pd.isna(row["rep_team"])
+    assert prepared.warnings == [["owner_rep_id: 'R-nobody' is not in the CRM history (scored without a rep record)"]]
+
+
+def test_an_unknown_deal_owner_and_account_are_scored_without_records(ds: Dataset, context: ServingContext) -> None:
+    deals = ds.get("opportunities")
+    as_of = deals["created_at"].quantile(0.8)
+    open_then = (deals["created_at"] <= as_of) & ~(deals["closed_at"] <= as_of) & deals["owner_rep_id"].notna()
+    deal_id = deals[open_then & deals["account_id"].notna()]["opportunity_id"].iloc[-1]
+    history = _with_values(
+        ds, "opportunities", "opportunity_id", deal_id, owner_rep_id="R-nobody", account_id="C-nobody"
+    )
+    prepared = context.opportunities(_as_deal_request(history, [deal_id], as_of))
+    online = prepared.features()
+    pd.testing.assert_frame_equal(online, build_features(history, "opportunity", prepared.frame), check_dtype=False)
+    row = online.iloc[0]
+    assert (row["rep_deals_closed_n"], row["account_deals_closed_n"]) == (0, 0)
+    assert pd.isna(row["account_employees"]) and pd.isna(row["rep_tenure_days"])
+    (warnings,) = prepared.warnings
+    assert "owner_rep_id: 'R-nobody' is not in the CRM history (scored without a rep record)" in warnings
+    assert "account_id: 'C-nobody' is not in the CRM history (scored without an account record)" in warnings
+
+
+def test_suspicious_times_are_warned_naming_the_field(context: ServingContext) -> None:
+    """Possible but suspicious times are scored, each with a warning naming the item's field."""
+    created = pd.Timestamp("2025-12-01T10:00:00Z").to_pydatetime()
+    day = pd.Timedelta(days=1).to_pytimedelta()
+    lead = LeadIn(
+        lead_id="l-odd",
+        created_at=created,
+        activities=[
+            ActivityIn(occurred_at=created - 2 * day, type="web_visit"),  # shortly before: usual
+            ActivityIn(occurred_at=created - 800 * day, type="call"),
+            ActivityIn(occurred_at=created + day, recorded_at=created, type="call"),
+        ],
+    )
+    deal = OpportunityIn(
+        opportunity_id="o-odd",
+        created_at=created,
+        stages=[
+            StageIn(stage="lead", changed_at=created - day),
+            StageIn(stage="needs_confirmed", changed_at=created + 9 * day),  # listed out of time order
+            StageIn(stage="demo", changed_at=created + 5 * day),
+        ],
+    )
+    at = created + 20 * day
+    (lead_warnings,) = context.leads(LeadScoreRequest(leads=[lead], as_of=at)).warnings
+    assert lead_warnings == [
+        "activities[1].occurred_at: more than 30 days before created_at",
+        "activities[2].recorded_at: before occurred_at (counted from occurred_at)",
+    ]
+    prepared = context.opportunities(OpportunityScoreRequest(opportunities=[deal], as_of=at))
+    (deal_warnings,) = prepared.warnings
+    assert deal_warnings == [
+        "stages[0].changed_at: before created_at",
+        "stages[1].stage: 'needs_confirmed' after 'demo' goes back in the funnel (counted as a regression)",
+    ]
+    assert prepared.features().loc[0, "stage_regressions_n"] == 1  # the regression the warning names
