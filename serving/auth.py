@@ -1,9 +1,10 @@
 """API keys: ``Authorization: Bearer KEY`` on every ``/v1`` route.
 
-Keys come from ``SALESML_API_KEYS`` (comma-separated) and the file named by ``SALESML_API_KEY_FILE`` (one key per
-line, ``#`` comments, a line ``-KEY`` revokes KEY). Keys are kept and compared as SHA-256 digests with
-``hmac.compare_digest`` against every known key, so the time taken says nothing about how close a guess was; the
-keys themselves are never logged.
+Keys come from ``SALESML_API_KEYS`` (comma-separated) and the file named by ``SALESML_API_KEY_FILE``: one key per
+line, ``#`` comments, and a line ``revoked: KEY`` withdraws exactly KEY (so does ``-KEY``, as older files have
+it). Keys salesml makes start with ``sk_``, so none reads as a comment or a revocation. Keys are kept and compared as
+SHA-256 digests with ``hmac.compare_digest`` against every known key, so the time taken says nothing about how close
+a guess was; the keys themselves are never logged.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 from features.errors import DataError
 
 KEYS_ENV, KEY_FILE_ENV = "SALESML_API_KEYS", "SALESML_API_KEY_FILE"
+KEY_PREFIX, REVOKED_MARK, OLD_REVOKED_MARK, COMMENT = "sk_", "revoked:", "-", "#"
 
 
 class Verdict(Enum):
@@ -25,6 +28,45 @@ class Verdict(Enum):
     MISSING = "missing"  # 401: no bearer token
     UNKNOWN = "unknown"  # 401: not a key we know
     REVOKED = "revoked"  # 403: a key that was withdrawn
+
+
+def new_key() -> str:
+    """A random 256-bit key whose first characters (``sk_``) no key file line reads as a comment or a revocation."""
+    return KEY_PREFIX + secrets.token_hex(32)
+
+
+def revocation(key: str) -> str:
+    """The key file line that withdraws exactly ``key``; DataError for what cannot be a key."""
+    if not key or any(c.isspace() or c == "," for c in key):
+        raise DataError(f"{key!r} cannot be a key: keys are not empty and hold no spaces or commas")
+    return f"{REVOKED_MARK} {key}"
+
+
+def read_keys() -> tuple[list[str], list[str]]:
+    """The keys in use (the environment's and the key file's, in order, less those revoked) and the revoked ones."""
+    active = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    revoked: list[str] = []
+    file = os.environ.get(KEY_FILE_ENV)
+    if file:
+        try:
+            lines = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise DataError(f"{KEY_FILE_ENV}={file}: unreadable key file ({exc.strerror})") from exc
+        for line in (raw.strip() for raw in lines):
+            if (key := _revoked(line)) is not None:
+                revoked.append(key)
+            elif line and not line.startswith(COMMENT):
+                active.append(line)
+    gone = set(revoked)
+    return [k for k in active if k not in gone], sorted(gone)
+
+
+def _revoked(line: str) -> str | None:
+    """The key a revocation line withdraws; None for any other line."""
+    for mark in (REVOKED_MARK, OLD_REVOKED_MARK):
+        if line.startswith(mark):
+            return line.removeprefix(mark).strip()
+    return None
 
 
 def _digest(key: str) -> bytes:
@@ -38,19 +80,8 @@ class KeyRing:
 
     @classmethod
     def from_env(cls) -> KeyRing:
-        active = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
-        revoked: list[str] = []
-        file = os.environ.get(KEY_FILE_ENV)
-        if file:
-            try:
-                lines = Path(file).read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise DataError(f"{KEY_FILE_ENV}={file}: unreadable key file ({exc.strerror})") from exc
-            for line in (raw.strip() for raw in lines):
-                if line and not line.startswith("#"):
-                    (revoked if line.startswith("-") else active).append(line.lstrip("-").strip())
-        gone = {_digest(k) for k in revoked}
-        return cls(tuple(d for d in map(_digest, active) if d not in gone), tuple(gone))
+        active, revoked = read_keys()
+        return cls(tuple(map(_digest, active)), tuple(map(_digest, revoked)))
 
     def __bool__(self) -> bool:
         return bool(self.active)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +13,11 @@ from rich.console import Console
 from features.cli import user_errors
 from features.config import ROOT, bentoml_home
 from features.errors import DataError
-from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing
+from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, new_key, revocation
 
 keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 SERVICE = "serving.service:SalesML"
+KEY_FILE = ROOT / ".secrets" / "api-keys"
 
 
 def _use_store() -> None:
@@ -82,25 +82,33 @@ def serve_cmd(
 @keys_app.command("create")
 @user_errors
 def create_key(
-    file: Annotated[Path, typer.Option(help="Key file to append the new key to (SALESML_API_KEY_FILE).")] = ROOT
-    / ".secrets"
-    / "api-keys",
+    file: Annotated[Path, typer.Option(help="Key file to append the new key to (SALESML_API_KEY_FILE).")] = KEY_FILE,
 ) -> None:
     """Create an API key, append it to the key file and print it (once: it is not shown again)."""
-    key = secrets.token_urlsafe(32)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as out:
-        out.write(key + "\n")
+    key = new_key()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{file}: cannot create the key file's directory ({exc.strerror})") from exc
+    _append(file, key)
     typer.echo(key)
 
 
 @keys_app.command("revoke")
 @user_errors
 def revoke_key(
-    key: Annotated[str, typer.Argument(help="The key to withdraw.")],
-    file: Annotated[Path, typer.Option(help="Key file (SALESML_API_KEY_FILE).")] = ROOT / ".secrets" / "api-keys",
+    key: Annotated[str, typer.Argument(help="The key to withdraw (after -- when it starts with -).")],
+    file: Annotated[Path, typer.Option(help="Key file (SALESML_API_KEY_FILE).")] = KEY_FILE,
 ) -> None:
     """Mark a key revoked in the key file (calls with it get 403 once the service restarts)."""
-    with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as out:
-        out.write(f"-{key}\n")
+    _append(file, revocation(key))
     typer.echo("revoked")
+
+
+def _append(file: Path, line: str) -> None:
+    """One line added to the key file, which only its owner can read."""
+    try:
+        with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    except OSError as exc:
+        raise DataError(f"{file}: cannot write the key file ({exc.strerror})") from exc

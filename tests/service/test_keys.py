@@ -1,0 +1,73 @@
+"""API keys as ``salesml keys`` writes them and the service reads them: no key can be misread as a revocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from features.errors import DataError
+from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, Verdict, new_key, read_keys, revocation
+from tests.helpers import assert_one_line_error, salesml
+
+
+def _ring(monkeypatch: pytest.MonkeyPatch, file: Path) -> KeyRing:
+    monkeypatch.setenv(KEY_FILE_ENV, str(file))
+    monkeypatch.setenv(KEYS_ENV, "")
+    return KeyRing.from_env()
+
+
+def test_two_thousand_new_keys_all_read_back_active(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = [new_key() for _ in range(2000)]
+    file = tmp_path / "api-keys"
+    file.write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
+    monkeypatch.setenv(KEY_FILE_ENV, str(file))
+    monkeypatch.setenv(KEYS_ENV, "")
+    active, revoked = read_keys()
+    assert active == keys
+    assert revoked == []
+    ring = KeyRing.from_env()
+    assert all(ring.check(f"Bearer {key}") is Verdict.OK for key in keys[:50])
+
+
+def test_created_keys_are_printed_as_written_and_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "secrets" / "api-keys"
+    printed = [salesml("keys", "create", "--file", file).stdout.strip() for _ in range(2)]
+    ring = _ring(monkeypatch, file)
+    assert [ring.check(f"Bearer {key}") for key in printed] == [Verdict.OK, Verdict.OK]
+    assert file.read_text(encoding="utf-8").splitlines() == printed
+
+
+@pytest.mark.parametrize("key", ["-starts-with-a-dash", "revoked-looking:key", "#hash-first", "plain-key"])
+def test_revoke_withdraws_exactly_the_given_string(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    file = tmp_path / "api-keys"
+    other = new_key()
+    file.write_text(f"{other}\n{key.lstrip('-#')}\n", encoding="utf-8")
+    done = salesml("keys", "revoke", "--file", file, "--", key)
+    assert done.returncode == 0, done.stderr
+    ring = _ring(monkeypatch, file)
+    assert ring.check(f"Bearer {key}") is Verdict.REVOKED
+    assert ring.check(f"Bearer {other}") is Verdict.OK
+    if key.lstrip("-#") != key:  # a different string that looks alike stays as it was
+        assert ring.check(f"Bearer {key.lstrip('-#')}") is Verdict.OK
+
+
+def test_older_dash_lines_still_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "api-keys"
+    file.write_text("# keys\nkept\nold\n-old\n\n", encoding="utf-8")
+    ring = _ring(monkeypatch, file)
+    assert ring.check("Bearer kept") is Verdict.OK
+    assert ring.check("Bearer old") is Verdict.REVOKED
+
+
+def test_revoke_into_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(salesml("keys", "revoke", "--file", tmp_path / "no" / "such" / "keys", "k1"), "key file")
+
+
+def test_revoke_refuses_what_cannot_be_a_key(tmp_path: Path) -> None:
+    file = tmp_path / "api-keys"
+    assert_one_line_error(salesml("keys", "revoke", "--file", file, "--", "two words"), "cannot be a key")
+    assert not file.exists()
+    for key in ("", "a,b", "tab\there"):
+        with pytest.raises(DataError, match="cannot be a key"):
+            revocation(key)
