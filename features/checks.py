@@ -21,7 +21,7 @@ from rapidfuzz.distance import Indel
 from rich.table import Table
 
 from features.dataset import Dataset, read_dataset, time_ns, to_utc_scalar
-from features.errors import DataError
+from features.pit import as_of_time
 
 DEFAULT_SIMILARITY = 0.8
 OUTLIER_FACTOR = 5.0
@@ -303,18 +303,9 @@ def _deal_findings(
 
 
 def check_directory(data: Path, as_of: str | None = None, similarity: float = DEFAULT_SIMILARITY) -> CheckResult:
-    """``salesml data check``: the dataset at ``data`` checked as of ``as_of`` (refused after its export)."""
+    """``salesml data check``: the dataset at ``data`` checked as of ``as_of`` (refused outside its history)."""
     ds = read_dataset(data)
-    at = None
-    if as_of is not None:
-        try:
-            at = to_utc_scalar(as_of)
-        except ValueError as exc:
-            raise DataError(f"--as-of {as_of!r}: not a time ({exc})") from exc
-        exported = to_utc_scalar(ds.manifest.exported_at)
-        if at > exported:
-            raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
-    return check_dataset(ds, at, similarity)
+    return check_dataset(ds, None if as_of is None else as_of_time(ds, as_of), similarity)
 
 
 def summary_table(result: CheckResult, out: Path) -> Table:

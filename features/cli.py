@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from features.errors import DataError
+from features.outputs import output_file
 
 console = Console(stderr=True)
 data_app = typer.Typer(help="Import, generate and validate canonical CRM datasets.", no_args_is_help=True)
@@ -132,8 +133,7 @@ def check_cmd(
     from features.checks import check_directory, summary_table
 
     result = check_directory(data, as_of=as_of, similarity=similarity)
-    out = out or data / "checks" / "findings.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_file(out or data / "checks" / "findings.csv")
     result.findings.to_csv(out, index=False)
     Console().print(summary_table(result, out))
 
@@ -158,6 +158,5 @@ def build_cmd(
     ds = read_dataset(data)
     frame = entity_frame(ds, entity, cutoffs_csv=cutoffs, policy=policy)
     table = build_features(ds, entity, frame, progress=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out, index=False)
+    table.to_parquet(output_file(out), index=False)
     Console().print(summary_table(table, entity, out))

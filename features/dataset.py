@@ -16,6 +16,7 @@ import pyarrow as pa
 import yaml
 
 from features.errors import DataError
+from features.outputs import output_dir
 from features.schema import DEFAULT_STAGES, SCHEMA_VERSION, TABLE_ORDER, TABLES, ExtraColumn, Stage
 
 MANIFEST = "manifest.yaml"
@@ -148,7 +149,7 @@ def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArr
 
 def write_dataset(ds: Dataset, out: Path) -> None:
     """Write every table as Parquet and the manifest (with row counts) as YAML."""
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     for name in TABLE_ORDER:
         path = out / f"{name}.parquet"
         if name in ds.tables:

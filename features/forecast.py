@@ -154,7 +154,7 @@ def model_forecast(
     seed: int = 0,
 ) -> Forecast:
     """The forecast with the close-probability model: every deal open at ``as_of`` scored through the same feature
-    code as training, its curve cut into the periods."""
+    code as training, its curve cut into the periods; refused when no group has a deal or a target by then."""
     if scorer.entity != "opportunity":
         raise DataError(f"forecasts need the close-probability model, not {scorer.model_name!r}")
     windows = periods_from(as_of, period, count)
@@ -163,7 +163,12 @@ def model_forecast(
         scorer.predict(build_features(ds, "opportunity", frame)) if len(frame) else pd.DataFrame({"probability": []})
     )
     q = period_probabilities(scores, as_of, windows) if len(frame) else np.zeros((0, len(windows)))
-    return forecast(ds, as_of, windows, by, frame["entity_id"], q, period=period, sims=sims, seed=seed)
+    fc = forecast(ds, as_of, windows, by, frame["entity_id"], q, period=period, sims=sims, seed=seed)
+    if not fc.groups:
+        raise DataError(
+            f"nothing to forecast as of {fc.as_of:%Y-%m-%d %H:%M}: no deal open or won yet, no target in its periods"
+        )
+    return fc
 
 
 def forecast(

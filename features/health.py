@@ -29,7 +29,7 @@ import pandas as pd
 
 from features.build import INBOUND_TYPES, build_features, typical_dwell_days
 from features.dataset import Dataset, read_manifest, to_utc_scalar
-from features.pit import dataset_as_of
+from features.pit import dataset_as_of, history_start
 from features.schema import TABLE_ORDER
 
 QUARANTINE_DIR = "quarantine"
@@ -330,10 +330,8 @@ def rep_health(ds: Dataset, as_of: object | None = None) -> RepHealth:
         ds = dataset_as_of(ds, to_utc_scalar(as_of))
     at = to_utc_scalar(ds.manifest.exported_at)
     skipped = _skipped(ds)
-    starts = [
-        t.min() for t in (ds.get("leads")["created_at"], ds.get("opportunities")["created_at"]) if t.notna().any()
-    ]
-    first = min(starts) if starts else at
+    first = history_start(ds)
+    first = at if first is None else first
     last_end = _week(pd.Series([at]))[0]  # the Monday starting the week that holds ``at`` (still running)
     weeks = pd.date_range(_week(pd.Series([first]))[0], last_end, freq="7D", inclusive="left")
     leads = _lead_responses(ds) if "activation" not in skipped or "compliance" not in skipped else None

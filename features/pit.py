@@ -293,6 +293,36 @@ def scoring_frame(ds: Dataset, entity: str, at: pd.Timestamp | None = None) -> p
     return _frame(ds, table[id_col][keep], np.full(int(keep.sum()), cutoff))
 
 
+def history_start(ds: Dataset) -> pd.Timestamp | None:
+    """The first lead's or deal's creation (None: the export has neither): nothing is known before it."""
+    starts = [ds.get(name)["created_at"].min() for name, _ in ENTITIES.values()]
+    known = [to_utc_scalar(t) for t in starts if pd.notna(t)]
+    return min(known) if known else None
+
+
+def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
+    """``--as-of`` (default: the export time), refused outside the export's history: before its first lead or
+    deal nothing is known, after the export nothing yet."""
+    exported = to_utc_scalar(ds.manifest.exported_at)
+    if as_of is None:
+        return exported
+    try:
+        at = to_utc_scalar(as_of)
+    except ValueError:
+        at = pd.NaT
+    if pd.isna(at):
+        raise DataError(f"--as-of {as_of!r}: not a time (e.g. 2025-06-30 or 2025-06-30T18:00:00+08:00)")
+    if at > exported:
+        raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
+    first = history_start(ds)
+    if first is not None and at < first:
+        raise DataError(
+            f"--as-of {at:%Y-%m-%d %H:%M} is before the export's first lead or deal ({first:%Y-%m-%d %H:%M}):"
+            " nothing is known yet"
+        )
+    return at
+
+
 def _open(ds: Dataset, entity: str, cutoffs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Whether each entity (``rows`` of its table, default all) is still open at its cutoff."""
     table, _ = entity_table(ds, entity)

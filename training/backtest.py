@@ -33,6 +33,7 @@ from rich.progress import Progress
 from features.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
+from features.outputs import output_dir
 from features.pit import DAY_NS, NAT, dataset_as_of, scoring_frame, times
 from features.scoring import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
@@ -280,8 +281,7 @@ def summary(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(result: BacktestResult, period: str, by: str, data: Path) -> None:
-    out = result.out or data / "backtest"
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(result.out or data / "backtest")
     result.cells.to_csv(out / "backtest.csv", index=False)
     result.metrics.to_csv(out / "metrics.csv", index=False)
     _plot(result.cells, out / "backtest.png", period, by)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from features.cli import user_errors
 from features.errors import DataError
+from features.outputs import output_dir, output_file
 
 
 @user_errors
@@ -69,11 +70,11 @@ def score_cmd(
 
     from training.scoring import score_open
 
+    output_file(out)  # before scoring: a path that cannot be written fails now, not after the work
     scores = score_open(model, data, as_of=as_of, locale=locale, top=top)
-    out.parent.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out, index=False, encoding="utf-8-sig")
     console = Console()
-    preview = Table(title=f"{model} v{scores['model_version'].iloc[0] if len(scores) else '?'}: highest scores")
+    preview = Table(title=f"{model} v{scores['model_version'].iloc[0]}: highest scores")
     for column in ("entity_id", "probability", "score", "grade", "top_positive", "top_negative"):
         preview.add_column(column, overflow="fold")
     for row in scores.nlargest(show, "probability").itertuples():
@@ -118,8 +119,7 @@ def forecast_cmd(
     from training.forecasting import fan_chart, run_forecast, totals
 
     fc, version = run_forecast(data, as_of, period, by, periods, sims=sims, seed=seed)
-    folder = out or data / "forecast"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_dir(out or data / "forecast")
     fc.table.to_csv(folder / "forecast.csv", index=False)
     chart = fan_chart(fc, folder / "forecast.png")
     table = Table(
@@ -177,8 +177,7 @@ def targets_cmd(
 
     fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
     board = attainment(read_dataset(data), fc)
-    path = out or data / "forecast" / "targets.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(out or data / "forecast" / "targets.csv")
     board.to_csv(path, index=False)
     table = Table(
         title=f"Target board {fc.windows[0].label} as of {fc.as_of:%Y-%m-%d %H:%M} UTC (close_probability v{version})"

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.cli import user_errors
+from features.outputs import output_file
 
 
 @user_errors
@@ -45,5 +46,4 @@ def compare_cmd(
         f"{result.salesml['horizon']}); {result.salesml['distinct_probabilities']:,} distinct probabilities"
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
+        output_file(out).write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")

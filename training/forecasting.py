@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from features.dataset import Dataset, read_dataset, to_utc_scalar  # noqa: E402
-from features.errors import DataError  # noqa: E402
+from features.dataset import read_dataset  # noqa: E402
 from features.forecast import QUANTILES, SIMS, Forecast, model_forecast  # noqa: E402
+from features.pit import as_of_time  # noqa: E402
 from features.pyfunc import CHAMPION  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
 
@@ -21,27 +21,14 @@ MODEL = "close_probability"
 MAX_PANELS = 12  # groups drawn in the fan chart (the largest by expected revenue), after the total
 
 
-def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
-    """``--as-of`` (default: the export time), refused when after the export: nothing later is known."""
-    exported = to_utc_scalar(ds.manifest.exported_at)
-    if as_of is None:
-        return exported
-    try:
-        at = to_utc_scalar(as_of)
-    except ValueError as exc:
-        raise DataError(f"--as-of {as_of!r}: not a time ({exc})") from exc
-    if at > exported:
-        raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
-    return at
-
-
 def run_forecast(
     data: Path, as_of: str | None, period: str, by: str, periods: int, sims: int = SIMS, seed: int = 0
 ) -> tuple[Forecast, str]:
     """The forecast with the champion model, and the model version."""
     ds = read_dataset(data)
+    at = as_of_time(ds, as_of)
     scorer, version = load_scorer(MODEL, CHAMPION)
-    return model_forecast(ds, scorer, as_of_time(ds, as_of), period, by, periods, sims=sims, seed=seed), version
+    return model_forecast(ds, scorer, at, period, by, periods, sims=sims, seed=seed), version
 
 
 def totals(fc: Forecast) -> pd.DataFrame:

@@ -43,14 +43,15 @@ from features.dataset import Dataset, read_dataset  # noqa: E402
 from features.errors import DataError  # noqa: E402
 from features.forecast import model_forecast  # noqa: E402
 from features.keywords import DEFAULT_LEXICON, Lexicon  # noqa: E402
-from features.pit import dataset_as_of, scoring_frame  # noqa: E402
+from features.outputs import output_file  # noqa: E402
+from features.pit import as_of_time, dataset_as_of, scoring_frame  # noqa: E402
 from features.pyfunc import CHAMPION  # noqa: E402
 from features.scoring import Scorer  # noqa: E402
 from features.targets import attainment  # noqa: E402
 from training.cli import _money  # noqa: E402
 from training.evaluate import global_factors, shap_explanation  # noqa: E402
 from training.fonts import cjk_font, quiet_drawing  # noqa: E402
-from training.forecasting import as_of_time, fan_chart  # noqa: E402
+from training.forecasting import fan_chart  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
 from training.report import CANDIDATE_NAMES, SHOWN, comparison_rows  # noqa: E402
 
@@ -643,8 +644,7 @@ def write_report(
 ) -> Path:
     """Writes the report to ``out`` and keeps a copy as the latest report of its locale for the service."""
     html = build_report(data, locale, as_of, progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    output_file(out).write_text(html, encoding="utf-8")
     latest = latest_report(locale)
     latest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out, latest)

@@ -8,9 +8,9 @@ from typing import cast
 import pandas as pd
 
 from features.build import build_features
-from features.dataset import read_dataset, to_utc_scalar
+from features.dataset import read_dataset
 from features.errors import DataError
-from features.pit import scoring_frame
+from features.pit import as_of_time, scoring_frame
 from features.pyfunc import CHAMPION
 from features.scoring import FactorEffect, Locale
 from training.registry import load_scorer
@@ -28,13 +28,12 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
     if locale not in LOCALES:
         raise DataError(f"unknown locale {locale!r}; use one of: {', '.join(LOCALES)}")
     language = cast(Locale, locale)
-    try:
-        at = to_utc_scalar(as_of) if as_of else None
-    except ValueError as exc:
-        raise DataError(f"--as-of {as_of!r}: not a time ({exc})") from exc
-    scorer, version = load_scorer(model, CHAMPION)
     ds = read_dataset(data)
+    at = as_of_time(ds, as_of)
+    scorer, version = load_scorer(model, CHAMPION)
     frame = scoring_frame(ds, scorer.entity, at)
+    if frame.empty:
+        raise DataError(f"no {scorer.entity} is open as of {at:%Y-%m-%d %H:%M}: nothing to score")
     table = build_features(ds, scorer.entity, frame, progress=True)
     scored, reasons = scorer.predict_with_factors(table, top=top, locale=language)
     return pd.DataFrame(

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from features.cli import user_errors
+from features.outputs import output_file
 from training.cli import wide_console
 
 activities_app = typer.Typer(help="Score the sales team's follow-up activities.", no_args_is_help=True)
@@ -37,8 +38,7 @@ def sweep_cmd(
 
     scorer, version = load_scorer("lead_score", CHAMPION)
     result = sweep(read_dataset(data), scorer, as_of, since, lead, locale)
-    path = out or data / "workflow" / "sweep.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(out or data / "workflow" / "sweep.csv")
     result.rows.assign(model_version=version).to_csv(path, index=False, encoding="utf-8-sig")
     counts = result.counts()
     table = Table(title=f"Silent-lead sweep {result.since:%Y-%m-%d %H:%M} -> {result.as_of:%Y-%m-%d %H:%M} UTC")
@@ -102,8 +102,7 @@ def activities_score_cmd(
         scored = score_activities(ds, scorer, as_of, ids, window)
         parts.append(scored.assign(entity=scorer.entity, model=model, model_version=version))
     result = pd.concat(parts, ignore_index=True)
-    path = out or data / "workflow" / "activity_quality.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(out or data / "workflow" / "activity_quality.csv")
     result.to_csv(path, index=False, encoding="utf-8-sig")
     table = Table(title="Follow-up quality: lowest scores")
     for column in ("activity", "entity", "type", "late h", "Δp", "duration", "attach", "next", "note", "score"):
