@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from features.errors import DataError
+from features.errors import DataError, StoreError
 from features.outputs import output_file
 
 console = Console(stderr=True)
@@ -20,13 +20,13 @@ features_app = typer.Typer(help="Build point-in-time features and labels.", no_a
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DataError into one red line and exit code 2 instead of a traceback."""
+    """Turn a DataError or StoreError into one red line and its exit code instead of a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except DataError as exc:
+        except (DataError, StoreError) as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
 

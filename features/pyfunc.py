@@ -13,8 +13,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from features.config import tracking_uri
-from features.errors import DataError
+from features.errors import DataError, one_line
 from features.scoring import Scorer
+from features.store import lost_model_files, open_store
 
 SCORER_ARTIFACT = "scorer"
 CHALLENGER, CHAMPION = "challenger", "champion"  # registry aliases (never deprecated stages)
@@ -40,21 +41,29 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
-    """The scorer behind ``name@alias`` in salesml's registry and its version; DataError when there is none yet."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    """The scorer behind ``name@alias`` in salesml's registry and its version; DataError when there is none yet
+    (an empty store is left as it is), StoreError when the store or the version's files are damaged."""
+    if not open_store(create=False):
+        raise DataError(_untrained(name, alias))
     version = alias_version(name, alias)
     if version is None:
         raise DataError(_missing(name, alias))
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    except (MlflowException, OSError) as exc:
+        raise lost_model_files(name, version, one_line(exc)) from exc
     return model.unwrap_python_model().scorer, version
+
+
+def _untrained(name: str, alias: str) -> str:
+    return f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)"
 
 
 def _missing(name: str, alias: str) -> str:
     """Why there is no ``name@alias``: nothing trained yet, or a challenger held back by the gate."""
     challenger = alias_version(name, CHALLENGER) if alias == CHAMPION else None
     if challenger is None:
-        return f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)"
+        return _untrained(name, alias)
     blockers = MlflowClient().get_model_version(name, challenger).tags.get(GATE_TAG) or "the gate was not met"
     return (
         f"no {name}@{alias}: version {challenger} stays challenger ({blockers}); train on more or better data, or"

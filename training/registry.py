@@ -13,18 +13,17 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from features.config import artifact_location, store_dir, tracking_uri
+from features.config import artifact_location
 from features.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, load_registered
 from features.scoring import Scorer
+from features.store import open_store
 
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
 
 
 def use_local_store(experiment: str) -> str:
     """Point MLflow at salesml's store (SQLite under the repo unless overridden); returns the experiment id."""
-    store_dir().mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    open_store(create=True)
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         mlflow.create_experiment(experiment, artifact_location=artifact_location(experiment))
@@ -58,5 +57,4 @@ def set_gate_note(name: str, version: str, blockers: str) -> None:
 
 def load_scorer(name: str, alias: str = CHAMPION) -> tuple[Scorer, str]:
     """The scorer behind ``name@alias`` and its version; DataError when there is none yet."""
-    use_local_store(name)
     return load_registered(name, alias)

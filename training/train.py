@@ -308,12 +308,12 @@ def train(
         >>> result.report["test"]["metrics"]["roc_auc"]  # doctest: +SKIP
     """
     spec, spec_text = load_spec(spec_ref)
+    experiment = use_local_store(spec.name)  # a damaged store stops training before the features are built
     data = load_training_data(spec, data_dir, progress=progress)
     spec = data.spec
     features, flags, inputs, x, y = model_matrices(spec, data)
     table = data.table
 
-    experiment = use_local_store(spec.name)
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
         tuned = tune(
             x["train"],

@@ -17,14 +17,13 @@ import pandas as pd
 import yaml
 
 from features.dataset import Manifest
-from features.errors import DataError
+from features.errors import DataError, one_line
 from features.importers.source import (
     CUT_OFF,
     ImportOptions,
     RawImport,
     clean,
     cut_off_rows,
-    one_line,
     pick,
     read_csv,
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.dataset import Manifest, to_utc_scalar
-from features.errors import DataError
+from features.errors import DataError, one_line
 from features.schema import TABLES
 
 #: The quarantine reason of a row with fewer fields than the header (pandas pads such a row with blanks).
@@ -42,10 +42,6 @@ class RawImport:
         """A manifest note the import command also prints: the user should know now, not on reading the manifest."""
         self.manifest.notes.append(text)
         self.printed_notes.append(text)
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
