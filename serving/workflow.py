@@ -185,6 +185,10 @@ class QualityResponse(BaseModel):
     entity_id: str
     counting: int = Field(description="Rep actions that count (score >= 60).")
     activities: list[ActivityQuality] = Field(description="Each rep action (outbound activity), in order.")
+    warnings: list[str] = Field(
+        description="About a sent deal's or lead's data, as the scoring endpoints give them (none for one in the "
+        "history)."
+    )
 
 
 def entity_of(request: QualityRequest) -> str:
@@ -223,11 +227,11 @@ def run_quality(
     sent = request.opportunity or request.lead
     if sent is not None:
         at = pd.Timestamp(request.as_of or datetime.now(UTC))
-        ds = _with_item(context, sent, at)
+        ds, warnings = _with_item(context, sent, at)
         entity_id = getattr(sent, f"{entity}_id")
     else:
         at = pd.Timestamp(request.as_of) if request.as_of is not None else context.ds.manifest.exported_at
-        ds, entity_id = context.ds, request.opportunity_id or request.lead_id
+        ds, entity_id, warnings = context.ds, request.opportunity_id or request.lead_id, []
     try:
         scored = score_activities(ds, model.scorer, at, [entity_id])
     except DataError as error:
@@ -240,15 +244,19 @@ def run_quality(
         entity_id=str(entity_id),
         counting=sum(a.counts for a in activities),
         activities=activities,
+        warnings=warnings,
     )
     return answer, _record(head, answer, request)
 
 
-def _with_item(context: ServingContext, item: OpportunityIn | LeadIn, at: pd.Timestamp) -> Dataset:
-    """The history with the sent item (and its events) in place of what the history holds for it."""
+def _with_item(context: ServingContext, item: OpportunityIn | LeadIn, at: pd.Timestamp) -> tuple[Dataset, list[str]]:
+    """The history with the sent item (and its events) in place of what the history holds for it, and the warnings
+    about the item's data."""
     if isinstance(item, OpportunityIn):
-        return context.opportunities(OpportunityScoreRequest.model_construct(opportunities=[item], as_of=at)).dataset
-    return context.with_leads(context.leads(LeadScoreRequest.model_construct(leads=[item], as_of=at)))
+        prepared = context.opportunities(OpportunityScoreRequest.model_construct(opportunities=[item], as_of=at))
+        return prepared.dataset, prepared.warnings[0]
+    prepared = context.leads(LeadScoreRequest.model_construct(leads=[item], as_of=at))
+    return context.with_leads(prepared), prepared.warnings[0]
 
 
 def _activity(row: dict[str, Any]) -> ActivityQuality:
