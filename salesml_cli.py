@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import data_app, features_app
-from serving.cli import export_cmd, keys_app, serve_cmd
+from serving.cli import export_cmd, keys_app, serve_cmd, service_app
 from training.cli import backtest_cmd, forecast_cmd, report_cmd, route_cmd, score_cmd, targets_cmd, train_cmd
 from training.compare_cli import compare_cmd
 from training.workflow_cli import activities_app, sweep_cmd
@@ -30,6 +30,7 @@ app.command("sweep")(sweep_cmd)
 app.add_typer(activities_app, name="activities")
 app.command("export")(export_cmd)
 app.command("serve")(serve_cmd)
+app.add_typer(service_app, name="service")
 app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":

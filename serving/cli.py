@@ -13,11 +13,14 @@ from rich.console import Console
 from features.cli import user_errors
 from features.config import ROOT, bentoml_home
 from features.errors import DataError
-from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, new_key, revocation
+from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, new_key, read_keys, revocation
 
 keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 SERVICE = "serving.service:SalesML"
 KEY_FILE = ROOT / ".secrets" / "api-keys"
+PID_FILE, LOG_FILE = ROOT / "logs" / "service.pid", ROOT / "logs" / "service.log"
+PidFile = Annotated[Path, typer.Option(help="The file naming the background service's process group.")]
+service_app = typer.Typer(help="The background service (salesml serve --background).", no_args_is_help=True)
 
 
 def _use_store() -> None:
@@ -56,6 +59,15 @@ def serve_cmd(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes, each with the models (default: SALESML_WORKERS or 1).")
     ] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Leave it running once it serves the exported models (after stopping the one --pid-file names).",
+        ),
+    ] = False,
+    pid_file: PidFile = PID_FILE,
+    log: Annotated[Path, typer.Option(help="With --background: its output, appended and rotated by size.")] = LOG_FILE,
 ) -> None:
     """Start the scoring service (BentoML) on 127.0.0.1:3000 by default."""
     if data is not None:
@@ -67,16 +79,53 @@ def serve_cmd(
             f"no API keys: set {KEYS_ENV} (comma-separated) or {KEY_FILE_ENV} (salesml keys create makes one),"
             " or start with --no-auth for a local trial"
         )
-    from serving.store import exported_names
+    from serving.store import servable
 
-    if not exported_names():
-        raise DataError(f"nothing exported to {bentoml_home()}: run salesml export --data DIR, or serve --data DIR")
+    models, reasons = servable()
+    for why in reasons:
+        Console(stderr=True).print(f"[yellow]not served:[/yellow] {why}", highlight=False, soft_wrap=True)
     env["SALESML_AUTH"] = "on" if auth else "off"
     if workers is not None:
         env["SALESML_WORKERS"] = str(workers)
     args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    from serving.process import local_url, refuse_taken, served_versions, start, versions_text
+
+    if background:
+        expected = served_versions(model.info for model in models.values())
+        key = read_keys()[0][0] if auth else None
+        group = start(args, env, host, port, expected, key, pid_file.resolve(), log.resolve())
+        Console().print(
+            f"salesml is serving on {local_url(host, port)}: {versions_text(expected)} (process group {group} in"
+            f" {pid_file}; log: {log}; stop: salesml service stop)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    refuse_taken(host, port)
     os.chdir(ROOT)
     os.execve(sys.executable, args, env)
+
+
+@service_app.command("stop")
+@user_errors
+def stop_service(pid_file: PidFile = PID_FILE) -> None:
+    """Stop the background service whole: its supervisor, server and workers, and what a kill left of them."""
+    from serving.process import stop
+
+    stopped = stop(pid_file.resolve())
+    typer.echo(f"stopped ({stopped} processes)" if stopped else "not running")
+
+
+@service_app.command("status")
+@user_errors
+def service_status(pid_file: PidFile = PID_FILE) -> None:
+    """The background service's processes, one a line; exit 3 when it is not running."""
+    from serving.process import described
+
+    lines = described(pid_file.resolve())
+    typer.echo("\n".join(lines) or "not running")
+    if not lines:
+        raise typer.Exit(3)
 
 
 @keys_app.command("create")

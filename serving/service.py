@@ -14,13 +14,16 @@ Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions firs
 from __future__ import annotations
 
 import gc
+import inspect
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
+from functools import partial, wraps
+from http import HTTPStatus
 from typing import Any
 
 import bentoml
@@ -30,7 +33,8 @@ from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from features.checks import DEFAULT_SIMILARITY
 from features.config import prediction_log_dir
@@ -73,7 +77,7 @@ from serving.request import (
     refusal,
 )
 from serving.routing import RouteRequest, RouteResponse, run_routing
-from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, read_context, read_exported
+from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, load_served, read_context, stored
 from serving.workflow import (
     QualityRequest,
     QualityResponse,
@@ -86,6 +90,8 @@ from serving.workflow import (
 
 GC_YOUNG_THRESHOLD = 50_000
 WORKERS_ENV = "SALESML_WORKERS"
+NO_HISTORY = "no CRM history in this service; run `salesml export` and restart"
+logger = logging.getLogger(__name__)
 
 
 def service_workers() -> int:
@@ -94,12 +100,60 @@ def service_workers() -> int:
     return max(1, int(os.environ.get(WORKERS_ENV, "1")))
 
 
-def _load(model: BentoModel) -> Any | None:
+def _declared(name: str) -> BentoModel | None:
+    """The service's reference to a model in the store; None for one never exported, which BentoML would otherwise
+    refuse to start without (the service starts, and that model's endpoints answer 503 with the reason)."""
+    return BentoModel(f"{name}:latest") if stored(name) is not None else None
+
+
+def _load(model: BentoModel | None) -> Any | None:
     """The stored model, or None when it was never exported (its endpoint then answers 503)."""
+    if model is None:
+        return None
     try:
         return model.resolve()
     except bentoml.exceptions.BentoMLException:  # NotFound among them
         return None
+
+
+def _unavailable_answered(method: Any) -> Any:
+    """A call that needs a model or history this service does not hold is answered 503 with why and what to do
+    (BentoML replaces the message of every 5xx it answers by a generic one)."""
+
+    def refused(ctx: bentoml.Context, why: ServiceUnavailable) -> JSONResponse:
+        ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE  # BentoML answers with the context's status
+        return JSONResponse({"message": str(why)})
+
+    if inspect.iscoroutinefunction(method):
+
+        @wraps(method)
+        async def answered_async(self: Any, *args: Any, ctx: bentoml.Context, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, ctx=ctx, **kwargs)
+            except ServiceUnavailable as why:
+                return refused(ctx, why)
+
+        return answered_async
+
+    @wraps(method)  # sync methods stay sync: BentoML runs them in a thread, off the event loop
+    def answered(self: Any, *args: Any, ctx: bentoml.Context, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, ctx=ctx, **kwargs)
+        except ServiceUnavailable as why:
+            return refused(ctx, why)
+
+    return answered
+
+
+class UnavailableModel(BaseModel):
+    name: str
+    reason: str = Field(description="Why it is not served; its endpoints answer 503 with this reason.")
+
+
+class ModelsAnswer(ModelsResponse):
+    unavailable: list[UnavailableModel] = Field(
+        default_factory=list, description="Served models that are not loaded (never exported, or damaged files)."
+    )
 
 
 #: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
@@ -114,13 +168,19 @@ meta.add_exception_handler(RequestValidationError, validation_refused)
     workers=service_workers(),
 )
 class SalesML:
-    lead_model = BentoModel(f"{SERVED['lead']}:latest")
-    opportunity_model = BentoModel(f"{SERVED['opportunity']}:latest")
+    lead_model = _declared(SERVED["lead"])
+    opportunity_model = _declared(SERVED["opportunity"])
     context_model = BentoModel(f"{CONTEXT}:latest")
 
     def __init__(self) -> None:
-        found = {entity: _load(getattr(type(self), f"{entity}_model")) for entity in SERVED}
-        self.models: dict[str, Exported] = {e: read_exported(m.path) for e, m in found.items() if m is not None}
+        self.models: dict[str, Exported] = {}
+        self.unavailable: dict[str, str] = {}  # why, by entity, a model is not served (each loads on its own)
+        for entity, name in SERVED.items():
+            try:
+                self.models[entity] = load_served(name, _load(getattr(type(self), f"{entity}_model")))
+            except DataError as why:
+                self.unavailable[entity] = str(why)
+                logger.error("%s", why)
         context = _load(type(self).context_model)
         self.context: ServingContext | None = read_context(context.path) if context is not None else None
         self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
@@ -135,9 +195,11 @@ class SalesML:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
     def __is_ready__(self) -> bool:
+        """Ready (``/readyz``) with the history and at least one model: the others' endpoints answer 503."""
         return bool(self.models) and self.context is not None
 
     @bentoml.api(route="/v1/leads/score", input_spec=LeadScoreRequest, output_spec=LeadScoreResponse)
+    @_unavailable_answered
     async def score_leads(
         self,
         leads: list[LeadIn],
@@ -155,6 +217,7 @@ class SalesML:
     @bentoml.api(
         route="/v1/opportunities/score", input_spec=OpportunityScoreRequest, output_spec=OpportunityScoreResponse
     )
+    @_unavailable_answered
     async def score_opportunities(
         self,
         opportunities: list[OpportunityIn],
@@ -174,6 +237,7 @@ class SalesML:
         return OpportunityScoreResponse.model_validate({"request_id": _request_id(ctx), "results": results})
 
     @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
+    @_unavailable_answered
     def forecast(
         self,
         ctx: bentoml.Context,
@@ -192,6 +256,7 @@ class SalesML:
         return ForecastResponse(**self._answered(ctx, model, at, request, rows), by=by, rows=rows)
 
     @bentoml.api(route="/v1/targets/attainment", input_spec=AttainmentRequest, output_spec=AttainmentResponse)
+    @_unavailable_answered
     def target_attainment(
         self,
         ctx: bentoml.Context,
@@ -209,6 +274,7 @@ class SalesML:
         return AttainmentResponse(**self._answered(ctx, model, at, request, rows), level=level, rows=rows)
 
     @bentoml.api(route="/v1/leads/sweep", input_spec=SweepRequest, output_spec=SweepResponse)
+    @_unavailable_answered
     def sweep_leads(
         self,
         ctx: bentoml.Context,
@@ -226,6 +292,7 @@ class SalesML:
         return answer
 
     @bentoml.api(route="/v1/leads/route", input_spec=RouteRequest, output_spec=RouteResponse)
+    @_unavailable_answered
     def route_lead(
         self,
         lead: LeadIn,
@@ -254,6 +321,7 @@ class SalesML:
         return answer
 
     @bentoml.api(route="/v1/activities/quality", input_spec=QualityRequest, output_spec=QualityResponse)
+    @_unavailable_answered
     def activity_quality(
         self,
         ctx: bentoml.Context,
@@ -274,6 +342,7 @@ class SalesML:
         return answer
 
     @bentoml.api(route="/v1/checks", input_spec=ChecksRequest, output_spec=ChecksResponse)
+    @_unavailable_answered
     def data_checks(
         self,
         ctx: bentoml.Context,
@@ -293,17 +362,18 @@ class SalesML:
             opportunities=opportunities or [],
         )
         if self.context is None:
-            raise ServiceUnavailable("no CRM history in this service; run `salesml export` and restart")
+            raise ServiceUnavailable(NO_HISTORY)
         answer = check_records(self.context.ds, request, _request_id(ctx))
         self.log.append([log_record(_logged(ctx), request, answer)])
         return answer
 
-    @meta.get("/models", response_model=ModelsResponse)
-    def models_info(self) -> ModelsResponse:
-        """The loaded models: registry version, training data window and test metrics."""
-        return ModelsResponse(
+    @meta.get("/models", response_model=ModelsAnswer)
+    def models_info(self) -> ModelsAnswer:
+        """The loaded models: registry version, training data window and test metrics; why any other is not."""
+        return ModelsAnswer(
             models=[ModelInfo(**m.info) for m in self.models.values()],
             context_exported_at=self.context_exported_at,
+            unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
         )
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
@@ -312,8 +382,10 @@ class SalesML:
         return serve_report(request, locale, self.log)
 
     def _ready(self, entity: str) -> tuple[ServingContext, Exported]:
-        if self.context is None or entity not in self.models:
-            raise ServiceUnavailable(f"no {SERVED[entity]} model in this service; run `salesml export` and restart")
+        if entity not in self.models:
+            raise ServiceUnavailable(self.unavailable[entity])
+        if self.context is None:
+            raise ServiceUnavailable(NO_HISTORY)
         return self.context, self.models[entity]
 
     def _forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:

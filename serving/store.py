@@ -3,11 +3,20 @@
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
 version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
 bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` under the repo).
+
+Each exported directory holds the SHA-256 of its files. A model that was never exported, or whose files differ from
+them or do not load, is not served (its endpoints answer 503 with why) while the others are; ``servable`` is what
+``salesml serve`` checks before it starts a server.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +24,9 @@ from typing import Any
 
 import bentoml
 
+from features.config import bentoml_home
 from features.dataset import Dataset
 from features.errors import DataError
-from features.pyfunc import CHAMPION, load_registered
 from features.scoring import Scorer
 from serving.context import ServingContext
 
@@ -27,7 +36,14 @@ CONTEXT = "salesml_context"
 #: Context metadata: the context holds every table of the export. Earlier exports kept only what scoring reads (no
 #: stage changes, deal activities or targets), from which a forecast would be wrong without a word.
 HISTORY, WHOLE = "history", "whole"
-SCORER_DIR, CONTEXT_DIR, INFO_FILE = "scorer", "context", "info.json"
+SCORER_DIR, CONTEXT_DIR, INFO_FILE, SUMS_FILE = "scorer", "context", "info.json", "sha256.json"
+#: Why a served model is not served (its endpoints answer 503 with it), and what to do.
+NOT_EXPORTED = (
+    "no {name} in the BentoML store (salesml export leaves out a model without a champion in the MLflow registry:"
+    " train it, or promote a held-back version with salesml train --promote); run salesml export and restart"
+)
+UNLOADABLE = "{name} could not be loaded from the BentoML store: {why}; run salesml export and restart"
+REASON_CHARS = 200
 
 
 @dataclass
@@ -46,6 +62,8 @@ class Exported:
 def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> tuple[list[str], list[str]]:
     """Copy the champion of each name (those that exist) and the dataset's history; the tags written, and why
     each model without a champion was left out (its endpoints answer 503)."""
+    from features.pyfunc import CHAMPION, load_registered  # MLflow: only an export needs it, not the service
+
     tags, skipped = [], []
     for name in names:
         try:
@@ -59,6 +77,7 @@ def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) 
     metadata = {"source": ds.manifest.source, "exported_at": _now(), HISTORY: WHOLE}
     with bentoml.models.create(CONTEXT, metadata=metadata) as model:
         ServingContext.write(ds, Path(model.path) / CONTEXT_DIR)
+        _write_sums(Path(model.path))
     return [*tags, str(model.tag)], skipped
 
 
@@ -76,19 +95,94 @@ def _save_scorer(name: str, scorer: Scorer, version: str) -> str:
     with bentoml.models.create(name, labels={"mlflow_version": version}, metadata={"mlflow_version": version}) as model:
         scorer.save(Path(model.path) / SCORER_DIR)
         (Path(model.path) / INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, default=str), encoding="utf-8")
+        _write_sums(Path(model.path))
     return str(model.tag)
 
 
-def exported_names() -> list[str]:
-    """The served models present in the BentoML store, with the history they need."""
-    stored = {model.tag.name for model in bentoml.models.list()}
-    return [name for name in SERVED.values() if name in stored] if CONTEXT in stored else []
+def stored(name: str) -> bentoml.Model | None:
+    """The latest version of a model in the BentoML store; None when there is none."""
+    try:
+        return bentoml.models.get(f"{name}:latest")
+    except bentoml.exceptions.NotFound:
+        return None
 
 
-def read_exported(path: str) -> Exported:
-    """A served model from its BentoML model directory."""
-    info = json.loads((Path(path) / INFO_FILE).read_text(encoding="utf-8"))
-    return Exported(Scorer.load(Path(path) / SCORER_DIR), info)
+def load_served(name: str, model: bentoml.Model | None) -> Exported:
+    """A served model from its BentoML store entry; DataError saying why it cannot be served (never exported, or
+    damaged files), which its endpoints then answer with while the other models serve."""
+    if model is None:
+        raise DataError(NOT_EXPORTED.format(name=name))
+    try:
+        _check_sums(Path(model.path))
+        info = json.loads((Path(model.path) / INFO_FILE).read_text(encoding="utf-8"))
+        return Exported(Scorer.load(Path(model.path) / SCORER_DIR), info)
+    except Exception as error:  # whatever a damaged file raises: LightGBM, JSON, a missing file or field
+        raise DataError(UNLOADABLE.format(name=name, why=_why(error))) from error
+
+
+def servable() -> tuple[dict[str, Exported], list[str]]:
+    """The served models that load from the BentoML store, as each worker loads them, and why each other one is not
+    served; DataError when nothing was exported, no model loads or the history does not, so that ``salesml serve``
+    fails at once rather than start a server that is never ready."""
+    context = stored(CONTEXT)
+    if context is None:
+        raise DataError(f"nothing exported to {bentoml_home()}: run salesml export --data DIR, or serve --data DIR")
+    models, reasons = {}, []
+    with _native_stderr_muted():
+        for name in SERVED.values():
+            try:
+                models[name] = load_served(name, stored(name))
+            except DataError as why:
+                reasons.append(str(why))
+    if not models:
+        raise DataError("no model can be served: " + "; ".join(reasons))
+    try:
+        _check_sums(Path(context.path))
+        read_context(context.path)
+    except Exception as error:  # whatever damaged history files raise
+        why = _why(error)
+        raise DataError(f"the CRM history in the BentoML store could not be read: {why}; run salesml export") from error
+    return models, reasons
+
+
+@contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """LightGBM prints a damaged file's error to file descriptor 2 before it raises it; the command says it once."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _write_sums(directory: Path) -> None:
+    """Each exported file's SHA-256, so that a damaged file is refused before it is parsed: LightGBM aborts the whole
+    process on some cut-short models."""
+    sums = {f.relative_to(directory).as_posix(): _sha256(f) for f in sorted(directory.rglob("*")) if f.is_file()}
+    (directory / SUMS_FILE).write_text(json.dumps(sums, indent=1), encoding="utf-8")
+
+
+def _check_sums(directory: Path) -> None:
+    """DataError naming the first file that is missing or differs from what was exported (exports without sums are
+    taken as they are)."""
+    if not (directory / SUMS_FILE).exists():
+        return
+    for name, digest in json.loads((directory / SUMS_FILE).read_text(encoding="utf-8")).items():
+        if not (directory / name).is_file() or _sha256(directory / name) != digest:
+            raise DataError(f"{name} is not the file exported (damaged, cut short or missing)")
+
+
+def _sha256(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def _why(error: Exception) -> str:
+    """An exception as a short reason an operator reads in one line."""
+    return (str(error) if isinstance(error, DataError) else f"{type(error).__name__}: {error}")[:REASON_CHARS]
 
 
 def read_context(path: str) -> ServingContext:
