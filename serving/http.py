@@ -1,24 +1,48 @@
-"""The service's front door, as one ASGI middleware: API keys, body size, and errors a CRM developer can act on.
+"""The service's front door: API keys, body size and pace, content type, and errors a CRM developer can act on.
 
 - ``/v1/*`` needs ``Authorization: Bearer KEY`` (``serving.auth``): 401 without a key or with an unknown one, 403
-  with a revoked one. ``/healthz``, ``/readyz``, ``/docs.json`` and the docs page stay open.
+  with a revoked one. So does ``/metrics`` unless ``SALESML_PUBLIC_METRICS=on``. ``/healthz``, ``/readyz``,
+  ``/docs.json`` and the docs page (``/`` and its ``/static_content``) stay open: they describe the API and hold no
+  data.
+- A ``/v1`` POST body must be JSON: a ``Content-Type`` other than ``application/json`` (none is taken as JSON) is
+  refused with 415 before the body is read.
 - A body over ``SALESML_MAX_BODY_MB`` (default 32) is refused with 413 before it is read in full.
-- More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) scoring calls in progress: 429 at once,
-  rather than a queue (and memory) growing without bound behind busy workers.
+- A ``/v1`` body is read in full before the call takes an in-flight slot, so a sender that stalls holds a
+  connection, never a slot: each piece must come within ``SALESML_BODY_TIMEOUT_S`` (default 10 s), and past that
+  time the body must have come at ``SALESML_BODY_MIN_KIB_S`` (default 16 KiB/s) on average; a slower sender gets 408
+  and its connection is closed. uvicorn does not time out a request whose headers are still arriving: such a
+  connection never reaches the service, but it holds a socket, so a service open beyond trusted callers wants a
+  proxy with a header timeout in front.
+- More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) calls in progress with their bodies
+  read: 429 at once, rather than a queue (and memory) growing without bound behind busy workers.
 - BentoML answers a request that fails validation with 400 (so does the service for what only it can check: a
   forecast's ``as_of`` outside its history, no targets for the period); here it becomes 422 with each error's
-  field path, or 413 when the error is a list of more than 1,000 items.
+  field path, or 413 when the error is a list of more than 1,000 items. An error body lists at most
+  ``MAX_LISTED`` errors and quotes at most ``EXCERPT`` characters of any text that may come from the input (a
+  field name, BentoML's own error text).
+- A path that is no route of the service reaches the app as ``UNROUTED`` (still a 404): BentoML's metrics label
+  requests by path, and a scan of random paths would otherwise grow ``/metrics`` and the worker without bound.
 - The OpenAPI document (``/docs.json``) is amended to say so: the bearer scheme and these answers on ``/v1``, and
   the top-level request fields that take null (BentoML's document leaves that out).
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import json
 import math
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from serving.auth import KeyRing, Verdict
 from serving.checks import ChecksRequest
@@ -29,16 +53,53 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 
 MAX_BODY_ENV, AUTH_ENV, CONCURRENCY_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH", "SALESML_MAX_CONCURRENCY"
+BODY_TIMEOUT_ENV, BODY_RATE_ENV = "SALESML_BODY_TIMEOUT_S", "SALESML_BODY_MIN_KIB_S"
+PUBLIC_METRICS_ENV = "SALESML_PUBLIC_METRICS"
 ITEM_LISTS = (*(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest)), *ChecksRequest.lists)
+JSON_TYPE, METRICS_PATH, UNROUTED = "application/json", "/metrics", "/(unrouted)"
+EXCERPT = 200  # characters quoted of any text that may come from the input
+MAX_LISTED = 20  # errors listed in one answer
 
 
 def max_body_bytes() -> int:
     return int(float(os.environ.get(MAX_BODY_ENV, "32")) * 2**20)
 
 
-async def _answer(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+@dataclass(frozen=True)
+class BodyPace:
+    """How slowly a body may come: no piece later than ``timeout_s`` after the one before, and past ``timeout_s``
+    at ``min_rate`` bytes a second on average."""
+
+    timeout_s: float
+    min_rate: float
+
+    @classmethod
+    def from_env(cls) -> BodyPace:
+        return cls(float(os.environ.get(BODY_TIMEOUT_ENV, "10")), float(os.environ.get(BODY_RATE_ENV, "16")) * 2**10)
+
+    def wait_s(self, received: int, elapsed_s: float) -> float:
+        """The longest wait for the next piece of a body of which ``received`` bytes came in ``elapsed_s``."""
+        return min(self.timeout_s, self.timeout_s + received / self.min_rate - elapsed_s)
+
+    def message(self) -> str:
+        return (
+            f"request body too slow: send it at {self.min_rate / 2**10:g} KiB/s or more, "
+            f"with no pause over {self.timeout_s:g} s"
+        )
+
+
+class Unread(enum.Enum):
+    """Why a body was not read in full."""
+
+    TOO_LARGE = enum.auto()
+    TOO_SLOW = enum.auto()
+    GONE = enum.auto()  # the client left: nobody to answer
+
+
+async def _answer(send: Send, status: int, body: dict[str, Any], headers: Headers = ()) -> None:
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     await send(
         {
@@ -57,6 +118,26 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _is_json(scope: Scope) -> bool:
+    """Whether the body is JSON by its Content-Type (parameters such as charset aside; none means JSON)."""
+    media_type = _header(scope, b"content-type")
+    return media_type is None or media_type.split(";")[0].strip().lower() == JSON_TYPE
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app: the body already read, then whatever the client sends next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 ERROR_SCHEMA = {
     "type": "object",
     "title": "ApiError",
@@ -73,12 +154,15 @@ ERROR_SCHEMA = {
 ERROR_ANSWERS = {
     "401": "Missing or unknown API key",
     "403": "Revoked API key",
+    "408": "The request body came too slowly (SALESML_BODY_TIMEOUT_S, SALESML_BODY_MIN_KIB_S); the connection is "
+    "closed",
     "413": "More than 1,000 items, or a body over the size limit",
     "422": "Invalid request: the field path and what is wrong (NaN, events after as_of, as_of outside the history, "
     "no targets for the period, ...)",
     "429": "Too many requests in progress (SALESML_MAX_CONCURRENCY): retry after a pause",
     "503": "The model or history for this endpoint is not loaded (run salesml export and restart)",
 }
+BODY_ANSWERS = {"415": "The body is not JSON: send it with Content-Type: application/json"}
 
 
 def documented(spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,14 +174,16 @@ def documented(spec: dict[str, Any]) -> dict[str, Any]:
         if not path.startswith("/v1/"):
             continue
         for operation in operations.values():
+            answers = ERROR_ANSWERS
             if "requestBody" in operation:
+                answers = ERROR_ANSWERS | BODY_ANSWERS
                 operation["requestBody"]["required"] = True
                 _nullable(operation["requestBody"]["content"]["application/json"]["schema"])
             responses = operation.setdefault("responses", {})
             for answer in responses.get("200", {}).get("content", {}).values():
                 _nullable(answer.get("schema", {}))
             responses.pop("400", None)
-            responses.update({code: {"description": text, **ref} for code, text in ERROR_ANSWERS.items()})
+            responses.update({code: {"description": text, **ref} for code, text in answers.items()})
             operation["security"] = [{"bearer": []}]
     return spec
 
@@ -122,9 +208,23 @@ def readable_errors(body: bytes) -> tuple[int, dict[str, Any]]:
     errors = _errors(parsed)
     too_many = any(e["type"] == "too_long" and e["loc"][-1:] in ([n] for n in ITEM_LISTS) for e in errors)
     if too_many:
-        return 413, {"detail": errors, "message": f"at most {MAX_ITEMS:,} items per call; split the request"}
-    paths = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
-    return 422, {"detail": errors, "message": paths or str(parsed.get("error", "invalid request"))}
+        return 413, {**refused(errors), "message": f"at most {MAX_ITEMS:,} items per call; split the request"}
+    fallback = parsed.get("error", "invalid request") if isinstance(parsed, dict) else "invalid request"
+    return 422, refused(errors, _excerpt(str(fallback)))
+
+
+def refused(errors: list[dict[str, Any]], fallback: str = "invalid request") -> dict[str, Any]:
+    """The error body for pydantic errors: at most ``MAX_LISTED`` of them, each with its field path, and a one-line
+    message of their paths (``fallback`` when there are none)."""
+    listed = [_clean(e) for e in errors[:MAX_LISTED]]
+    paths = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in listed)
+    more = f"; and {len(errors) - len(listed):,} more" if len(errors) > len(listed) else ""
+    return {"detail": listed, "message": paths + more if paths else fallback}
+
+
+def _excerpt(text: str) -> str:
+    """At most ``EXCERPT`` characters of a text that may quote the input."""
+    return text if len(text) <= EXCERPT else f"{text[:EXCERPT]}..."
 
 
 def _errors(parsed: Any) -> list[dict[str, Any]]:
@@ -133,20 +233,22 @@ def _errors(parsed: Any) -> list[dict[str, Any]]:
         for key in ("detail", "error", "errors"):
             found = parsed.get(key)
             if isinstance(found, list):
-                return [_clean(e) for e in found if isinstance(e, dict)]
+                return [e for e in found if isinstance(e, dict)]
             if isinstance(found, str):
                 try:
                     return _errors(json.loads(found))
                 except ValueError:
                     continue
     if isinstance(parsed, list):
-        return [_clean(e) for e in parsed if isinstance(e, dict)]
+        return [e for e in parsed if isinstance(e, dict)]
     return []
 
 
 def _clean(error: dict[str, Any]) -> dict[str, Any]:
-    """Path, message and type of one error; the offending input is left out (it can be large or private)."""
-    return {"loc": list(error.get("loc", [])), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+    """Path, message and type of one error; the offending input is left out (it can be large or private), and a
+    field name or message that may quote it is cut short."""
+    loc = [part if isinstance(part, int) else _excerpt(str(part)) for part in error.get("loc", [])]
+    return {"loc": loc, "msg": _excerpt(str(error.get("msg", ""))), "type": _excerpt(str(error.get("type", "")))}
 
 
 class ApiGuard:
@@ -156,40 +258,55 @@ class ApiGuard:
         self.app = app
         self.keys = KeyRing.from_env()
         self.auth = os.environ.get(AUTH_ENV, "on") != "off"
+        self.public_metrics = os.environ.get(PUBLIC_METRICS_ENV, "off") == "on"
         self.limit = max_body_bytes()
+        self.pace = BodyPace.from_env()
         self.max_in_flight = math.ceil(max(1, int(os.environ.get(CONCURRENCY_ENV, "32"))) / workers)
         self.in_flight = 0  # one event loop per worker: a plain counter is exact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/docs.json":
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path == "/docs.json":
             await self.app(scope, receive, self._rewritten(send, lambda status: status == 200, self._document))
-            return
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        if self.auth and (refusal := self._refusal(scope)) is not None:
+        elif path.startswith("/v1/"):
+            await self._call(scope, receive, send)
+        elif path == METRICS_PATH and not self.public_metrics and (refusal := self._refusal(scope)) is not None:
             await _answer(send, *refusal)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A /v1 call: the key, the content type and the body's size and pace, then an in-flight slot."""
+        if (refusal := self._refusal(scope)) is not None:
+            await _answer(send, *refusal)
+            return
+        if scope["method"] == "POST" and not _is_json(scope):
+            await _answer(send, 415, {"message": f"send the body as JSON, with Content-Type: {JSON_TYPE}"})
             return
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             await _answer(send, 413, self._too_large())
             return
-        if length is None:
-            buffered = await self._buffered(receive)
-            if buffered is None:
-                await _answer(send, 413, self._too_large())
-                return
-            receive = buffered
-        if self.in_flight >= self.max_in_flight:
-            await _answer(send, 429, {"message": "too many requests in progress; retry after a pause"})
+        body = await self._read(receive)
+        if body is Unread.TOO_LARGE:
+            await _answer(send, 413, self._too_large())
+        elif body is Unread.TOO_SLOW:
+            await _answer(send, 408, {"message": self.pace.message()}, [(b"connection", b"close")])
+        elif body is Unread.GONE:
             return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, self._rewritten(send, lambda status: status == 400, readable_errors))
-        finally:
-            self.in_flight -= 1
+        elif self.in_flight >= self.max_in_flight:
+            await _answer(send, 429, {"message": "too many requests in progress; retry after a pause"})
+        else:
+            self.in_flight += 1
+            try:
+                rewriting = self._rewritten(send, lambda status: status == 400, readable_errors)
+                await self.app(scope, _replay(body, receive), rewriting)
+            finally:
+                self.in_flight -= 1
 
-    def _refusal(self, scope: Scope) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
+    def _refusal(self, scope: Scope) -> tuple[int, dict[str, Any], Headers] | None:
+        if not self.auth:
+            return None
         challenge = [(b"www-authenticate", b'Bearer realm="salesml"')]
         if not self.keys:
             return 401, {"message": "no API keys are configured on this service (set SALESML_API_KEYS)"}, challenge
@@ -205,28 +322,25 @@ class ApiGuard:
     def _too_large(self) -> dict[str, Any]:
         return {"message": f"request body over {self.limit // 2**20} MiB; send fewer items per call"}
 
-    async def _buffered(self, receive: Receive) -> Receive | None:
-        """A body without a Content-Length, read up to the limit and replayed to the app; None past the limit."""
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
+    async def _read(self, receive: Receive) -> bytes | Unread:
+        """The whole body, up to the size limit and at the pace ``self.pace`` allows."""
+        chunks, size, started = [], 0, time.monotonic()
+        while True:
+            wait_s = self.pace.wait_s(size, time.monotonic() - started)
+            if wait_s <= 0:
+                return Unread.TOO_SLOW
+            try:
+                message = await asyncio.wait_for(receive(), wait_s)
+            except TimeoutError:
+                return Unread.TOO_SLOW
             if message["type"] != "http.request":
-                return receive
+                return Unread.GONE
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            more = message.get("more_body", False)
             if size > self.limit:
-                return None
-        body, sent = b"".join(chunks), False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
+                return Unread.TOO_LARGE
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     @staticmethod
     def _document(body: bytes) -> tuple[int, dict[str, Any]]:
@@ -253,3 +367,49 @@ class ApiGuard:
                 await _answer(send, *rewrite(b"".join(chunks)))
 
         return rewriting
+
+
+class UnroutedPaths:
+    """In front of the whole app, BentoML's metrics included: a path no route takes reaches the app as ``UNROUTED``
+    (a 404 all the same), so any number of unknown paths is one label in ``/metrics``."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.files = frozenset(_static_files(app.routes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._routed(self.app.routes, scope):
+            scope = {**scope, "path": UNROUTED, "raw_path": UNROUTED.encode()}
+        await self.app(scope, receive, send)
+
+    def _routed(self, routes: Iterable[BaseRoute], scope: Scope) -> bool:
+        """Whether a route takes the path (with another method too: that is a 405), a mounted app's included; under
+        a static mount, only the files it serves."""
+        for route in routes:
+            match, child = route.matches(scope)
+            if match is Match.NONE:
+                continue
+            if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+                return scope["path"] in self.files
+            if isinstance(route, Mount):
+                return self._routed(route.routes, {**scope, **child})
+            return True
+        return False
+
+
+def _static_files(routes: Iterable[BaseRoute]) -> Iterable[str]:
+    """The path of every file the app's static mounts serve."""
+    for route in routes:
+        if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            for directory in map(Path, route.app.all_directories):
+                for file in directory.rglob("*"):
+                    if file.is_file():
+                        yield f"{route.path}/{file.relative_to(directory).as_posix()}"
+
+
+class GuardedService(bentoml.Service):
+    """A BentoML service whose app stands behind ``UnroutedPaths`` (``bentoml.service(service_class=...)``). The
+    guard itself is added with ``add_asgi_middleware``: it sits behind BentoML's metrics, so they count its answers."""
+
+    def to_asgi(self, is_main: bool = True) -> ASGIApp:
+        return UnroutedPaths(super().to_asgi(is_main))

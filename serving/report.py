@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from features.config import latest_report
+from serving.http import refused
 from serving.predlog import PredictionLog
 
 ENDPOINT = "/v1/report"
@@ -70,9 +71,4 @@ def serve_report(request: Request, locale: str, log: PredictionLog) -> Response:
 async def validation_refused(request: Request, error: Exception) -> JSONResponse:
     """A GET route's bad query parameter: 422 in the service's error format (field paths and a one-line message)."""
     assert isinstance(error, RequestValidationError)
-    detail = [
-        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in error.errors()
-    ]
-    message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail) or "invalid request"
-    return JSONResponse({"detail": detail, "message": message}, status_code=422)
+    return JSONResponse(refused(list(error.errors())), status_code=422)

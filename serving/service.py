@@ -54,7 +54,7 @@ from serving.checks import (
     log_record,
 )
 from serving.context import ServingContext
-from serving.http import ApiGuard
+from serving.http import ApiGuard, GuardedService
 from serving.predlog import PredictionLog, input_hash
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
@@ -166,6 +166,7 @@ meta.add_exception_handler(RequestValidationError, validation_refused)
     name="salesml",
     traffic={"timeout": 120},
     workers=service_workers(),
+    service_class=GuardedService,
 )
 class SalesML:
     lead_model = _declared(SERVED["lead"])

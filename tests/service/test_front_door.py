@@ -1,0 +1,182 @@
+"""The front door (``serving.http``) against hostile callers, over real HTTP: senders that stall, scans of unknown
+paths, bodies that are not JSON, and inputs built to be echoed back."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from serving.http import EXCERPT, PUBLIC_METRICS_ENV, ApiGuard, Receive, Scope, Send
+from serving.request import LEAD_EXAMPLE
+from tests.service.server import KEY, Server
+
+STALLED = 32  # as many as the default in-flight slots
+#: Every POST route under /v1.
+ROUTES = (
+    "leads/score",
+    "opportunities/score",
+    "forecast",
+    "targets/attainment",
+    "checks",
+    "leads/sweep",
+    "activities/quality",
+    "leads/route",
+)
+
+
+def _connect(server: Server, head: bytes) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", server.port))
+    connection.sendall(head)
+    return connection
+
+
+def _stalled_body(server: Server) -> socket.socket:
+    """A scoring call that sends its headers and one byte of its 666-byte body, then nothing."""
+    head = (
+        f"POST /v1/leads/score HTTP/1.1\r\nHost: salesml\r\nAuthorization: Bearer {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 666\r\n\r\n{"
+    )
+    return _connect(server, head.encode())
+
+
+def _stalled_headers(server: Server) -> socket.socket:
+    """A call whose headers never end."""
+    return _connect(
+        server, f"POST /v1/leads/score HTTP/1.1\r\nHost: salesml\r\nAuthorization: Bearer {KEY}\r\n".encode()
+    )
+
+
+def _answer_of(connection: socket.socket, timeout_s: float) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    connection.settimeout(timeout_s)
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def _trickle(connection: socket.socket, seconds: float) -> None:
+    """One byte of body every 0.5 s for ``seconds``: never a pause over the timeout, far below the minimum rate. It
+    stops before the server drops it (bytes sent after that would reset the connection before its answer is read)."""
+    for _ in range(int(seconds / 0.5)):
+        time.sleep(0.5)
+        connection.sendall(b" ")
+
+
+def test_stalled_senders_hold_no_slot_and_are_dropped(server: Server) -> None:
+    """32 calls stalled in their bodies and 32 in their headers: other callers are answered at once meanwhile; the
+    stalled get 408 with their connections closed after SALESML_BODY_TIMEOUT_S (10 s), and so does a sender that
+    trickles its body (below SALESML_BODY_MIN_KIB_S), though it never pauses for 10 s."""
+    with server.client() as client:
+        assert client.post("/v1/leads/score", json=LEAD_EXAMPLE).status_code == 200  # warm
+        stalled = [_stalled_body(server) for _ in range(STALLED)]
+        headless = [_stalled_headers(server) for _ in range(STALLED)]
+        trickling = _stalled_body(server)
+        threading.Thread(target=_trickle, args=(trickling, 9), daemon=True).start()
+        started = time.monotonic()
+        time.sleep(1)  # the service has their headers: each would hold an in-flight slot while its body is read
+        try:
+            while time.monotonic() - started < 8:
+                before = time.monotonic()
+                answer = client.post("/v1/leads/score", json=LEAD_EXAMPLE)
+                assert answer.status_code == 200, answer.text
+                assert time.monotonic() - before < 1
+                time.sleep(0.2)
+            answers = [_answer_of(connection, timeout_s=15) for connection in [*stalled, trickling]]
+        finally:
+            for connection in [*stalled, *headless, trickling]:
+                connection.close()
+    assert all(a.startswith(b"HTTP/1.1 408 ") and b"connection: close" in a.lower() for a in answers), answers[0]
+    assert b"16 KiB/s" in answers[0]
+    assert 9 < time.monotonic() - started < 15  # the trickler alone would wait until 19 s
+
+
+def test_metrics_need_a_key_and_stay_small_after_a_scan(server: Server) -> None:
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
+    with server.client() as client:
+        before = len(client.get("/metrics").content)
+        for i in range(170):
+            scan = uuid.uuid4().hex
+            assert client.get(f"/{scan}/{i}").status_code == 404
+            assert client.post(f"/v1/{scan}", json={}).status_code == 404
+            assert client.get(f"/static_content/{scan}.js").status_code == 404
+        after = client.get("/metrics")
+        assert client.get("/static_content/index.css").status_code == 200  # the docs page's files are routes
+    assert after.status_code == 200
+    assert len(after.content) - before < 20_000, len(after.content) - before  # was about 4 kB per unknown path
+    assert "/(unrouted)" in after.text and scan not in after.text
+
+
+def test_the_docs_and_health_stay_open(server: Server) -> None:
+    for path in ("/healthz", "/readyz", "/docs.json", "/", "/static_content/index.css"):
+        assert httpx.get(f"{server.url}{path}").status_code == 200, path
+
+
+def test_public_metrics_is_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SALESML_PUBLIC_METRICS=on`` opens /metrics and nothing else (the guard around a one-line app)."""
+
+    async def metrics(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"salesml_up 1\n"})
+
+    monkeypatch.setenv("SALESML_API_KEYS", KEY)
+    for public, status in (("off", 401), ("on", 200)):
+        monkeypatch.setenv(PUBLIC_METRICS_ENV, public)
+        client = TestClient(ApiGuard(metrics))  # no lifespan: the app answers HTTP only
+        assert client.get("/metrics").status_code == status
+        assert client.get("/v1/models").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"leads=" + b"x" * (2 * 2**20)),  # a field over 1 MB: was a 500
+        ("application/x-www-form-urlencoded", b"leads=a&as_of=b"),
+        ("multipart/form-data", b"--x\r\n\r\n"),  # no boundary: was a 500
+        ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="leads"\r\n\r\na\r\n--x--'),
+        ("text/plain", json.dumps(LEAD_EXAMPLE).encode()),
+        ("application/xml", b"<leads/>"),
+        ("application/vnd.bentoml+pickle", b"\x80\x04N."),
+        ("", json.dumps(LEAD_EXAMPLE).encode()),
+    ],
+)
+def test_bodies_that_are_not_json_are_415(server: Server, content_type: str, body: bytes) -> None:
+    with server.client() as client:
+        for route in ROUTES if len(body) < 2**20 else ROUTES[:1]:
+            answer = client.post(f"/v1/{route}", content=body, headers={"content-type": content_type})
+            assert answer.status_code == 415, (route, answer.text)
+            assert "application/json" in answer.json()["message"]
+
+
+def test_json_with_a_charset_or_no_content_type_is_scored(server: Server) -> None:
+    with server.client() as client:
+        body = json.dumps(LEAD_EXAMPLE).encode()
+        typed = client.post(
+            "/v1/leads/score", content=body, headers={"content-type": "Application/JSON; charset=utf-8"}
+        )
+        untyped = client.post("/v1/leads/score", content=body)  # no Content-Type: taken as JSON
+    assert typed.status_code == 200 and untyped.status_code == 200, untyped.text
+
+
+def test_an_error_never_echoes_more_than_a_prefix_of_the_input(server: Server) -> None:
+    secret = "echo-me-" * 1000
+    leads = [{**LEAD_EXAMPLE["leads"][0], "lead_id": f"{i}", "bogus": 1} for i in range(900)]
+    with server.client() as client:
+        answers = [
+            client.post("/v1/leads/score", json={**LEAD_EXAMPLE, secret: 1}),  # an unknown field named by the input
+            client.post("/v1/leads/score", content=secret.encode(), headers={"content-type": "application/json"}),
+            client.post("/v1/leads/score", json={**LEAD_EXAMPLE, "leads": leads}),  # 900 errors
+            client.get("/v1/report", params={"locale": secret}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text[:300]
+        assert len(answer.content) < 8_000, len(answer.content)
+        assert secret[: EXCERPT + 10] not in answer.text
+    assert "and 880 more" in answers[2].json()["message"]
