@@ -9,7 +9,6 @@ and the SHA-256 of the page served).
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -20,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from features.config import latest_report
 from serving.http import refused
 from serving.predlog import PredictionLog
+from serving.request_ids import HEADER, call_ids
 
 ENDPOINT = "/v1/report"
 ReportLocale = Annotated[
@@ -48,11 +48,11 @@ def serve_report(request: Request, locale: str, log: PredictionLog) -> Response:
     """The latest report in ``locale``, or 404 naming the command that writes it; logged before it is returned."""
     path = latest_report(locale)
     page = path.read_bytes() if path.is_file() else None
-    request_id = request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
+    ids = call_ids(request)
     log.append(
         [
             {
-                "request_id": request_id,
+                **ids,
                 "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
                 "endpoint": ENDPOINT,
                 "request": {"locale": locale},
@@ -61,7 +61,7 @@ def serve_report(request: Request, locale: str, log: PredictionLog) -> Response:
             }
         ]
     )
-    headers = {"x-request-id": request_id}
+    headers = {HEADER: ids["request_id"]}
     if page is None:
         message = f"no {locale} report yet; write one with: salesml report --data DIR --locale {locale}"
         return JSONResponse({"message": message}, status_code=404, headers=headers)

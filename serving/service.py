@@ -17,7 +17,6 @@ import gc
 import inspect
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -76,6 +75,8 @@ from serving.request import (
     OpportunityScoreResponse,
     refusal,
 )
+from serving.request_ids import HEADER as REQUEST_ID_HEADER
+from serving.request_ids import call_ids
 from serving.routing import RouteRequest, RouteResponse, run_routing
 from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, load_served, read_context, stored
 from serving.workflow import (
@@ -496,20 +497,23 @@ def _result(model: Exported, row: Any, reason: dict[str, list[FactorEffect]], as
     return result
 
 
+def _call_ids(ctx: bentoml.Context) -> dict[str, str]:
+    """The call's ids in the prediction log (``serving.request_ids``); its request_id is sent back as X-Request-ID,
+    so both sides can trace the call."""
+    ids = call_ids(ctx.request)
+    ctx.response.metadata[REQUEST_ID_HEADER] = ids["request_id"]
+    return ids
+
+
 def _request_id(ctx: bentoml.Context) -> str:
-    """The caller's X-Request-ID when it sent one (so both sides can trace a call), else a new one."""
-    state = ctx.request.state
-    if not hasattr(state, "request_id"):
-        state.request_id = ctx.request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
-        ctx.response.metadata["x-request-id"] = state.request_id
-    return state.request_id
+    return _call_ids(ctx)["request_id"]
 
 
 def _logged(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, Any]:
     """What every prediction-log record of a call starts with: the call and the model that answered it (none for
     the data checks)."""
     head = {
-        "request_id": _request_id(ctx),
+        **_call_ids(ctx),
         "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "endpoint": ctx.request.url.path,
     }

@@ -1,5 +1,5 @@
 """The front door (``serving.http``) against hostile callers, over real HTTP: senders that stall, scans of unknown
-paths, bodies that are not JSON, and inputs built to be echoed back."""
+paths, bodies that are not JSON, inputs built to be echoed back, and request ids that are reused or unsafe."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from serving.http import EXCERPT, PUBLIC_METRICS_ENV, ApiGuard, Receive, Scope, Send
+from serving.predlog import read_log
 from serving.request import LEAD_EXAMPLE
+from serving.request_ids import RequestIds
 from tests.service.server import KEY, Server
 
 STALLED = 32  # as many as the default in-flight slots
@@ -180,3 +183,55 @@ def test_an_error_never_echoes_more_than_a_prefix_of_the_input(server: Server) -
         assert len(answer.content) < 8_000, len(answer.content)
         assert secret[: EXCERPT + 10] not in answer.text
     assert "and 880 more" in answers[2].json()["message"]
+
+
+def _score(server: Server, request_id: str) -> httpx.Response:
+    with server.client() as client:
+        answer = client.post("/v1/leads/score", json=LEAD_EXAMPLE, headers={"X-Request-ID": request_id.encode()})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [
+        ("crm id with spaces", "crm?id?with?spaces"),
+        ("x" * 65, "x" * 64),
+        ('{"injected": 1}', "??injected?:?1?"),
+        ("überall", "??berall"),  # UTF-8 bytes, read as Latin-1 as HTTP headers are
+    ],
+)
+def test_an_unsafe_request_id_is_kept_aside(server: Server, asked: str, kept: str) -> None:
+    answer = _score(server, asked)
+    request_id = answer.json()["request_id"]
+    assert request_id != asked and len(request_id) == 32 and answer.headers["x-request-id"] == request_id
+    (record,) = [r for r in read_log(server.log_dir) if r["request_id"] == request_id]
+    assert record["client_request_id"] == kept
+
+
+def test_a_request_id_names_one_call_a_day(server: Server) -> None:
+    """A caller id is taken once; its reuse, on any endpoint, gets a server id and is logged as client_request_id."""
+    asked = f"crm:{uuid.uuid4().hex[:12]}.1_a-b"
+    first, again = _score(server, asked), _score(server, asked)
+    with server.client() as client:
+        report = client.get("/v1/report", params={"locale": "en"}, headers={"X-Request-ID": asked})
+    assert first.json()["request_id"] == asked == first.headers["x-request-id"]
+    assert again.json()["request_id"] != asked
+    assert report.headers["x-request-id"] not in (asked, again.json()["request_id"])
+    log = read_log(server.log_dir)
+    assert [r.get("client_request_id") for r in log if r["request_id"] == asked] == [None]
+    reused = [r for r in log if r.get("client_request_id") == asked]
+    assert {r["endpoint"] for r in reused} == {"/v1/leads/score", "/v1/report"}
+
+
+def test_request_ids_are_shared_by_workers_and_restarts(tmp_path: Path) -> None:
+    """Two processes' views of one log directory (two workers, or a worker and its restart) never both take an id;
+    past the day's capacity every caller id is kept aside."""
+    one, other = RequestIds(tmp_path, capacity=3), RequestIds(tmp_path, capacity=3)
+    assert one.assign("call-1") == {"request_id": "call-1"}
+    assert other.assign("call-1")["client_request_id"] == "call-1"
+    assert other.assign("call-2") == {"request_id": "call-2"}
+    assert one.assign("call-2")["client_request_id"] == "call-2"
+    assert one.assign("call-3") == {"request_id": "call-3"}
+    assert other.assign("call-4")["client_request_id"] == "call-4"  # the day is full
+    assert "client_request_id" not in one.assign(None)
