@@ -10,6 +10,7 @@ SALESML := $(BIN)/salesml
 PORT ?= 3000
 KEYS := .secrets/api-keys
 SERVICE_PID := logs/service.pid
+SERVICE_LOG := logs/service.log
 #: Debian packages for the report's browser test and screenshot: headless Chromium, its driver, a CJK font.
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
@@ -39,22 +40,18 @@ demo: install ## generate demo data, validate it, build features, train both mod
 	$(SALESML) export --data $(DEMO)
 	@$(MAKE) --no-print-directory serve
 
-serve: install ## start the scoring service in the background on 127.0.0.1:$(PORT) (after export) and score an example
+serve: install ## (re)start the scoring service in the background on 127.0.0.1:$(PORT) (after export) and score an example
 	@test -s $(KEYS) || $(SALESML) keys create --file $(KEYS) > /dev/null
-	@$(MAKE) --no-print-directory stop
-	@mkdir -p logs
-	@SALESML_API_KEY_FILE=$(KEYS) nohup $(SALESML) serve --port $(PORT) > logs/service.log 2>&1 & echo $$! > $(SERVICE_PID)
-	@for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$(PORT)/readyz > /dev/null && break; sleep 1; done; \
-	  curl -sf http://127.0.0.1:$(PORT)/readyz > /dev/null || { tail -20 logs/service.log; exit 1; }
-	@KEY=$$(grep -v '^[#-]' $(KEYS) | head -1); \
-	  echo; echo "salesml is serving on http://127.0.0.1:$(PORT) (log: logs/service.log; stop: make stop). Score a lead:"; \
+	@SALESML_API_KEY_FILE=$(KEYS) $(SALESML) serve --background --port $(PORT) --pid-file $(SERVICE_PID) --log $(SERVICE_LOG)
+	@KEY=$$(SALESML_API_KEY_FILE=$(KEYS) $(BIN)/python -c 'from serving.auth import read_keys; print(read_keys()[0][0])'); \
+	  echo; echo "Score a lead:"; \
 	  echo; echo "  curl -s http://127.0.0.1:$(PORT)/v1/leads/score -H 'Authorization: Bearer '$$KEY \\"; \
 	  echo "       -H 'Content-Type: application/json' -d @examples/score-lead.json"; echo; \
 	  curl -s http://127.0.0.1:$(PORT)/v1/leads/score -H "Authorization: Bearer $$KEY" \
 	    -H 'Content-Type: application/json' -d @examples/score-lead.json | $(BIN)/python -m serving.show
 
-stop: ## stop the background scoring service started by make demo / make serve
-	@if test -f $(SERVICE_PID); then kill -- $$(cat $(SERVICE_PID)) 2> /dev/null || true; rm -f $(SERVICE_PID); sleep 1; fi
+stop: ## stop the background scoring service whole (supervisor, server, workers, and what a kill left of them)
+	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
 test: install browser ## run the whole test suite (installs the report's browser first when root)
 	$(BIN)/python -m pytest
