@@ -62,14 +62,12 @@ class ImportResult:
         counts = ", ".join(
             f"{name} {quarantined[name]:,} / {quarantined[name] + n:,}" for name, n in self.validation.counts.items()
         )
-        rows, table, rule = max(
-            ((n, name, rule) for name, rules in self.validation.rules.items() for rule, n in rules.items()),
-            key=lambda top: top[0],
-        )
-        return (
-            f"imported, but not fit for use: {'; '.join(self.unfit_tables)}. Rows quarantined: {counts};"
-            f" most frequent reason: {rule} ({rows:,} {table} rows). See {self.out / QUARANTINE}/"
-        )
+        reasons = [(n, name, rule) for name, rules in self.validation.rules.items() for rule, n in rules.items()]
+        line = f"imported, but not fit for use: {'; '.join(self.unfit_tables)}. Rows quarantined: {counts}"
+        if not reasons:  # only tables the source left empty
+            return f"{line}."
+        rows, table, rule = max(reasons, key=lambda top: top[0])
+        return f"{line}; most frequent reason: {rule} ({rows:,} {table} rows). See {self.out / QUARANTINE}/"
 
 
 def write_quarantine(quarantine: dict[str, pd.DataFrame], out: Path) -> None:
@@ -85,14 +83,17 @@ def write_quarantine(quarantine: dict[str, pd.DataFrame], out: Path) -> None:
 
 
 def _unfit_tables(raw: RawImport, quarantine: dict[str, pd.DataFrame]) -> list[str]:
-    """Why tables are unfit: every row with an outcome quarantined (training would see no outcomes, e.g. when a
+    """Why tables are unfit: a table the source has (the mapping names it) left without rows (its file empty, or
+    every row quarantined), every row with an outcome quarantined (training would see no outcomes, e.g. when a
     time format does not match them), or more than ``UNFIT_SHARE`` of a table's rows quarantined."""
     why = []
     for name, table in raw.tables.items():
         bad = table.index.isin(quarantine[name].index if name in quarantine else [])
         outcomes = [c for c in OUTCOME_COLUMNS.get(name, ()) if c in table.columns]
         has_outcome = table[outcomes].notna().any(axis=1).to_numpy()
-        if has_outcome.any() and bad[has_outcome].all():
+        if bad.all():
+            why.append(f"no {name} row was imported")
+        elif has_outcome.any() and bad[has_outcome].all():
             why.append(f"every {name} row with an outcome ({' or '.join(outcomes)}) was quarantined")
         elif bad.sum() > UNFIT_SHARE * len(table):
             why.append(f"over {UNFIT_SHARE:.0%} of {name} rows were quarantined")

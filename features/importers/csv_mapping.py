@@ -302,11 +302,21 @@ def _absent_optional(frame: pd.DataFrame, spec: TableMapping) -> dict[str, str]:
     }
 
 
-def _read_table(src: Path, spec: TableMapping, mapping: Mapping, raw: RawImport, keep_post_outcome: bool) -> None:
+def _source_file(src: Path, spec: TableMapping, mapping_file: Path) -> Path:
+    """The file a table is read from, which must lie under ``--src`` (links followed): the export directory is all
+    an import may read, whoever wrote the mapping."""
+    path = src / spec.file
+    if not path.resolve().is_relative_to(src.resolve()):
+        raise DataError(
+            f"{mapping_file}: tables.{spec.name}.file: '{spec.file}' is outside --src {src} (name a file under it)"
+        )
+    return path
+
+
+def _read_table(path: Path, spec: TableMapping, mapping: Mapping, raw: RawImport, keep_post_outcome: bool) -> None:
     """Read the source file into ``raw``: as read (for quarantine) and as canonical-named, cleaned columns.
 
     Absent optional columns are imported as all missing (with a note); rows cut off mid-row are a problem."""
-    path = src / spec.file
     frame = read_csv(path, spec.encoding)
     absent = _absent_optional(frame, spec)
     for name, header in absent.items():
@@ -347,5 +357,5 @@ def load(src: Path, options: ImportOptions) -> RawImport:
         raise DataError(f"{src}: --src must be the directory holding the files named in {options.mapping.name}")
     raw = RawImport(_manifest(mapping, options))
     for spec in mapping.tables.values():
-        _read_table(src, spec, mapping, raw, options.keep_post_outcome)
+        _read_table(_source_file(src, spec, options.mapping), spec, mapping, raw, options.keep_post_outcome)
     return raw

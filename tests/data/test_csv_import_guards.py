@@ -1,5 +1,6 @@
 """`salesml data import --adapter csv` on real exports: an open-leads export without outcome columns, a time
-format that misses every outcome, a file cut off mid-row (run as a user runs them)."""
+format that misses every outcome, a file cut off mid-row, an empty table, a mapping naming files outside --src
+(run as a user runs them)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from features.dataset import read_dataset
-from tests.helpers import assert_one_line_error, salesml
+from tests.helpers import ROOT, assert_one_line_error, salesml
 
 MAPPING = """
 timezone: Asia/Shanghai
@@ -124,3 +126,52 @@ def test_row_cut_off_mid_row_is_quarantined(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert read_dataset(tmp_path / "out").tables["leads"]["lead_id"].tolist() == ["L3", "L4"]
     assert quarantine_reasons(tmp_path / "out") == {"L5": "row has fewer fields than the header (cut off)"}
+
+
+@pytest.mark.parametrize(
+    "leads",
+    [HEADER + "L5,2024年03月09日 09:00\n" + OPEN, HEADER + OPEN + "L5,2024年03月09日 09:00,展"],
+    ids=["a row in the middle", "the last row, without its line end"],
+)
+def test_a_row_with_fewer_fields_than_the_header_is_quarantined(tmp_path: Path, leads: str) -> None:
+    proc = run_import(tmp_path, leads)
+    assert proc.returncode == 0, proc.stderr
+    assert read_dataset(tmp_path / "out").tables["leads"]["lead_id"].tolist() == ["L3", "L4"]
+    assert quarantine_reasons(tmp_path / "out") == {"L5": "row has fewer fields than the header (cut off)"}
+
+
+def test_a_time_format_that_fits_no_table_exits_1_with_every_count(tmp_path: Path) -> None:
+    """The example's time_format replaced by another: every row of every table it applies to is quarantined."""
+    text = (ROOT / "examples" / "mappings" / "chinese_crm.yaml").read_text(encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(text.replace("%Y年%m月%d日 %H:%M", "%d/%m/%Y %H:%M"), encoding="utf-8")
+    sample = ROOT / "examples" / "mappings" / "chinese_crm_sample"
+    proc = salesml("data", "import", "--adapter", "csv", "--mapping", tmp_path / "m.yaml", "--src", sample,
+                   "--out", tmp_path / "out")  # fmt: skip
+    tables = ("accounts", "leads", "opportunities", "stage_changes", "activities")
+    assert_unfit(
+        proc,
+        "; ".join(f"no {name} row was imported" for name in tables),
+        "Rows quarantined: reps 0 / 4, accounts 5 / 5, leads 12 / 12, opportunities 5 / 5, stage_changes 15 / 15,"
+        " activities 18 / 18; most frequent reason: unparseable time in",
+    )
+
+
+def test_a_table_left_without_rows_exits_1(tmp_path: Path) -> None:
+    """An export whose leads file holds only its header: written, but not fit for use."""
+    proc = run_import(tmp_path, HEADER, MAPPING + 'exported_at: "2024-06-30T18:00:00+08:00"\n')
+    assert_unfit(proc, "no leads row was imported. Rows quarantined: leads 0 / 0.")
+    assert read_dataset(tmp_path / "out").tables["leads"].empty
+
+
+@pytest.mark.parametrize("where", ["../outside.csv", "absolute", "link.csv"])
+def test_a_mapping_may_only_name_files_under_src(tmp_path: Path, where: str) -> None:
+    src, outside = tmp_path / "src", tmp_path / "outside.csv"
+    src.mkdir()
+    outside.write_text(HEADER + OPEN, encoding="utf-8")
+    (src / "link.csv").symlink_to(outside)
+    name = str(outside) if where == "absolute" else where
+    (tmp_path / "m.yaml").write_text(MAPPING.replace("file: leads.csv", f"file: {name}"), encoding="utf-8")
+    proc = salesml("data", "import", "--adapter", "csv", "--mapping", tmp_path / "m.yaml", "--src", src,
+                   "--out", tmp_path / "out")  # fmt: skip
+    assert_one_line_error(proc, f"m.yaml: tables.leads.file: '{name}' is outside --src {src}")
+    assert not (tmp_path / "out").exists()
