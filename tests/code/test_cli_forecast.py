@@ -84,3 +84,38 @@ def test_bad_options_are_one_line_errors(
     crm: Path, env: dict[str, str], args: tuple[str, ...], fragments: tuple[str, ...]
 ) -> None:
     assert_one_line_error(salesml(*args, "--data", crm, env=env), *fragments)
+
+
+def test_score_with_no_deal_open_yet_is_one_line(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """At the first lead's creation no deal exists yet: nothing to score (LightGBM divided by zero rows)."""
+    first = pd.read_parquet(crm / "leads.parquet")["created_at"].min()
+    proc = salesml("score", "--model", "close_probability", "--data", crm, "--as-of", first.isoformat(),
+                   "--out", tmp_path / "s.csv", env=env)  # fmt: skip
+    assert_one_line_error(proc, f"no opportunity is open as of {first:%Y-%m-%d %H:%M}: nothing to score")
+
+
+def test_score_out_in_a_missing_directory_creates_it(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """As every --out of the CLI: the directories are made (scored a day after the first deal: few are open)."""
+    at = pd.read_parquet(crm / "opportunities.parquet")["created_at"].min() + pd.Timedelta(days=1)
+    out = tmp_path / "new" / "deeper" / "scores.csv"
+    proc = salesml("score", "--model", "close_probability", "--data", crm, "--as-of", at.isoformat(), "--out", out,
+                   "--show", 0, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(out)) > 0
+
+
+def test_lost_model_files_name_the_store_and_the_rebuild(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """The store's artifacts folder deleted after training: scoring and export say so in one line."""
+    artifacts = Path(env["SALESML_STORE"]) / "artifacts"
+    aside = artifacts.rename(tmp_path / "artifacts")
+    try:
+        score = salesml("score", "--model", "close_probability", "--data", crm, "--out", tmp_path / "s.csv", env=env)
+        export = salesml("export", "--data", crm, env=env | {"BENTOML_HOME": str(tmp_path / "bentoml")})
+    finally:
+        aside.rename(artifacts)
+    for proc in (score, export):
+        assert_one_line_error(
+            proc,
+            f"the MLflow store at {env['SALESML_STORE']} has lost the files of close_probability version",
+            "move it aside and run salesml train again, then salesml export",
+        )
