@@ -4,7 +4,7 @@
 scoring: the same guard (API keys, body limits, concurrency), BentoML parsing and validating the same
 ``LeadScoreRequest`` (every activity, the 'nothing after as_of' rule), and a response of the same shape (one result
 with ``top`` factors each way per lead, validated and serialised by the same models). It builds no features,
-scores nothing and writes no log. ``benchmarks/serve.py`` puts it under the same load as the real service, so the
+scores nothing and writes no log. ``benchmarks.serve`` puts it under the same load as the real service, so the
 report can say how much of a latency or batch figure is the framework on this machine, and how much is salesml.
 """
 

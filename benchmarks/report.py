@@ -11,6 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
+
+from features.additive import AdditiveModel
+from features.blend import Blend, Model
+
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
@@ -52,3 +57,22 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
         out = fn()
         seconds.append(time.perf_counter() - began)
     return statistics.median(seconds), out
+
+
+def model_shape(model: Model) -> str:
+    """What a served model is and how big: tree SHAP costs about trees x leaves x depth squared a row, an additive
+    model one term an input; a blend costs its members' sum."""
+    if isinstance(model, Blend):
+        members = (f"{w:.2f} x ({model_shape(m)})" for m, w in zip(model.members, model.weights, strict=True))
+        return "a blend of " + " and ".join(members)
+    if isinstance(model, AdditiveModel):
+        return f"a {model.kind} model of {len(model.terms)} terms"
+    return tree_shape(model)
+
+
+def tree_shape(booster: lgb.Booster) -> str:
+    """Trees, mean leaves and mean depth of a LightGBM model."""
+    nodes = booster.trees_to_dataframe()
+    leaves = nodes["left_child"].isna().sum() / booster.num_trees()
+    depth = nodes.groupby("tree_index")["node_depth"].max().mean() - 1
+    return f"{booster.num_trees()} trees, {leaves:.0f} leaves and depth {depth:.1f} a tree on average"
