@@ -15,6 +15,7 @@ import datetime as dt
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,18 +28,25 @@ from features.synth import synthesize
 from training.backtest import backtest, origin_scorer
 from training.spec import load_spec
 
-SIZES = {"full": 20_000, "quick": 4_000}
+
+@dataclass(frozen=True)
+class Size:
+    leads: int
+    repeats: int  # forecast runs
+    months: int  # the backtest's window, ending a day before the export (an origin a month whose actuals are in)
+
+
+SIZES = {"full": Size(20_000, 5, 12), "quick": Size(4_000, 1, 2)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small dataset; does not write BENCHMARKS.md")
-    parser.add_argument("--repeats", type=int, default=5, help="forecast runs (the median is reported)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run on tiny data; does not write BENCHMARKS.md")
+    parser.add_argument("--repeats", type=int, help="forecast runs, the median reported (default: 5, or 1 --quick)")
     args = parser.parse_args()
-    leads = SIZES["quick" if args.quick else "full"]
-    command = (
-        ".venv/bin/python -m benchmarks.forecast" + (" --quick" if args.quick else "") + f" --repeats {args.repeats}"
-    )
+    size = SIZES["quick" if args.quick else "full"]
+    leads, repeats = size.leads, args.repeats or size.repeats
+    command = ".venv/bin/python -m benchmarks.forecast" + (" --quick" if args.quick else "") + f" --repeats {repeats}"
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         synthesize(data, leads=leads, seed=7)
@@ -47,9 +55,9 @@ def main() -> int:
         scorer = origin_scorer(spec, ds)
         at = to_utc_scalar(ds.manifest.exported_at)
         open_deals = len(scoring_frame(ds, "opportunity", at))
-        seconds, fc = median_time(lambda: model_forecast(ds, scorer, at, "month", "team", 3), args.repeats)
+        seconds, fc = median_time(lambda: model_forecast(ds, scorer, at, "month", "team", 3), repeats)
         end = at - pd.Timedelta(days=1)
-        start = (end - pd.DateOffset(months=11)).strftime("%Y-%m-01")
+        start = (end - pd.DateOffset(months=size.months - 1)).strftime("%Y-%m-01")
         began = time.perf_counter()
         result = backtest(data, start, end.strftime("%Y-%m-%d"), out=Path(tmp) / "bt", progress=False, log=False)
         backtest_s = time.perf_counter() - began

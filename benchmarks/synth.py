@@ -1,7 +1,7 @@
 """Simulator benchmark: ``salesml data synth`` at 1M leads (about 10M activities), time and peak memory.
 
-Run from the project root: ``.venv/bin/python -m benchmarks.synth [--leads N] [--seed S] [--out DIR]``.
-Prints the figures and writes its section of BENCHMARKS.md.
+Run from the project root: ``.venv/bin/python -m benchmarks.synth [--quick] [--leads N] [--seed S] [--out DIR]``.
+Prints the figures and, at full size, writes its section of BENCHMARKS.md (``--quick``: a smoke run on 2,000 leads).
 Targets from the issue: under ~5 minutes on 2 cores, peak RSS under 6 GiB.
 """
 
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.report import machine, peak_rss_gib, write_section
 from features.synth import SynthResult, synthesize
+
+SIZES = {"full": 1_000_000, "quick": 2_000}
 
 
 def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib: float) -> str:
@@ -49,21 +52,25 @@ def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib
     return "\n".join(lines)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run on tiny data (not written to results)")
+    parser.add_argument("--leads", type=int, help="leads to simulate (default: 1,000,000, or 2,000 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="keep the dataset here (default: a temporary directory)")
     args = parser.parse_args()
+    leads = args.leads or SIZES["quick" if args.quick else "full"]
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "synth"
-        result = synthesize(out, leads=args.leads, seed=args.seed, progress=True)
+        result = synthesize(out, leads=leads, seed=args.seed, progress=not args.quick)
         peak = peak_rss_gib()
         disk = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 2**20
-    text = report(result, args.leads, args.seed, peak, disk)
-    write_section("synth", text)
+    text = report(result, leads, args.seed, peak, disk)
+    if not args.quick:
+        write_section("synth", text)
     print(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

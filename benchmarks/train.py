@@ -35,6 +35,7 @@ from features.dataset import read_dataset
 from features.pit import entity_frame
 from features.synth import synthesize
 from training import train as train_module
+from training.data import resolve_horizon
 from training.spec import load_spec
 
 TARGET_S, CORES, MODEL = 600.0, 2, "lead_score"
@@ -46,7 +47,7 @@ class Size:
     trials: int
 
 
-SIZES = {"full": Size(44_100, 50), "quick": Size(3_000, 3)}  # the lead policy labels ~4.5 snapshots per lead
+SIZES = {"full": Size(44_100, 50), "quick": Size(2_000, 1)}  # the lead policy labels ~4.5 snapshots per lead
 
 
 @dataclass
@@ -94,9 +95,11 @@ def phases(watch: Stopwatch) -> Iterator[None]:
 
 def labelled_snapshots(data: Path) -> int:
     """Rows the spec's snapshot policy labels (before the split leaves its gaps)."""
-    spec, _ = load_spec(MODEL)
+    ds = read_dataset(data)
+    spec, _ = resolve_horizon(load_spec(MODEL)[0], ds)
     ages = [pd.Timedelta(a) for a in spec.snapshots.lead_ages]
-    frame = entity_frame(read_dataset(data), spec.entity, lead_ages=ages, horizon_days=spec.horizon_days)
+    every = spec.snapshots.every_days
+    frame = entity_frame(ds, spec.entity, lead_ages=ages, horizon_days=spec.horizon_days, every_days=every)
     return int(frame[spec.label].notna().sum())
 
 
@@ -196,8 +199,8 @@ def report(run: Run, size: Size, trials: int, command: str, quick: bool) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small size for smoke runs (not written to results)")
-    parser.add_argument("--trials", type=int, help="Optuna trials (default: 50, or 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run on tiny data (not written to results)")
+    parser.add_argument("--trials", type=int, help="Optuna trials (default: 50, or 1 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     available = sorted(os.sched_getaffinity(0))
