@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.stores import Stores
 from tests.helpers import ROOT
 
 BENCHMARKS = ROOT / "benchmarks"
@@ -32,15 +33,9 @@ def benchmark_names() -> list[str]:
 
 @pytest.fixture(scope="module")
 def quick_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Private MLflow and BentoML stores, so no quick run touches the repository's."""
+    """Private stores of their own, so no quick run touches the repository's."""
     root = tmp_path_factory.mktemp("bench-env")
-    return {
-        "SALESML_STORE": str(root / "mlflow"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-        "BENTOML_HOME": str(root / "bentoml"),
-        "SALESML_REPORT_DIR": str(root / "reports"),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
+    return Stores(root, root / "data").env
 
 
 @pytest.fixture(scope="module")
