@@ -66,7 +66,7 @@ browser: ## install $(BROWSER_PACKAGES) with apt-get when missing (as root; othe
 report-screenshot: install browser ## write the demo report (after make demo) and save a PNG of it as docs/report.png
 	@test -f $(DEMO)/manifest.yaml || { echo "no demo data in $(DEMO): run make demo first"; exit 2; }
 	$(SALESML) report --data $(DEMO) --out $(DEMO)/report.html
-	$(BIN)/python -m training.browser $(DEMO)/report.html docs/report.png
+	$(BIN)/python -m training.report.browser $(DEMO)/report.html docs/report.png
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from features.cli import data_app, features_app
+from features.crm.cli import data_app
+from features.pit.cli import features_app
 from serving.cli import export_cmd, keys_app, serve_cmd, service_app
 from training.cli import backtest_cmd, forecast_cmd, report_cmd, route_cmd, score_cmd, targets_cmd, train_cmd
 from training.compare_cli import compare_cmd

@@ -1,22 +1,18 @@
-"""``salesml data ...`` and ``salesml features ...`` commands."""
+"""What every salesml command shares: a user's error as one red line and its exit code, never a traceback; amounts
+as tables print them."""
 
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 
 from features.errors import DataError, StoreError
-from features.outputs import output_file
 
 console = Console(stderr=True)
-data_app = typer.Typer(help="Import, generate and validate canonical CRM datasets.", no_args_is_help=True)
-features_app = typer.Typer(help="Build point-in-time features and labels.", no_args_is_help=True)
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,130 +29,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@data_app.command("import")
-@user_errors
-def import_cmd(
-    adapter: Annotated[str, typer.Option(help="Source format: x-education, maven-crm or csv.")],
-    src: Annotated[Path, typer.Option(help="The raw export: a CSV file or a directory of CSV files.")],
-    out: Annotated[Path, typer.Option(help="Directory to write the canonical dataset into.")],
-    mapping: Annotated[
-        Path | None, typer.Option(help="Mapping YAML for --adapter csv (columns, value maps, time formats).")
-    ] = None,
-    keep_post_outcome: Annotated[
-        bool,
-        typer.Option(help="Keep columns filled in after contact (they leak the outcome) for comparison."),
-    ] = False,
-    exported_at: Annotated[
-        str | None, typer.Option(help="Export time (ISO 8601); default: taken from the source.")
-    ] = None,
-) -> None:
-    """Import a raw CRM export into canonical tables; bad rows go to OUT/quarantine/ (exit 1: too many of them)."""
-    from features.importers import UnfitImport, import_dataset
-
-    result = import_dataset(
-        adapter, src, out, mapping=mapping, keep_post_outcome=keep_post_outcome, exported_at=exported_at
-    )
-    Console().print(result.summary_table())
-    for note in result.notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
-    if result.unfit:
-        raise UnfitImport(result.unfit)
-
-
-@data_app.command("validate")
-@user_errors
-def validate_cmd(
-    data: Annotated[Path, typer.Argument(help="A canonical dataset directory.")],
-) -> None:
-    """Check a dataset against the canonical schema; exit 1 when rows break a rule."""
-    from features.validate import validate_directory
-
-    result = validate_directory(data)
-    Console().print(result.summary_table())
-    if result.problem_count:
-        raise typer.Exit(1)
-
-
-@data_app.command("synth")
-@user_errors
-def synth_cmd(
-    ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Directory to write the synthetic dataset into.")],
-    leads: Annotated[
-        int, typer.Option(min=100, help="Number of leads to simulate (with --shape: in the export; default its own).")
-    ] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
-    start: Annotated[str, typer.Option(help="First lead creation date (UTC).")] = "2024-01-01",
-    end: Annotated[str, typer.Option(help="Export date: the simulation stops here (UTC).")] = "2025-12-31",
-    shape: Annotated[
-        str | None,
-        typer.Option(
-            show_default=False,
-            help="Write a leads-only export shaped like a real one instead of the full CRM: growing (12 months, "
-            "volume growing 3x, conversions months late, a landing page with ~500 values) or regime (30 months, a "
-            "new contact channel, conversion rising to 25% in the latest quarter); it spans the months before --end.",
-        ),
-    ] = None,
-) -> None:
-    """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
-    if shape is not None:
-        from features.synth.shapes import synthesize_shape
-
-        given = {name for name in ("leads", "start") if ctx.get_parameter_source(name).name != "DEFAULT"}
-        if "start" in given:
-            raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
-        size = leads if "leads" in given else None
-        Console().print(synthesize_shape(out, shape, leads=size, seed=seed, end=end).summary_table())
-        return
-    from features.synth import synthesize
-
-    result = synthesize(out, leads=leads, seed=seed, start=start, end=end, progress=True)
-    Console().print(result.summary_table())
-
-
-@data_app.command("check")
-@user_errors
-def check_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
-    as_of: Annotated[
-        str | None, typer.Option(help="Check the records known at this time (ISO 8601); default: all of them.")
-    ] = None,
-    similarity: Annotated[
-        float,
-        typer.Option(min=0.01, max=1.0, help="Company-name similarity (0-1) at which a phone match is a duplicate."),
-    ] = 0.8,
-    out: Annotated[
-        Path | None, typer.Option(help="CSV file for the findings; default: DATA/checks/findings.csv.")
-    ] = None,
-) -> None:
-    """Flag duplicate leads and accounts, outlier deal amounts and discounts beyond authority (changes nothing)."""
-    from features.checks import check_directory, summary_table
-
-    result = check_directory(data, as_of=as_of, similarity=similarity)
-    out = output_file(out or data / "checks" / "findings.csv")
-    result.findings.to_csv(out, index=False)
-    Console().print(summary_table(result, out))
-
-
-@features_app.command("build")
-@user_errors
-def build_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
-    entity: Annotated[str, typer.Option(help="lead or opportunity.")],
-    out: Annotated[Path, typer.Option(help="Parquet file to write the features (and labels) to.")],
-    cutoffs: Annotated[
-        Path | None,
-        typer.Option(help="CSV of entity_id,cutoff_time[,label...] rows; default: the snapshot policy."),
-    ] = None,
-    policy: Annotated[str, typer.Option(help="Snapshot policy when no --cutoffs: default.")] = "default",
-) -> None:
-    """Build point-in-time features for (entity, cutoff) rows: only events known by each cutoff."""
-    from features.build import build_features, summary_table
-    from features.dataset import read_dataset
-    from features.pit import entity_frame
-
-    ds = read_dataset(data)
-    frame = entity_frame(ds, entity, cutoffs_csv=cutoffs, policy=policy)
-    table = build_features(ds, entity, frame, progress=True)
-    table.to_parquet(output_file(out), index=False)
-    Console().print(summary_table(table, entity, out))
+def money(value: float) -> str:
+    """Compact amounts (1.07M, 950k) so that the tables fit an 80-column terminal."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    return f"{value / 1e3:.0f}k" if abs(value) >= 1e3 else f"{value:.0f}"

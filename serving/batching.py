@@ -4,7 +4,7 @@ Most of a scoring call's cost is fixed: building some 140 features and their exp
 one lead as for ten. So while the service scores one batch, new calls queue, and the next batch takes every queued
 call it can: same locale and factor count, no id twice, at most ``MAX_ITEMS`` items (the others wait for the batch
 after). A call on a quiet service is scored at once. Each call's items are scored as if alone (for leads,
-``features.history`` counts each call's own changes to the history for its rows only); deals are scored one call
+``features.pit.history`` counts each call's own changes to the history for its rows only); deals are scored one call
 at a time, because a deal's features read the other deals' amounts. Each call keeps its own answer, log records
 and errors: when a batch fails, its calls are scored one by one, so one call's error is not another's.
 

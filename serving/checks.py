@@ -1,7 +1,7 @@
 """``POST /v1/checks``: the data anomaly guard on records a CRM sends, against the history the service holds.
 
 The sent records replace the history's rows with the same ids (a changed record) or join them (a new one); the
-checks are ``features.checks``, the code ``salesml data check`` runs, as of ``as_of``; the answer keeps the
+checks are ``features.crm.checks``, the code ``salesml data check`` runs, as of ``as_of``; the answer keeps the
 findings that involve a sent record: duplicates among the sent records and against the history, a deal against
 its rep's recent deals, a discount against the rep's authority. Nothing is changed anywhere.
 """
@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.checks import DEFAULT_SIMILARITY, RULES, check_dataset
-from features.dataset import Dataset, conform
+from features.crm.checks import DEFAULT_SIMILARITY, RULES, check_dataset
+from features.crm.dataset import Dataset, conform
 from serving.request import MAX_ITEMS, Id, Number, Strict, Text, UtcTime
 
 CHECKS_EXAMPLE: dict[str, Any] = {

@@ -30,7 +30,7 @@ def _use_store() -> None:
 
 def _export(data: Path) -> list[str]:
     _use_store()
-    from features.dataset import read_dataset
+    from features.crm.dataset import read_dataset
     from serving.store import export_models
 
     tags, skipped = export_models(read_dataset(data))

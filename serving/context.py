@@ -6,7 +6,7 @@ keeps the whole dataset of the latest export (``salesml export``) for that, and 
 records) indexed once at start. A scoring request's own entities replace the export's rows for them: the history is
 adjusted by those rows, and the dataset holds only what the request's features read (the request's leads and their
 activities; for deals the export's other deals too, for the amount medians, and the originating leads'
-activities). So ``features.build`` runs on a small dataset and gives exactly what it gives on the whole export
+activities). So ``features.pit.build`` runs on a small dataset and gives exactly what it gives on the whole export
 (``tests/data/test_serving_request.py`` proves it).
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
-from features.history import History
-from features.pit import ENTITIES, column
-from features.schema import ACTIVITY_TYPES
+from features.crm.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
+from features.crm.schema import ACTIVITY_TYPES
+from features.pit.build import build_features
+from features.pit.history import History
+from features.pit.timeline import ENTITIES, column
 from serving.request import (
     ACTIVITY_BLANK,
     ActivityIn,

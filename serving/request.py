@@ -1,7 +1,7 @@
 """What a CRM sends and gets back: pydantic models for the scoring and forecast endpoints.
 
 A scoring request carries each entity's attributes and its whole history; ``serving.context`` turns them into
-canonical rows so the features come from ``features.build``, the code training used. A forecast request names only
+canonical rows so the features come from ``features.pit.build``, the code training used. A forecast request names only
 a time, a period and a grouping: the deals come from the CRM history the service holds. Validation here is about
 what a client can get wrong: types, NaN, sizes, events after ``as_of`` (they would leak the future), and an
 ``as_of`` outside the history.
@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict  # pydantic takes typing_extensions.TypedDict before Python 3.12
 
-from features.forecast import GroupBy, Period
+from features.insights.forecast import GroupBy, Period
 
 MAX_ITEMS = 1000
 MAX_EVENTS = 10_000
@@ -86,7 +86,7 @@ OPPORTUNITY_EXAMPLE: dict[str, Any] = {
 FORECAST_EXAMPLE: dict[str, Any] = {"as_of": "2025-12-01T00:00:00Z", "period": "month", "by": "team", "periods": 3}
 ATTAINMENT_EXAMPLE: dict[str, Any] = {"as_of": "2025-12-15T00:00:00Z", "level": "team", "period": "month"}
 
-Level = Literal["rep", "team", "region"]  # the levels targets are set at (features.targets.LEVELS)
+Level = Literal["rep", "team", "region"]  # the levels targets are set at (features.insights.targets.LEVELS)
 
 
 #: Times a CRM can mean (and pandas can hold: 1677-2262).

@@ -2,7 +2,7 @@
 
 The lead comes as ``/v1/leads/score`` takes it (attributes and activity history), plus what the workflow knows
 beyond the CRM: the customer's chosen rep, earlier failed routings, and the reps it may go to. ``serving.context``
-puts it into the history the service holds and ``features.routing`` routes it there, the code ``salesml route``
+puts it into the history the service holds and ``features.insights.routing`` routes it there, the code ``salesml route``
 runs. Every answer, with its basis, goes to the prediction log before it is sent, so a disputed assignment can be
 traced.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.routing import LOAD_CAP_FACTOR, MAX_FAILED_ROUTINGS, LeadToRoute, Routing, route
+from features.insights.routing import LOAD_CAP_FACTOR, MAX_FAILED_ROUTINGS, LeadToRoute, Routing, route
 from serving.context import ServingContext
 from serving.predlog import input_hash
 from serving.request import LEAD_EXAMPLE, MAX_ITEMS, Id, LeadIn, LeadScoreRequest, Strict, UtcTime, refuse_after

@@ -3,8 +3,10 @@ target attainment.
 
 One ``@bentoml.service`` class. The champions and the CRM history are BentoML models (``salesml export`` copies them
 from the MLflow registry); each scoring request becomes canonical rows (``serving.context``) and goes through
-``features.build`` and ``features.scoring``, the code training used. Forecasts run ``features.forecast`` and
-``features.targets`` on the history the service holds, as the backtests do. Keys, body limits and the error format
+``features.pit.build`` and ``features.scoring.scorer``, the code training used. Forecasts run
+``features.insights.forecast`` and
+``features.insights.targets`` on the history the service holds, as the backtests do. Keys, body limits and the error
+format
 are an ASGI middleware (``serving.http``); every scored item and every forecast is in the prediction log before its
 answer is sent.
 
@@ -35,13 +37,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from features.checks import DEFAULT_SIMILARITY
 from features.config import prediction_log_dir
+from features.crm.checks import DEFAULT_SIMILARITY
 from features.errors import DataError
-from features.forecast import model_forecast
-from features.routing import LOAD_CAP_FACTOR
-from features.scoring import FactorEffect
-from features.targets import attainment
+from features.insights.forecast import model_forecast
+from features.insights.routing import LOAD_CAP_FACTOR
+from features.insights.targets import attainment
+from features.scoring.scorer import FactorEffect
 from serving.batching import Batcher, Call
 from serving.checks import (
     AccountRecord,

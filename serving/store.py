@@ -25,9 +25,9 @@ from typing import Any
 import bentoml
 
 from features.config import bentoml_home
-from features.dataset import Dataset
+from features.crm.dataset import Dataset
 from features.errors import DataError
-from features.scoring import Scorer
+from features.scoring.scorer import Scorer
 from serving.context import ServingContext
 
 #: BentoML model name of each served registry model, by entity.
@@ -62,7 +62,7 @@ class Exported:
 def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> tuple[list[str], list[str]]:
     """Copy the champion of each name (those that exist) and the dataset's history; the tags written, and why
     each model without a champion was left out (its endpoints answer 503)."""
-    from features.pyfunc import CHAMPION, load_registered  # MLflow: only an export needs it, not the service
+    from features.scoring.pyfunc import CHAMPION, load_registered  # MLflow: only an export needs it, not the service
 
     tags, skipped = [], []
     for name in names:

@@ -1,7 +1,8 @@
 """The workflow endpoints a scheduler and a CRM call beside the scores: the silent-lead sweep (``/v1/leads/sweep``)
 and follow-up quality (``/v1/activities/quality``).
 
-Both run ``features.sweep`` and ``features.activity_quality``, the code the CLI runs, with the served champions:
+Both run ``features.insights.sweep`` and ``features.insights.activity_quality``, the code the CLI runs, with the served
+champions:
 the sweep on the CRM history the service holds, follow-up quality on a deal or lead sent with its history (as
 ``/v1/opportunities/score`` takes it) or on one held in the history. Each answer is one prediction-log record
 (its parameters and every row), written by the service before the answer is sent.
@@ -16,10 +17,10 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.activity_quality import COUNTS_FROM, score_activities
-from features.dataset import Dataset
+from features.crm.dataset import Dataset
 from features.errors import DataError
-from features.sweep import sweep
+from features.insights.activity_quality import COUNTS_FROM, score_activities
+from features.insights.sweep import sweep
 from serving.context import ServingContext
 from serving.request import (
     MAX_ITEMS,

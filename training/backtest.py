@@ -1,7 +1,8 @@
 """``salesml backtest``: forecasts made at past as-of dates with only what was known then, against what happened.
 
 Rolling origin: at each period start T from ``--from`` to ``--to``, the export is cut back to what was known at T
-(``features.pit.dataset_as_of``), a close-probability model is trained on it alone (the spec's features, labels,
+(``features.pit.timeline.dataset_as_of``), a close-probability model is trained on it alone (the spec's features,
+labels,
 guards and calibration; fixed LightGBM parameters with early stopping, no tuning, so no origin borrows later
 data), and the period starting at T is forecast per group. Beside it, on the same cut-back export:
 
@@ -30,12 +31,12 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from features.dataset import Dataset, read_dataset, to_utc_scalar
+from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
-from features.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
+from features.insights.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
 from features.outputs import output_dir
-from features.pit import DAY_NS, NAT, dataset_as_of, scoring_frame, times
-from features.scoring import Scorer
+from features.pit.timeline import DAY_NS, NAT, dataset_as_of, scoring_frame, times
+from features.scoring.scorer import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
 from training.data import training_data
 from training.registry import use_local_store

@@ -7,7 +7,7 @@ A model earns its keep only by beating what a team could have without it:
 - ``points``: a hand-made points score like the A/B/C grading sales teams run by hand (see ``RULES``).
 
 All three are scikit-learn classifiers: parameters only in ``__init__``, learned attributes end in ``_``,
-``fit(X, y)`` takes the feature table of ``features.build.build_features`` and 0/1 labels, ``predict_proba``
+``fit(X, y)`` takes the feature table of ``features.pit.build.build_features`` and 0/1 labels, ``predict_proba``
 returns an (n, 2) array.
 """
 
@@ -28,8 +28,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from features.additive import signed_log1p as signed_log1p_values
-from features.catalog import Feature
+from features.pit.catalog import Feature
+from features.scoring.additive import signed_log1p as signed_log1p_values
 
 #: Label of a missing categorical value or numeric bin: absence is informative (e.g. no response yet).
 MISSING = "<missing>"
@@ -55,7 +55,7 @@ def as_labels(X: pd.DataFrame) -> np.ndarray:
 
 
 def signed_log1p(X: pd.DataFrame) -> np.ndarray:
-    """``features.additive.signed_log1p`` of the columns as floats (for a scikit-learn FunctionTransformer)."""
+    """``features.scoring.additive.signed_log1p`` of the columns as floats (for a scikit-learn FunctionTransformer)."""
     return signed_log1p_values(as_floats(X))
 
 

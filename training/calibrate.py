@@ -7,7 +7,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from features.scoring import Calibrator
+from features.scoring.scorer import Calibrator
 
 EPS = 1e-4
 #: Isotonic steps are fitted only with at least this many positives and negatives on the calibration rows:

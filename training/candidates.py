@@ -21,9 +21,9 @@ from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from features.additive import AdditiveModel, Term, as_matrix, signed_log1p
-from features.blend import Blend, Model
-from features.scoring import InputFeature
+from features.scoring.additive import AdditiveModel, Term, as_matrix, signed_log1p
+from features.scoring.blend import Blend, Model
+from features.scoring.scorer import InputFeature
 from training.baselines import ODOO_PSEUDO_COUNT, quantile_edges
 
 #: Inverse regularisation strengths tried for the logistic candidate (on standardised inputs), best on valid.

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from features.cli import user_errors
+from features.cli import money, user_errors
 from features.errors import DataError
 from features.outputs import output_dir, output_file
 
@@ -23,7 +23,7 @@ def train_cmd(
     promote: Annotated[bool, typer.Option(help="Make this version champion whatever the gate says.")] = False,
 ) -> None:
     """Tune, calibrate, evaluate beside the baselines, and register a model version (alias challenger)."""
-    from training.report import CANDIDATE_NAMES, summary_table
+    from training.summary import CANDIDATE_NAMES, summary_table
     from training.train import train
 
     result = train(model, data, trials=trials, timeout_s=timeout, promote=promote, progress=True)
@@ -86,13 +86,6 @@ def score_cmd(
     console.print(f"scored {len(scores):,} open rows with {model} -> {out}")
 
 
-def _money(value: float) -> str:
-    """Compact amounts (1.07M, 950k) so that the tables fit an 80-column terminal."""
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    return f"{value / 1e3:.0f}k" if abs(value) >= 1e3 else f"{value:.0f}"
-
-
 def wide_console() -> Console:
     """A console that does not squeeze wide tables to 80 columns when the output is piped (make demo, logs)."""
     return Console() if sys.stdout.isatty() else Console(width=150)
@@ -131,11 +124,11 @@ def forecast_cmd(
         table.add_row(
             row.period,
             row.group,
-            _money(row.won_to_date),
-            _money(row.expected),
-            _money(row.p10),
-            _money(row.p50),
-            _money(row.p90),
+            money(row.won_to_date),
+            money(row.expected),
+            money(row.p10),
+            money(row.p50),
+            money(row.p90),
             str(row.open_deals),
         )
     for row in totals(fc).itertuples():
@@ -143,10 +136,10 @@ def forecast_cmd(
             row.period,
             "[bold]total[/bold]",
             "",
-            _money(row.expected),
-            _money(row.p10),
-            _money(row.p50),
-            _money(row.p90),
+            money(row.expected),
+            money(row.p10),
+            money(row.p50),
+            money(row.p90),
             "",
         )
     console = wide_console()
@@ -171,8 +164,8 @@ def targets_cmd(
     """The target board: chance of reaching the red, yellow and green lines, the color, and early warnings."""
     from rich.table import Table
 
-    from features.dataset import read_dataset
-    from features.targets import attainment
+    from features.crm.dataset import read_dataset
+    from features.insights.targets import attainment
     from training.forecasting import run_forecast
 
     fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
@@ -187,11 +180,11 @@ def targets_cmd(
     for r in board.itertuples():
         table.add_row(
             r.key,
-            _money(r.won_to_date),
-            _money(r.p50),
-            _money(r.red),
-            _money(r.yellow),
-            _money(r.green),
+            money(r.won_to_date),
+            money(r.p50),
+            money(r.red),
+            money(r.yellow),
+            money(r.green),
             f"{r.p_red:.0%}",
             f"{r.p_yellow:.0%}",
             f"{r.p_green:.0%}",
@@ -263,7 +256,7 @@ def report_cmd(
     """The manager report: model card, key deal factors, per-rep process health, forecast and target board, note
     keyword heat maps; also kept as the latest report the service serves at GET /v1/report."""
     from features.config import latest_report
-    from training.manager_report import write_report
+    from training.report.manager import write_report
 
     path = write_report(data, out, locale, as_of, progress=True)
     wide_console().print(

@@ -29,12 +29,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.build import build_features
-from features.dataset import Dataset, read_dataset, write_dataset
+from features.crm.dataset import Dataset, read_dataset, write_dataset
+from features.crm.schema import TABLES
 from features.errors import DataError
-from features.history import OUTCOME_COLUMNS
-from features.pit import ENTITIES, column, scoring_frame
-from features.schema import TABLES
+from features.pit.build import build_features
+from features.pit.history import OUTCOME_COLUMNS
+from features.pit.timeline import ENTITIES, column, scoring_frame
 from training.spec import load_spec
 from training.train import train
 

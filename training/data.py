@@ -10,11 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
-from features.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scalar
+from features.crm.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scalar
 from features.errors import DataError
-from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, entity_frame, entity_table, frame_codes, times, to_time
+from features.pit.build import build_features
+from features.pit.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
+from features.pit.timeline import (
+    DAY_NS,
+    LEAD_HORIZON_DAYS,
+    NAT,
+    entity_frame,
+    entity_table,
+    frame_codes,
+    times,
+    to_time,
+)
 from training.spec import ModelSpec
 from training.split import HonestSplit, SplitPlan, honest_split, stratified_split, time_split
 

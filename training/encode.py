@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.catalog import Feature
-from features.scoring import OTHER, InputFeature
+from features.pit.catalog import Feature
+from features.scoring.scorer import OTHER, InputFeature
 from training.spec import Categorical
 
 

@@ -1,7 +1,7 @@
 """Explanations for analysts: SHAP values in shap's own format (beeswarm, dependence, waterfall plots), the key
 features behind the top factors, and how a deal's factors moved between two as-of times.
 
-Every row is built by ``features.build`` as known at its cutoff, the same code the service and training use, so
+Every row is built by ``features.pit.build`` as known at its cutoff, the same code the service and training use, so
 a change in a factor is a change in what was known, never a change in how it was computed.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.dataset import Dataset, to_utc_scalar
-from features.pit import scoring_frame
-from features.scoring import Scorer
+from features.crm.dataset import Dataset, to_utc_scalar
+from features.pit.build import build_features
+from features.pit.timeline import scoring_frame
+from features.scoring.scorer import Scorer
 from training.evaluate import global_factors
 
 

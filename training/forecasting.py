@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from features.dataset import read_dataset  # noqa: E402
-from features.forecast import QUANTILES, SIMS, Forecast, model_forecast  # noqa: E402
-from features.pit import as_of_time  # noqa: E402
-from features.pyfunc import CHAMPION  # noqa: E402
+from features.crm.dataset import (
+    as_of_time,  # noqa: E402
+    read_dataset,  # noqa: E402
+)
+from features.insights.forecast import QUANTILES, SIMS, Forecast, model_forecast  # noqa: E402
+from features.scoring.pyfunc import CHAMPION  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
 
 MODEL = "close_probability"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.catalog import Feature
 from features.errors import DataError
+from features.pit.catalog import Feature
 from training.spec import ModelSpec
 
 

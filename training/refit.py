@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.blend import Model
-from features.catalog import Feature
-from features.scoring import Calibrator, Head, InputFeature, Scorer, encode_inputs, reference_quantiles
+from features.pit.catalog import Feature
+from features.scoring.blend import Model
+from features.scoring.scorer import Calibrator, Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.calibrate import fit_calibrator
 from training.candidates import Candidate
 from training.encode import model_inputs

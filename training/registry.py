@@ -14,8 +14,8 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location
-from features.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, load_registered
-from features.scoring import Scorer
+from features.scoring.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, load_registered
+from features.scoring.scorer import Scorer
 from features.store import open_store
 
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from training.report import SHOWN
 from training.spec import ModelSpec
+from training.summary import SHOWN
 
 
 def write_spec(spec: ModelSpec, path: Path) -> Path:

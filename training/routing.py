@@ -1,6 +1,7 @@
 """``salesml route``: one lead routed with the lead-score champion, or the routing backtest on history.
 
-The routing itself is ``features.routing`` (the service runs the same code); this module reads the dataset and the
+The routing itself is ``features.insights.routing`` (the service runs the same code); this module reads the dataset and
+the
 registry's champion, checks the analyst's options and prints the answer.
 """
 
@@ -13,11 +14,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features.dataset import read_dataset, to_utc_scalar
+from features.crm.dataset import read_dataset, to_utc_scalar
 from features.errors import DataError
-from features.pit import DAY_NS, LEAD_HORIZON_DAYS
-from features.pyfunc import CHAMPION
-from features.routing import LeadToRoute, Locale, Routing, Share, agreement, backtest, route
+from features.insights.routing import LeadToRoute, Locale, Routing, Share, agreement, backtest, route
+from features.pit.timeline import DAY_NS, LEAD_HORIZON_DAYS
+from features.scoring.pyfunc import CHAMPION
 from training.registry import load_scorer
 
 MODEL = "lead_score"

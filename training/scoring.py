@@ -7,12 +7,12 @@ from typing import cast
 
 import pandas as pd
 
-from features.build import build_features
-from features.dataset import read_dataset
+from features.crm.dataset import as_of_time, read_dataset
 from features.errors import DataError
-from features.pit import as_of_time, scoring_frame
-from features.pyfunc import CHAMPION
-from features.scoring import FactorEffect, Locale
+from features.pit.build import build_features
+from features.pit.timeline import scoring_frame
+from features.scoring.pyfunc import CHAMPION
+from features.scoring.scorer import FactorEffect, Locale
 from training.registry import load_scorer
 
 LOCALES = ("zh-CN", "en")

@@ -22,12 +22,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.blend import Model
-from features.catalog import Feature
-from features.dataset import to_utc
+from features.crm.dataset import to_utc
 from features.errors import DataError
-from features.pyfunc import CHALLENGER, CHAMPION, alias_version
-from features.scoring import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
+from features.pit.catalog import Feature
+from features.scoring.blend import Model
+from features.scoring.pyfunc import CHALLENGER, CHAMPION, alias_version
+from features.scoring.scorer import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.candidates import (
@@ -45,9 +45,9 @@ from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.refit import refit_scorer
 from training.registry import load_scorer, log_scorer, set_alias, set_gate_note, use_local_store
-from training.report import render_markdown
 from training.spec import ModelSpec, load_spec
 from training.split import MIN_EVAL_CLASS, SPLIT_NOTES
+from training.summary import render_markdown
 from training.tune import BASE_PARAMS, fit_booster, tune
 
 

@@ -31,9 +31,9 @@ def sweep_cmd(
 ) -> None:
     """Re-score every open lead: grade drops since the last sweep, one grade down per 24 h without an outbound
     action, and reassignment to the high-performer pool after 72 h, with the evidence."""
-    from features.dataset import read_dataset
-    from features.pyfunc import CHAMPION
-    from features.sweep import sweep
+    from features.crm.dataset import read_dataset
+    from features.insights.sweep import sweep
+    from features.scoring.pyfunc import CHAMPION
     from training.registry import load_scorer
 
     scorer, version = load_scorer("lead_score", CHAMPION)
@@ -87,9 +87,9 @@ def activities_score_cmd(
 ) -> None:
     """Follow-up quality (0-100) of each rep action: how much it moved the deal's (or lead's) probability, call
     length, attachment, next step and note; below 60 it does not count."""
-    from features.activity_quality import score_activities
-    from features.dataset import read_dataset
-    from features.pyfunc import CHAMPION
+    from features.crm.dataset import read_dataset
+    from features.insights.activity_quality import score_activities
+    from features.scoring.pyfunc import CHAMPION
     from training.registry import load_scorer
 
     ds = read_dataset(data)

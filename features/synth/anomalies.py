@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.checks import AVERAGE_DAYS, BLOCK_MARGIN, MIN_PRIOR_DEALS, OUTLIER_FACTOR
-from features.dataset import conform
+from features.crm.checks import AVERAGE_DAYS, BLOCK_MARGIN, MIN_PRIOR_DEALS, OUTLIER_FACTOR
+from features.crm.dataset import conform
 from features.synth.leads import Leads
 from features.synth.output import Columns, ids, times
 from features.synth.world import REGIONS, World

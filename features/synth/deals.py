@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from features.schema import DEFAULT_STAGES
+from features.crm.schema import DEFAULT_STAGES
 from features.synth.draw import lognormal, pick, pick_rows, ranks, sigmoid, spread
 from features.synth.events import INBOUND, OUTBOUND, ROLE, TYPE, Events, events, kinds, notes, place
 from features.synth.leads import Leads

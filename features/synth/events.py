@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from features.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS
 from features.synth.draw import lognormal, pick
 from features.synth.world import World
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.dataset import conform
+from features.crm.dataset import conform
 from features.synth.deals import expected_deal_value
 from features.synth.output import ids, times
 from features.synth.world import INDUSTRIES, REGION_SHARE, REGIONS, World

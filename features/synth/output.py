@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.dataset import conform
-from features.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, ENTITY_TYPES, OUTCOMES, TABLES, ExtraColumn
+from features.crm.dataset import conform
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, ENTITY_TYPES, OUTCOMES, TABLES, ExtraColumn
 from features.synth.deals import CURRENCY, PRODUCTS, STAGES, Deals, StageChanges
 from features.synth.events import (
     ATTACHMENT_OTHER,

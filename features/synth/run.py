@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
+from features.crm.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
+from features.crm.schema import TABLE_ORDER
 from features.errors import DataError
-from features.schema import TABLE_ORDER
 from features.synth.anomalies import OUTLIER_SHARE, Plants
 from features.synth.deals import Deals, StageChanges, simulate_deals
 from features.synth.events import Events, record

@@ -27,9 +27,9 @@ import pandas as pd
 import yaml
 from rich.table import Table
 
-from features.dataset import Dataset, Manifest, conform, read_dataset, to_utc_scalar, write_dataset
+from features.crm.dataset import Dataset, Manifest, conform, read_dataset, to_utc_scalar, write_dataset
+from features.crm.schema import ExtraColumn
 from features.errors import DataError
-from features.schema import ExtraColumn
 from features.synth.draw import pick_rows
 from features.synth.output import TRUTH_DIR, ids
 from features.synth.run import synthesize

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import Dataset, Manifest, conform, write_dataset
+from features.crm.dataset import Dataset, Manifest, conform, write_dataset
 from tests.helpers import ROOT, assert_one_line_error, salesml
 
 EXAMPLE = ROOT / "examples" / "mappings" / "chinese_crm.yaml"

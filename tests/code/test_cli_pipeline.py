@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.catalog import feature_catalog
-from features.dataset import read_manifest
+from features.crm.dataset import read_manifest
+from features.pit.catalog import feature_catalog
 from tests.helpers import assert_one_line_error, salesml
 
 

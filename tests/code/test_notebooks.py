@@ -11,9 +11,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
-from features.dataset import read_dataset
+from features.crm.dataset import read_dataset
 from features.errors import DataError
-from features.health import funnel
+from features.insights.health import funnel
 from tests.helpers import ROOT, salesml, train_in_store
 from training.explain import factor_changes, open_matrix
 from training.registry import load_scorer

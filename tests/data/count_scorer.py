@@ -10,7 +10,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from features.scoring import Calibrator, InputFeature, Scorer, reference_quantiles
+from features.scoring.scorer import Calibrator, InputFeature, Scorer, reference_quantiles
 
 ROWS_PER_COUNT = 60
 GRADES = {"A": 80, "B": 65}

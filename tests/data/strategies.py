@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 from hypothesis import strategies as st
 
-from features.dataset import Dataset, Manifest, conform
-from features.pit import ENTITIES
-from features.schema import ACTIVITY_TYPES, CONTACT_ROLES, DEFAULT_STAGES, ExtraColumn
+from features.crm.dataset import Dataset, Manifest, conform
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DEFAULT_STAGES, ExtraColumn
+from features.pit.timeline import ENTITIES
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 STEP = pd.Timedelta(hours=6)

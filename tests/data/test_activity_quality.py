@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.activity_quality import COUNTS_FROM, is_vague, score_activities
-from features.dataset import Dataset, Manifest
+from features.crm.dataset import Dataset, Manifest
 from features.errors import DataError
+from features.insights.activity_quality import COUNTS_FROM, is_vague, score_activities
 from tests.data.count_scorer import count_scorer
 from tests.data.strategies import dataset
 

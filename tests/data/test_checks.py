@@ -1,4 +1,4 @@
-"""The data anomaly guard (``features.checks``, ``salesml data check``): what the simulator planted is found, names
+"""The data anomaly guard (``features.crm.checks``, ``salesml data check``): what the simulator planted is found, names
 and phones are normalised as CRMs type them, a check as of T sees only what was known at T, and nothing changes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.checks import (
+from features.crm.checks import (
     BLOCK_MARGIN,
     MAX_PHONE_SHARERS,
     CheckResult,
@@ -18,7 +18,7 @@ from features.checks import (
     normalize_name,
     normalize_phone,
 )
-from features.dataset import Dataset, Manifest, conform, read_dataset
+from features.crm.dataset import Dataset, Manifest, conform, read_dataset
 from features.synth import synthesize
 from tests.helpers import assert_one_line_error, salesml
 

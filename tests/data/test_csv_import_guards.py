@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.dataset import read_dataset
+from features.crm.dataset import read_dataset
 from tests.helpers import ROOT, assert_one_line_error, salesml
 
 MAPPING = """

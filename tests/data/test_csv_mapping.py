@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from features.dataset import Dataset, read_dataset
+from features.crm.dataset import Dataset, read_dataset
+from features.crm.importers import ImportResult, import_dataset
 from features.errors import DataError
-from features.importers import ImportResult, import_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "mappings" / "chinese_crm.yaml"

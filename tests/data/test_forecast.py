@@ -17,11 +17,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features
-from features.catalog import feature_catalog
-from features.dataset import Dataset, Manifest, conform, read_dataset
+from features.crm.dataset import Dataset, Manifest, conform, read_dataset
+from features.crm.schema import TABLES
 from features.errors import DataError
-from features.forecast import (
+from features.insights.forecast import (
     GROUP_BYS,
     NO_GROUP,
     Forecast,
@@ -32,9 +31,11 @@ from features.forecast import (
     periods_from,
     won_within,
 )
-from features.pit import dataset_as_of, entity_frame, scoring_frame
-from features.schema import TABLES
-from features.scoring import (
+from features.insights.targets import attainment, color
+from features.pit.build import build_features
+from features.pit.catalog import feature_catalog
+from features.pit.timeline import dataset_as_of, entity_frame, scoring_frame
+from features.scoring.scorer import (
     Calibrator,
     Head,
     InputFeature,
@@ -44,7 +45,6 @@ from features.scoring import (
     reference_quantiles,
 )
 from features.synth import synthesize
-from features.targets import attainment, color
 from tests.data import strategies as s
 from tests.data.strategies import dataset
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.dataset import Dataset, read_dataset
+from features.crm.dataset import Dataset, read_dataset
+from features.crm.importers import import_dataset
 from features.errors import DataError
-from features.importers import import_dataset
 from tests.conftest import shared_path
 
 shared = pytest.mark.shared

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features
-from features.dataset import Dataset
-from features.pit import label_frame
+from features.crm.dataset import Dataset
+from features.pit.build import build_features
+from features.pit.timeline import label_frame
 from tests.data import strategies as s
 
 Builder = Callable[[Dataset, str, pd.DataFrame], pd.DataFrame]

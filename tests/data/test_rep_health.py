@@ -1,4 +1,5 @@
-"""Per-rep process health (``features.health.rep_health``) on a hand-made CRM with known answers: lead activation,
+"""Per-rep process health (``features.insights.health.rep_health``) on a hand-made CRM with known answers: lead
+activation,
 needs-confirmed dwell with its week-to-week swing, action compliance, each per rep, and nothing after ``as_of``.
 
 Two reps, three complete weeks (Mondays day 0, 7, 14; T0 is a Monday), the report as of day 21.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.dataset import Dataset, Manifest
-from features.health import rep_health
+from features.crm.dataset import Dataset, Manifest
+from features.insights.health import rep_health
 from tests.data.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.dataset import Dataset, conform, read_dataset
-from features.routing import MANUAL, LeadToRoute, Routing, eligible_reps, route
+from features.crm.dataset import Dataset, conform, read_dataset
+from features.insights.routing import MANUAL, LeadToRoute, Routing, eligible_reps, route
+from features.pit.build import build_features
 from features.synth import synthesize
 from tests.data.test_features import LEAD, day, features, make
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.build import build_features
-from features.dataset import Dataset, read_dataset
-from features.forecast import scoring_frame
-from features.history import History
+from features.crm.dataset import Dataset, read_dataset
+from features.insights.forecast import scoring_frame
+from features.pit.build import build_features
+from features.pit.history import History
 from features.synth import synthesize
 from serving.context import ServingContext
 from serving.request import (

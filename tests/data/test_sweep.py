@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.dataset import Dataset, Manifest
+from features.crm.dataset import Dataset, Manifest
 from features.errors import DataError
-from features.sweep import sweep
+from features.insights.sweep import sweep
 from tests.data.count_scorer import count_scorer
 from tests.data.strategies import dataset
 

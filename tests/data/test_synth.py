@@ -11,11 +11,11 @@ import yaml
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from features.catalog import CONCEPTS
-from features.cli import data_app
-from features.dataset import Dataset, conform, read_dataset
+from features.crm.cli import data_app
+from features.crm.dataset import Dataset, conform, read_dataset
+from features.crm.schema import CONTACT_ROLES, SENIOR_ROLES, TABLE_ORDER, TABLES
 from features.errors import DataError
-from features.schema import CONTACT_ROLES, SENIOR_ROLES, TABLE_ORDER, TABLES
+from features.pit.catalog import CONCEPTS
 from features.synth import synthesize
 from features.synth.output import TRUTH_DIR
 

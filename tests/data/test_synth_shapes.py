@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.cli import data_app
-from features.dataset import Dataset, read_dataset
+from features.crm.cli import data_app
+from features.crm.dataset import Dataset, read_dataset
 from features.synth.output import TRUTH_DIR
 from features.synth.shapes import INDICATORS, synthesize_shape
 from tests.helpers import salesml

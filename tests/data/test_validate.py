@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.dataset import Dataset, Manifest, conform, write_dataset
+from features.crm.dataset import Dataset, Manifest, conform, write_dataset
+from features.crm.schema import ExtraColumn, Stage
+from features.crm.validate import REASON, RULE, validate_directory, validate_tables
 from features.errors import DataError
-from features.schema import ExtraColumn, Stage
-from features.validate import REASON, RULE, validate_directory, validate_tables
 
 EXPORTED = "2024-06-30T00:00:00Z"
 

@@ -12,10 +12,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from features.build import build_features
-from features.catalog import Feature, feature_catalog
-from features.dataset import read_dataset
-from features.pit import entity_frame
+from features.crm.dataset import read_dataset
+from features.pit.build import build_features
+from features.pit.catalog import Feature, feature_catalog
+from features.pit.timeline import entity_frame
 from features.synth import synthesize
 from training.baselines import BASELINES, MISSING, OdooFrequencyBaseline, PointsBaseline
 

@@ -15,14 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from features.additive import AdditiveModel
-from features.blend import Blend, Model
-from features.build import build_features
-from features.catalog import factor_of, feature_catalog
-from features.dataset import Manifest, read_dataset
-from features.pit import scoring_frame
-from features.schema import ExtraColumn
-from features.scoring import (
+from features.crm.dataset import Manifest, read_dataset
+from features.crm.schema import ExtraColumn
+from features.pit.build import build_features
+from features.pit.catalog import factor_of, feature_catalog
+from features.pit.timeline import scoring_frame
+from features.scoring.additive import AdditiveModel
+from features.scoring.blend import Blend, Model
+from features.scoring.scorer import (
     MIN_EFFECT,
     OTHER,
     Calibrator,

@@ -1,7 +1,7 @@
 """Note-keyword features carry the effect the simulator planted (issue 7 §4).
 
 The simulator writes notes naming budget approval, a competitor or a price comparison on some deals and moves
-those deals' win odds by the amount in ``_truth/drivers.yaml``. Counted by ``features.build`` (the lexicon
+those deals' win odds by the amount in ``_truth/drivers.yaml``. Counted by ``features.pit.build`` (the lexicon
 matched in the notes known at the cutoff), deals with such a mention must win more or less often in the planted
 direction, and a logistic regression on the three counts must give each the planted sign.
 """
@@ -16,9 +16,9 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from features.build import build_features
-from features.catalog import note_name
-from features.dataset import read_dataset
+from features.crm.dataset import read_dataset
+from features.pit.build import build_features
+from features.pit.catalog import note_name
 from features.synth import synthesize
 
 LEADS = 8_000

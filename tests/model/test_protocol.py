@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.additive import AdditiveModel
-from features.blend import Blend, load_model, model_kind, save_model
-from features.catalog import CUTOFF_CALENDAR, feature_catalog
-from features.dataset import read_dataset, write_dataset
+from features.crm.dataset import read_dataset, write_dataset
 from features.errors import DataError
-from features.scoring import InputFeature, encode_inputs
+from features.pit.catalog import CUTOFF_CALENDAR, feature_catalog
+from features.scoring.additive import AdditiveModel
+from features.scoring.blend import Blend, load_model, model_kind, save_model
+from features.scoring.scorer import InputFeature, encode_inputs
 from features.synth import synthesize
 from features.synth.shapes import synthesize_shape
 from tests.helpers import salesml, train_in_store

@@ -20,9 +20,9 @@ import yaml
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from features.build import build_features
-from features.dataset import Dataset, read_dataset
-from features.scoring import Scorer
+from features.crm.dataset import Dataset, read_dataset
+from features.pit.build import build_features
+from features.scoring.scorer import Scorer
 from features.synth import synthesize
 from features.synth.truth import lead_snapshot_oracle
 from tests.helpers import train_in_store

@@ -1,5 +1,5 @@
 """``POST /v1/checks`` over real HTTP: duplicates among the sent records and against the history the service holds,
-a deal against its rep's recent deals, the answer equal to ``features.checks`` on the history with the records
+a deal against its rep's recent deals, the answer equal to ``features.crm.checks`` on the history with the records
 added, refusals a CRM can act on, keys, and the prediction log."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.checks import check_dataset
-from features.dataset import Dataset, conform, read_dataset
+from features.crm.checks import check_dataset
+from features.crm.dataset import Dataset, conform, read_dataset
 from serving.checks import CHECKS_EXAMPLE
 from serving.predlog import read_log
 from tests.service.server import REVOKED, Server, Stores

@@ -1,4 +1,5 @@
-"""Forecasts and target attainment over real HTTP: the numbers ``features.forecast`` gives on the same data and model,
+"""Forecasts and target attainment over real HTTP: the numbers ``features.insights.forecast`` gives on the same data
+and model,
 intervals in order, targets colored, errors a CRM can act on, keys, and the prediction log."""
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.dataset import Dataset, read_dataset
-from features.forecast import GROUP_BYS, PERIODS, GroupBy, Period, model_forecast
-from features.pyfunc import CHAMPION, load_registered
-from features.scoring import Scorer
-from features.targets import LEVELS, attainment
+from features.crm.dataset import Dataset, read_dataset
+from features.insights.forecast import GROUP_BYS, PERIODS, GroupBy, Period, model_forecast
+from features.insights.targets import LEVELS, attainment
+from features.scoring.pyfunc import CHAMPION, load_registered
+from features.scoring.scorer import Scorer
 from serving.predlog import read_log
 from serving.request import ATTAINMENT_EXAMPLE, FORECAST_EXAMPLE, Level
 from tests.helpers import ROOT
@@ -39,7 +40,7 @@ BOARD_NUMBERS = (
 
 @pytest.fixture(scope="module")
 def exported(stores: Stores) -> tuple[Dataset, Scorer, str]:
-    """The data and the champion the service was exported with, to call ``features.forecast`` directly."""
+    """The data and the champion the service was exported with, to call ``features.insights.forecast`` directly."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SALESML_STORE", stores.env["SALESML_STORE"])
         mp.setenv("MLFLOW_TRACKING_URI", stores.env["MLFLOW_TRACKING_URI"])

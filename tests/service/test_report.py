@@ -15,7 +15,7 @@ import pytest
 from serving.predlog import read_log
 from tests.helpers import salesml
 from tests.service.server import Server, Stores
-from training.browser import browser_paths, images, opened
+from training.report.browser import browser_paths, images, opened
 
 HEADINGS = {
     "zh-CN": ["模型卡片", "关键成交因素", "销售过程健康度(按销售人员)", "业绩预测与目标看板", "跟进备注关键词热力图"],

@@ -1,5 +1,6 @@
-"""The silent-lead sweep and follow-up quality over real HTTP: the answers ``features.sweep`` and
-``features.activity_quality`` give on the same data and champions, refusals a scheduler or CRM can act on, keys,
+"""The silent-lead sweep and follow-up quality over real HTTP: the answers ``features.insights.sweep`` and
+``features.insights.activity_quality`` give on the same data and champions, refusals a scheduler or CRM can act on,
+keys,
 and the prediction log; and the CLI commands on the same stores."""
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.activity_quality import score_activities
-from features.dataset import Dataset, read_dataset
-from features.pyfunc import CHAMPION, load_registered
-from features.scoring import Scorer
-from features.sweep import sweep
+from features.crm.dataset import Dataset, read_dataset
+from features.insights.activity_quality import score_activities
+from features.insights.sweep import sweep
+from features.scoring.pyfunc import CHAMPION, load_registered
+from features.scoring.scorer import Scorer
 from serving.predlog import read_log
 from serving.workflow import QUALITY_EXAMPLE, SWEEP_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml

@@ -20,8 +20,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 from rich.table import Table
 
-from features.dataset import Dataset, read_dataset, time_ns, to_utc_scalar
-from features.pit import as_of_time
+from features.crm.dataset import Dataset, as_of_time, read_dataset, time_ns, to_utc_scalar
 
 DEFAULT_SIMILARITY = 0.8
 OUTLIER_FACTOR = 5.0

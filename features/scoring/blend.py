@@ -17,7 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.additive import ADDITIVE_FILE, AdditiveModel
+from features.scoring.additive import ADDITIVE_FILE, AdditiveModel
 
 BOOSTER_FILE, BLEND_FILE = "booster.txt", "blend.json"
 

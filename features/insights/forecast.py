@@ -23,11 +23,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.dataset import Dataset, to_utc_scalar
+from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
-from features.pit import DAY_NS, NAT, scoring_frame, times
-from features.scoring import Scorer
+from features.pit.build import build_features
+from features.pit.timeline import DAY_NS, NAT, scoring_frame, times
+from features.scoring.scorer import Scorer
 
 Period = Literal["week", "month", "quarter"]
 GroupBy = Literal["rep", "team", "region", "product", "all"]

@@ -1,7 +1,7 @@
 """The manager report in a real browser: headless Chromium driven by Selenium with the system's chromedriver
 (Debian's ``chromium`` and ``chromium-driver``; ``make browser`` installs them), so nothing is downloaded.
 
-Used by ``make report-screenshot`` (``python -m training.browser REPORT.html PNG``) and by the report's tests.
+Used by ``make report-screenshot`` (``python -m training.report.browser REPORT.html PNG``) and by the report's tests.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Sections: the champion models' card (data window, metrics beside the baselines, calibration, grades), the key deal
 factors in plain words with SHAP pictures, each rep's process health on the field's three hard metrics
-(``features.health.rep_health``), the forecast fan chart and target board, and the note-keyword heat maps (open
+(``features.insights.health.rep_health``), the forecast fan chart and target board, and the note-keyword heat maps (open
 deals x categories, teams x categories). Everything is computed as of ``--as-of`` (default: the export) with the
 champions in the MLflow registry, through the code the service and the notebooks use.
 
@@ -35,25 +35,29 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
-from features import health  # noqa: E402
-from features.build import build_features  # noqa: E402
-from features.catalog import note_name  # noqa: E402
+from features.cli import money  # noqa: E402
 from features.config import latest_report  # noqa: E402
-from features.dataset import Dataset, read_dataset  # noqa: E402
+from features.crm.dataset import (  # noqa: E402
+    Dataset,
+    as_of_time,  # noqa: E402
+    read_dataset,
+)
 from features.errors import DataError  # noqa: E402
-from features.forecast import model_forecast  # noqa: E402
-from features.keywords import DEFAULT_LEXICON, Lexicon  # noqa: E402
+from features.insights import health  # noqa: E402
+from features.insights.forecast import model_forecast  # noqa: E402
+from features.insights.targets import attainment  # noqa: E402
 from features.outputs import output_file  # noqa: E402
-from features.pit import as_of_time, dataset_as_of, scoring_frame  # noqa: E402
-from features.pyfunc import CHAMPION  # noqa: E402
-from features.scoring import Scorer  # noqa: E402
-from features.targets import attainment  # noqa: E402
-from training.cli import _money  # noqa: E402
+from features.pit.build import build_features  # noqa: E402
+from features.pit.catalog import note_name  # noqa: E402
+from features.pit.keywords import DEFAULT_LEXICON, Lexicon  # noqa: E402
+from features.pit.timeline import dataset_as_of, scoring_frame  # noqa: E402
+from features.scoring.pyfunc import CHAMPION  # noqa: E402
+from features.scoring.scorer import Scorer  # noqa: E402
 from training.evaluate import global_factors, shap_explanation  # noqa: E402
 from training.fonts import cjk_font, quiet_drawing  # noqa: E402
 from training.forecasting import fan_chart  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
-from training.report import CANDIDATE_NAMES, SHOWN, comparison_rows  # noqa: E402
+from training.summary import CANDIDATE_NAMES, SHOWN, comparison_rows  # noqa: E402
 
 LOCALES = ("zh-CN", "en")
 MODELS = ("lead_score", "close_probability")
@@ -508,11 +512,11 @@ def forecast_section(
             "rows": [
                 [
                     (r.key, ""),
-                    (_money(r.won_to_date), ""),
-                    (_money(r.p50), ""),
-                    (_money(r.red), ""),
-                    (_money(r.yellow), ""),
-                    (_money(r.green), ""),
+                    (money(r.won_to_date), ""),
+                    (money(r.p50), ""),
+                    (money(r.red), ""),
+                    (money(r.yellow), ""),
+                    (money(r.green), ""),
                     (_pct(r.p_yellow), ""),
                     (t[r.color], color_class[r.color]),
                     (t["yes"] if r.early_warning else "", "bad" if r.early_warning else ""),

@@ -16,9 +16,8 @@ from typing import Any, NoReturn
 import pandas as pd
 import yaml
 
-from features.dataset import Manifest
-from features.errors import DataError, one_line
-from features.importers.source import (
+from features.crm.dataset import Manifest
+from features.crm.importers.source import (
     CUT_OFF,
     ImportOptions,
     RawImport,
@@ -27,8 +26,9 @@ from features.importers.source import (
     pick,
     read_csv,
 )
-from features.schema import DEFAULT_STAGES, TABLES, ExtraColumn, Stage
-from features.validate import PROBLEM
+from features.crm.schema import DEFAULT_STAGES, TABLES, ExtraColumn, Stage
+from features.crm.validate import PROBLEM
+from features.errors import DataError, one_line
 
 TOP_KEYS = ("source", "timezone", "encoding", "time_format", "na_values", "exported_at", "stages", "notes", "tables")
 TABLE_KEYS = (

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import Manifest
-from features.importers.source import ImportOptions, RawImport, clean, pick, read_csv, snake_case
-from features.schema import TABLES, ExtraColumn
-from features.validate import PROBLEM
+from features.crm.dataset import Manifest
+from features.crm.importers.source import ImportOptions, RawImport, clean, pick, read_csv, snake_case
+from features.crm.schema import TABLES, ExtraColumn
+from features.crm.validate import PROBLEM
 
 SOURCE = "x-education"
 LEAD_ID = "Prospect ID"

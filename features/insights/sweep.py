@@ -4,7 +4,7 @@ Field practice: each 24 h without an action a lead drops a grade (A -> B -> C); 
 the high-performer pool with a note on why. Here:
 
 - score now = the lead-score model as of ``as_of``; score then = the same model as of the previous sweep
-  (``since``, default 24 h earlier), both from ``features.build`` (the training code path), in one batch;
+  (``since``, default 24 h earlier), both from ``features.pit.build`` (the training code path), in one batch;
 - grade fell = the model's grade now is below its grade then (a lead created after ``since`` has no grade then);
 - silent = hours since the last outbound action known at ``as_of`` (the feature ``act_outbound_hours_since_last``:
   activities with direction outbound, the rep reaching out); a lead never reached counts from its creation;
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features import catalog
-from features.build import build_features
-from features.dataset import Dataset, to_utc_scalar
+from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
-from features.pit import entity_table, scoring_frame
-from features.scoring import Scorer
+from features.pit import catalog
+from features.pit.build import build_features
+from features.pit.timeline import entity_table, scoring_frame
+from features.scoring.scorer import Scorer
 
 STEP_HOURS = 24  # one grade down per full step of silence
 REASSIGN_HOURS = 72  # silent this long: to the high-performer pool

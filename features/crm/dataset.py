@@ -15,9 +15,17 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from features.crm.schema import (
+    DEFAULT_STAGES,
+    ENTITIES,
+    SCHEMA_VERSION,
+    TABLE_ORDER,
+    TABLES,
+    ExtraColumn,
+    Stage,
+)
 from features.errors import DataError
 from features.outputs import output_dir
-from features.schema import DEFAULT_STAGES, SCHEMA_VERSION, TABLE_ORDER, TABLES, ExtraColumn, Stage
 
 MANIFEST = "manifest.yaml"
 TIME_DTYPE = "datetime64[ns, UTC]"
@@ -190,3 +198,33 @@ def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
 def time_ns(values: pd.Series) -> np.ndarray:
     """UTC times as int64 nanoseconds with NaT as the minimum int64 (for vectorised maths)."""
     return values.astype(TIME_DTYPE).to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def history_start(ds: Dataset) -> pd.Timestamp | None:
+    """The first lead's or deal's creation (None: the export has neither): nothing is known before it."""
+    starts = [ds.get(name)["created_at"].min() for name, _ in ENTITIES.values()]
+    known = [to_utc_scalar(t) for t in starts if pd.notna(t)]
+    return min(known) if known else None
+
+
+def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
+    """``--as-of`` (default: the export time), refused outside the export's history: before its first lead or
+    deal nothing is known, after the export nothing yet."""
+    exported = to_utc_scalar(ds.manifest.exported_at)
+    if as_of is None:
+        return exported
+    try:
+        at = to_utc_scalar(as_of)
+    except ValueError:
+        at = pd.NaT
+    if pd.isna(at):
+        raise DataError(f"--as-of {as_of!r}: not a time (e.g. 2025-06-30 or 2025-06-30T18:00:00+08:00)")
+    if at > exported:
+        raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
+    first = history_start(ds)
+    if first is not None and at < first:
+        raise DataError(
+            f"--as-of {at:%Y-%m-%d %H:%M} is before the export's first lead or deal ({first:%Y-%m-%d %H:%M}):"
+            " nothing is known yet"
+        )
+    return at

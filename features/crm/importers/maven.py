@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import Manifest
-from features.importers.source import ImportOptions, RawImport, clean, pick, read_csv, slug
-from features.schema import ExtraColumn, Stage
-from features.validate import PROBLEM
+from features.crm.dataset import Manifest
+from features.crm.importers.source import ImportOptions, RawImport, clean, pick, read_csv, slug
+from features.crm.schema import ExtraColumn, Stage
+from features.crm.validate import PROBLEM
 
 SOURCE = "maven-crm"
 STAGES = [Stage("prospecting", "线索", "Prospecting"), Stage("engaging", "商务跟进", "Engaging")]

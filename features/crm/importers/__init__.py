@@ -1,6 +1,6 @@
 """Raw CRM exports -> canonical datasets: pick an adapter, validate every row, write the dataset and quarantine.
 
-Adapters only read and rename; all row checks live in ``features.validate`` so every source is held to the
+Adapters only read and rename; all row checks live in ``features.crm.validate`` so every source is held to the
 same rules.
 """
 
@@ -13,13 +13,12 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table as RichTable
 
-from features.dataset import Manifest, write_dataset
+from features.crm.dataset import Manifest, write_dataset
+from features.crm.importers import csv_mapping, maven, xeducation
+from features.crm.importers.source import ImportOptions, RawImport, parse_exported_at
+from features.crm.schema import OUTCOME_COLUMNS, TABLE_ORDER
+from features.crm.validate import RULE, ValidationResult, summarize, validate_tables
 from features.errors import DataError
-from features.history import OUTCOME_COLUMNS
-from features.importers import csv_mapping, maven, xeducation
-from features.importers.source import ImportOptions, RawImport, parse_exported_at
-from features.schema import TABLE_ORDER
-from features.validate import RULE, ValidationResult, summarize, validate_tables
 
 QUARANTINE = "quarantine"
 QUARANTINE_ENCODING = "utf-8-sig"  # with a BOM so that Excel shows Chinese text correctly

@@ -2,7 +2,8 @@
 activation, for the explore notebook; and each rep's process health on the field's three hard metrics, for the
 manager report (per rep, not team averages: a few reps often carry a team).
 
-Every summary reads the dataset as exported; for a view as of an earlier time pass ``features.pit.dataset_as_of``
+Every summary reads the dataset as exported; for a view as of an earlier time pass
+``features.pit.timeline.dataset_as_of``
 (``rep_health`` does when given ``as_of``: then nothing later is counted). Activation and first response come from
 the lead features, so they are the numbers the models see.
 
@@ -27,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import INBOUND_TYPES, build_features, typical_dwell_days
-from features.dataset import Dataset, read_manifest, to_utc_scalar
-from features.pit import dataset_as_of, history_start
-from features.schema import TABLE_ORDER
+from features.crm.dataset import Dataset, history_start, read_manifest, to_utc_scalar
+from features.crm.schema import TABLE_ORDER
+from features.pit.build import INBOUND_TYPES, build_features, typical_dwell_days
+from features.pit.timeline import dataset_as_of
 
 QUARANTINE_DIR = "quarantine"
 ACTIVATION_DAYS = 7

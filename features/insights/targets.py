@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.dataset import Dataset
+from features.crm.dataset import Dataset
 from features.errors import DataError
-from features.forecast import Forecast, Window, periods_from, won_by_group
-from features.pit import DAY_NS
+from features.insights.forecast import Forecast, Window, periods_from, won_by_group
+from features.pit.timeline import DAY_NS
 
 LEVELS: tuple[str, ...] = ("rep", "team", "region")
 WARNING_SHARE = 0.85  # of the pro-rated yellow line ...

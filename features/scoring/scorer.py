@@ -28,8 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.blend import Model, load_model, model_kind, save_model
-from features.catalog import (
+from features.pit.catalog import (
     EXTRA_PREFIX,
     MISSING_VALUE,
     RARE_VALUE,
@@ -37,6 +36,7 @@ from features.catalog import (
     factor_of,
     many_values_names,
 )
+from features.scoring.blend import Model, load_model, model_kind, save_model
 
 Locale = Literal["zh-CN", "en"]
 OTHER = "__other__"  # rare training levels are pooled into this one

@@ -244,3 +244,12 @@ class ExtraColumn:
     def __post_init__(self) -> None:
         if self.kind not in EXTRA_KINDS:
             raise ValueError(f"extra column {self.name!r}: kind must be one of {EXTRA_KINDS}, got {self.kind!r}")
+
+
+#: Each scored entity's table and key.
+ENTITIES: dict[str, tuple[str, str]] = {
+    "lead": ("leads", "lead_id"),
+    "opportunity": ("opportunities", "opportunity_id"),
+}
+#: Columns that record an outcome: hidden from features, and what an import checks labels by.
+OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}

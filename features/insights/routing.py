@@ -7,7 +7,7 @@ The first rule that applies decides (``Routing.rule``):
 3. ``account_owner``: the rep who owns the account (the owner of its latest lead or deal known at as_of), when
    eligible: an account stays with its rep;
 4. ``no_eligible_rep``: nobody qualifies, so a person routes it (manual) rather than a guess;
-5. ``model``: the lead scored once per eligible rep as its owner (``features.build`` with the owner overridden, the
+5. ``model``: the lead scored once per eligible rep as its owner (``features.pit.build`` with the owner overridden, the
    lead-score model), region match first, then by probability; a rep whose open-lead load is at or above the load
    cap is skipped; ``load_cap``: every eligible rep is at the cap (manual).
 
@@ -25,9 +25,9 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.dataset import Dataset, to_utc_scalar
-from features.pit import DAY_NS, LEAD_HORIZON_DAYS, NAT, column, times
+from features.crm.dataset import Dataset, to_utc_scalar
+from features.pit.build import build_features
+from features.pit.timeline import DAY_NS, LEAD_HORIZON_DAYS, NAT, column, times
 
 Locale = Literal["zh-CN", "en"]
 MANUAL = "manual"
@@ -81,7 +81,7 @@ def say(locale: Locale, key: str, **values: object) -> str:
 
 
 class ProbabilityModel(Protocol):
-    """What routing needs of a model: probabilities for a feature table (``features.scoring.Scorer`` is one)."""
+    """What routing needs of a model: probabilities for a feature table (``features.scoring.scorer.Scorer`` is one)."""
 
     def predict(self, table: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -221,7 +221,7 @@ def lead_history(ds: Dataset, lead_ids: Sequence[str]) -> Dataset:
 
 def score_as_owner(ds: Dataset, model: ProbabilityModel, pairs: pd.DataFrame) -> pd.DataFrame:
     """Per (lead_id, cutoff_time, rep_id) row: the lead's probability with that rep as its owner, and the rep's
-    open-lead load then (the model's own feature), built by ``features.build`` as for scoring."""
+    open-lead load then (the model's own feature), built by ``features.pit.build`` as for scoring."""
     frame = pd.DataFrame(
         {"entity_id": pairs["lead_id"], "cutoff_time": pairs["cutoff_time"], "owner_rep_id": pairs["rep_id"]}
     )

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.table import Table as RichTable
 
-from features.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, to_utc
+from features.crm.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, to_utc
+from features.crm.schema import POLYMORPHIC_REFERENCES, TABLE_ORDER, TABLES, ExtraColumn
 from features.errors import DataError
-from features.schema import POLYMORPHIC_REFERENCES, TABLE_ORDER, TABLES, ExtraColumn
 
 REASON = "reason"  # human-readable: every broken rule with the offending raw value
 RULE = "rule"  # the first broken rule without values, for counting (not written to quarantine CSVs)

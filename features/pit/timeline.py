@@ -25,17 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.dataset import STRING_DTYPE, Dataset, time_ns, to_utc, to_utc_scalar
+from features.crm.dataset import STRING_DTYPE, Dataset, time_ns, to_utc, to_utc_scalar
+from features.crm.schema import ENTITIES
 from features.errors import DataError
 
 NAT = np.iinfo(np.int64).min
 HOUR_NS = 3_600 * 10**9
 DAY_NS = 24 * HOUR_NS
 
-ENTITIES: dict[str, tuple[str, str]] = {
-    "lead": ("leads", "lead_id"),
-    "opportunity": ("opportunities", "opportunity_id"),
-}
 LEAD_AGES: tuple[pd.Timedelta, ...] = tuple(pd.Timedelta(a) for a in ("1h", "1D", "3D", "7D", "14D"))
 LEAD_HORIZON_DAYS = 30
 OPPORTUNITY_EVERY_DAYS = 7
@@ -291,36 +288,6 @@ def scoring_frame(ds: Dataset, entity: str, at: pd.Timestamp | None = None) -> p
     created = time_ns(table["created_at"])
     keep = (created != NAT) & (created <= cutoff) & _open(ds, entity, np.full(len(table), cutoff))
     return _frame(ds, table[id_col][keep], np.full(int(keep.sum()), cutoff))
-
-
-def history_start(ds: Dataset) -> pd.Timestamp | None:
-    """The first lead's or deal's creation (None: the export has neither): nothing is known before it."""
-    starts = [ds.get(name)["created_at"].min() for name, _ in ENTITIES.values()]
-    known = [to_utc_scalar(t) for t in starts if pd.notna(t)]
-    return min(known) if known else None
-
-
-def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
-    """``--as-of`` (default: the export time), refused outside the export's history: before its first lead or
-    deal nothing is known, after the export nothing yet."""
-    exported = to_utc_scalar(ds.manifest.exported_at)
-    if as_of is None:
-        return exported
-    try:
-        at = to_utc_scalar(as_of)
-    except ValueError:
-        at = pd.NaT
-    if pd.isna(at):
-        raise DataError(f"--as-of {as_of!r}: not a time (e.g. 2025-06-30 or 2025-06-30T18:00:00+08:00)")
-    if at > exported:
-        raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
-    first = history_start(ds)
-    if first is not None and at < first:
-        raise DataError(
-            f"--as-of {at:%Y-%m-%d %H:%M} is before the export's first lead or deal ({first:%Y-%m-%d %H:%M}):"
-            " nothing is known yet"
-        )
-    return at
 
 
 def _open(ds: Dataset, entity: str, cutoffs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

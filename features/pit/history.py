@@ -4,7 +4,7 @@ An owner's record (deals closed and won, leads converted, open work), its fit wi
 account's deals are counts of one key's events (a rep; a rep and an industry; an account) that happened by the
 cutoff, smoothed towards everyone's share at the cutoff. Counts add up over rows, so a history indexed once serves
 many requests: the service keeps the export's ``History`` and, per request, takes out the export's rows of the
-entities the request sends and puts in the request's rows (``History.replaced``). ``features.build`` counts the
+entities the request sends and puts in the request's rows (``History.replaced``). ``features.pit.build`` counts the
 same streams either way, so a request is counted as training counts it (``tests/data/test_serving_request.py``).
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.dataset import STRING_DTYPE, Dataset
-from features.pit import ENTITIES, NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
+from features.crm.dataset import STRING_DTYPE, Dataset
+from features.crm.schema import OUTCOME_COLUMNS
+from features.pit.timeline import ENTITIES, NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
 
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
-OUTCOME_COLUMNS = {"leads": ("converted_at", "disqualified_at"), "opportunities": ("closed_at", "outcome")}
 #: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.
 SMOOTHING = 5.0
 #: Joins the columns of a compound key (a rep and an industry) into one key.

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from features.pit import arrow_strings
+from features.pit.timeline import arrow_strings
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ below 60 does not count; many records are vague ("已沟通", "待推进") or ba
 action (an outbound activity) on a deal or lead:
 
 - movement: the entity's probability from the same model just before and just after the activity became known to
-  the CRM. Features read an activity from ``known_at = max(occurred_at, recorded_at)`` (features.pit), so "after"
+  the CRM. Features read an activity from ``known_at = max(occurred_at, recorded_at)`` (features.pit.timeline), so
+  "after"
   is the cutoff ``known_at`` and "before" one second earlier: nothing later is seen, and a back-filled activity
   moved the deal only when it was entered (its lateness and the activities entered at the same instant are shown).
   Mapped to 0-100 as ``50 + MOVEMENT_SCALE * Δ log-odds``, clipped: 50 is no change, +-1 log-odds (0.50 to 0.73
@@ -26,12 +27,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, numeric
-from features.dataset import Dataset, to_utc_scalar
+from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
-from features.keywords import DEFAULT_LEXICON, Lexicon, match_notes
-from features.pit import HOUR_NS, NAT, column, entity_table, flags, lookup, times, to_time
-from features.scoring import Scorer
+from features.pit.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, numeric
+from features.pit.keywords import DEFAULT_LEXICON, Lexicon, match_notes
+from features.pit.timeline import HOUR_NS, NAT, column, entity_table, flags, lookup, times, to_time
+from features.scoring.scorer import Scorer
 
 COUNTS_FROM = 60  # field practice: below 60 does not count
 MOVEMENT_WEIGHT = 0.4

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import Manifest, to_utc_scalar
+from features.crm.dataset import Manifest, to_utc_scalar
+from features.crm.schema import TABLES
 from features.errors import DataError, one_line
-from features.schema import TABLES
 
 #: The quarantine reason of a row with fewer fields than the header (pandas pads such a row with blanks).
 CUT_OFF = "row has fewer fields than the header (cut off)"

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from features.dataset import Manifest
-from features.keywords import DEFAULT_LEXICON, Lexicon
-from features.pit import ENTITIES
-from features.schema import ACTIVITY_TYPES
+from features.crm.dataset import Manifest
+from features.crm.schema import ACTIVITY_TYPES
+from features.pit.keywords import DEFAULT_LEXICON, Lexicon
+from features.pit.timeline import ENTITIES
 
 Kind = Literal["numeric", "categorical"]
 

@@ -1,0 +1,1 @@
+"""Decisions built on scores: forecast, targets, routing, the silent-lead sweep, follow-up quality, rep health."""

@@ -1,0 +1,1 @@
+"""Point-in-time features and labels: timelines, the history index, the catalog, keywords, the builder."""

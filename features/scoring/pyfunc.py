@@ -1,0 +1,71 @@
+"""The MLflow side every user of a trained model shares: the pyfunc face of a ``Scorer`` (so the registry holds a
+self-describing model with a signature) and reading a version back by alias (training and serving both do)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from features.config import tracking_uri
+from features.errors import DataError, one_line
+from features.scoring.scorer import Scorer
+from features.store import lost_model_files, open_store
+
+SCORER_ARTIFACT = "scorer"
+CHALLENGER, CHAMPION = "challenger", "champion"  # registry aliases (never deprecated stages)
+GATE_TAG = "gate_blockers"  # a version's tag: why it may not be champion
+
+
+class ScorerModel(mlflow.pyfunc.PythonModel):
+    """Loads the scorer directory logged as the ``scorer`` artifact; predicts probability, score and grade."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.scorer = Scorer.load(Path(context.artifacts[SCORER_ARTIFACT]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.scorer.predict(model_input)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version behind ``name@alias`` in the current registry, None when there is none."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
+    """The scorer behind ``name@alias`` in salesml's registry and its version; DataError when there is none yet
+    (an empty store is left as it is), StoreError when the store or the version's files are damaged."""
+    if not open_store(create=False):
+        raise DataError(_untrained(name, alias))
+    version = alias_version(name, alias)
+    if version is None:
+        raise DataError(_missing(name, alias))
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    except (MlflowException, OSError) as exc:
+        raise lost_model_files(name, version, one_line(exc)) from exc
+    return model.unwrap_python_model().scorer, version
+
+
+def _untrained(name: str, alias: str) -> str:
+    return f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)"
+
+
+def _missing(name: str, alias: str) -> str:
+    """Why there is no ``name@alias``: nothing trained yet, or a challenger held back by the gate."""
+    challenger = alias_version(name, CHALLENGER) if alias == CHAMPION else None
+    if challenger is None:
+        return _untrained(name, alias)
+    blockers = MlflowClient().get_model_version(name, challenger).tags.get(GATE_TAG) or "the gate was not met"
+    return (
+        f"no {name}@{alias}: version {challenger} stays challenger ({blockers}); train on more or better data, or"
+        " make it champion anyway with salesml train --promote"
+    )
