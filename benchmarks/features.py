@@ -23,10 +23,10 @@ import pandas as pd
 import pyarrow as pa
 
 from benchmarks.report import machine, peak_rss_gib, write_section
-from features.build import build_features
-from features.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
-from features.pit import DAY_NS, Timeline, lookup
-from features.schema import ACTIVITY_TYPES, CONTACT_ROLES
+from features.crm.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES
+from features.pit.build import build_features
+from features.pit.timeline import DAY_NS, Timeline, lookup
 
 TARGET_S, TARGET_GIB, CORES = 60.0, 8.0, 2
 START = pd.Timestamp("2024-01-01", tz="UTC").value // 10**9  # all times in whole seconds (DuckDB keeps µs)

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python -m benchmarks.forecast [--quick] [--repeats N]``. Simulates a CRM, trains a close-probability
 model without tuning (``training.backtest.origin_scorer`` on the whole export), then times, in one run:
-``features.forecast.model_forecast`` (every open deal scored through the feature code, 3 monthly periods by team,
+``features.insights.forecast.model_forecast`` (every open deal scored through the feature code, 3 monthly periods by
+team,
 4,000 simulations) and ``training.backtest.backtest`` over the months of the last year (a model trained per
 origin). Prints a markdown section and, at full size, writes its section of BENCHMARKS.md. No target in the issue:
 the figures say what a forecast and a backtest cost.
@@ -21,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.report import machine, median_time, write_section
-from features.dataset import read_dataset, to_utc_scalar
-from features.forecast import model_forecast
-from features.pit import scoring_frame
+from features.crm.dataset import read_dataset, to_utc_scalar
+from features.insights.forecast import model_forecast
+from features.pit.timeline import scoring_frame
 from features.synth import synthesize
 from training.backtest import backtest, origin_scorer
 from training.spec import load_spec

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.report import machine, write_section
-from features.importers import import_dataset
+from features.crm.importers import import_dataset
 from features.synth.shapes import synthesize_shape
 from training.compare import Comparison, compare_baselines
 

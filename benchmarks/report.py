@@ -13,8 +13,8 @@ from typing import Any
 
 import lightgbm as lgb
 
-from features.additive import AdditiveModel
-from features.blend import Blend, Model
+from features.scoring.additive import AdditiveModel
+from features.scoring.blend import Blend, Model
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 

@@ -28,10 +28,10 @@ import shap
 
 from benchmarks.report import machine, median_time, model_shape, peak_rss_gib, write_section
 from benchmarks.stores import QUICK_STORE, Stores, StoreSize, workdir
-from features.build import build_features
-from features.dataset import read_dataset
-from features.pit import entity_frame
-from features.scoring import Scorer
+from features.crm.dataset import read_dataset
+from features.pit.build import build_features
+from features.pit.timeline import entity_frame
+from features.scoring.scorer import Scorer
 from training.registry import load_scorer
 
 TARGET_ROWS_S, CORES, MODEL, TOP = 5_000.0, 2, "lead_score", 5
