@@ -59,7 +59,7 @@ def test_the_request_choices_are_the_forecast_cores() -> None:
 
 
 def test_the_forecast_example_file_is_the_documented_example() -> None:
-    """The README's curl sends examples/forecast.json: it must stay the example the OpenAPI document shows."""
+    """docs/serving.md's curl sends examples/forecast.json: it must stay the example the OpenAPI document shows."""
     assert json.loads((ROOT / "examples" / "forecast.json").read_text(encoding="utf-8")) == FORECAST_EXAMPLE
 
 

@@ -36,7 +36,7 @@ def exported(stores: Stores) -> tuple[Dataset, dict[str, Scorer]]:
 
 
 def test_the_example_files_are_the_documented_examples() -> None:
-    """The README's curl commands send examples/*.json: they must stay the examples the OpenAPI document shows."""
+    """docs/serving.md's curl commands send examples/*.json: they must stay the examples the OpenAPI document shows."""
     for name, example in (("sweep", SWEEP_EXAMPLE), ("activity-quality", QUALITY_EXAMPLE)):
         assert json.loads((ROOT / "examples" / f"{name}.json").read_text(encoding="utf-8")) == example
 
