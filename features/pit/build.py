@@ -492,12 +492,50 @@ def build_features(
     lexicon: Lexicon = DEFAULT_LEXICON,
     history: History | None = None,
 ) -> pd.DataFrame:
-    """The frame's columns (same row order) plus one column per catalog feature, as known at each cutoff.
+    """Point-in-time features for an entity frame: each row's features as known at its cutoff.
 
-    A frame column named in ``OVERRIDABLE`` (``owner_rep_id``) replaces the entity's own value where it is set: the
-    same lead scored as if each candidate rep owned it (routing). The feature names, in catalog order, are also
-    kept in ``attrs["features"]`` (Parquet keeps it). ``history`` counts the rep and account records: by default
-    ``ds``'s own; the service passes its indexed history adjusted by the request (the same counts, faster).
+    The offline retrieval of Feast's ``get_historical_features``: one output row per frame row, in the frame's
+    order, with the frame's own columns (labels included) followed by one column per catalog feature
+    (``features.pit.catalog.feature_catalog``). A row's features use only what was known at its ``cutoff_time``
+    (UTC; an event at exactly the cutoff is known): an activity from ``max(occurred_at, recorded_at)``, a stage
+    change from ``changed_at``, rep and account history from the leads and deals resolved by then. Training, batch
+    scoring and the service all call this function, so a model is served the features it was trained on.
+
+    Args:
+        ds: The canonical dataset holding the entities and their history (``features.crm.dataset.read_dataset``).
+        entity: ``"lead"`` or ``"opportunity"``.
+        frame: One row per ``(entity_id, cutoff_time)``: ``entity_id`` an id of ``entity`` in ``ds``;
+            ``cutoff_time`` a time or a string pandas parses (naive times are UTC), not before the entity's
+            creation. Other columns (labels, ``static_snapshot``) are kept as they are. A column named in
+            ``OVERRIDABLE`` (``owner_rep_id``) replaces the entity's own value where it is set: the same lead
+            scored as if each candidate rep owned it (routing).
+        progress: Show a progress bar, one step per feature family, on stderr.
+        lexicon: The note keyword lexicon (``features.pit.keywords``); its categories are feature columns.
+        history: The rep and account records to count; by default ``ds``'s own. The service passes its indexed
+            history adjusted by the request (the same counts, faster).
+
+    Returns:
+        A new DataFrame with a fresh ``RangeIndex``: ``frame``'s columns, then the features in catalog order.
+        ``attrs["features"]`` lists the feature names (Parquet keeps it).
+
+    Raises:
+        DataError: ``entity`` is not ``lead`` or ``opportunity``; ``frame`` lacks ``entity_id`` or
+            ``cutoff_time``; an ``entity_id`` is not in ``ds``; a ``cutoff_time`` is unreadable or before the
+            entity's creation (or the entity has no ``created_at``).
+        RuntimeError: The built columns and the feature catalog disagree (a bug, not bad input).
+
+    Example:
+        >>> from pathlib import Path
+        >>> import pandas as pd
+        >>> from features.crm.dataset import read_dataset
+        >>> ds = read_dataset(Path("/tmp/crm"))  # salesml data synth --out /tmp/crm --leads 1500 --seed 7
+        >>> frame = pd.DataFrame({"entity_id": ["L00000001", "L00000001"],
+        ...                       "cutoff_time": ["2024-01-02T00:00:00Z", "2024-01-09T00:00:00Z"]})
+        >>> table = build_features(ds, "lead", frame)
+        >>> table.shape, len(table.attrs["features"])
+        ((2, 142), 140)
+        >>> table["first_response_h"].round(2).tolist()
+        [5.12, 5.12]
     """
     codes = frame_codes(ds, entity, frame)
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
