@@ -24,7 +24,7 @@ import pandas as pd
 from benchmarks.report import machine, median_time, write_section
 from features.crm.dataset import read_dataset, to_utc_scalar
 from features.insights.forecast import model_forecast
-from features.pit.timeline import scoring_frame
+from features.pit.frames import scoring_frame
 from features.synth import synthesize
 from training.backtest import backtest, origin_scorer
 from training.spec import load_spec

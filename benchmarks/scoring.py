@@ -30,7 +30,7 @@ from benchmarks.report import machine, median_time, model_shape, peak_rss_gib, w
 from benchmarks.stores import QUICK_STORE, Stores, StoreSize, workdir
 from features.crm.dataset import read_dataset
 from features.pit.build import build_features
-from features.pit.timeline import entity_frame
+from features.pit.frames import entity_frame
 from features.scoring.scorer import Scorer
 from training.registry import load_scorer
 

@@ -32,7 +32,7 @@ from optuna_integration.lightgbm import LightGBMPruningCallback
 from benchmarks.report import machine, peak_rss_gib, write_section
 from features.config import optuna_storage
 from features.crm.dataset import read_dataset
-from features.pit.timeline import entity_frame
+from features.pit.frames import entity_frame
 from features.synth import synthesize
 from training import train as train_module
 from training.data import resolve_horizon

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
-from features.crm.schema import ACTIVITY_TYPES
+from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.pit.build import build_features
 from features.pit.history import History
-from features.pit.timeline import ENTITIES, column
+from features.pit.timeline import column
 from serving.request import (
     ACTIVITY_BLANK,
     ActivityIn,

@@ -1,7 +1,7 @@
 """``salesml backtest``: forecasts made at past as-of dates with only what was known then, against what happened.
 
 Rolling origin: at each period start T from ``--from`` to ``--to``, the export is cut back to what was known at T
-(``features.pit.timeline.dataset_as_of``), a close-probability model is trained on it alone (the spec's features,
+(``features.pit.frames.dataset_as_of``), a close-probability model is trained on it alone (the spec's features,
 labels,
 guards and calibration; fixed LightGBM parameters with early stopping, no tuning, so no origin borrows later
 data), and the period starting at T is forecast per group. Beside it, on the same cut-back export:
@@ -35,7 +35,8 @@ from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.insights.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
 from features.outputs import output_dir
-from features.pit.timeline import DAY_NS, NAT, dataset_as_of, scoring_frame, times
+from features.pit.frames import dataset_as_of, scoring_frame
+from features.pit.timeline import DAY_NS, NAT, times
 from features.scoring.scorer import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
 from training.data import training_data

@@ -30,11 +30,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.crm.dataset import Dataset, read_dataset, write_dataset
-from features.crm.schema import TABLES
+from features.crm.schema import ENTITIES, TABLES
 from features.errors import DataError
 from features.pit.build import build_features
+from features.pit.frames import scoring_frame
 from features.pit.history import OUTCOME_COLUMNS
-from features.pit.timeline import ENTITIES, column, scoring_frame
+from features.pit.timeline import column
 from training.spec import load_spec
 from training.train import train
 

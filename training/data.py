@@ -14,16 +14,8 @@ from features.crm.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_
 from features.errors import DataError
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
-from features.pit.timeline import (
-    DAY_NS,
-    LEAD_HORIZON_DAYS,
-    NAT,
-    entity_frame,
-    entity_table,
-    frame_codes,
-    times,
-    to_time,
-)
+from features.pit.frames import LEAD_HORIZON_DAYS, entity_frame, entity_table, frame_codes
+from features.pit.timeline import DAY_NS, NAT, times, to_time
 from training.spec import ModelSpec
 from training.split import HonestSplit, SplitPlan, honest_split, stratified_split, time_split
 

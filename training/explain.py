@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.pit.build import build_features
-from features.pit.timeline import scoring_frame
+from features.pit.frames import scoring_frame
 from features.scoring.scorer import Scorer
 from training.evaluate import global_factors
 

@@ -10,7 +10,7 @@ import pandas as pd
 from features.crm.dataset import as_of_time, read_dataset
 from features.errors import DataError
 from features.pit.build import build_features
-from features.pit.timeline import scoring_frame
+from features.pit.frames import scoring_frame
 from features.scoring.pyfunc import CHAMPION
 from features.scoring.scorer import FactorEffect, Locale
 from training.registry import load_scorer

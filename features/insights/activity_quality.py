@@ -5,7 +5,7 @@ below 60 does not count; many records are vague ("已沟通", "待推进") or ba
 action (an outbound activity) on a deal or lead:
 
 - movement: the entity's probability from the same model just before and just after the activity became known to
-  the CRM. Features read an activity from ``known_at = max(occurred_at, recorded_at)`` (features.pit.timeline), so
+  the CRM. Features read an activity from ``known_at = max(occurred_at, recorded_at)`` (features.pit.frames), so
   "after"
   is the cutoff ``known_at`` and "before" one second earlier: nothing later is seen, and a back-filled activity
   moved the deal only when it was entered (its lateness and the activities entered at the same instant are shown).
@@ -30,8 +30,9 @@ import pandas as pd
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, numeric
+from features.pit.frames import entity_table
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon, match_notes
-from features.pit.timeline import HOUR_NS, NAT, column, entity_table, flags, lookup, times, to_time
+from features.pit.timeline import HOUR_NS, NAT, column, flags, lookup, times, to_time
 from features.scoring.scorer import Scorer
 
 COUNTS_FROM = 60  # field practice: below 60 does not count

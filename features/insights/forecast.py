@@ -26,7 +26,8 @@ import pandas as pd
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit.build import build_features
-from features.pit.timeline import DAY_NS, NAT, scoring_frame, times
+from features.pit.frames import scoring_frame
+from features.pit.timeline import DAY_NS, NAT, times
 from features.scoring.scorer import Scorer
 
 Period = Literal["week", "month", "quarter"]

@@ -3,7 +3,7 @@ activation, for the explore notebook; and each rep's process health on the field
 manager report (per rep, not team averages: a few reps often carry a team).
 
 Every summary reads the dataset as exported; for a view as of an earlier time pass
-``features.pit.timeline.dataset_as_of``
+``features.pit.frames.dataset_as_of``
 (``rep_health`` does when given ``as_of``: then nothing later is counted). Activation and first response come from
 the lead features, so they are the numbers the models see.
 
@@ -31,7 +31,7 @@ import pandas as pd
 from features.crm.dataset import Dataset, history_start, read_manifest, to_utc_scalar
 from features.crm.schema import TABLE_ORDER
 from features.pit.build import INBOUND_TYPES, build_features, typical_dwell_days
-from features.pit.timeline import dataset_as_of
+from features.pit.frames import dataset_as_of
 
 QUARANTINE_DIR = "quarantine"
 ACTIVATION_DAYS = 7

@@ -27,7 +27,8 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.pit.build import build_features
-from features.pit.timeline import DAY_NS, LEAD_HORIZON_DAYS, NAT, column, times
+from features.pit.frames import LEAD_HORIZON_DAYS
+from features.pit.timeline import DAY_NS, NAT, column, times
 
 Locale = Literal["zh-CN", "en"]
 MANUAL = "manual"

@@ -26,7 +26,7 @@ from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit import catalog
 from features.pit.build import build_features
-from features.pit.timeline import entity_table, scoring_frame
+from features.pit.frames import entity_table, scoring_frame
 from features.scoring.scorer import Scorer
 
 STEP_HOURS = 24  # one grade down per full step of silence

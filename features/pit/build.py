@@ -2,7 +2,7 @@
 
 Each family is vectorised over all frame rows at once on ``pit.Timeline`` (sorted (entity, time) keys,
 searchsorted, prefix sums, segmented running max), so a row sees only what was known at its cutoff (see
-features/pit/timeline.py for when each event becomes known). The time each family windows on:
+features/pit/frames.py for when each event becomes known). The time each family windows on:
 
 - activity counts, durations, trend, notes, decision chain: activities known by the cutoff; the windows
   (cutoff - w, cutoff] are on ``known_at`` too, so a back-filled activity counts as recent when logged;
@@ -29,24 +29,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from features.crm.dataset import STRING_DTYPE, Dataset, time_ns, to_utc
-from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, SENIOR_ROLES
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, ENTITIES, SENIOR_ROLES
 from features.pit import catalog
+from features.pit.frames import frame_codes
 from features.pit.history import SMOOTHING, STREAMS, Events, History, visible
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon, match_notes
-from features.pit.timeline import (
-    DAY_NS,
-    ENTITIES,
-    HOUR_NS,
-    NAT,
-    Subset,
-    Timeline,
-    column,
-    dense_rank,
-    flags,
-    frame_codes,
-    lookup,
-    times,
-)
+from features.pit.timeline import DAY_NS, HOUR_NS, NAT, Subset, Timeline, column, dense_rank, flags, lookup, times
 
 #: Effective interactions: visits, meetings, demos, and calls that lasted a minute (field practice).
 EFFECTIVE_TYPES = ("visit", "meeting", "demo")

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from features.crm.dataset import Manifest
-from features.crm.schema import ACTIVITY_TYPES
+from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
-from features.pit.timeline import ENTITIES
 
 Kind = Literal["numeric", "categorical"]
 

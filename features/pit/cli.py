@@ -29,7 +29,7 @@ def build_cmd(
     """Build point-in-time features for (entity, cutoff) rows: only events known by each cutoff."""
     from features.crm.dataset import read_dataset
     from features.pit.build import build_features, summary_table
-    from features.pit.timeline import entity_frame
+    from features.pit.frames import entity_frame
 
     ds = read_dataset(data)
     frame = entity_frame(ds, entity, cutoffs_csv=cutoffs, policy=policy)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import STRING_DTYPE, Dataset
-from features.crm.schema import OUTCOME_COLUMNS
-from features.pit.timeline import ENTITIES, NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
+from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
+from features.pit.timeline import NAT, Subset, Timeline, Vocabulary, column, earliest, flags, times
 
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 #: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.

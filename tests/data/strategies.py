@@ -10,8 +10,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from features.crm.dataset import Dataset, Manifest, conform
-from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DEFAULT_STAGES, ExtraColumn
-from features.pit.timeline import ENTITIES
+from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DEFAULT_STAGES, ENTITIES, ExtraColumn
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 STEP = pd.Timedelta(hours=6)

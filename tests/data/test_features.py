@@ -14,8 +14,8 @@ from features.crm.schema import ExtraColumn
 from features.errors import DataError
 from features.pit.build import build_features, summary_table, typical_dwell_days
 from features.pit.catalog import CONCEPTS, feature_catalog
+from features.pit.frames import entity_frame, scoring_frame
 from features.pit.keywords import Category, match_notes
-from features.pit.timeline import entity_frame, scoring_frame
 from tests.data.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")

@@ -34,7 +34,7 @@ from features.insights.forecast import (
 from features.insights.targets import attainment, color
 from features.pit.build import build_features
 from features.pit.catalog import feature_catalog
-from features.pit.timeline import dataset_as_of, entity_frame, scoring_frame
+from features.pit.frames import dataset_as_of, entity_frame, scoring_frame
 from features.scoring.scorer import (
     Calibrator,
     Head,

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from features.crm.dataset import read_dataset
 from features.pit.build import build_features
 from features.pit.catalog import Feature, feature_catalog
-from features.pit.timeline import entity_frame
+from features.pit.frames import entity_frame
 from features.synth import synthesize
 from training.baselines import BASELINES, MISSING, OdooFrequencyBaseline, PointsBaseline
 

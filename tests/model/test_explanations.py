@@ -19,7 +19,7 @@ from features.crm.dataset import Manifest, read_dataset
 from features.crm.schema import ExtraColumn
 from features.pit.build import build_features
 from features.pit.catalog import factor_of, feature_catalog
-from features.pit.timeline import scoring_frame
+from features.pit.frames import scoring_frame
 from features.scoring.additive import AdditiveModel
 from features.scoring.blend import Blend, Model
 from features.scoring.scorer import (

@@ -49,8 +49,8 @@ from features.insights.targets import attainment  # noqa: E402
 from features.outputs import output_file  # noqa: E402
 from features.pit.build import build_features  # noqa: E402
 from features.pit.catalog import note_name  # noqa: E402
+from features.pit.frames import dataset_as_of, scoring_frame  # noqa: E402
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon  # noqa: E402
-from features.pit.timeline import dataset_as_of, scoring_frame  # noqa: E402
 from features.scoring.pyfunc import CHAMPION  # noqa: E402
 from features.scoring.scorer import Scorer  # noqa: E402
 from training.evaluate import global_factors, shap_explanation  # noqa: E402
