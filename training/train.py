@@ -287,25 +287,45 @@ def train(
     promote: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train, test out of time, refit and register a model version.
+    """Train, test out of time, refit and register a model version (what ``salesml train`` runs).
+
+    Builds point-in-time training rows with the spec's snapshot policy and label (``build_features``, the code the
+    service runs), splits them by time, fits the four candidates on train, calibrates and chooses on calib, tests
+    the chosen one on test beside the baselines, and refits it on every settled labelled row: the served model.
+    Everything is logged to one MLflow run (a nested run per Optuna trial) in the local store (``SALESML_STORE``,
+    or ``MLFLOW_TRACKING_URI``), and the served model is registered under the spec's name with the alias
+    ``challenger``, and ``champion`` too when it passes the gate (test ROC AUC's 95% interval above 0.5, at least
+    ``gate.min_distinct`` distinct probabilities, better than the current champion by ``gate.min_improvement``).
 
     Args:
-        spec_ref: a model spec by name in ``models/`` (``lead_score``) or a path to a spec YAML.
-        data_dir: a canonical dataset directory.
-        trials, timeout_s: Optuna's budget (default: the spec's).
-        promote: make the version champion whatever the gate says.
-        progress: show progress bars.
+        spec_ref: A model spec by name (``"lead_score"``, ``"close_probability"``: ``models/<name>.yaml``) or the
+            path of a spec YAML: an analyst trains a variant by editing a copy, not code.
+        data_dir: A canonical dataset directory (``salesml data import`` or ``salesml data synth``).
+        trials: Optuna trials over LightGBM's parameters; default the spec's ``tuning.trials``.
+        timeout_s: Optuna's time budget in seconds; default the spec's ``tuning.timeout_s``.
+        promote: Make the version ``champion`` whatever the gate says (the report says it was forced).
+        progress: Show progress bars on stderr.
 
     Returns:
-        A ``TrainResult``: the report (split, horizon, candidates, test metrics, gate), the registered version,
-        the test rows with the evaluated model's probabilities, and the served scorer.
+        A ``TrainResult``: ``spec`` (as trained, the label horizon resolved), ``version`` (the registered model
+        version), ``run_id`` (the MLflow run), ``promoted`` (whether it became ``champion``), ``report`` (split,
+        horizon, candidates, calibration, test metrics with their interval, baselines, factors, gate: also the run's
+        ``report.json``), ``test_rows`` (``entity_id``, ``cutoff_time``, ``label`` and the tested model's
+        ``probability`` for every test row) and ``scorer`` (the served, refit model).
 
     Raises:
-        DataError: too little data, no honest split, no labels (one line naming the cause and the knob).
+        DataError: The spec is not found or not valid; the dataset cannot be read; it has no labels or no settled
+            labelled rows; too few positives or negatives for ``min_data``; no honest split (one line naming the
+            counts and the knobs: ``horizon_days``, ``split.fractions``, ``min_data``).
+        StoreError: The local MLflow or Optuna store is unreadable; checked before any feature is built.
 
     Example:
-        >>> result = train("lead_score", Path("data/demo"), trials=10)  # doctest: +SKIP
-        >>> result.report["test"]["metrics"]["roc_auc"]  # doctest: +SKIP
+        >>> from pathlib import Path
+        >>> result = train("lead_score", Path("/tmp/crm"), trials=2, progress=False)  # doctest: +SKIP
+        >>> result.version, result.promoted, result.report["chosen"], result.report["split"]["kind"]  # doctest: +SKIP
+        ('1', True, 'logistic', 'time')
+        >>> list(result.test_rows.columns)  # doctest: +SKIP
+        ['entity_id', 'cutoff_time', 'label', 'probability']
     """
     spec, spec_text = load_spec(spec_ref)
     experiment = use_local_store(spec.name)  # a damaged store stops training before the features are built
