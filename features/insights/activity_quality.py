@@ -29,10 +29,11 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
-from features.pit.build import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S, build_features, numeric
+from features.pit.activity_log import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S
+from features.pit.build import build_features
 from features.pit.frames import entity_table
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon, match_notes
-from features.pit.timeline import HOUR_NS, NAT, column, flags, lookup, times, to_time
+from features.pit.timeline import HOUR_NS, NAT, column, flags, lookup, numeric, times, to_time
 from features.scoring.scorer import Scorer
 
 COUNTS_FROM = 60  # field practice: below 60 does not count

@@ -30,7 +30,9 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, history_start, read_manifest, to_utc_scalar
 from features.crm.schema import TABLE_ORDER
-from features.pit.build import INBOUND_TYPES, build_features, typical_dwell_days
+from features.pit.activity_log import INBOUND_TYPES
+from features.pit.build import build_features
+from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import dataset_as_of
 
 QUARANTINE_DIR = "quarantine"

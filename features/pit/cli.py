@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from features.cli import user_errors
 from features.outputs import output_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 features_app = typer.Typer(help="Build point-in-time features and labels.", no_args_is_help=True)
 
@@ -28,7 +32,7 @@ def build_cmd(
 ) -> None:
     """Build point-in-time features for (entity, cutoff) rows: only events known by each cutoff."""
     from features.crm.dataset import read_dataset
-    from features.pit.build import build_features, summary_table
+    from features.pit.build import build_features
     from features.pit.frames import entity_frame
 
     ds = read_dataset(data)
@@ -36,3 +40,21 @@ def build_cmd(
     table = build_features(ds, entity, frame, progress=True)
     table.to_parquet(output_file(out), index=False)
     Console().print(summary_table(table, entity, out))
+
+
+def summary_table(table: pd.DataFrame, entity: str, out: Path) -> Table:
+    """What was built: rows, entities, cutoffs, features, label rates and censoring."""
+    summary = Table(title=f"{entity} features", show_header=False)
+    summary.add_row("written to", str(out))
+    summary.add_row("rows", f"{len(table):,}")
+    summary.add_row("entities", f"{table['entity_id'].nunique():,}")
+    if len(table):
+        summary.add_row("cutoffs", f"{table['cutoff_time'].min()} .. {table['cutoff_time'].max()}")
+    summary.add_row("features", str(len(table.attrs.get("features", []))))
+    if "static_snapshot" in table.columns and table["static_snapshot"].any():
+        summary.add_row("static snapshot", "one row per entity at creation, labels are final outcomes")
+    for name in (c for c in table.columns if c.startswith("label")):
+        known = table[name].dropna()
+        rate = f"{known.astype(float).mean():.1%} positive" if len(known) else "none known"
+        summary.add_row(name, f"{rate} of {len(known):,}; {len(table) - len(known):,} censored")
+    return summary

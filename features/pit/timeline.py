@@ -18,6 +18,8 @@ NAT = np.iinfo(np.int64).min
 HOUR_NS = 3_600 * 10**9
 DAY_NS = 24 * HOUR_NS
 
+Array = np.ndarray | pd.api.extensions.ExtensionArray
+
 
 class Timeline:
     """Events of many entities sorted by (entity code, time): a point-in-time join by ``np.searchsorted``.
@@ -164,6 +166,18 @@ class Vocabulary:
                     self._positions.setdefault(value, i)
         found, strings = self._positions, values if values.dtype == STRING_DTYPE else values.astype(STRING_DTYPE)
         return np.fromiter((found.get(v, -1) for v in strings.array), np.int64, len(values))
+
+
+def numeric(values: pd.Series) -> np.ndarray:
+    """Values as float64: booleans 0/1, missing or unreadable NaN."""
+    if isinstance(values.dtype, pd.BooleanDtype):
+        values = values.astype("Float64")
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def gather(values: Array, rows: np.ndarray, fill: object) -> Array:
+    """``values[rows]``, with ``fill`` where ``rows`` is -1 (no such row)."""
+    return pd.api.extensions.take(values, rows, allow_fill=True, fill_value=fill)
 
 
 def times(df: pd.DataFrame, column: str) -> np.ndarray:

@@ -12,8 +12,10 @@ import pytest
 from features.crm.dataset import Dataset, Manifest
 from features.crm.schema import ExtraColumn
 from features.errors import DataError
-from features.pit.build import build_features, summary_table, typical_dwell_days
+from features.pit.build import build_features
 from features.pit.catalog import CONCEPTS, feature_catalog
+from features.pit.cli import summary_table
+from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import entity_frame, scoring_frame
 from features.pit.keywords import Category, match_notes
 from tests.data.strategies import dataset

@@ -1,0 +1,25 @@
+"""The account's closed and won deals by the cutoff, and its firmographics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.crm.dataset import STRING_DTYPE
+from features.pit.rows import Columns, FrameRows
+from features.pit.timeline import column, gather, numeric
+
+
+def account(r: FrameRows) -> Columns:
+    """The account's deals closed and won by the cutoff, and its firmographics."""
+    accounts, account = r.history.table("accounts"), r.attr("account_id")
+    closed, wins, win_rate = r.rate("account_deals_closed", account)
+    row = r.history.rows("accounts", "account_id", account)
+    has_account = account.notna().to_numpy()
+    return {
+        "account_deals_closed_n": np.where(has_account, closed, np.nan),
+        "account_deals_won_n": np.where(has_account, wins, np.nan),
+        "account_win_rate": np.where(has_account, win_rate, np.nan),
+        "account_industry": gather(column(accounts, "industry").astype(STRING_DTYPE).array, row, None),
+        "account_employees": gather(numeric(column(accounts, "employees")), row, np.nan),
+        "account_annual_revenue": gather(numeric(column(accounts, "annual_revenue")), row, np.nan),
+    }

@@ -1,0 +1,16 @@
+"""Activity notes mentioning each keyword category of the lexicon."""
+
+from __future__ import annotations
+
+from features.pit import catalog
+from features.pit.keywords import match_notes
+from features.pit.rows import Columns, FrameRows
+
+
+def notes(r: FrameRows) -> Columns:
+    """Known notes mentioning each lexicon category."""
+    log = r.log
+    return {
+        catalog.note_name(name): log.subset(log.tl.take(mentions)).count(r.start, r.now)
+        for name, mentions in match_notes(log.notes, r.lexicon).items()
+    }

@@ -1,0 +1,127 @@
+"""The frame rows being featurised, and what every feature family reads of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from features.crm.dataset import Dataset
+from features.crm.schema import ENTITIES
+from features.pit.activity_log import ActivityLog
+from features.pit.history import STREAMS, Events, History, visible
+from features.pit.keywords import Lexicon
+from features.pit.timeline import DAY_NS, NAT, Array, column, times
+
+#: A family's output: per feature name, its values in frame-row order.
+Columns = dict[str, Array]
+
+
+@dataclass
+class FrameRows:
+    """The frame rows being featurised, sorted by (entity, cutoff) so that look-ups run in order."""
+
+    ds: Dataset
+    entity: str
+    codes: np.ndarray
+    cutoffs: np.ndarray
+    lexicon: Lexicon
+    history: History
+    overrides: dict[str, pd.Series] = field(default_factory=dict)  # per row, values in place of the entity's own
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _since: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A dataset table without the columns features must not read (``history.visible``)."""
+        if name not in self._tables:
+            self._tables[name] = visible(self.ds, name)
+        return self._tables[name]
+
+    @property
+    def entities(self) -> pd.DataFrame:
+        return self.table(ENTITIES[self.entity][0])
+
+    def attr(self, name: str) -> pd.Series:
+        """The entity's own attribute, per row; where the frame overrides it (a what-if row), the frame's value."""
+        own = self._own(name)
+        return self.overrides[name].fillna(own) if name in self.overrides else own
+
+    def _own(self, name: str) -> pd.Series:
+        return column(self.entities, name).take(self.codes).reset_index(drop=True)
+
+    def hidden_attr(self, name: str) -> pd.Series:
+        """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""
+        return column(self.ds.get(ENTITIES[self.entity][0]), name).take(self.codes).reset_index(drop=True)
+
+    @cached_property
+    def created(self) -> np.ndarray:
+        return times(self.entities, "created_at")[self.codes]
+
+    @cached_property
+    def log(self) -> ActivityLog:
+        return ActivityLog(self.table("activities"), self.entity, column(self.entities, ENTITIES[self.entity][1]))
+
+    @cached_property
+    def start(self) -> np.ndarray:
+        """Per row, the timeline position of its entity's first activity."""
+        return self.log.tl.first(self.codes)
+
+    @cached_property
+    def now(self) -> np.ndarray:
+        """Per row, the position just past its last activity known at the cutoff."""
+        return self.log.tl.upto(self.codes, self.cutoffs)
+
+    @cached_property
+    def owner(self) -> pd.Series:
+        return self.attr("owner_rep_id")
+
+    @cached_property
+    def owner_leads(self) -> tuple[np.ndarray, np.ndarray]:
+        """The owner's leads resolved by the cutoff and its smoothed lead conversion rate (rep and rep-fit read it)."""
+        resolved, _, conversion = self.rate("rep_leads_resolved", self.owner)
+        return resolved, conversion
+
+    @cached_property
+    def seen(self) -> tuple[np.ndarray | slice, ...]:
+        """Per change to the history, the rows that see it (calls scored in one batch see only their own)."""
+        per_entity = self.history.per_entity
+        ids = column(self.entities, ENTITIES[self.entity][1]).to_numpy(dtype=object)[self.codes] if per_entity else None
+        return self.history.seen_by(ids)
+
+    def count(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the stream's events of its key by the cutoff, and the marked ones (``history.History``)."""
+        return self.history.count(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
+
+    def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
+        """``count``, and the share of marked events smoothed towards everyone's share at the cutoff."""
+        n, k = self.count(stream, *asked)
+        return n, k, self.history.smoothed(stream, n, k, self.cutoffs, self.seen)
+
+    @cached_property
+    def moved(self) -> dict[str, np.ndarray]:
+        """Per column the frame overrides, the rows whose value differs from the entity's own (what-if rows)."""
+        return {
+            name: (given.notna() & given.ne(self._own(name)).fillna(True)).to_numpy(dtype=bool)
+            for name, given in self.overrides.items()
+        }
+
+    def _own_events(self, stream: str) -> Events | None:
+        """For a stream of this entity's table keyed by an overridden column: per row, the row's own entity's event
+        by the cutoff, on what-if rows only. The history has the entity under its own value (its own owner), so
+        without it the key the row asks about would lack the entity it is scored as having (one open lead short)."""
+        spec = STREAMS[stream]
+        moved = [self.moved[k] for k in spec.keys if k in self.moved]
+        if spec.table != ENTITIES[self.entity][0] or not moved or not (rows := np.logical_or.reduce(moved)).any():
+            return None
+        at, marked = spec.events(self.entities)
+        at, marked = at[self.codes], marked[self.codes]
+        happened = rows & (at != NAT) & (at <= self.cutoffs)
+        return happened, happened & marked
+
+    def since(self, days: int) -> np.ndarray:
+        """Per row, the position just past its last activity known ``days`` before the cutoff."""
+        if days not in self._since:
+            self._since[days] = self.log.tl.upto(self.codes, self.cutoffs - days * DAY_NS)
+        return self._since[days]
