@@ -1,24 +1,44 @@
-"""Where salesml keeps its local stores: everything under the repository by default, nothing to set up.
+"""Where salesml keeps its local stores: in the local directory by default, nothing to set up.
 
-Override with ``SALESML_STORE`` (a directory) or ``MLFLOW_TRACKING_URI`` (any MLflow tracking server).
-Read at call time, so importing this module has no side effects.
+The local directory is the checkout when salesml runs from one (an editable install: ``pyproject.toml`` beside the
+packages), so a clone keeps everything beside its code; an installed salesml uses ``.salesml`` in the current
+directory instead, never the installed package. Each path has its setting (``features.settings``), and
+``MLFLOW_TRACKING_URI`` points at any MLflow tracking server. Read at call time, so importing this module has no
+side effects.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from features import settings
+
 ROOT = Path(__file__).resolve().parents[1]
+INSTALLED_HOME = ".salesml"
+
+
+def in_checkout() -> bool:
+    """Whether salesml runs from a source checkout rather than an installed copy."""
+    return (ROOT / "pyproject.toml").is_file()
+
+
+def local_dir() -> Path:
+    """Where stores, reports and logs go unless a setting says otherwise: the checkout, else ``./.salesml``."""
+    return ROOT if in_checkout() else Path.cwd() / INSTALLED_HOME
+
+
+def run_dir() -> Path:
+    """Where the service's server runs: the checkout (its bentofile, its packages), else the current directory."""
+    return ROOT if in_checkout() else Path.cwd()
 
 
 def store_dir() -> Path:
     """The local store: MLflow's SQLite database and artifacts, the Optuna studies."""
-    return Path(os.environ.get("SALESML_STORE", ROOT / ".mlflow")).resolve()
+    return (settings.STORE.get() or local_dir() / ".mlflow").resolve()
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / 'mlflow.db'}"
+    return settings.TRACKING_URI.get() or f"sqlite:///{store_dir() / 'mlflow.db'}"
 
 
 def artifact_location(experiment: str) -> str:
@@ -30,19 +50,19 @@ def optuna_storage() -> str:
 
 
 def bentoml_home() -> Path:
-    """BentoML's model and bento store: under the repository unless ``BENTOML_HOME`` says otherwise."""
-    return Path(os.environ.get("BENTOML_HOME", ROOT / ".bentoml")).resolve()
+    """BentoML's model and bento store (``BENTOML_HOME``)."""
+    return (settings.BENTOML_HOME.get() or local_dir() / ".bentoml").resolve()
 
 
 def prediction_log_dir() -> Path:
-    """Where the service appends what it answered (``SALESML_PREDICTION_LOG``; default under the repository)."""
-    return Path(os.environ.get("SALESML_PREDICTION_LOG", ROOT / "logs" / "predictions")).resolve()
+    """Where the service appends what it answered (``SALESML_PREDICTION_LOG``)."""
+    return (settings.PREDICTION_LOG.get() or local_dir() / "logs" / "predictions").resolve()
 
 
 def report_dir() -> Path:
     """Where ``salesml report`` keeps the latest manager report per locale, for the service to serve
-    (``SALESML_REPORT_DIR``; default under the repository)."""
-    return Path(os.environ.get("SALESML_REPORT_DIR", ROOT / "reports")).resolve()
+    (``SALESML_REPORT_DIR``)."""
+    return (settings.REPORT_DIR.get() or local_dir() / "reports").resolve()
 
 
 def latest_report(locale: str) -> Path:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from features import settings
 from features.errors import DataError
 
-KEYS_ENV, KEY_FILE_ENV = "SALESML_API_KEYS", "SALESML_API_KEY_FILE"
 KEY_PREFIX, REVOKED_MARK, OLD_REVOKED_MARK, COMMENT = "sk_", "revoked:", "-", "#"
 
 
@@ -44,14 +43,14 @@ def revocation(key: str) -> str:
 
 def read_keys() -> tuple[list[str], list[str]]:
     """The keys in use (the environment's and the key file's, in order, less those revoked) and the revoked ones."""
-    active = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    active = list(settings.API_KEYS.get())
     revoked: list[str] = []
-    file = os.environ.get(KEY_FILE_ENV)
+    file = settings.API_KEY_FILE.get()
     if file:
         try:
             lines = Path(file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise DataError(f"{KEY_FILE_ENV}={file}: unreadable key file ({exc.strerror})") from exc
+            raise DataError(f"{settings.API_KEY_FILE.name}={file}: unreadable key file ({exc.strerror})") from exc
         for line in (raw.strip() for raw in lines):
             if (key := _revoked(line)) is not None:
                 revoked.append(key)

@@ -10,22 +10,23 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from features import settings
 from features.cli import user_errors
-from features.config import ROOT, bentoml_home
+from features.config import bentoml_home, local_dir, run_dir
 from features.errors import DataError
-from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, new_key, read_keys, revocation
+from serving.auth import KeyRing, new_key, read_keys, revocation
 
 keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 SERVICE = "serving.service:SalesML"
-KEY_FILE = ROOT / ".secrets" / "api-keys"
-PID_FILE, LOG_FILE = ROOT / "logs" / "service.pid", ROOT / "logs" / "service.log"
+KEY_FILE = local_dir() / ".secrets" / "api-keys"
+PID_FILE, LOG_FILE = local_dir() / "logs" / "service.pid", local_dir() / "logs" / "service.log"
 PidFile = Annotated[Path, typer.Option(help="The file naming the background service's process group.")]
 service_app = typer.Typer(help="The background service (salesml serve --background).", no_args_is_help=True)
 
 
 def _use_store() -> None:
     """BentoML reads its home when first imported: point it at salesml's store before that."""
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    os.environ.setdefault(settings.BENTOML_HOME.name, str(bentoml_home()))
 
 
 def _export(data: Path) -> list[str]:
@@ -73,10 +74,12 @@ def serve_cmd(
     if data is not None:
         Console(stderr=True).print(f"exported: {', '.join(_export(data))}")
     _use_store()
+    settings.check_all()
     env = dict(os.environ)
     if auth and not KeyRing.from_env():
         raise DataError(
-            f"no API keys: set {KEYS_ENV} (comma-separated) or {KEY_FILE_ENV} (salesml keys create makes one),"
+            f"no API keys: set {settings.API_KEYS.name} (comma-separated) or {settings.API_KEY_FILE.name}"
+            " (salesml keys create makes one),"
             " or start with --no-auth for a local trial"
         )
     from serving.store import servable
@@ -84,9 +87,9 @@ def serve_cmd(
     models, reasons = servable()
     for why in reasons:
         Console(stderr=True).print(f"[yellow]not served:[/yellow] {why}", highlight=False, soft_wrap=True)
-    env["SALESML_AUTH"] = "on" if auth else "off"
+    env[settings.AUTH.name] = "on" if auth else "off"
     if workers is not None:
-        env["SALESML_WORKERS"] = str(workers)
+        env[settings.WORKERS.name] = str(workers)
     args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
     from serving.process import local_url, refuse_taken, served_versions, start, versions_text
 
@@ -102,7 +105,7 @@ def serve_cmd(
         )
         return
     refuse_taken(host, port)
-    os.chdir(ROOT)
+    os.chdir(run_dir())
     os.execve(sys.executable, args, env)
 
 

@@ -32,7 +32,6 @@ import asyncio
 import enum
 import json
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 
+from features import settings
 from serving.auth import KeyRing, Verdict
 from serving.checks import ChecksRequest
 from serving.request import MAX_ITEMS, LeadScoreRequest, OpportunityScoreRequest
@@ -55,9 +55,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-MAX_BODY_ENV, AUTH_ENV, CONCURRENCY_ENV = "SALESML_MAX_BODY_MB", "SALESML_AUTH", "SALESML_MAX_CONCURRENCY"
-BODY_TIMEOUT_ENV, BODY_RATE_ENV = "SALESML_BODY_TIMEOUT_S", "SALESML_BODY_MIN_KIB_S"
-PUBLIC_METRICS_ENV = "SALESML_PUBLIC_METRICS"
 ITEM_LISTS = (*(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest)), *ChecksRequest.lists)
 JSON_TYPE, METRICS_PATH, UNROUTED = "application/json", "/metrics", "/(unrouted)"
 EXCERPT = 200  # characters quoted of any text that may come from the input
@@ -65,7 +62,7 @@ MAX_LISTED = 20  # errors listed in one answer
 
 
 def max_body_bytes() -> int:
-    return int(float(os.environ.get(MAX_BODY_ENV, "32")) * 2**20)
+    return int(settings.MAX_BODY_MB.get() * 2**20)
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class BodyPace:
 
     @classmethod
     def from_env(cls) -> BodyPace:
-        return cls(float(os.environ.get(BODY_TIMEOUT_ENV, "10")), float(os.environ.get(BODY_RATE_ENV, "16")) * 2**10)
+        return cls(settings.BODY_TIMEOUT_S.get(), settings.BODY_MIN_KIB_S.get() * 2**10)
 
     def wait_s(self, received: int, elapsed_s: float) -> float:
         """The longest wait for the next piece of a body of which ``received`` bytes came in ``elapsed_s``."""
@@ -257,11 +254,11 @@ class ApiGuard:
     def __init__(self, app: ASGIApp, workers: int = 1) -> None:
         self.app = app
         self.keys = KeyRing.from_env()
-        self.auth = os.environ.get(AUTH_ENV, "on") != "off"
-        self.public_metrics = os.environ.get(PUBLIC_METRICS_ENV, "off") == "on"
+        self.auth = settings.AUTH.get()
+        self.public_metrics = settings.PUBLIC_METRICS.get()
         self.limit = max_body_bytes()
         self.pace = BodyPace.from_env()
-        self.max_in_flight = math.ceil(max(1, int(os.environ.get(CONCURRENCY_ENV, "32"))) / workers)
+        self.max_in_flight = math.ceil(settings.MAX_CONCURRENCY.get() / workers)
         self.in_flight = 0  # one event loop per worker: a plain counter is exact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-FSYNC_ENV = "SALESML_LOG_FSYNC"
+from features import settings
 
 
 def input_hash(item: BaseModel) -> str:
@@ -30,7 +30,7 @@ def input_hash(item: BaseModel) -> str:
 class PredictionLog:
     def __init__(self, directory: Path, fsync: bool | None = None) -> None:
         self.directory = directory
-        self.fsync = os.environ.get(FSYNC_ENV, "0") == "1" if fsync is None else fsync
+        self.fsync = settings.LOG_FSYNC.get() if fsync is None else fsync
         directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, when: datetime) -> Path:

@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 import psutil
 
-from features.config import ROOT
+from features import settings
+from features.config import run_dir
 from features.errors import DataError
 
-MEMBER_ENV, LOG_MAX_ENV = "SALESML_SERVICE", "SALESML_LOG_MAX_MB"
-LOG_MAX_MB, LOG_BACKUPS, TAIL_LINES = 10.0, 3, 20
+LOG_BACKUPS, TAIL_LINES = 3, 20
 READY_S, STOP_GRACE_S, KILL_WAIT_S, POLL_S = 120.0, 30.0, 10.0, 0.25
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -63,8 +63,8 @@ def start(
     with open(log, "a", encoding="utf-8") as own_errors:  # the supervisor's, should it fail before its log is open
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "serving.process", str(log), *command],
-            env={**env, MEMBER_ENV: _mark(pid_file)},
-            cwd=ROOT,
+            env={**env, settings.SERVICE.name: _mark(pid_file)},
+            cwd=run_dir(),
             stdin=subprocess.DEVNULL,
             stdout=own_errors,
             stderr=own_errors,
@@ -103,7 +103,7 @@ def members(pid_file: Path) -> list[psutil.Process]:
     mark, found = _mark(pid_file), []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):  # gone, a zombie, or another user's
-            if process.environ().get(MEMBER_ENV) == mark:
+            if process.environ().get(settings.SERVICE.name) == mark:
                 found.append(process)
     return found
 
@@ -171,7 +171,7 @@ def _with_parent() -> None:
 
 def _rotating(log: Path) -> logging.Logger:
     """A writer of lines as they are, appended to ``log`` and rotated by size."""
-    max_bytes = int(float(os.environ.get(LOG_MAX_ENV, LOG_MAX_MB)) * 2**20)
+    max_bytes = int(settings.LOG_MAX_MB.get() * 2**20)
     handler = RotatingFileHandler(log, maxBytes=max_bytes, backupCount=LOG_BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     out = logging.Logger("salesml.service.output")

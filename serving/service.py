@@ -18,7 +18,6 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
 from features.errors import DataError
@@ -92,7 +92,6 @@ from serving.workflow import (
 )
 
 GC_YOUNG_THRESHOLD = 50_000
-WORKERS_ENV = "SALESML_WORKERS"
 NO_HISTORY = "no CRM history in this service; run `salesml export` and restart"
 logger = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ logger = logging.getLogger(__name__)
 def service_workers() -> int:
     """Worker processes (``SALESML_WORKERS``, default 1): scoring holds the GIL, so throughput grows with processes;
     each one holds its own copy of the models and the history."""
-    return max(1, int(os.environ.get(WORKERS_ENV, "1")))
+    return settings.WORKERS.get()
 
 
 def _declared(name: str) -> BentoModel | None:

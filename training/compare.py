@@ -29,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from features import settings
 from features.crm.dataset import Dataset, read_dataset, write_dataset
 from features.crm.schema import ENTITIES, TABLES
 from features.errors import DataError
@@ -243,9 +244,9 @@ def compare_baselines(data: Path, model: str, test_share: float = 0.25, trials: 
 @contextmanager
 def private_store(store: Path) -> Iterator[None]:
     """Train against a throwaway MLflow store: the comparison never touches the user's registry."""
-    saved = {k: os.environ.get(k) for k in ("SALESML_STORE", "MLFLOW_TRACKING_URI")}
-    os.environ["SALESML_STORE"] = str(store)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    saved = {k: os.environ.get(k) for k in (settings.STORE.name, settings.TRACKING_URI.name)}
+    os.environ[settings.STORE.name] = str(store)
+    os.environ[settings.TRACKING_URI.name] = f"sqlite:///{store / 'mlflow.db'}"
     try:
         yield
     finally:

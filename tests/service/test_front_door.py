@@ -14,7 +14,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from serving.http import EXCERPT, PUBLIC_METRICS_ENV, ApiGuard, Receive, Scope, Send
+from features.settings import PUBLIC_METRICS
+from serving.http import EXCERPT, ApiGuard, Receive, Scope, Send
 from serving.predlog import read_log
 from serving.request import LEAD_EXAMPLE
 from serving.request_ids import RequestIds
@@ -131,7 +132,7 @@ def test_public_metrics_is_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("SALESML_API_KEYS", KEY)
     for public, status in (("off", 401), ("on", 200)):
-        monkeypatch.setenv(PUBLIC_METRICS_ENV, public)
+        monkeypatch.setenv(PUBLIC_METRICS.name, public)
         client = TestClient(ApiGuard(metrics))  # no lifespan: the app answers HTTP only
         assert client.get("/metrics").status_code == status
         assert client.get("/v1/models").status_code == 401

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from features.errors import DataError
-from serving.auth import KEY_FILE_ENV, KEYS_ENV, KeyRing, Verdict, new_key, read_keys, revocation
+from features.settings import API_KEY_FILE, API_KEYS
+from serving.auth import KeyRing, Verdict, new_key, read_keys, revocation
 from tests.helpers import assert_one_line_error, salesml
 
 
 def _ring(monkeypatch: pytest.MonkeyPatch, file: Path) -> KeyRing:
-    monkeypatch.setenv(KEY_FILE_ENV, str(file))
-    monkeypatch.setenv(KEYS_ENV, "")
+    monkeypatch.setenv(API_KEY_FILE.name, str(file))
+    monkeypatch.setenv(API_KEYS.name, "")
     return KeyRing.from_env()
 
 
@@ -21,8 +22,8 @@ def test_two_thousand_new_keys_all_read_back_active(tmp_path: Path, monkeypatch:
     keys = [new_key() for _ in range(2000)]
     file = tmp_path / "api-keys"
     file.write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
-    monkeypatch.setenv(KEY_FILE_ENV, str(file))
-    monkeypatch.setenv(KEYS_ENV, "")
+    monkeypatch.setenv(API_KEY_FILE.name, str(file))
+    monkeypatch.setenv(API_KEYS.name, "")
     active, revoked = read_keys()
     assert active == keys
     assert revoked == []

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from serving.process import LOG_BACKUPS, LOG_MAX_ENV, STOP_GRACE_S, members
+from features.settings import LOG_MAX_MB
+from serving.process import LOG_BACKUPS, STOP_GRACE_S, members
 from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml
 from tests.service.server import KEY, Stores, free_port
@@ -140,7 +141,7 @@ def test_the_log_is_appended_and_rotated_by_size(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "serving.process", str(log), *printing],
         cwd=ROOT,
-        env=os.environ | {LOG_MAX_ENV: "0.05"},
+        env=os.environ | {LOG_MAX_MB.name: "0.05"},
         timeout=60,
     )
     assert done.returncode == 0
