@@ -254,10 +254,52 @@ class Scorer:
     def predict_with_factors(
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
-        """``predict`` and ``explain`` in one pass (the margin is the sum of the SHAP values); the scores also carry
-        each row's ``base_probability`` (a typical lead's or deal's: the calibrated probability at the expected
-        margin), ``other_effect`` (the summed effect of the factors not listed, so that the base, the listed effects
-        and it add up to the probability) and ``warnings`` (unseen categories, missing inputs)."""
+        """Scores and key factors for every row of a feature table, in one pass over the model.
+
+        ``predict`` and ``explain`` at once (the margin is the sum of the SHAP values). Batch scoring
+        (``salesml score``) and the service call it on ``build_features`` output. A row's answer does not depend
+        on the rows scored with it. The effects add up: ``base_probability`` + the listed factors'
+        ``delta_probability`` + ``other_effect`` = ``probability``.
+
+        Args:
+            table: A feature table (``build_features``), one row per entity and cutoff, in any column order; other
+                columns are ignored. An input column that is missing is scored as missing, and an unseen category
+                as the pooled rare level, each with a warning on its row.
+            top: The most factors listed each way (raising and lowering the probability) per row. A factor whose
+                effect would show as 0.0% (under ``MIN_EFFECT``) is not listed; its effect is in ``other_effect``.
+            locale: ``"zh-CN"`` or ``"en"``: the language of the factors' and features' display names.
+
+        Returns:
+            ``(scores, reasons)``, both in ``table``'s row order.
+
+            ``scores``: a DataFrame with a fresh ``RangeIndex`` and the columns ``probability`` (calibrated, of the
+            label within the model's horizon), ``score`` (0-100: its percentile in the reference population),
+            ``grade`` (A, B or C by the spec's thresholds), ``p_{N}d`` per time-window head and ``expected_days``
+            (models with window heads: deals), ``base_probability`` (a typical lead's or deal's: the calibrated
+            probability at the model's expected margin), ``other_effect`` (the summed effect of the factors not
+            listed) and ``warnings`` (a list of strings per row).
+
+            ``reasons``: per row, a dict ``{"positive": [...], "negative": [...]}`` of ``FactorEffect``, strongest
+            first: the factor, its display name, the input that weighed most within it and that input's value, the
+            summed SHAP ``contribution`` in log-odds and ``delta_probability``.
+
+        Raises:
+            Nothing for bad values: a number that cannot be read is missing; a missing column or an unseen
+            category is scored with a warning on its row. Ids and times are checked before, by
+            ``build_features`` and the service's request models.
+
+        Example:
+            With ``table = build_features(ds, "lead", frame)`` (as in its example) for leads L00000001 and
+            L00000002 at 2024-01-02T00:00:00Z, and a lead_score model trained on the same data:
+
+            >>> from training.registry import load_scorer
+            >>> scorer, version = load_scorer("lead_score")  # doctest: +SKIP
+            >>> scores, reasons = scorer.predict_with_factors(table, top=3, locale="en")  # doctest: +SKIP
+            >>> scores.round(3).loc[:0, ["probability", "score", "grade"]].to_dict("records")  # doctest: +SKIP
+            [{'probability': 0.089, 'score': 61, 'grade': 'B'}]
+            >>> reasons[0]["positive"][0].text("en")  # doctest: +SKIP
+            "Rep's track record: Rep's lead conversion from this source (smoothed) = 0.5 (+2.6%)"
+        """
         x, warnings = encode_matrix(self.inputs, table)
         raw, margin, bias = self._shap(x)
         scores = self._scores(margin, x)
