@@ -154,8 +154,55 @@ def model_forecast(
     sims: int = SIMS,
     seed: int = 0,
 ) -> Forecast:
-    """The forecast with the close-probability model: every deal open at ``as_of`` scored through the same feature
-    code as training, its curve cut into the periods; refused when no group has a deal or a target by then."""
+    """Won revenue per period and group as of a time, with P10/P50/P90, from the close-probability model.
+
+    What ``salesml forecast``, the target board, the backtests, the manager report and ``POST /v1/forecast``
+    run. Every deal open at ``as_of`` is scored through ``build_features`` (nothing after ``as_of`` is read) and
+    its cumulative chance of being won (0 at ``as_of``, then the model's ``p_30d``, ``p_60d``, ``p_90d`` and
+    ``p_win``) is cut into the periods; deals not yet created come from analog windows of the past half year;
+    what is already won in a period by ``as_of`` counts as it is. ``expected`` is exact; the quantiles come
+    from a seeded simulation, so the same arguments give the same numbers.
+
+    Args:
+        ds: The canonical dataset: its deals, stage history, activities, reps (teams, regions) and targets.
+        scorer: A close-probability model (entity ``opportunity``) with time-window heads
+            (``window_heads_days`` in its spec), e.g. ``training.registry.load_scorer("close_probability")[0]``.
+        as_of: The time the forecast is made (UTC). ``salesml forecast`` and the service first check that it lies
+            within the export's history.
+        period: ``"week"``, ``"month"`` or ``"quarter"``: calendar periods in UTC, the first one holding ``as_of``.
+        by: ``"rep"`` (the owner), ``"team"``, ``"region"`` (the owner's, from the reps table), ``"product"`` or
+            ``"all"``. A deal without a group is counted under ``"(none)"``.
+        count: How many periods, at least 1.
+        sims: Monte Carlo draws behind the quantiles.
+        seed: The simulation's seed.
+
+    Returns:
+        A ``Forecast``: ``table`` with one row per period and group (every group with an open deal, a win by
+        ``as_of`` or a target in the periods) and the columns ``period`` (``2025-06``, ``2025Q3``, or a week's
+        Monday ``2025-06-02``), ``start`` and ``end`` (UTC, end exclusive), ``group``, ``won_to_date``,
+        ``pipeline`` (the open deals' expected wins inside the period), ``new_deals`` (deals not yet created),
+        ``expected`` (their sum), ``p10``, ``p50``, ``p90`` and ``open_deals``; ``samples`` (sims x periods x
+        groups: the simulated totals, for totals over groups and the target board), ``windows``, ``groups``,
+        ``as_of``, ``period`` and ``by``.
+
+    Raises:
+        DataError: ``scorer`` is not a close-probability model, or has no time-window heads (when a deal is open);
+            an unknown ``period`` or ``by``; ``count`` below 1; ``by`` is ``team`` or ``region`` and the reps table
+            has none; nothing to forecast (no deal open or won by ``as_of`` and no target in its periods).
+
+    Example:
+        >>> from pathlib import Path
+        >>> import pandas as pd
+        >>> from features.crm.dataset import read_dataset
+        >>> from training.registry import load_scorer
+        >>> ds = read_dataset(Path("/tmp/crm"))  # salesml data synth --out /tmp/crm --leads 1500 --seed 7
+        >>> scorer, version = load_scorer("close_probability")  # doctest: +SKIP
+        >>> fc = model_forecast(ds, scorer, pd.Timestamp("2025-06-01", tz="UTC"), "month", "all", 1)  # doctest: +SKIP
+        >>> fc.groups, [w.label for w in fc.windows], fc.samples.shape  # doctest: +SKIP
+        (['all'], ['2025-06'], (4000, 1, 1))
+        >>> fc.table.round(0).loc[:0, ["expected", "p10", "p50", "p90"]].to_dict("records")  # doctest: +SKIP
+        [{'expected': 263977.0, 'p10': 0.0, 'p50': 222200.0, 'p90': 601000.0}]
+    """
     if scorer.entity != "opportunity":
         raise DataError(f"forecasts need the close-probability model, not {scorer.model_name!r}")
     windows = periods_from(as_of, period, count)
