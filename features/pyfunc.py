@@ -1,5 +1,5 @@
-"""Model versions registered before the applied model moved to ``features.scoring`` pickled their MLflow wrapper
-under this module's path; it stays importable so that those versions still load."""
+"""The import path some registered model versions pickled their MLflow wrapper under: the wrapper is
+``features.scoring.pyfunc.ScorerModel``, and this name for it keeps every registered version loadable."""
 
 from features.scoring.pyfunc import ScorerModel
 

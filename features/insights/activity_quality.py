@@ -1,4 +1,4 @@
-"""Follow-up quality (0-100) per activity (issue 7 §3): how much it moved the deal, and the field's checks.
+"""Follow-up quality (0-100) per activity: how much it moved the deal, and the field's checks.
 
 Field practice scores a follow-up on call length, documents uploaded and meeting-note keywords, and a follow-up
 below 60 does not count; many records are vague ("已沟通", "待推进") or back-filled at month end. Here, for each rep
@@ -6,8 +6,7 @@ action (an outbound activity) on a deal or lead:
 
 - movement: the entity's probability from the same model just before and just after the activity became known to
   the CRM. Features read an activity from ``known_at = max(occurred_at, recorded_at)`` (features.pit.frames), so
-  "after"
-  is the cutoff ``known_at`` and "before" one second earlier: nothing later is seen, and a back-filled activity
+  "after" is the cutoff ``known_at`` and "before" one second earlier: nothing later is seen, and a back-filled activity
   moved the deal only when it was entered (its lateness and the activities entered at the same instant are shown).
   Mapped to 0-100 as ``50 + MOVEMENT_SCALE * Δ log-odds``, clipped: 50 is no change, +-1 log-odds (0.50 to 0.73
   or 0.27; 0.05 to 0.125 or 0.019) reaches 100 or 0 (on the demo data 95% of rep actions move less than 1.3);

@@ -1,4 +1,4 @@
-"""Silent-lead sweep: re-score every open lead as of a time and flag grade drops and silence (issue 7 §2).
+"""Silent-lead sweep: re-score every open lead as of a time and flag grade drops and silence.
 
 Field practice: each 24 h without an action a lead drops a grade (A -> B -> C); untouched after 72 h it moves to
 the high-performer pool with a note on why. Here:
