@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from features.scoring.scorer import evidence
+from features.scoring.explanations import evidence
 
 
 def main() -> int:

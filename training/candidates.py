@@ -23,7 +23,7 @@ from sklearn.metrics import log_loss
 
 from features.scoring.additive import AdditiveModel, Term, as_matrix, signed_log1p
 from features.scoring.blend import Blend, Model
-from features.scoring.scorer import InputFeature
+from features.scoring.inputs import InputFeature
 from training.baselines import ODOO_PSEUDO_COUNT, quantile_edges
 
 #: Inverse regularisation strengths tried for the logistic candidate (on standardised inputs), best on valid.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.pit.catalog import Feature
-from features.scoring.scorer import OTHER, InputFeature
+from features.scoring.inputs import OTHER, InputFeature
 from training.spec import Categorical
 
 

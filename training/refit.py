@@ -17,7 +17,8 @@ import pandas as pd
 
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
-from features.scoring.scorer import Calibrator, Head, InputFeature, Scorer, encode_inputs, reference_quantiles
+from features.scoring.inputs import InputFeature, encode_inputs
+from features.scoring.scorer import Calibrator, Head, Scorer, reference_quantiles
 from training.calibrate import fit_calibrator
 from training.candidates import Candidate
 from training.encode import model_inputs

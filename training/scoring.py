@@ -11,8 +11,9 @@ from features.crm.dataset import as_of_time, read_dataset
 from features.errors import DataError
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
+from features.scoring.explanations import FactorEffect
+from features.scoring.factors import Locale
 from features.scoring.pyfunc import CHAMPION
-from features.scoring.scorer import FactorEffect, Locale
 from training.registry import load_scorer
 
 LOCALES = ("zh-CN", "en")

@@ -26,8 +26,9 @@ from features.crm.dataset import to_utc
 from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
+from features.scoring.inputs import InputFeature, encode_inputs
 from features.scoring.pyfunc import CHALLENGER, CHAMPION, alias_version
-from features.scoring.scorer import Head, InputFeature, Scorer, encode_inputs, reference_quantiles
+from features.scoring.scorer import Head, Scorer, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.candidates import (

@@ -10,7 +10,8 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from features.scoring.scorer import Calibrator, InputFeature, Scorer, reference_quantiles
+from features.scoring.inputs import InputFeature
+from features.scoring.scorer import Calibrator, Scorer, reference_quantiles
 
 ROWS_PER_COUNT = 60
 GRADES = {"A": 80, "B": 65}

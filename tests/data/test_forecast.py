@@ -35,15 +35,8 @@ from features.insights.targets import attainment, color
 from features.pit.build import build_features
 from features.pit.catalog import feature_catalog
 from features.pit.frames import dataset_as_of, entity_frame, scoring_frame
-from features.scoring.scorer import (
-    Calibrator,
-    Head,
-    InputFeature,
-    Scorer,
-    consistent_windows,
-    encode_matrix,
-    reference_quantiles,
-)
+from features.scoring.inputs import InputFeature, encode_matrix
+from features.scoring.scorer import Calibrator, Head, Scorer, consistent_windows, reference_quantiles
 from features.synth import synthesize
 from tests.data import strategies as s
 from tests.data.strategies import dataset

@@ -18,22 +18,14 @@ from hypothesis.extra.numpy import arrays
 from features.crm.dataset import Manifest, read_dataset
 from features.crm.schema import ExtraColumn
 from features.pit.build import build_features
-from features.pit.catalog import factor_of, feature_catalog
+from features.pit.catalog import feature_catalog
 from features.pit.frames import scoring_frame
 from features.scoring.additive import AdditiveModel
 from features.scoring.blend import Blend, Model
-from features.scoring.scorer import (
-    MIN_EFFECT,
-    OTHER,
-    Calibrator,
-    FactorEffect,
-    InputFeature,
-    Scorer,
-    consistent_windows,
-    encode_matrix,
-    expected_days,
-    reference_quantiles,
-)
+from features.scoring.explanations import MIN_EFFECT, FactorEffect
+from features.scoring.factors import factor_of
+from features.scoring.inputs import OTHER, InputFeature, encode_matrix
+from features.scoring.scorer import Calibrator, Scorer, consistent_windows, expected_days, reference_quantiles
 from features.synth import synthesize
 from tests.helpers import train_in_store
 from training.encode import model_inputs

@@ -16,7 +16,7 @@ from features.errors import DataError
 from features.pit.catalog import CUTOFF_CALENDAR, feature_catalog
 from features.scoring.additive import AdditiveModel
 from features.scoring.blend import Blend, load_model, model_kind, save_model
-from features.scoring.scorer import InputFeature, encode_inputs
+from features.scoring.inputs import InputFeature, encode_inputs
 from features.synth import synthesize
 from features.synth.shapes import synthesize_shape
 from tests.helpers import salesml, train_in_store
