@@ -16,7 +16,7 @@ from features.outputs import output_dir, output_file
 
 @user_errors
 def train_cmd(
-    model: Annotated[str, typer.Option(help="A spec in models/ by name (lead_score) or a path to a spec YAML.")],
+    model: Annotated[str, typer.Option(help="A built-in spec by name (lead_score) or a path to a spec YAML.")],
     data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
     trials: Annotated[int | None, typer.Option(min=1, help="Optuna trials (default: the spec's).")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Tuning time limit in seconds (default: spec).")] = None,

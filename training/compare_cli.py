@@ -17,7 +17,7 @@ from features.outputs import output_file
 @user_errors
 def compare_cmd(
     data: Annotated[Path, typer.Option(help="A canonical dataset directory with outcomes.")],
-    model: Annotated[str, typer.Option(help="A spec in models/ by name (lead_score) or a path to a spec YAML.")],
+    model: Annotated[str, typer.Option(help="A built-in spec by name (lead_score) or a path to a spec YAML.")],
     test_share: Annotated[
         float, typer.Option(help="Share of entities, latest by creation, scored after training on the rest.")
     ] = 0.25,

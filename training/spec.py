@@ -1,4 +1,6 @@
-"""Model specs: one YAML per model in ``models/``; an analyst retrains a variant by editing a copy, not code."""
+"""Model specs: one YAML per model. The built-in ones ship inside the package (``training/specs/``, package data), so
+an installed salesml trains by name as a checkout does; an analyst retrains a variant from an edited copy (kept in
+``models/`` by convention), not code."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.errors import DataError
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+BUILT_IN = Path(__file__).resolve().parent / "specs"
 
 
 class _Strict(BaseModel):
@@ -119,12 +121,12 @@ class ModelSpec(_Strict):
 
 
 def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:
-    """A spec and its YAML text from a path or a model name in ``models/`` (``lead_score``)."""
+    """A spec and its YAML text from a path or a built-in model's name (``lead_score``)."""
     path = Path(spec)
     if not path.suffix:
-        path = MODELS_DIR / f"{spec}.yaml"
+        path = BUILT_IN / f"{spec}.yaml"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+        known = ", ".join(sorted(p.stem for p in BUILT_IN.glob("*.yaml")))
         raise DataError(f"{path}: no such model spec (built-in models: {known})")
     text = path.read_text(encoding="utf-8")
     try:

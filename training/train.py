@@ -299,7 +299,7 @@ def train(
     ``gate.min_distinct`` distinct probabilities, better than the current champion by ``gate.min_improvement``).
 
     Args:
-        spec_ref: A model spec by name (``"lead_score"``, ``"close_probability"``: ``models/<name>.yaml``) or the
+        spec_ref: A model spec by name (``"lead_score"``, ``"close_probability"``: ``training/specs/``) or the
             path of a spec YAML: an analyst trains a variant by editing a copy, not code.
         data_dir: A canonical dataset directory (``salesml data import`` or ``salesml data synth``).
         trials: Optuna trials over LightGBM's parameters; default the spec's ``tuning.trials``.
