@@ -2,7 +2,8 @@
 
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
 version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
-bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` under the repo).
+bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` in the local
+directory, ``features.config``).
 
 Each exported directory holds the SHA-256 of its files. A model that was never exported, or whose files differ from
 them or do not load, is not served (its endpoints answer 503 with why) while the others are; ``servable`` is what

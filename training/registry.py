@@ -22,7 +22,7 @@ PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
 
 
 def use_local_store(experiment: str) -> str:
-    """Point MLflow at salesml's store (SQLite under the repo unless overridden); returns the experiment id."""
+    """Point MLflow at salesml's store (SQLite in the local directory unless set); returns the experiment id."""
     open_store(create=True)
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
