@@ -179,7 +179,8 @@ class Scorer:
                 columns are ignored. An input column that is missing is scored as missing, and an unseen category
                 as the pooled rare level, each with a warning on its row.
             top: The most factors listed each way (raising and lowering the probability) per row. A factor whose
-                effect would show as 0.0% (under ``MIN_EFFECT``) is not listed; its effect is in ``other_effect``.
+                effect would show as 0.0% (under ``explanations.MIN_EFFECT``) is not listed; its effect is in
+                ``other_effect``.
             locale: ``"zh-CN"`` or ``"en"``: the language of the factors' and features' display names.
 
         Returns:
@@ -192,9 +193,10 @@ class Scorer:
             probability at the model's expected margin), ``other_effect`` (the summed effect of the factors not
             listed) and ``warnings`` (a list of strings per row).
 
-            ``reasons``: per row, a dict ``{"positive": [...], "negative": [...]}`` of ``FactorEffect``, strongest
-            first: the factor, its display name, the input that weighed most within it and that input's value, the
-            summed SHAP ``contribution`` in log-odds and ``delta_probability``.
+            ``reasons``: per row, a dict ``{"positive": [...], "negative": [...]}`` of
+            ``explanations.FactorEffect``, strongest first: the factor, its display name, the input that weighed
+            most within it and that input's value, the summed SHAP ``contribution`` in log-odds and
+            ``delta_probability``.
 
         Raises:
             Nothing for bad values: a number that cannot be read is missing; a missing column or an unseen
