@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from features.crm.dataset import Dataset, read_dataset
-from features.insights.routing import LOAD_CAP_FACTOR, backtest
+from features.insights.routing import LOAD_CAP_FACTOR
+from features.insights.routing_backtest import backtest
 from features.synth import synthesize
 from features.synth.fit import TRUTH_FILE, rep_logit
 from tests.helpers import assert_one_line_error, salesml, train_in_store
