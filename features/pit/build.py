@@ -1,4 +1,5 @@
-"""Point-in-time feature families for lead and deal entity frames.
+"""Point-in-time features for lead and deal entity frames: each entity's feature families (``features.pit.families``,
+one module each), run over the frame's rows and put in catalog order.
 
 Each family is vectorised over all frame rows at once on ``pit.Timeline`` (sorted (entity, time) keys,
 searchsorted, prefix sums, segmented running max), so a row sees only what was known at its cutoff (see
