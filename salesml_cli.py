@@ -7,8 +7,11 @@ import typer
 from features.crm.cli import data_app
 from features.pit.cli import features_app
 from serving.cli import export_cmd, keys_app, serve_cmd, service_app
-from training.cli import backtest_cmd, forecast_cmd, report_cmd, route_cmd, score_cmd, targets_cmd, train_cmd
+from training.cli import score_cmd, train_cmd
 from training.compare_cli import compare_cmd
+from training.forecasting_cli import backtest_cmd, forecast_cmd, targets_cmd
+from training.report.cli import report_cmd
+from training.routing_cli import route_cmd
 from training.workflow_cli import activities_app, sweep_cmd
 
 app = typer.Typer(

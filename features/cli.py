@@ -1,18 +1,43 @@
-"""What every salesml command shares: a user's error as one red line and its exit code, never a traceback; amounts
-as tables print them."""
+"""What every salesml command shares: a user's error as one red line and its exit code, never a traceback; the
+options several commands take, each worded once; amounts as tables print them; a console for wide tables."""
 
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from features.errors import DataError, StoreError
 
 console = Console(stderr=True)
+
+DATASET = "A canonical dataset directory"
+
+
+def data_option(holding: str = "") -> Any:
+    """``--data`` for a command that says what it needs of the dataset (``holding``: "with outcomes")."""
+    return typer.Option(help=f"{DATASET} {holding}." if holding else f"{DATASET}.")
+
+
+def as_of_option(default: str = "the export time") -> Any:
+    """``--as-of`` for a command whose time defaults to something other than the export."""
+    return typer.Option(help=f"As of this time (ISO 8601); default: {default}.")
+
+
+DataDir = Annotated[Path, data_option()]
+AsOf = Annotated[str | None, as_of_option()]
+Language = Annotated[str, typer.Option(help="Language of the output: zh-CN or en.")]
+Period = Annotated[str, typer.Option(help="week, month or quarter.")]
+GroupBy = Annotated[str, typer.Option(help="Group by rep, team, region, product or all.")]
+Sims = Annotated[int, typer.Option(min=100, help="Monte Carlo draws for the intervals.")]
+Seed = Annotated[int, typer.Option(help="Random seed: the same seed gives the same results.")]
+ModelSpec = Annotated[str, typer.Option(help="A built-in spec by name (lead_score) or a path to a spec YAML.")]
+Trials = Annotated[int | None, typer.Option(min=1, help="Optuna trials (default: the spec's).")]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,3 +59,8 @@ def money(value: float) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:.2f}M"
     return f"{value / 1e3:.0f}k" if abs(value) >= 1e3 else f"{value:.0f}"
+
+
+def wide_console() -> Console:
+    """A console that does not squeeze wide tables to 80 columns when the output is piped (make demo, logs)."""
+    return Console() if sys.stdout.isatty() else Console(width=150)

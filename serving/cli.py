@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from features import settings
-from features.cli import user_errors
+from features.cli import data_option, user_errors
 from features.config import bentoml_home, local_dir, run_dir
 from features.errors import DataError
 from serving.auth import KeyRing, new_key, read_keys, revocation
@@ -42,7 +42,7 @@ def _export(data: Path) -> list[str]:
 
 @user_errors
 def export_cmd(
-    data: Annotated[Path, typer.Option(help="The canonical dataset whose history requests are scored against.")],
+    data: Annotated[Path, data_option("whose history requests are scored against")],
 ) -> None:
     """Copy the champion models from the MLflow registry, and the dataset's history, into the BentoML store."""
     tags = _export(data)
@@ -52,7 +52,7 @@ def export_cmd(
 @user_errors
 def serve_cmd(
     data: Annotated[
-        Path | None, typer.Option(help="Export the champions and this dataset's history first (else: as stored).")
+        Path | None, data_option("whose history is exported with the champions first (else: as stored)")
     ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",

@@ -10,18 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.cli import user_errors
+from features.cli import ModelSpec, Trials, data_option, user_errors
 from features.outputs import output_file
 
 
 @user_errors
 def compare_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory with outcomes.")],
-    model: Annotated[str, typer.Option(help="A built-in spec by name (lead_score) or a path to a spec YAML.")],
+    data: Annotated[Path, data_option("with outcomes")],
+    model: ModelSpec,
     test_share: Annotated[
         float, typer.Option(help="Share of entities, latest by creation, scored after training on the rest.")
     ] = 0.25,
-    trials: Annotated[int | None, typer.Option(min=1, help="Optuna trials (default: the spec's).")] = None,
+    trials: Trials = None,
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON here.")] = None,
 ) -> None:
     """Train with defaults on the earliest entities, score the latest, and rank salesml beside plain baselines

@@ -1,15 +1,15 @@
-"""The training report in words: report.md (an MLflow artifact) and the terminal summary table."""
+"""The training report in words: report.md (an MLflow artifact), and the comparison the terminal and the manager
+report show."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 SHOWN = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
 
 
-def _fmt(value: Any) -> str:
+def metric_text(value: Any) -> str:
+    """A metric as the comparisons print it: a float to three decimals."""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
@@ -84,7 +84,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| model | " + " | ".join(SHOWN) + " |",
         "|---|" + "---|" * len(SHOWN),
-        *(f"| {name} | " + " | ".join(_fmt(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),
+        *(f"| {name} | " + " | ".join(metric_text(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),
         "",
         *_candidate_lines(report),
         "## Grades on the test split",
@@ -119,18 +119,7 @@ def _window_lines(windows: dict[str, dict[str, float]]) -> list[str]:
         return []
     header = ["## Time windows on the test split", "", "| window | ROC AUC | ECE | Brier |", "|---|---|---|---|"]
     rows = [
-        f"| within {w} | {_fmt(m['roc_auc'])} | {_fmt(m['ece'])} | {_fmt(m['brier'])} |" for w, m in windows.items()
+        f"| within {w} | " + " | ".join(metric_text(m[k]) for k in ("roc_auc", "ece", "brier")) + " |"
+        for w, m in windows.items()
     ]
     return [*header, *rows, ""]
-
-
-def summary_table(report: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"{report['model']} v{report.get('version', '?')}: test split ({report['split']['kind']} split)"
-    )
-    table.add_column("model")
-    for k in SHOWN:
-        table.add_column(k, justify="right")
-    for name, metrics in comparison_rows(report):
-        table.add_row(name, *(_fmt(metrics[k]) for k in SHOWN))
-    return table

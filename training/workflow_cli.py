@@ -9,9 +9,8 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from features.cli import user_errors
+from features.cli import AsOf, DataDir, Language, user_errors, wide_console
 from features.outputs import output_file
-from training.cli import wide_console
 
 activities_app = typer.Typer(help="Score the sales team's follow-up activities.", no_args_is_help=True)
 DEFAULT_DAYS = 30
@@ -19,14 +18,14 @@ DEFAULT_DAYS = 30
 
 @user_errors
 def sweep_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
-    as_of: Annotated[str | None, typer.Option(help="Sweep as of this time (ISO 8601); default: the export.")] = None,
+    data: DataDir,
+    as_of: AsOf = None,
     since: Annotated[
         str | None, typer.Option(help="The previous sweep: the 'score then' time (default: 24 h before --as-of).")
     ] = None,
     lead: Annotated[list[str] | None, typer.Option(help="Sweep only these lead ids (repeat the option).")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default DATA/workflow/sweep.csv).")] = None,
-    locale: Annotated[str, typer.Option(help="Language of the notes: zh-CN or en.")] = "zh-CN",
+    locale: Language = "zh-CN",
     show: Annotated[int, typer.Option(min=0, help="Print this many of the listed leads.")] = 5,
 ) -> None:
     """Re-score every open lead: grade drops since the last sweep, one grade down per 24 h without an outbound
@@ -69,8 +68,8 @@ def sweep_cmd(
 @activities_app.command("score")
 @user_errors
 def activities_score_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
-    as_of: Annotated[str | None, typer.Option(help="Only what was known by this time (default: the export).")] = None,
+    data: DataDir,
+    as_of: AsOf = None,
     opportunity: Annotated[
         list[str] | None, typer.Option(help="Score this deal's activities (repeat the option).")
     ] = None,

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
-from rich.table import Table
 
 from features.crm.dataset import Dataset, as_of_time, read_dataset, time_ns, to_utc_scalar
 
@@ -305,16 +304,3 @@ def check_directory(data: Path, as_of: str | None = None, similarity: float = DE
     """``salesml data check``: the dataset at ``data`` checked as of ``as_of`` (refused outside its history)."""
     ds = read_dataset(data)
     return check_dataset(ds, None if as_of is None else as_of_time(ds, as_of), similarity)
-
-
-def summary_table(result: CheckResult, out: Path) -> Table:
-    """Findings per rule and action beside the records checked; the rules skipped in the caption."""
-    table = Table(
-        title=f"Data checks: {len(result.findings):,} findings in {out} (nothing was changed)",
-        caption="\n".join(result.notes) or None,
-    )
-    for column, justify in (("rule", "left"), ("action", "left"), ("findings", "right"), ("checked", "right")):
-        table.add_column(column, justify=justify, no_wrap=True)
-    for row in result.counts().itertuples(index=False):
-        table.add_row(row.rule, row.action, f"{row.findings:,}", f"{row.checked:,}")
-    return table

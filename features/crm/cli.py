@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from features.cli import console, user_errors
+from features.cli import DataDir, Seed, as_of_option, console, user_errors
 from features.errors import DataError
 from features.outputs import output_file
+
+if TYPE_CHECKING:
+    from features.crm.checks import CheckResult
+    from features.crm.importers import ImportResult
+    from features.crm.validate import ValidationResult
 
 data_app = typer.Typer(help="Import, generate and validate canonical CRM datasets.", no_args_is_help=True)
 
@@ -38,7 +45,7 @@ def import_cmd(
     result = import_dataset(
         adapter, src, out, mapping=mapping, keep_post_outcome=keep_post_outcome, exported_at=exported_at
     )
-    Console().print(result.summary_table())
+    Console().print(import_table(result))
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if result.unfit:
@@ -54,7 +61,7 @@ def validate_cmd(
     from features.crm.validate import validate_directory
 
     result = validate_directory(data)
-    Console().print(result.summary_table())
+    Console().print(validation_table(result))
     if result.problem_count:
         raise typer.Exit(1)
 
@@ -67,7 +74,7 @@ def synth_cmd(
     leads: Annotated[
         int, typer.Option(min=100, help="Number of leads to simulate (with --shape: in the export; default its own).")
     ] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    seed: Seed = 0,
     start: Annotated[str, typer.Option(help="First lead creation date (UTC).")] = "2024-01-01",
     end: Annotated[str, typer.Option(help="Export date: the simulation stops here (UTC).")] = "2025-12-31",
     shape: Annotated[
@@ -99,10 +106,8 @@ def synth_cmd(
 @data_app.command("check")
 @user_errors
 def check_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
-    as_of: Annotated[
-        str | None, typer.Option(help="Check the records known at this time (ISO 8601); default: all of them.")
-    ] = None,
+    data: DataDir,
+    as_of: Annotated[str | None, as_of_option("all records")] = None,
     similarity: Annotated[
         float,
         typer.Option(min=0.01, max=1.0, help="Company-name similarity (0-1) at which a phone match is a duplicate."),
@@ -112,9 +117,39 @@ def check_cmd(
     ] = None,
 ) -> None:
     """Flag duplicate leads and accounts, outlier deal amounts and discounts beyond authority (changes nothing)."""
-    from features.crm.checks import check_directory, summary_table
+    from features.crm.checks import check_directory
 
     result = check_directory(data, as_of=as_of, similarity=similarity)
     out = output_file(out or data / "checks" / "findings.csv")
     result.findings.to_csv(out, index=False)
-    Console().print(summary_table(result, out))
+    Console().print(checks_table(result, out))
+
+
+def import_table(result: ImportResult) -> Table:
+    """The validation of an import: rows imported and rows quarantined per table."""
+    return validation_table(result.validation, kept="rows imported", bad="rows quarantined")
+
+
+def validation_table(result: ValidationResult, kept: str = "rows ok", bad: str = "rows with problems") -> Table:
+    """Rows kept and rows that broke a rule per table, with the most frequent rules."""
+    table = Table(title=result.title)
+    for header in ("table", kept, bad, "top reasons"):
+        table.add_column(header, justify="right" if header in (kept, bad) else "left")
+    for name, count in result.counts.items():
+        rules = result.rules.get(name, pd.Series(dtype=int))
+        top = "; ".join(f"{rule} ({n:,})" for rule, n in rules.head(3).items())
+        table.add_row(name, f"{count:,}", f"{int(rules.sum()):,}", top)
+    return table
+
+
+def checks_table(result: CheckResult, out: Path) -> Table:
+    """Findings per rule and action beside the records checked; the rules skipped in the caption."""
+    table = Table(
+        title=f"Data checks: {len(result.findings):,} findings in {out} (nothing was changed)",
+        caption="\n".join(result.notes) or None,
+    )
+    for column, justify in (("rule", "left"), ("action", "left"), ("findings", "right"), ("checked", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for row in result.counts().itertuples(index=False):
+        table.add_row(row.rule, row.action, f"{row.findings:,}", f"{row.checked:,}")
+    return table

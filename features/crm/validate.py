@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from rich.table import Table as RichTable
 
 from features.crm.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, to_utc
 from features.crm.schema import POLYMORPHIC_REFERENCES, TABLE_ORDER, TABLES, ExtraColumn
@@ -332,16 +331,6 @@ class ValidationResult:
     @property
     def problem_count(self) -> int:
         return int(sum(r.sum() for r in self.rules.values()))
-
-    def summary_table(self, kept: str = "rows ok", bad: str = "rows with problems") -> RichTable:
-        table = RichTable(title=self.title)
-        for header in ("table", kept, bad, "top reasons"):
-            table.add_column(header, justify="right" if header in (kept, bad) else "left")
-        for name, count in self.counts.items():
-            rules = self.rules.get(name, pd.Series(dtype=int))
-            top = "; ".join(f"{rule} ({n:,})" for rule, n in rules.head(3).items())
-            table.add_row(name, f"{count:,}", f"{int(rules.sum()):,}", top)
-        return table
 
 
 def summarize(title: str, ds: Dataset, quarantine: dict[str, pd.DataFrame]) -> ValidationResult:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.cli import user_errors
+from features.cli import DataDir, user_errors
 from features.outputs import output_file
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ features_app = typer.Typer(help="Build point-in-time features and labels.", no_a
 @features_app.command("build")
 @user_errors
 def build_cmd(
-    data: Annotated[Path, typer.Option(help="A canonical dataset directory.")],
+    data: DataDir,
     entity: Annotated[str, typer.Option(help="lead or opportunity.")],
     out: Annotated[Path, typer.Option(help="Parquet file to write the features (and labels) to.")],
     cutoffs: Annotated[

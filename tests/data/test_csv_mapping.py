@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from features.crm.cli import import_table
 from features.crm.dataset import Dataset, read_dataset
 from features.crm.importers import ImportResult, import_dataset
 from features.errors import DataError
@@ -43,7 +44,7 @@ def write_source(tmp_path: Path, mapping: str = MAPPING, leads: str = LEADS_CSV)
 
 def rendered(result: ImportResult) -> str:
     console = Console(file=io.StringIO(), width=200)
-    console.print(result.summary_table())
+    console.print(import_table(result))
     return console.file.getvalue()
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from rich.table import Table as RichTable
 
 from features.crm.dataset import Manifest, write_dataset
 from features.crm.importers import csv_mapping, maven, xeducation
@@ -48,9 +47,6 @@ class ImportResult:
     validation: ValidationResult
     notes: list[str] = field(default_factory=list)  # manifest notes the command prints
     unfit_tables: list[str] = field(default_factory=list)  # why tables are not fit for use (empty: all are)
-
-    def summary_table(self) -> RichTable:
-        return self.validation.summary_table(kept="rows imported", bad="rows quarantined")
 
     @property
     def unfit(self) -> str | None:

@@ -1,0 +1,160 @@
+"""``salesml forecast``, ``salesml targets`` and ``salesml backtest``: won revenue ahead, the target board, and the
+forecast held against the past."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from features.cli import AsOf, DataDir, GroupBy, Period, Seed, Sims, data_option, money, user_errors, wide_console
+from features.outputs import output_dir, output_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.insights.forecast import Forecast
+    from training.backtest import BacktestResult
+
+COLORS = {"green": "[green]green[/green]", "yellow": "[yellow]yellow[/yellow]", "red": "[red]red[/red]"}
+
+
+@user_errors
+def forecast_cmd(
+    data: DataDir,
+    as_of: AsOf = None,
+    period: Period = "month",
+    by: GroupBy = "team",
+    periods: Annotated[int, typer.Option(min=1, max=24, help="Periods to forecast, the first holding --as-of.")] = 3,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for forecast.csv and forecast.png (default DATA/forecast).")
+    ] = None,
+    sims: Sims = 4000,
+    seed: Seed = 0,
+) -> None:
+    """Expected won revenue per period and group with P10/P50/P90: open pipeline plus deals not yet created."""
+    from training.forecasting import fan_chart, run_forecast
+
+    fc, version = run_forecast(data, as_of, period, by, periods, sims=sims, seed=seed)
+    folder = output_dir(out or data / "forecast")
+    fc.table.to_csv(folder / "forecast.csv", index=False)
+    chart = fan_chart(fc, folder / "forecast.png")
+    console = wide_console()
+    console.print(forecast_table(fc, by, version))
+    console.print(f"wrote {folder / 'forecast.csv'} and the fan chart {chart}")
+
+
+def forecast_table(fc: Forecast, by: str, version: str) -> Table:
+    """Each period and group, then each period's total across groups."""
+    from training.forecasting import totals
+
+    table = Table(
+        title=f"Won revenue forecast as of {fc.as_of:%Y-%m-%d %H:%M} UTC by {by} (close_probability v{version})"
+    )
+    for column in ("period", by, "won", "expected", "P10", "P50", "P90", "open"):
+        table.add_column(column, justify="left" if column in ("period", by) else "right")
+    for row in fc.table.itertuples():
+        amounts = (money(row.expected), money(row.p10), money(row.p50), money(row.p90))
+        table.add_row(row.period, row.group, money(row.won_to_date), *amounts, str(row.open_deals))
+    for row in totals(fc).itertuples():
+        amounts = (money(row.expected), money(row.p10), money(row.p50), money(row.p90))
+        table.add_row(row.period, "[bold]total[/bold]", "", *amounts, "")
+    return table
+
+
+@user_errors
+def targets_cmd(
+    data: Annotated[Path, data_option("with a targets table")],
+    as_of: AsOf = None,
+    level: Annotated[str, typer.Option(help="rep, team or region.")] = "team",
+    period: Period = "month",
+    out: Annotated[
+        Path | None, typer.Option(help="CSV to write the board to (default DATA/forecast/targets.csv).")
+    ] = None,
+    seed: Seed = 0,
+) -> None:
+    """The target board: chance of reaching the red, yellow and green lines, the color, and early warnings."""
+    from features.crm.dataset import read_dataset
+    from features.insights.targets import WARNING_SHARE, attainment
+    from training.forecasting import run_forecast
+
+    fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
+    board = attainment(read_dataset(data), fc)
+    path = output_file(out or data / "forecast" / "targets.csv")
+    board.to_csv(path, index=False)
+    title = f"Target board {fc.windows[0].label} as of {fc.as_of:%Y-%m-%d %H:%M} UTC (close_probability v{version})"
+    console = wide_console()
+    console.print(board_table(board, level, title))
+    console.print(
+        "P(line): chance of reaching it; color: the highest line the median forecast (P50) reaches; warn: won so"
+    )
+    share = f"{WARNING_SHARE:.0%}"
+    console.print(
+        f"far below {share} of the pro-rated yellow line at the as-of time and a week before (early warning)."
+    )
+    console.print(f"wrote {path}")
+
+
+def board_table(board: pd.DataFrame, level: str, title: str) -> Table:
+    """Per key: won so far, the median forecast, the three lines, the chance of each, the color and the warning."""
+    table = Table(title=title)
+    for column in (level, "won", "P50", "red", "yellow", "green", "P(red)", "P(yel)", "P(grn)", "color", "warning"):
+        table.add_column(column, justify="left" if column in (level, "color", "warning") else "right")
+    for r in board.itertuples():
+        table.add_row(
+            r.key,
+            *(money(amount) for amount in (r.won_to_date, r.p50, r.red, r.yellow, r.green)),
+            *(f"{chance:.0%}" for chance in (r.p_red, r.p_yellow, r.p_green)),
+            COLORS[r.color],
+            "[red]yes[/red]" if r.early_warning else "",
+        )
+    return table
+
+
+@user_errors
+def backtest_cmd(
+    data: Annotated[Path, data_option("with closed deals")],
+    from_: Annotated[str, typer.Option("--from", help="First as-of date (ISO 8601): the first period starting then.")],
+    to: Annotated[str, typer.Option(help="Last as-of date (ISO 8601).")],
+    period: Period = "month",
+    by: GroupBy = "team",
+    model: Annotated[
+        str, typer.Option(help="The close-probability spec trained at each origin.")
+    ] = "close_probability",
+    out: Annotated[Path | None, typer.Option(help="Report directory (default DATA/backtest).")] = None,
+    sims: Sims = 4000,
+    seed: Seed = 0,
+) -> None:
+    """Forecast each past period with only what was known at its start, beside the baselines, against actuals."""
+    from training.backtest import backtest
+
+    result = backtest(data, from_, to, period=period, by=by, model=model, out=out, sims=sims, seed=seed)
+    console = wide_console()
+    console.print(backtest_table(result, period, by))
+    for note in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {note}")
+    console.print(f"report: {result.out / 'report.md'} (MLflow run {result.run_id})")
+
+
+def backtest_table(result: BacktestResult, period: str, by: str) -> Table:
+    """Each method's accuracy, WAPE, bias and interval coverage over the groups, and on the totals."""
+    m = result.metrics
+    table = Table(title=f"Backtest {result.cells['period'].min()}..{result.cells['period'].max()}: {period} by {by}")
+    for column in ("method", "accuracy", "WAPE", "bias", "P10-P90 coverage", "accuracy (total)", "WAPE (total)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for method in m["method"].unique():
+        g = m[(m["method"] == method) & (m["scope"] == "all groups")].iloc[0]
+        t = m[(m["method"] == method) & (m["scope"] == "total")].iloc[0]
+        coverage = "-" if g.coverage != g.coverage else f"{g.coverage:.0%}"
+        table.add_row(
+            method,
+            f"{g.accuracy:.1%}",
+            f"{g.wape:.1%}",
+            f"{g.bias:+.1%}",
+            coverage,
+            f"{t.accuracy:.1%}",
+            f"{t.wape:.1%}",
+        )
+    return table
