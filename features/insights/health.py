@@ -32,11 +32,11 @@ from features.crm.dataset import Dataset, history_start, read_manifest, to_utc_s
 from features.crm.schema import TABLE_ORDER
 from features.pit.activity_log import INBOUND_TYPES
 from features.pit.build import build_features
+from features.pit.families.response import ACTIVATION_DAYS
 from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import dataset_as_of
 
 QUARANTINE_DIR = "quarantine"
-ACTIVATION_DAYS = 7
 ACTIVATION_HEALTHY = 0.65  # field reference: a week's new leads activated at this rate or more is healthy
 ACTIVATION_WARNING = 0.52  # below this a week is a warning
 ACTIVATION_WARNING_WEEKS = 2  # ... when it runs this many weeks

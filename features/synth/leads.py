@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.pit.families.response import ACTIVATION_DAYS
 from features.synth.draw import lognormal, pick, sigmoid, spread
 from features.synth.events import (
     INBOUND,
@@ -40,7 +41,6 @@ SOURCE_LATENCY = np.array([-0.3, 0.9, 0.0, 0.2, -0.2, 0.3])  # log-hours: show c
 SOURCE_WEB = np.array([0.5, -0.3, -0.2, -0.8, 0.4, -0.3])  # log-rate of web visits
 LATENCY_SIGMA = 1.5
 FORGOTTEN_BASE = -1.9  # log-odds that a lead is forgotten: touched after 10-45 days if ever
-ACTIVATION_DAYS = 7.0
 ENGAGEMENT_DAYS = 7.0  # web visits, downloads and inbound contacts come in the lead's first week of research
 FOLLOW_UP_RATE = 0.12  # rep touches per day after the first week
 CONVERT_DAYS = (9.0, 0.7)  # median and log-SD of days from the first response to conversion

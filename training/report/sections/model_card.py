@@ -1,0 +1,50 @@
+"""The model card: each champion's data window and skill, its metrics beside the baselines, calibration and grades."""
+
+from __future__ import annotations
+
+from training.report import charts
+from training.report.champions import MODELS, Champion
+from training.report.section import Section, num
+from training.report.text import TEXT
+from training.summary import CANDIDATE_NAMES, SHOWN, comparison_rows
+
+
+def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labels: bool) -> Section:
+    """One block per model; a note for a model without a champion."""
+    section = Section("model-card", t["model_card"])
+    for name in MODELS:
+        champion = champions.get(name)
+        if champion is None:
+            section.notes.append(t["no_model"].format(name=name))
+            continue
+        r = champion.report
+        section.paragraphs.append(
+            f"{name} ({t['version']} {champion.version}) · {t['window']}: {r['data_window'][0][:10]} .. "
+            f"{r['data_window'][1][:10]} · {t['skill']}: {r['test']['skill']['verdict']}"
+        )
+        if "chosen" in r:  # older versions' reports do not say
+            label = r["horizon_note"] if r["horizon_days"] else "eventual outcome"
+            section.paragraphs.append(f"{t['served']}: {CANDIDATE_NAMES[r['chosen']]} · {label}")
+        section.tables.append(
+            {
+                "caption": f"{name}: {t['metrics_note']}",
+                "header": [t["model"], *SHOWN],
+                "rows": [
+                    [(label, "")] + [(num(m.get(k, float("nan")), 3), "") for k in SHOWN]
+                    for label, m in comparison_rows(r)
+                ],
+            }
+        )
+        if champion.calibration_png is not None:
+            section.pictures.append(
+                {
+                    "title": f"{name}: {t['calibration']}",
+                    "uri": charts.png_file(champion.calibration_png),
+                    "css": "small",
+                }
+            )
+        words = t if zh_labels else TEXT["en"]
+        section.pictures.append(
+            {"title": f"{name}: {t['grades']}", "uri": charts.grade_chart(r["test"]["grades"], words)}
+        )
+    return section
