@@ -11,8 +11,6 @@ it shows skill, does not collapse, and passes the spec's gate against the curren
 
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import to_utc
 from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
-from features.scoring.pyfunc import CHALLENGER, CHAMPION, alias_version
+from features.scoring.pyfunc import CHALLENGER, CHAMPION
 from features.scoring.scorer import Head, Scorer, reference_quantiles
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
@@ -41,15 +38,16 @@ from training.candidates import (
 )
 from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
-from training.evaluate import beeswarm_plot, calibration_plot, evaluate_model, global_factors
+from training.evaluate import evaluate_model, global_factors
+from training.gate import champion_comparison, gate_blockers
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.refit import refit_scorer
-from training.registry import load_scorer, log_scorer, set_alias, set_gate_note, use_local_store
+from training.registry import log_scorer, set_alias, set_gate_note, use_local_store
+from training.run_log import log_artifacts, log_figures
 from training.spec import ModelSpec, load_spec
 from training.split import MIN_EVAL_CLASS, SPLIT_NOTES
-from training.summary import render_markdown
-from training.tune import BASE_PARAMS, fit_booster, tune
+from training.tune import fit_booster, tune
 
 
 @dataclass
@@ -61,16 +59,6 @@ class TrainResult:
     report: dict[str, Any]
     test_rows: pd.DataFrame  # entity_id, cutoff_time, label and the calibrated probability of every test row
     scorer: Scorer
-
-
-def _gate_value(metrics: dict[str, float], metric: str) -> float:
-    """Gate metrics as 'higher is better'."""
-    return -metrics[metric] if metric in ("log_loss", "brier") else metrics[metric]
-
-
-def passes_gate(comparison: dict[str, Any], spec: ModelSpec, promote: bool) -> bool:
-    """Champion moves with --promote, when there is none yet, or when the challenger wins by the spec's gate."""
-    return promote or comparison["champion_version"] is None or comparison["gain"] >= spec.gate.min_improvement
 
 
 def _check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ...]) -> None:
@@ -191,29 +179,6 @@ def _evaluate_windows(scorer: Scorer, data: TrainingData) -> dict[str, Any]:
     return out
 
 
-def _champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
-    """The current champion scored on the challenger's test rows it was not trained on (after its
-    ``trained_until``); where it saw them all, the two models' own out-of-time test figures instead."""
-    version = alias_version(spec.name, CHAMPION)
-    if version is None:
-        return {"champion_version": None}
-    champion, _ = load_scorer(spec.name, CHAMPION)
-    until = champion.metadata.get("trained_until") or champion.metadata.get("data_window", [None, None])[1]
-    rows = (to_utc(test["cutoff_time"]) > pd.Timestamp(until)).to_numpy() if until else np.ones(len(y), bool)
-    if min(int(y[rows].sum()), int((1 - y[rows]).sum())) >= MIN_EVAL_CLASS:
-        theirs = binary_metrics(y[rows], champion.predict(test[rows])["probability"].to_numpy())
-        basis = f"the {int(rows.sum()):,} test rows after the champion's data"
-    else:
-        rows = np.ones(len(y), bool)
-        theirs = champion.metadata.get("metrics", {})
-        basis = "each model's own out-of-time test (the champion was trained on this test period)"
-    ours = binary_metrics(y[rows], scorer.predict(test[rows])["probability"].to_numpy())
-    if spec.gate.metric not in theirs:
-        return {"champion_version": version, "gain": float("inf"), "basis": "the champion has no test figures"}
-    gain = _gate_value(ours, spec.gate.metric) - _gate_value(theirs, spec.gate.metric)
-    return {"champion_version": version, "champion_metrics": theirs, "gain": gain, "basis": basis}
-
-
 def _weigh(
     spec: ModelSpec, data: TrainingData, inputs: list[InputFeature], x: Matrices, y: dict[str, np.ndarray], tuned
 ) -> tuple[Candidate, Scorer, dict[str, dict[str, Any]]]:
@@ -253,23 +218,6 @@ def _refit_heads(
         labels = rows.table[f"label_{head.days}d"].to_numpy(dtype=float).astype(int)
         heads[head.days] = (candidate, head.calibrator.kind, rows.table, labels)
     return heads
-
-
-def gate_blockers(evaluation: dict[str, Any], comparison: dict[str, Any], spec: ModelSpec, distinct: int) -> list[str]:
-    """Why a version may not become champion, in words (empty: it may)."""
-    blockers = []
-    low = evaluation["skill"]["roc_auc_95"][0]
-    if not low > 0.5:
-        blockers.append(f"no demonstrable skill: the 95% interval of its test ROC AUC reaches {low:.3f}")
-    if distinct < spec.gate.min_distinct:
-        floor = spec.gate.min_distinct
-        blockers.append(f"its test probabilities take {distinct} distinct values (gate.min_distinct {floor})")
-    if not passes_gate(comparison, spec, promote=False):
-        blockers.append(
-            f"it does not beat champion v{comparison['champion_version']} by {spec.gate.min_improvement} "
-            f"{spec.gate.metric} ({comparison['basis']})"
-        )
-    return blockers
 
 
 PROTOCOL = (
@@ -374,7 +322,7 @@ def train(
         x_cols = [f.name for f in features]
         baselines = _baselines(data, features, x_cols)
         factors = global_factors(scorer, x["test"])
-        comparison = _champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
+        comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
         distinct = weighed[chosen.name]["test_distinct"]
         blockers = gate_blockers(evaluation, comparison, spec, min(distinct, len(np.unique(oof))))
         promoted = promote or not blockers
@@ -415,32 +363,8 @@ def train(
             "champion": comparison,
             "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers)},
         }
-        mlflow.log_params({"spec": spec.name, "split": data.split_kind, "n_features": len(x_cols)})
-        mlflow.log_params({"model_kind": chosen.name, "horizon_days": horizon, "refit_rows": len(table)})
-        mlflow.log_params({f"lgb_{k}": v for k, v in tuned.params.items() if k not in BASE_PARAMS})
-        mlflow.log_metric("best_iteration", tuned.best_iteration)
-        mlflow.log_metrics({f"test_{k}": v for k, v in evaluation["metrics"].items() if np.isfinite(v)})
-        for window, metrics in evaluation["windows"].items():
-            mlflow.log_metrics({f"test_{window}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-        for row in evaluation["grades"]:
-            mlflow.log_metrics({f"test_grade_{row['grade']}_share": row["share"]})
-            if np.isfinite(row["conversion_rate"]):
-                mlflow.log_metric(f"test_grade_{row['grade']}_conversion", row["conversion_rate"])
-        for name, metrics in baselines.items():
-            mlflow.log_metrics({f"baseline_{name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-        for name, summary in weighed.items():
-            mlflow.log_metrics({f"candidate_{name}_{k}": v for k, v in summary["test"].items() if np.isfinite(v)})
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            curves = {"salesml": evaluation["probability"]}
-            calibration_plot(y["test"], curves, out / "calibration.png")
-            beeswarm_plot(scorer, x["test"], out / "shap_beeswarm.png")
-            (out / "features.json").write_text(json.dumps(x_cols, indent=1), encoding="utf-8")
-            (out / "data_hash.txt").write_text(data.data_hash + "\n", encoding="utf-8")
-            (out / "spec.yaml").write_text(spec_text, encoding="utf-8")
-            (out / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-            (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
-            mlflow.log_artifacts(str(out))
+        log_figures(report)
+        log_artifacts(report, spec_text, scorer, x["test"], y["test"], evaluation["probability"])
         version = log_scorer(served, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
         set_alias(spec.name, CHALLENGER, version)
         set_gate_note(spec.name, version, "; ".join(blockers))

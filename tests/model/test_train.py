@@ -77,8 +77,8 @@ def test_registry_runs_artifacts_and_aliases(store: Path, trained: dict) -> None
     [(None, None, False, True), ("1", 0.01, False, True), ("1", 0.001, False, False), ("1", -0.1, True, True)],
 )
 def test_gate(champion: str | None, gain: float | None, promote: bool, expected: bool) -> None:
+    from training.gate import passes_gate
     from training.spec import load_spec
-    from training.train import passes_gate
 
     spec, _ = load_spec("lead_score")  # gate: roc_auc, min_improvement 0.002
     assert passes_gate({"champion_version": champion, "gain": gain}, spec, promote) is expected
