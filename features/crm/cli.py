@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.cli import DataDir, Seed, as_of_option, console, user_errors
+from features.cli import DATASET, DataDir, Seed, as_of_option, console, user_errors
 from features.errors import DataError
 from features.outputs import output_file
 
@@ -55,7 +55,7 @@ def import_cmd(
 @data_app.command("validate")
 @user_errors
 def validate_cmd(
-    data: Annotated[Path, typer.Argument(help="A canonical dataset directory.")],
+    data: Annotated[Path, typer.Argument(help=f"{DATASET}.")],
 ) -> None:
     """Check a dataset against the canonical schema; exit 1 when rows break a rule."""
     from features.crm.validate import validate_directory
