@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from features.errors import DataError, StoreError
+from features.errors import SalesmlError
 
 console = Console(stderr=True)
 
@@ -41,13 +41,13 @@ Trials = Annotated[int | None, typer.Option(min=1, help="Optuna trials (default:
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DataError or StoreError into one red line and its exit code instead of a traceback."""
+    """Turn a user's error into one red line and its exit code instead of a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (DataError, StoreError) as exc:
+        except SalesmlError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
 
