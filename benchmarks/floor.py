@@ -18,7 +18,7 @@ from typing import Any
 import bentoml
 
 from serving.http import ApiGuard
-from serving.request import LeadIn, LeadScoreRequest, LeadScoreResponse
+from serving.schemas.scoring import LeadIn, LeadScoreRequest, LeadScoreResponse
 from serving.service import GC_YOUNG_THRESHOLD
 
 FACTOR: dict[str, Any] = {

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from serving.request import MAX_ITEMS, ScoreOptions
+from serving.schemas.common import MAX_ITEMS
+from serving.schemas.scoring import ScoreOptions
 
 Answer = TypeVar("Answer")
 

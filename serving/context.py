@@ -25,7 +25,7 @@ from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column
-from serving.request import (
+from serving.schemas.scoring import (
     ACTIVITY_BLANK,
     ActivityIn,
     LeadIn,

@@ -45,8 +45,9 @@ from starlette.staticfiles import StaticFiles
 
 from features import settings
 from serving.auth import KeyRing, Verdict
-from serving.checks import ChecksRequest
-from serving.request import MAX_ITEMS, LeadScoreRequest, OpportunityScoreRequest
+from serving.schemas.checks import ChecksRequest
+from serving.schemas.common import MAX_ITEMS
+from serving.schemas.scoring import LeadScoreRequest, OpportunityScoreRequest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -4,11 +4,10 @@ target attainment.
 One ``@bentoml.service`` class. The champions and the CRM history are BentoML models (``salesml export`` copies them
 from the MLflow registry); each scoring request becomes canonical rows (``serving.context``) and goes through
 ``features.pit.build`` and ``features.scoring.scorer``, the code training used. Forecasts run
-``features.insights.forecast`` and
-``features.insights.targets`` on the history the service holds, as the backtests do. Keys, body limits and the error
-format
-are an ASGI middleware (``serving.http``); every scored item and every forecast is in the prediction log before its
-answer is sent.
+``features.insights.forecast`` and ``features.insights.targets`` on the history the service holds, as the backtests
+do. The request and response models are ``serving.schemas``; a user's error is answered with its status by
+``serving.refusals``. Keys, body limits and the error format are an ASGI middleware (``serving.http``); every scored
+item and every forecast is in the prediction log before its answer is sent.
 
 Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions first.
 """
@@ -16,50 +15,38 @@ Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions firs
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial, wraps
-from http import HTTPStatus
+from functools import partial
 from typing import Any
 
 import bentoml
-import numpy as np
 import pandas as pd
-from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
 
 from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
-from features.errors import DataError
+from features.errors import DataError, Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
-from features.scoring.scorer import FactorEffect
 from serving.batching import Batcher, Call
-from serving.checks import (
-    AccountRecord,
-    ChecksRequest,
-    ChecksResponse,
-    LeadRecord,
-    OpportunityRecord,
-    check_records,
-    log_record,
-)
+from serving.checks import check_records, log_record
 from serving.context import ServingContext
 from serving.http import ApiGuard, GuardedService
-from serving.predlog import PredictionLog, input_hash
+from serving.predlog import PredictionLog
+from serving.refusals import answered
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
-from serving.request import (
+from serving.results import log_head, request_id, scored_calls
+from serving.routing import run_routing
+from serving.schemas.checks import AccountRecord, ChecksRequest, ChecksResponse, LeadRecord, OpportunityRecord
+from serving.schemas.forecast import (
     AttainmentRequest,
     AttainmentResponse,
     AttainmentRow,
@@ -67,29 +54,20 @@ from serving.request import (
     ForecastRequest,
     ForecastResponse,
     ForecastRow,
+)
+from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
+from serving.schemas.routing import RouteRequest, RouteResponse
+from serving.schemas.scoring import (
     LeadIn,
     LeadScoreRequest,
     LeadScoreResponse,
-    ModelInfo,
-    ModelsResponse,
     OpportunityIn,
     OpportunityScoreRequest,
     OpportunityScoreResponse,
-    refusal,
 )
-from serving.request_ids import HEADER as REQUEST_ID_HEADER
-from serving.request_ids import call_ids
-from serving.routing import RouteRequest, RouteResponse, run_routing
+from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
 from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, load_served, read_context, stored
-from serving.workflow import (
-    QualityRequest,
-    QualityResponse,
-    SweepRequest,
-    SweepResponse,
-    entity_of,
-    run_quality,
-    run_sweep,
-)
+from serving.workflow import entity_of, run_quality, run_sweep
 
 GC_YOUNG_THRESHOLD = 50_000
 NO_HISTORY = "no CRM history in this service; run `salesml export` and restart"
@@ -116,46 +94,6 @@ def _load(model: BentoModel | None) -> Any | None:
         return model.resolve()
     except bentoml.exceptions.BentoMLException:  # NotFound among them
         return None
-
-
-def _unavailable_answered(method: Any) -> Any:
-    """A call that needs a model or history this service does not hold is answered 503 with why and what to do
-    (BentoML replaces the message of every 5xx it answers by a generic one)."""
-
-    def refused(ctx: bentoml.Context, why: ServiceUnavailable) -> JSONResponse:
-        ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE  # BentoML answers with the context's status
-        return JSONResponse({"message": str(why)})
-
-    if inspect.iscoroutinefunction(method):
-
-        @wraps(method)
-        async def answered_async(self: Any, *args: Any, ctx: bentoml.Context, **kwargs: Any) -> Any:
-            try:
-                return await method(self, *args, ctx=ctx, **kwargs)
-            except ServiceUnavailable as why:
-                return refused(ctx, why)
-
-        return answered_async
-
-    @wraps(method)  # sync methods stay sync: BentoML runs them in a thread, off the event loop
-    def answered(self: Any, *args: Any, ctx: bentoml.Context, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, ctx=ctx, **kwargs)
-        except ServiceUnavailable as why:
-            return refused(ctx, why)
-
-    return answered
-
-
-class UnavailableModel(BaseModel):
-    name: str
-    reason: str = Field(description="Why it is not served; its endpoints answer 503 with this reason.")
-
-
-class ModelsAnswer(ModelsResponse):
-    unavailable: list[UnavailableModel] = Field(
-        default_factory=list, description="Served models that are not loaded (never exported, or damaged files)."
-    )
 
 
 #: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
@@ -202,7 +140,7 @@ class SalesML:
         return bool(self.models) and self.context is not None
 
     @bentoml.api(route="/v1/leads/score", input_spec=LeadScoreRequest, output_spec=LeadScoreResponse)
-    @_unavailable_answered
+    @answered
     async def score_leads(
         self,
         leads: list[LeadIn],
@@ -215,12 +153,12 @@ class SalesML:
         as_of = as_of or datetime.now(UTC)  # read once: the features' cutoff and the answer's as_of
         request = LeadScoreRequest.model_construct(leads=leads, as_of=as_of, locale=locale, top=top)
         results = await self.batchers["lead"].submit(self._call("lead", request, ctx))
-        return LeadScoreResponse.model_validate({"request_id": _request_id(ctx), "results": results})
+        return LeadScoreResponse.model_validate({"request_id": request_id(ctx), "results": results})
 
     @bentoml.api(
         route="/v1/opportunities/score", input_spec=OpportunityScoreRequest, output_spec=OpportunityScoreResponse
     )
-    @_unavailable_answered
+    @answered
     async def score_opportunities(
         self,
         opportunities: list[OpportunityIn],
@@ -237,10 +175,10 @@ class SalesML:
         results = await self.batchers["opportunity"].submit(self._call("opportunity", request, ctx))
         for r in results:
             r["p_win"] = r["probability"]
-        return OpportunityScoreResponse.model_validate({"request_id": _request_id(ctx), "results": results})
+        return OpportunityScoreResponse.model_validate({"request_id": request_id(ctx), "results": results})
 
     @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
-    @_unavailable_answered
+    @answered
     def forecast(
         self,
         ctx: bentoml.Context,
@@ -253,13 +191,12 @@ class SalesML:
         the open pipeline and from deals not yet created, with P10/P50/P90."""
         request = ForecastRequest.model_construct(as_of=as_of, period=period, by=by, periods=periods)
         context, model, at = self._forecaster(request)
-        with _data_errors_refused():
-            table = model_forecast(context.ds, model.scorer, at, period, by, periods).table
+        table = model_forecast(context.ds, model.scorer, at, period, by, periods).table
         rows = [ForecastRow(**row) for row in table.to_dict("records")]
         return ForecastResponse(**self._answered(ctx, model, at, request, rows), by=by, rows=rows)
 
     @bentoml.api(route="/v1/targets/attainment", input_spec=AttainmentRequest, output_spec=AttainmentResponse)
-    @_unavailable_answered
+    @answered
     def target_attainment(
         self,
         ctx: bentoml.Context,
@@ -271,13 +208,12 @@ class SalesML:
         as_of, its color on the target board and the early warning."""
         request = AttainmentRequest.model_construct(as_of=as_of, level=level, period=period)
         context, model, at = self._forecaster(request)
-        with _data_errors_refused():
-            board = attainment(context.ds, model_forecast(context.ds, model.scorer, at, period, level, 1))
+        board = attainment(context.ds, model_forecast(context.ds, model.scorer, at, period, level, 1))
         rows = [AttainmentRow(**row) for row in board.to_dict("records")]
         return AttainmentResponse(**self._answered(ctx, model, at, request, rows), level=level, rows=rows)
 
     @bentoml.api(route="/v1/leads/sweep", input_spec=SweepRequest, output_spec=SweepResponse)
-    @_unavailable_answered
+    @answered
     def sweep_leads(
         self,
         ctx: bentoml.Context,
@@ -290,12 +226,12 @@ class SalesML:
         24 h without an outbound action, reassignment to the high-performer pool after 72 h, with the evidence."""
         request = SweepRequest.model_construct(as_of=as_of, since=since, lead_ids=lead_ids, locale=locale)
         context, model = self._ready("lead")
-        answer, record = run_sweep(context, model, request, _logged(ctx, model))
+        answer, record = run_sweep(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/leads/route", input_spec=RouteRequest, output_spec=RouteResponse)
-    @_unavailable_answered
+    @answered
     def route_lead(
         self,
         lead: LeadIn,
@@ -319,12 +255,12 @@ class SalesML:
             load_cap=load_cap,
         )
         context, model = self._ready("lead")
-        answer, record = run_routing(context, model, request, _logged(ctx, model))
+        answer, record = run_routing(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/activities/quality", input_spec=QualityRequest, output_spec=QualityResponse)
-    @_unavailable_answered
+    @answered
     def activity_quality(
         self,
         ctx: bentoml.Context,
@@ -340,12 +276,12 @@ class SalesML:
             as_of=as_of, opportunity=opportunity, lead=lead, opportunity_id=opportunity_id, lead_id=lead_id
         )
         context, model = self._ready(entity_of(request))
-        answer, record = run_quality(context, model, request, _logged(ctx, model))
+        answer, record = run_quality(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/checks", input_spec=ChecksRequest, output_spec=ChecksResponse)
-    @_unavailable_answered
+    @answered
     def data_checks(
         self,
         ctx: bentoml.Context,
@@ -365,9 +301,9 @@ class SalesML:
             opportunities=opportunities or [],
         )
         if self.context is None:
-            raise ServiceUnavailable(NO_HISTORY)
-        answer = check_records(self.context.ds, request, _request_id(ctx))
-        self.log.append([log_record(_logged(ctx), request, answer)])
+            raise Unavailable(NO_HISTORY)
+        answer = check_records(self.context.ds, request, request_id(ctx))
+        self.log.append([log_record(log_head(ctx), request, answer)])
         return answer
 
     @meta.get("/models", response_model=ModelsAnswer)
@@ -386,16 +322,16 @@ class SalesML:
 
     def _ready(self, entity: str) -> tuple[ServingContext, Exported]:
         if entity not in self.models:
-            raise ServiceUnavailable(self.unavailable[entity])
+            raise Unavailable(self.unavailable[entity])
         if self.context is None:
-            raise ServiceUnavailable(NO_HISTORY)
+            raise Unavailable(NO_HISTORY)
         return self.context, self.models[entity]
 
     def _forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
         """The history, the close-probability model and the checked as-of time a forecast call runs with."""
         context, model = self._ready("opportunity")
         if not self.whole_history:
-            raise ServiceUnavailable("the exported history predates forecasts; run `salesml export` and restart")
+            raise Unavailable("the exported history predates forecasts; run `salesml export` and restart")
         return context, model, pd.Timestamp(request.at(*context.span()))
 
     def _answered(
@@ -408,7 +344,7 @@ class SalesML:
     ) -> dict[str, Any]:
         """Logs a forecast call (its parameters and every row) before its answer is sent; the fields the answer
         shares with the log."""
-        head = _logged(ctx, model)
+        head = log_head(ctx, model)
         self.log.append(
             [
                 {
@@ -430,7 +366,7 @@ class SalesML:
     def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
         """The call as a batch takes it; a service without the model refuses it here (503)."""
         _, model = self._ready(entity)
-        return Call(request, _logged(ctx, model))
+        return Call(request, log_head(ctx, model))
 
     def _score(self, entity: str, calls: list[Call]) -> list[list[dict[str, Any]]]:
         """Features (same code as training), scores and factors of a batch of calls, one list of results per call;
@@ -445,121 +381,9 @@ class SalesML:
         table = prepared.features()
         first = requests[0]
         scored, reasons = model.scorer.predict_with_factors(table, top=first.top, locale=first.locale)  # type: ignore[arg-type]
-        inputs = _inputs(table, model)
-        key, name = f"{entity}_id", first.items_and_key[0]
-        rows = zip(scored.itertuples(), reasons, inputs, prepared.warnings, strict=True)
-        answers, records = [], []
-        logged_at = pd.Timestamp.now(tz="UTC").isoformat()
-        for call in calls:
-            as_of = pd.Timestamp(call.request.at()).to_pydatetime()
-            results = []
-            for item in getattr(call.request, name):
-                row, reason, values, warned = next(rows)
-                result = _result(model, row, reason, as_of, warned + row.warnings)
-                results.append({key: getattr(item, key), **result})
-                records.append(
-                    {
-                        **call.head,
-                        "logged_at": logged_at,
-                        "entity_id": getattr(item, key),
-                        "as_of": as_of.isoformat(),
-                        "input_hash": input_hash(item),
-                        "inputs": values,
-                        "probability": result["probability"],
-                        "score": result["score"],
-                        "grade": result["grade"],
-                        "factors": {e.factor: e.contribution for e in reason["positive"] + reason["negative"]},
-                        "warnings": result["warnings"],
-                    }
-                )
-            answers.append(results)
+        answers, records = scored_calls(model, calls, scored, reasons, table, prepared.warnings)
         self.log.append(records)
         return answers
-
-
-def _result(model: Exported, row: Any, reason: dict[str, list[FactorEffect]], as_of: datetime, warnings: list[str]):
-    """One item's answer fields, as the response models take them."""
-    result: dict[str, Any] = {
-        "probability": float(row.probability),
-        "score": int(row.score),
-        "grade": str(row.grade),
-        "base_probability": float(row.base_probability),
-        "top_positive": [_factor(e) for e in reason["positive"]],
-        "top_negative": [_factor(e) for e in reason["negative"]],
-        "other_effect": float(row.other_effect),
-        "model": model.info["name"],
-        "model_version": model.info["version"],
-        "as_of": as_of,
-        "warnings": warnings,
-        **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
-    }
-    if model.window_days and np.isfinite(row.expected_days):
-        result["expected_close_at"] = as_of + pd.Timedelta(days=float(row.expected_days)).to_pytimedelta()
-    return result
-
-
-def _call_ids(ctx: bentoml.Context) -> dict[str, str]:
-    """The call's ids in the prediction log (``serving.request_ids``); its request_id is sent back as X-Request-ID,
-    so both sides can trace the call."""
-    ids = call_ids(ctx.request)
-    ctx.response.metadata[REQUEST_ID_HEADER] = ids["request_id"]
-    return ids
-
-
-def _request_id(ctx: bentoml.Context) -> str:
-    return _call_ids(ctx)["request_id"]
-
-
-def _logged(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, Any]:
-    """What every prediction-log record of a call starts with: the call and the model that answered it (none for
-    the data checks)."""
-    head = {
-        **_call_ids(ctx),
-        "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
-        "endpoint": ctx.request.url.path,
-    }
-    if model is not None:
-        head |= {"model": model.info["name"], "model_version": model.info["version"]}
-    return head
-
-
-@contextmanager
-def _data_errors_refused() -> Iterator[None]:
-    """A forecast's DataError (no targets for the period, no team column, ...) is about what was asked of this
-    history: a 422 with its message, not a server error."""
-    try:
-        yield
-    except DataError as error:
-        raise refusal((), str(error)) from error
-
-
-def _factor(effect: FactorEffect) -> dict[str, Any]:
-    """The response's factor (``FactorOut``) as a dict: the response is validated once, in pydantic's core, which
-    costs less than building 10,000 factor models one by one in a batch."""
-    value = effect.value.item() if isinstance(effect.value, np.generic) else effect.value
-    if isinstance(value, float) and not np.isfinite(value):
-        value = None
-    return {
-        "factor": effect.factor,
-        "name": effect.name,
-        "feature": effect.feature,
-        "feature_name": effect.feature_name,
-        "value": value,
-        "contribution": float(effect.contribution),
-        "delta_probability": float(effect.delta_probability),
-    }
-
-
-def _inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
-    """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
-    columns = pd.DataFrame(table, copy=False)[model.scorer.feature_names].astype(object)
-    present = columns.notna().to_numpy()
-    names = np.array(model.scorer.feature_names)
-    values = columns.to_numpy()
-    return [
-        dict(zip(names[keep].tolist(), row[keep].tolist(), strict=True))
-        for row, keep in zip(values, present, strict=True)
-    ]
 
 
 SalesML.add_asgi_middleware(ApiGuard, workers=service_workers())

@@ -46,7 +46,7 @@ def _context() -> Any:
 
 def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     """The service's code path on ``payload``, step by step and as the endpoint method, without HTTP."""
-    from serving.request import LeadScoreRequest
+    from serving.schemas.scoring import LeadScoreRequest
 
     context, scorer = service.context, service.models["lead"].scorer
 

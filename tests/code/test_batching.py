@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from serving.batching import Batcher, Call
-from serving.request import MAX_ITEMS, LeadIn, LeadScoreRequest
+from serving.schemas.common import MAX_ITEMS
+from serving.schemas.scoring import LeadIn, LeadScoreRequest
 
 
 def _call(*ids: str, locale: str = "zh-CN", top: int = 5) -> Call:

@@ -15,7 +15,7 @@ from features.pit.build import build_features
 from features.pit.history import History
 from features.synth import synthesize
 from serving.context import ServingContext
-from serving.request import (
+from serving.schemas.scoring import (
     ActivityIn,
     LeadIn,
     LeadScoreRequest,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from serving.request import LEAD_EXAMPLE
+from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.helpers import ROOT
 from tests.service.server import Server, Stores
 

@@ -9,8 +9,8 @@ import pytest
 
 from features.crm.checks import check_dataset
 from features.crm.dataset import Dataset, conform, read_dataset
-from serving.checks import CHECKS_EXAMPLE
 from serving.predlog import read_log
+from serving.schemas.checks import CHECKS_EXAMPLE
 from tests.service.server import REVOKED, Server, Stores
 
 AS_OF = "2025-12-30T12:00:00Z"

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from serving.predlog import read_log
-from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
+from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.service.server import KEY, Server, Stores
 
 REQUESTS = 400

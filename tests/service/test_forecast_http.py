@@ -17,7 +17,7 @@ from features.insights.targets import LEVELS, attainment
 from features.scoring.pyfunc import CHAMPION, load_registered
 from features.scoring.scorer import Scorer
 from serving.predlog import read_log
-from serving.request import ATTAINMENT_EXAMPLE, FORECAST_EXAMPLE, Level
+from serving.schemas.forecast import ATTAINMENT_EXAMPLE, FORECAST_EXAMPLE, Level
 from tests.helpers import ROOT
 from tests.service.server import REVOKED, Server, Stores
 

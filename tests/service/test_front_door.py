@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 from features.settings import PUBLIC_METRICS
 from serving.http import EXCERPT, ApiGuard, Receive, Scope, Send
 from serving.predlog import read_log
-from serving.request import LEAD_EXAMPLE
 from serving.request_ids import RequestIds
+from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.service.server import KEY, Server
 
 STALLED = 32  # as many as the default in-flight slots

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from serving.predlog import read_log
-from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
+from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT
 from tests.service.server import KEY, REVOKED, Server, Stores
 

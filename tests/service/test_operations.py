@@ -18,7 +18,7 @@ import psutil
 
 from features.settings import LOG_MAX_MB
 from serving.process import LOG_BACKUPS, STOP_GRACE_S, members
-from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
+from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml
 from tests.service.server import KEY, Stores, free_port
 

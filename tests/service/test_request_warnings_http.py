@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 
 from serving.predlog import read_log
-from serving.request import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
-from serving.routing import ROUTE_EXAMPLE
-from serving.workflow import QUALITY_EXAMPLE
+from serving.schemas.routing import ROUTE_EXAMPLE
+from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
+from serving.schemas.workflow import QUALITY_EXAMPLE
 from tests.service.server import Server
 
 UNKNOWN_REP = "owner_rep_id: 'R9999' is not in the CRM history (scored without a rep record)"

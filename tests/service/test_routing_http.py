@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 
 from serving.predlog import read_log
-from serving.routing import ROUTE_EXAMPLE
+from serving.schemas.routing import ROUTE_EXAMPLE
 from tests.service.server import Server, Stores
 
 PATH = "/v1/leads/route"

@@ -18,7 +18,7 @@ from features.insights.sweep import sweep
 from features.scoring.pyfunc import CHAMPION, load_registered
 from features.scoring.scorer import Scorer
 from serving.predlog import read_log
-from serving.workflow import QUALITY_EXAMPLE, SWEEP_EXAMPLE
+from serving.schemas.workflow import QUALITY_EXAMPLE, SWEEP_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml
 from tests.service.server import REVOKED, Server, Stores
 
