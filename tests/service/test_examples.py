@@ -32,7 +32,7 @@ ENDPOINTS: dict[str, tuple[str, type[BaseModel]]] = {
 }
 #: /docs.json is BentoML's document of the service, amended by the guard (``ApiGuard._document``).
 DOCUMENT = (
-    "import json; from serving.service import SalesML; from serving.http import documented; "
+    "import json; from serving.service import SalesML; from serving.openapi import documented; "
     "print(json.dumps(documented(SalesML.openapi_spec.asdict())))"
 )
 
