@@ -33,7 +33,8 @@ from rich.progress import Progress
 
 from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
-from features.insights.forecast import SIMS, Window, deal_groups, forecast, model_forecast, periods_from, won_by_group
+from features.insights.forecast import SIMS, deal_groups, forecast, model_forecast, won_by_group
+from features.insights.periods import Window, periods_from
 from features.outputs import output_dir
 from features.pit.frames import dataset_as_of, scoring_frame
 from features.pit.timeline import DAY_NS, NAT, times

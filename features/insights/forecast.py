@@ -25,14 +25,13 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
+from features.insights.periods import Window, periods_from
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
 from features.pit.timeline import DAY_NS, NAT, times
 from features.scoring.scorer import Scorer
 
-Period = Literal["week", "month", "quarter"]
 GroupBy = Literal["rep", "team", "region", "product", "all"]
-PERIODS: dict[str, str] = {"week": "W-SUN", "month": "M", "quarter": "Q"}
 GROUP_BYS: tuple[str, ...] = ("rep", "team", "region", "product", "all")
 NO_GROUP = "(none)"
 ANALOG_DAYS = 182  # deals not yet created: analog windows over the past half year ...
@@ -41,15 +40,6 @@ MIN_AMOUNTS = 5  # a group with fewer recent wins draws amounts from every group
 QUANTILES = (0.1, 0.5, 0.9)
 SIMS = 4000
 CHUNK = 500  # simulations drawn at a time (memory: CHUNK x deals)
-
-
-@dataclass(frozen=True)
-class Window:
-    """One forecast period: its label (``2025-01``, ``2025Q1``, ``2025-01-06`` for a week) and UTC bounds."""
-
-    label: str
-    start: pd.Timestamp
-    end: pd.Timestamp  # exclusive
 
 
 @dataclass
@@ -67,21 +57,6 @@ class Forecast:
     def cell_samples(self, label: str, group: str) -> np.ndarray:
         k = [w.label for w in self.windows].index(label)
         return self.samples[:, k, self.groups.index(group)]
-
-
-def periods_from(as_of: pd.Timestamp, period: str, count: int) -> list[Window]:
-    """``count`` calendar periods (UTC), the first one holding ``as_of``."""
-    if period not in PERIODS:
-        raise DataError(f"unknown period {period!r}; use one of: {', '.join(PERIODS)}")
-    if count < 1:
-        raise DataError("the number of periods must be at least 1")
-    first = pd.Period(to_utc_scalar(as_of).tz_localize(None), PERIODS[period])
-    out = []
-    for p in (first + k for k in range(count)):
-        start = p.start_time.tz_localize("UTC")
-        label = str(p) if period != "week" else start.strftime("%Y-%m-%d")
-        out.append(Window(label, start, (p + 1).start_time.tz_localize("UTC")))
-    return out
 
 
 def deal_groups(ds: Dataset, deals: pd.DataFrame, by: str) -> pd.Series:

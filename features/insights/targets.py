@@ -17,7 +17,8 @@ import pandas as pd
 
 from features.crm.dataset import Dataset
 from features.errors import DataError
-from features.insights.forecast import Forecast, Window, periods_from, won_by_group
+from features.insights.forecast import Forecast, won_by_group
+from features.insights.periods import Window, periods_from
 from features.pit.timeline import DAY_NS
 
 LEVELS: tuple[str, ...] = ("rep", "team", "region")

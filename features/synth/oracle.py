@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.insights.forecast import Window
+from features.insights.periods import Window
 from features.synth.output import TRUTH_DIR
 
 

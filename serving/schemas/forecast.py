@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from features.errors import DataError
-from features.insights.forecast import GroupBy, Period
+from features.insights.forecast import GroupBy
+from features.insights.periods import Period
 from serving.schemas.common import Strict, UtcTime, documented, example
 
 FORECAST_EXAMPLE: dict[str, Any] = example("forecast")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from features.crm.dataset import Dataset, read_dataset
-from features.insights.forecast import GROUP_BYS, PERIODS, GroupBy, Period, model_forecast
+from features.insights.forecast import GROUP_BYS, GroupBy, model_forecast
+from features.insights.periods import PERIODS, Period
 from features.insights.targets import LEVELS, attainment
 from features.scoring.pyfunc import CHAMPION, load_registered
 from features.scoring.scorer import Scorer
