@@ -1,14 +1,44 @@
-"""Shared fixtures: where ../shared/data is, and skipping cleanly when a clone has none."""
+"""Shared fixtures: the simulated CRMs of the test run by size tier, and where ../shared/data is.
+
+Two tiers, each built once per session (``pytest --durations`` shows the build as the setup of the first test that
+asks for it):
+
+- ``small_data`` / ``small_crm``: 3,000 leads (seed 11) with both models trained (2 trials) and exported, a key file
+  and a report folder: what the service, the CLI and the explanation tests run on;
+- ``medium_data`` / ``medium_crm``: 9,000 leads (seed 5) with both models trained (2 trials), not exported: for the
+  tests that need more signal (keyword effects, routing quality, data checks' planted anomalies, notebooks).
+
+``*_data`` is the simulated export alone (a second or two: no training), ``*_crm`` the trained ``Stores``. Both are
+shared read-only: a test that trains, promotes, exports or damages files works on ``stores.copy(tmp_path / ...)``,
+and a test that changes the data writes a changed copy of its own. The data folders are checked unchanged at the
+end of the session.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import Stores
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SALESML_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    leads: int
+    seed: int
+    trials: int  # Optuna trials of each model
+
+
+SMALL = Tier("small", leads=3_000, seed=11, trials=2)
+MEDIUM = Tier("medium", leads=9_000, seed=5, trials=2)
 
 
 def shared_path(*parts: str) -> Path:
@@ -27,3 +57,41 @@ def xeducation_csv() -> Path:
 @pytest.fixture
 def maven_dir() -> Path:
     return shared_path("maven-crm-sales-opportunities")
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def _simulated(tmp_path_factory: pytest.TempPathFactory, tier: Tier) -> Iterator[Path]:
+    from features.synth import synthesize
+
+    out = tmp_path_factory.mktemp(f"{tier.name}-crm") / "data"
+    synthesize(out, leads=tier.leads, seed=tier.seed)
+    before = _files(out)
+    yield out
+    assert _files(out) == before, f"a test changed the shared {tier.name} CRM in {out}: copy it first"
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The small simulated export (read-only)."""
+    yield from _simulated(tmp_path_factory, SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_crm(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """The small export with both models trained and exported, a key file (``KEY`` live, ``REVOKED`` revoked)."""
+    return Stores.build(tmp_path_factory.mktemp("small-stores"), small_data, SMALL.trials, export=True)
+
+
+@pytest.fixture(scope="session")
+def medium_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The medium simulated export (read-only)."""
+    yield from _simulated(tmp_path_factory, MEDIUM)
+
+
+@pytest.fixture(scope="session")
+def medium_crm(medium_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """The medium export with both models trained (not exported)."""
+    return Stores.build(tmp_path_factory.mktemp("medium-stores"), medium_data, MEDIUM.trials, export=False)

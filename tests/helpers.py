@@ -1,13 +1,22 @@
-"""Running the real ``salesml`` command in a fresh process, as a user does."""
+"""Running the real ``salesml`` command in a fresh process, as a user does, and trained salesml stores for tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.train import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
+KEY, REVOKED = "test-key-0123456789", "old-key-9876543210"
+MODELS = ("lead_score", "close_probability")
 
 
 def salesml(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,7 +41,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
         assert fragment in lines[0]
 
 
-def train_in_store(store: Path, spec: str, data: Path, trials: int):
+def train_in_store(store: Path, spec: str, data: Path, trials: int) -> TrainResult:
     """Train in-process against a private MLflow store; the environment is restored afterwards."""
     import pytest
 
@@ -42,3 +51,57 @@ def train_in_store(store: Path, spec: str, data: Path, trials: int):
         mp.setenv("SALESML_STORE", str(store))
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
         return train(spec, data, trials=trials, progress=False)
+
+
+@dataclass
+class Stores:
+    """A trained salesml: the private MLflow store (``root/mlflow``), BentoML store (``root/bentoml``, once
+    exported), report folder and key file under ``root``, and the data the models were trained on (kept apart: the
+    session's data tiers are shared read-only)."""
+
+    root: Path
+    data: Path
+    trained: dict[str, TrainResult] = field(default_factory=dict)  # what each model's training returned
+
+    @property
+    def store(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "SALESML_STORE": str(self.store),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{self.store / 'mlflow.db'}",
+            "BENTOML_HOME": str(self.root / "bentoml"),
+            "SALESML_REPORT_DIR": str(self.root / "reports"),
+            "SALESML_API_KEY_FILE": str(self.root / "keys"),
+            "SALESML_API_KEYS": "",
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+
+    @classmethod
+    def build(cls, root: Path, data: Path, trials: int = 2, export: bool = True) -> Stores:
+        """Both models trained in-process on ``data`` (``trials`` Optuna trials each) into ``root``, a key file with
+        one live and one revoked key, and (``export``) the champions exported with the real ``salesml export``."""
+        stores = cls(root, data, {spec: train_in_store(root / "mlflow", spec, data, trials) for spec in MODELS})
+        (root / "keys").write_text(f"# test keys\n{KEY}\n{REVOKED}\n-{REVOKED}\n", encoding="utf-8")
+        if export:
+            exported = salesml("export", "--data", data, env=stores.env)
+            assert exported.returncode == 0, exported.stderr
+        return stores
+
+    def copy(self, root: Path) -> Stores:
+        """The stores copied to ``root`` (which must not exist), for a test that trains, promotes, exports or damages
+        files: MLflow records absolute artifact locations, so they are rewritten to the copy's. The data is the
+        same folder (read-only)."""
+        shutil.copytree(self.root, root)
+        old, new = f"{self.root}/", f"{root}/"
+        with sqlite3.connect(root / "mlflow" / "mlflow.db") as db:
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                for column in db.execute(f"PRAGMA table_info('{table}')").fetchall():
+                    if column[2].upper().startswith(("VARCHAR", "TEXT")):
+                        db.execute(f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?)', (old, new))
+        db.close()
+        for path in (root / "mlflow" / "artifacts").rglob("MLmodel"):
+            path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+        return Stores(root, self.data, self.trained)

@@ -8,23 +8,27 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import assert_one_line_error, salesml
+from tests.helpers import Stores, assert_one_line_error, salesml
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    store = tmp_path_factory.mktemp("store")
-    return {"SALESML_STORE": str(store), "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+def stores(small_crm: Stores, tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """A copy of the session's small CRM (the backtest logs runs to the store, a test moves its files aside) holding
+    close_probability alone, as a store where only the deal model was trained."""
+    stores = small_crm.copy(tmp_path_factory.mktemp("forecast") / "stores")
+    uri = f"sqlite:///{stores.store / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model("lead_score")
+    return stores
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    out = tmp_path_factory.mktemp("forecast") / "data"
-    proc = salesml("data", "synth", "--out", out, "--leads", 9000, "--seed", 5)
-    assert proc.returncode == 0, proc.stderr
-    proc = salesml("train", "--model", "close_probability", "--data", out, "--trials", 2, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out
+def env(stores: Stores) -> dict[str, str]:
+    return {"SALESML_STORE": str(stores.store), "MLFLOW_TRACKING_URI": f"sqlite:///{stores.store / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="module")
+def crm(stores: Stores) -> Path:
+    return stores.data
 
 
 def test_forecast_writes_table_csv_and_fan_chart(crm: Path, env: dict[str, str], tmp_path: Path) -> None:

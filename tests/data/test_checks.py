@@ -19,17 +19,15 @@ from features.crm.checks import (
     normalize_phone,
 )
 from features.crm.dataset import Dataset, Manifest, conform, read_dataset
-from features.synth import synthesize
 from tests.helpers import assert_one_line_error, salesml
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("checks") / "crm"
-    synthesize(out, leads=8_000, seed=5)
-    return out
+def crm(medium_data: Path) -> Path:
+    """The session's medium simulated export (9,000 leads) with the duplicates, outliers and discounts it plants."""
+    return medium_data
 
 
 @pytest.fixture(scope="module")

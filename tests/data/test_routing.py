@@ -8,6 +8,7 @@ check the routing rules, not a trained model; ``tests/model/test_routing_quality
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,6 @@ import pytest
 from features.crm.dataset import Dataset, conform, read_dataset
 from features.insights.routing import MANUAL, LeadToRoute, Routing, eligible_reps, route
 from features.pit.build import build_features
-from features.synth import synthesize
 from tests.data.test_features import LEAD, day, features, make
 
 
@@ -107,10 +107,8 @@ def test_an_owner_override_counts_the_lead_in_that_reps_record() -> None:
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    out = tmp_path_factory.mktemp("routing") / "data"
-    synthesize(out, leads=2000, seed=3)
-    return read_dataset(out)
+def crm(small_data: Path) -> Dataset:
+    return read_dataset(small_data)
 
 
 def _new_lead(ds: Dataset, account: str | None = None) -> tuple[Dataset, str, pd.Timestamp]:

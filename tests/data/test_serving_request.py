@@ -13,7 +13,6 @@ from features.crm.dataset import Dataset, read_dataset
 from features.insights.forecast import scoring_frame
 from features.pit.build import build_features
 from features.pit.history import History
-from features.synth import synthesize
 from serving.context import ServingContext
 from serving.schemas.scoring import (
     ActivityIn,
@@ -28,10 +27,8 @@ ACTIVITY_FIELDS = ("occurred_at", "recorded_at", "type", "direction", "duration_
 
 
 @pytest.fixture(scope="module")
-def ds(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    out: Path = tmp_path_factory.mktemp("serving") / "data"
-    synthesize(out, leads=3000, seed=17)
-    return read_dataset(out)
+def ds(small_data: Path) -> Dataset:
+    return read_dataset(small_data)
 
 
 @pytest.fixture(scope="module")

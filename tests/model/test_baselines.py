@@ -16,7 +16,6 @@ from features.crm.dataset import read_dataset
 from features.pit.build import build_features
 from features.pit.catalog import Feature, feature_catalog
 from features.pit.frames import entity_frame
-from features.synth import synthesize
 from training.baselines import BASELINES, MISSING, OdooFrequencyBaseline, PointsBaseline
 
 #: Held-out ROC AUC each baseline must clear on the simulated leads (they score about 0.77, 0.69, 0.69).
@@ -26,9 +25,8 @@ MIN_AUC = {"logistic": 0.7, "odoo_naive_bayes": 0.62, "points": 0.62}
 class Leads:
     """Simulated lead snapshots split by entity: early leads train, later ones test."""
 
-    def __init__(self, out: Path) -> None:
-        synthesize(out, leads=4000, seed=1)
-        ds = read_dataset(out)
+    def __init__(self, data: Path) -> None:
+        ds = read_dataset(data)
         table = build_features(ds, "lead", entity_frame(ds, "lead"))
         table = table[~table["censored"]].reset_index(drop=True)
         self.features = feature_catalog(ds.manifest, "lead")
@@ -40,8 +38,8 @@ class Leads:
 
 
 @pytest.fixture(scope="module")
-def leads(tmp_path_factory: pytest.TempPathFactory) -> Leads:
-    return Leads(tmp_path_factory.mktemp("synth"))
+def leads(medium_data: Path) -> Leads:
+    return Leads(medium_data)
 
 
 @pytest.fixture(scope="module")

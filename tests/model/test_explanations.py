@@ -26,8 +26,7 @@ from features.scoring.explanations import MIN_EFFECT, FactorEffect
 from features.scoring.factors import factor_of
 from features.scoring.inputs import OTHER, InputFeature, encode_matrix
 from features.scoring.scorer import Calibrator, Scorer, consistent_windows, expected_days, reference_quantiles
-from features.synth import synthesize
-from tests.helpers import train_in_store
+from tests.helpers import Stores
 from training.encode import model_inputs
 from training.spec import Categorical
 
@@ -35,12 +34,9 @@ TOLERANCE = 0.005  # half a point: what the rounded effects in scores.csv may mi
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Scorer]:
-    """The private MLflow store a lead model was trained into, its data, and the model."""
-    data = tmp_path_factory.mktemp("explain") / "data"
-    synthesize(data, leads=4000, seed=21)
-    store = tmp_path_factory.mktemp("store")
-    return store, data, train_in_store(store, "lead_score", data, 2).scorer
+def trained(small_crm: Stores) -> tuple[Path, Path, Scorer]:
+    """The private MLflow store a lead model was trained into (the session's small CRM), its data, and the model."""
+    return small_crm.store, small_crm.data, small_crm.trained["lead_score"].scorer
 
 
 @pytest.fixture(scope="module")

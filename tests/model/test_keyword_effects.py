@@ -19,17 +19,15 @@ from sklearn.linear_model import LogisticRegression
 from features.crm.dataset import read_dataset
 from features.pit.build import build_features
 from features.pit.catalog import note_name
-from features.synth import synthesize
 
-LEADS = 8_000
 KEYWORD_DRIVERS = ("note_budget_approval", "note_competitor", "note_price_comparison")
 
 
 @pytest.fixture(scope="module")
-def closed_deals(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Each closed deal's keyword counts as known when it closed, whether it was won, and the planted signs."""
-    out = tmp_path_factory.mktemp("keywords") / "data"
-    synthesize(out, leads=LEADS, seed=5)
+def closed_deals(medium_data: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Each closed deal of the session's medium CRM (9,000 leads): its keyword counts as known when it closed,
+    whether it was won, and the planted signs."""
+    out = medium_data
     ds = read_dataset(out)
     deals = ds.get("opportunities").dropna(subset=["closed_at", "outcome"])
     frame = pd.DataFrame({"entity_id": deals["opportunity_id"].to_numpy(), "cutoff_time": deals["closed_at"]})

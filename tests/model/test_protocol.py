@@ -17,7 +17,6 @@ from features.pit.catalog import CUTOFF_CALENDAR, feature_catalog
 from features.scoring.additive import AdditiveModel
 from features.scoring.blend import Blend, load_model, model_kind, save_model
 from features.scoring.inputs import InputFeature, encode_inputs
-from features.synth import synthesize
 from features.synth.shapes import synthesize_shape
 from tests.helpers import salesml, train_in_store
 from training.calibrate import MIN_ISOTONIC_CLASS, allowed_calibrators, choose_calibrator
@@ -99,15 +98,8 @@ def test_no_honest_split_is_one_line_naming_the_horizon_knob() -> None:
     assert "\n" not in message and "horizon_days" in message and "positives" in message
 
 
-@pytest.fixture(scope="module")
-def small_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("protocol") / "data"
-    synthesize(out, leads=3000, seed=5, outlier_share=0.0)
-    return out
-
-
-def test_the_horizon_is_derived_from_the_exports_own_delays(small_crm: Path) -> None:
-    ds = read_dataset(small_crm)
+def test_the_horizon_is_derived_from_the_exports_own_delays(small_data: Path) -> None:
+    ds = read_dataset(small_data)
     spec, _ = load_spec("lead_score")
     resolved, note = resolve_horizon(spec, ds)
     leads = ds.tables["leads"]
@@ -186,8 +178,9 @@ def test_cross_fitted_calibration_is_out_of_fold_and_spread() -> None:
     assert not np.allclose(in_sample, refit.oof_probability)  # calibrated on held-out margins, not these
 
 
-def test_a_first_version_without_skill_stays_challenger(small_crm: Path, tmp_path: Path) -> None:
-    ds = read_dataset(small_crm)
+@pytest.mark.slow
+def test_a_first_version_without_skill_stays_challenger(small_data: Path, tmp_path: Path) -> None:
+    ds = read_dataset(small_data)
     leads = ds.tables["leads"]
     drawn = np.random.default_rng(0).uniform(size=len(leads)) < 0.2  # outcomes dealt at random: nothing to learn
     noise_leads = leads.assign(converted_at=leads["created_at"].where(drawn), disqualified_at=pd.NaT)
@@ -219,8 +212,8 @@ def test_a_blend_contributes_its_members_weighted_and_survives_a_round_trip(tmp_
     np.testing.assert_allclose(again.predict(x, raw_score=True), margin)
 
 
-def test_calendar_features_describe_the_entity_unless_the_spec_asks_for_the_scoring_time(small_crm: Path) -> None:
-    ds = read_dataset(small_crm)
+def test_calendar_features_describe_the_entity_unless_the_spec_asks_for_the_scoring_time(small_data: Path) -> None:
+    ds = read_dataset(small_data)
     for model, expected in (("lead_score", False), ("close_probability", True)):
         spec, _ = load_spec(model)
         names = {f.name for f in select_candidates(feature_catalog(ds.manifest, spec.entity), spec)}
@@ -228,6 +221,7 @@ def test_calendar_features_describe_the_entity_unless_the_spec_asks_for_the_scor
         assert set(CUTOFF_CALENDAR) <= names if expected else not set(CUTOFF_CALENDAR) & names
 
 
+@pytest.mark.slow
 def test_a_small_leads_only_export_trains_with_defaults(tmp_path: Path) -> None:
     data = tmp_path / "small"
     synthesize_shape(data, "growing", leads=3000, seed=3)

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
-from features.synth import synthesize
-from tests.helpers import assert_one_line_error, salesml
+from tests.helpers import Stores, assert_one_line_error, salesml
+from training.cli import print_training
 
 TRIALS = 3
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("store")
+def stores(small_crm: Stores, tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """A copy of the session's small CRM (this module trains in it), where lead_score version 1 was trained."""
+    return small_crm.copy(tmp_path_factory.mktemp("train") / "stores")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("crm") / "data"
-    synthesize(out, leads=6000, seed=11)
-    return out
+def store(stores: Stores) -> Path:
+    return stores.store
+
+
+@pytest.fixture(scope="module")
+def demo(stores: Stores) -> Path:
+    return stores.data
 
 
 def run(store: Path, *args: object):
@@ -31,14 +37,14 @@ def run(store: Path, *args: object):
 
 
 @pytest.fixture(scope="module")
-def trained(store: Path, demo: Path) -> dict:
-    """Two trainings of lead_score: the first becomes champion, the second is compared with it and promoted."""
-    outputs = {}
-    for name, extra in (("first", ()), ("second", ("--promote",))):
-        proc = run(store, "train", "--model", "lead_score", "--data", demo, "--trials", TRIALS, *extra)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        outputs[name] = proc.stdout
-    return outputs
+def trained(stores: Stores) -> dict:
+    """Two trainings of lead_score: the first (the small CRM's, its summary printed as ``salesml train`` prints it)
+    becomes champion, the second (``salesml train --promote``) is compared with it and promoted."""
+    first = io.StringIO()
+    print_training(Console(file=first, width=200), stores.trained["lead_score"])
+    proc = run(stores.store, "train", "--model", "lead_score", "--data", stores.data, "--trials", TRIALS, "--promote")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"first": first.getvalue(), "second": proc.stdout}
 
 
 def test_first_version_becomes_champion_and_report_shows_baselines(trained: dict) -> None:

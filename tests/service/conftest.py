@@ -1,4 +1,4 @@
-"""One trained, exported salesml and one running server for the service tests."""
+"""One trained, exported salesml (the session's small CRM) and one running server for the service tests."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tests.service.server import Server, Stores
 
 
 @pytest.fixture(scope="session")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
-    return Stores.build(tmp_path_factory.mktemp("service"))
+def stores(small_crm: Stores) -> Stores:
+    return small_crm
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A real salesml service for tests: trained into a private store, exported, started with ``salesml serve``."""
+"""A real salesml service for tests: the trained, exported stores of a tier (tests/conftest.py) served by
+``salesml serve`` on a free loopback port."""
 
 from __future__ import annotations
 
@@ -15,48 +16,15 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.helpers import ROOT, salesml, train_in_store
+from tests.helpers import KEY, REVOKED, ROOT, Stores
 
-KEY, REVOKED = "test-key-0123456789", "old-key-9876543210"
+__all__ = ["KEY", "REVOKED", "Server", "Stores", "free_port"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@dataclass
-class Stores:
-    """A trained and exported salesml: the private MLflow and BentoML stores, the data and the key file."""
-
-    root: Path
-    data: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "SALESML_STORE": str(self.root / "mlflow"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}",
-            "BENTOML_HOME": str(self.root / "bentoml"),
-            "SALESML_REPORT_DIR": str(self.root / "reports"),
-            "SALESML_API_KEY_FILE": str(self.root / "keys"),
-            "SALESML_API_KEYS": "",
-            "BENTOML_DO_NOT_TRACK": "true",
-        }
-
-    @classmethod
-    def build(cls, root: Path, leads: int = 3000, trials: int = 2) -> Stores:
-        data = root / "data"
-        done = salesml("data", "synth", "--out", data, "--leads", leads, "--seed", 11)
-        assert done.returncode == 0, done.stderr
-        for spec in ("lead_score", "close_probability"):
-            train_in_store(root / "mlflow", spec, data, trials)
-        (root / "keys").write_text(f"# test keys\n{KEY}\n{REVOKED}\n-{REVOKED}\n", encoding="utf-8")
-        stores = cls(root, data)
-        exported = salesml("export", "--data", data, env=stores.env)
-        assert exported.returncode == 0, exported.stderr
-        return stores
 
 
 @dataclass
