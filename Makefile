@@ -1,4 +1,5 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# `make test-fast` is the daily loop (tests marked slow left out); `make test` runs everything.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ SERVICE_LOG := logs/service.log
 #: Debian packages for the report's browser test and screenshot: headless Chromium, its driver, a CJK font.
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-.PHONY: install demo serve stop test lint bench clean browser report-screenshot
+.PHONY: install demo serve stop test test-fast lint bench clean browser report-screenshot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "salesml needs Python >= 3.11")'
@@ -53,8 +54,11 @@ serve: install ## (re)start the scoring service in the background on 127.0.0.1:$
 stop: ## stop the background scoring service whole (supervisor, server, workers, and what a kill left of them)
 	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
-test: install browser ## run the whole test suite (installs the report's browser first when root)
+test: install browser ## run the whole test suite, slow tests included (at most 8 minutes on 2 cores; installs the report's browser first when root)
 	$(BIN)/python -m pytest
+
+test-fast: install ## the daily loop: every test not marked slow (under 3 minutes on 2 cores)
+	$(BIN)/python -m pytest -m "not slow"
 
 browser: ## install $(BROWSER_PACKAGES) with apt-get when missing (as root; otherwise say what to install)
 	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2> /dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmarks.report import machine, peak_rss_gib, write_section
+from benchmarks.report import figure_table, machine, peak_rss_gib, write_section
 from features.crm.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
 from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES
 from features.pit.build import build_features
@@ -235,9 +235,7 @@ def main() -> int:
         + ("." if args.quick else f" ({'met' if within else '**missed**'})."),
         "The reference computes only the four all-activity counts; `build_features` computes every feature.",
         "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {name} | {value} |" for name, value in rows),
+        *figure_table(rows),
         "",
     ]
     text = "\n".join(lines)

@@ -7,7 +7,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +76,8 @@ def tree_shape(booster: lgb.Booster) -> str:
     leaves = nodes["left_child"].isna().sum() / booster.num_trees()
     depth = nodes.groupby("tree_index")["node_depth"].max().mean() - 1
     return f"{booster.num_trees()} trees, {leaves:.0f} leaves and depth {depth:.1f} a tree on average"
+
+
+def figure_table(rows: Iterable[tuple[str, object]]) -> list[str]:
+    """A two-column markdown table of named figures, as every section shows them."""
+    return ["| figure | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shap
 
-from benchmarks.report import machine, median_time, model_shape, peak_rss_gib, write_section
+from benchmarks.report import figure_table, machine, median_time, model_shape, peak_rss_gib, write_section
 from benchmarks.stores import QUICK_STORE, Stores, StoreSize, workdir
 from features.crm.dataset import read_dataset
 from features.pit.build import build_features
@@ -168,9 +168,7 @@ def report(scorer: Scorer, size: Size, rows: int, f: Figures, command: str, quic
         "shap's TreeExplainer hands a LightGBM booster to LightGBM's own `pred_contrib`, the tree SHAP salesml"
         " uses, so the values agree to float error and the ratio is the cost of turning them into key factors.",
         "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {name} | {value} |" for name, value in table),
+        *figure_table(table),
         "",
     ]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.report import machine, peak_rss_gib, write_section
+from benchmarks.report import figure_table, machine, peak_rss_gib, write_section
 from features.synth import SynthResult, synthesize
 
 SIZES = {"full": 1_000_000, "quick": 2_000}
@@ -44,9 +44,7 @@ def report(result: SynthResult, leads: int, seed: int, peak_gib: float, disk_mib
         f"`.venv/bin/python -m benchmarks.synth --leads {leads} --seed {seed}` on {machine()}, {dt.date.today()}.",
         "Targets: under ~5 min on 2 cores, peak RSS under 6 GiB.",
         "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {name} | {value} |" for name, value in rows),
+        *figure_table(rows),
         "",
     ]
     return "\n".join(lines)

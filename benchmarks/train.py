@@ -29,7 +29,7 @@ import optuna
 import pandas as pd
 from optuna_integration.lightgbm import LightGBMPruningCallback
 
-from benchmarks.report import machine, peak_rss_gib, write_section
+from benchmarks.report import figure_table, machine, peak_rss_gib, write_section
 from features.config import optuna_storage
 from features.crm.dataset import read_dataset
 from features.pit.frames import entity_frame
@@ -189,9 +189,7 @@ def report(run: Run, size: Size, trials: int, command: str, quick: bool) -> str:
         f"Target: 50 trials on 200k snapshots in at most {TARGET_S / 60:.0f} min on {CORES} cores"
         + ("." if quick else f" ({'met' if run.met(trials) else '**missed**'})."),
         "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {name} | {value} |" for name, value in rows),
+        *figure_table(rows),
         "",
     ]
     return "\n".join(lines)

@@ -4,9 +4,10 @@ Two tiers, each built once per session (``pytest --durations`` shows the build a
 asks for it):
 
 - ``small_data`` / ``small_crm``: 3,000 leads (seed 11) with both models trained (2 trials) and exported, a key file
-  and a report folder: what the service, the CLI and the explanation tests run on;
-- ``medium_data`` / ``medium_crm``: 9,000 leads (seed 5) with both models trained (2 trials), not exported: for the
-  tests that need more signal (keyword effects, routing quality, data checks' planted anomalies, notebooks).
+  and a report folder: what the service, CLI, training, explanation and notebook tests run on;
+- ``medium_data`` / ``medium_crm``: 9,000 leads (seed 5), for the tests that need more signal: the data alone for the
+  baselines, keyword effects and the data checks' planted anomalies; with lead_score trained (2 trials, not
+  exported) for routing quality, the one test that needs a model on more than the small tier (slow).
 
 ``*_data`` is the simulated export alone (a second or two: no training), ``*_crm`` the trained ``Stores``. Both are
 shared read-only: a test that trains, promotes, exports or damages files works on ``stores.copy(tmp_path / ...)``,
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Stores
+from tests.helpers import MODELS, Stores
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SALESML_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -35,10 +36,11 @@ class Tier:
     leads: int
     seed: int
     trials: int  # Optuna trials of each model
+    models: tuple[str, ...]  # trained in ``*_crm``
 
 
-SMALL = Tier("small", leads=3_000, seed=11, trials=2)
-MEDIUM = Tier("medium", leads=9_000, seed=5, trials=2)
+SMALL = Tier("small", leads=3_000, seed=11, trials=2, models=MODELS)
+MEDIUM = Tier("medium", leads=9_000, seed=5, trials=2, models=("lead_score",))
 
 
 def shared_path(*parts: str) -> Path:
@@ -70,7 +72,9 @@ def _simulated(tmp_path_factory: pytest.TempPathFactory, tier: Tier) -> Iterator
     synthesize(out, leads=tier.leads, seed=tier.seed)
     before = _files(out)
     yield out
-    assert _files(out) == before, f"a test changed the shared {tier.name} CRM in {out}: copy it first"
+    after = _files(out)
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"a test changed the shared {tier.name} CRM in {out} ({', '.join(changed[:5])}): copy it first"
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +86,7 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def small_crm(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
     """The small export with both models trained and exported, a key file (``KEY`` live, ``REVOKED`` revoked)."""
-    return Stores.build(tmp_path_factory.mktemp("small-stores"), small_data, SMALL.trials, export=True)
+    return Stores.build(tmp_path_factory.mktemp("small-stores"), small_data, SMALL.trials, True, SMALL.models)
 
 
 @pytest.fixture(scope="session")
@@ -93,5 +97,5 @@ def medium_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def medium_crm(medium_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
-    """The medium export with both models trained (not exported)."""
-    return Stores.build(tmp_path_factory.mktemp("medium-stores"), medium_data, MEDIUM.trials, export=False)
+    """The medium export with lead_score trained (not exported)."""
+    return Stores.build(tmp_path_factory.mktemp("medium-stores"), medium_data, MEDIUM.trials, False, MEDIUM.models)

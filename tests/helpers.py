@@ -80,21 +80,25 @@ class Stores:
         }
 
     @classmethod
-    def build(cls, root: Path, data: Path, trials: int = 2, export: bool = True) -> Stores:
-        """Both models trained in-process on ``data`` (``trials`` Optuna trials each) into ``root``, a key file with
-        one live and one revoked key, and (``export``) the champions exported with the real ``salesml export``."""
-        stores = cls(root, data, {spec: train_in_store(root / "mlflow", spec, data, trials) for spec in MODELS})
+    def build(
+        cls, root: Path, data: Path, trials: int = 2, export: bool = True, models: tuple[str, ...] = MODELS
+    ) -> Stores:
+        """The ``models`` (default both) trained in-process on ``data`` (``trials`` Optuna trials each) into ``root``,
+        a key file with one live and one revoked key, and (``export``) the champions exported with the real
+        ``salesml export``."""
+        stores = cls(root, data, {spec: train_in_store(root / "mlflow", spec, data, trials) for spec in models})
         (root / "keys").write_text(f"# test keys\n{KEY}\n{REVOKED}\n-{REVOKED}\n", encoding="utf-8")
         if export:
             exported = salesml("export", "--data", data, env=stores.env)
             assert exported.returncode == 0, exported.stderr
         return stores
 
-    def copy(self, root: Path) -> Stores:
+    def copy(self, root: Path, with_data: bool = False) -> Stores:
         """The stores copied to ``root`` (which must not exist), for a test that trains, promotes, exports or damages
-        files: MLflow records absolute artifact locations, so they are rewritten to the copy's. The data is the
-        same folder (read-only)."""
+        files: MLflow records absolute artifact locations, so they are rewritten to the copy's. The data stays the
+        same folder (read-only) unless ``with_data`` copies it to ``root/data`` too (validation writes beside it)."""
         shutil.copytree(self.root, root)
+        data = shutil.copytree(self.data, root / "data") if with_data else self.data
         old, new = f"{self.root}/", f"{root}/"
         with sqlite3.connect(root / "mlflow" / "mlflow.db") as db:
             for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
@@ -104,4 +108,4 @@ class Stores:
         db.close()
         for path in (root / "mlflow" / "artifacts").rglob("MLmodel"):
             path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
-        return Stores(root, self.data, self.trained)
+        return Stores(root, data, self.trained)

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import httpx
 import numpy as np
 
-from benchmarks.report import machine
+from benchmarks.report import figure_table, machine
 from benchmarks.serve.inprocess import InProcess
 from benchmarks.serve.load import Batches, Load
 from benchmarks.serve.payloads import BATCH, TOP
@@ -303,9 +303,7 @@ def report(run: Run, command: str) -> str:
         "|---|---|---|---|---|",
         *(f"| {t.name} | {t.measured} | {t.target} | {verdict(t.met, run.quick)} | {t.floor} |" for t in targets(run)),
         "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {name} | {value} |" for name, value in figures(run)),
+        *figure_table(figures(run)),
         "",
     ]
     return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""The analyst notebooks run top to bottom in the project's own kernel against a small simulated CRM and a private
-MLflow store holding both models, and they are committed without outputs."""
+"""The analyst notebooks run top to bottom in the project's own kernel against the session's small simulated CRM
+and a private MLflow store holding both models, and they are committed without outputs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 from features.crm.dataset import read_dataset
 from features.errors import DataError
 from features.insights.health import funnel
-from tests.helpers import ROOT, salesml, train_in_store
+from tests.helpers import ROOT, Stores
 from training.explain import factor_changes, open_matrix
 from training.registry import load_scorer
 
@@ -29,14 +29,11 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A 6,000-lead CRM with both models trained (2 trials) in a private store; kernels inherit the variables."""
-    root = tmp_path_factory.mktemp("notebooks")
-    data, store = root / "data", root / "store"
-    proc = salesml("data", "synth", "--out", data, "--leads", 6000, "--seed", 3)
-    assert proc.returncode == 0, proc.stderr
-    for spec in ("lead_score", "close_probability"):
-        train_in_store(store, spec, data, trials=2)
+def env(small_crm: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A copy of the session's small CRM and its data (both models trained, 2 trials: the retraining notebook adds a
+    version, the exploring one validates the data, which writes beside it); kernels inherit the variables."""
+    stores = small_crm.copy(tmp_path_factory.mktemp("notebooks") / "stores", with_data=True)
+    data, store = stores.data, stores.store
     values = {
         "SALESML_DATA": str(data),
         "SALESML_STORE": str(store),
@@ -64,6 +61,7 @@ def test_committed_notebooks_are_the_four_and_have_no_outputs() -> None:
         assert code and all(not cell.outputs and cell.execution_count is None for cell in code), path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_top_to_bottom(name: str, env: dict[str, str]) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -75,10 +73,12 @@ def test_notebook_runs_top_to_bottom(name: str, env: dict[str, str]) -> None:
     for fragment in fragments:
         assert fragment in text, f"{name}: {fragment!r} not in its outputs"
     if name.startswith("2.0"):
-        client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+        uri = env["MLFLOW_TRACKING_URI"]  # the registry too: in-process trainings set a global registry URI
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         assert str(client.get_model_version_by_alias("lead_score", "champion").version) == "2"
 
 
+@pytest.mark.slow
 def test_factor_changes_move_only_with_time_and_need_the_deal_to_exist(env: dict[str, str]) -> None:
     ds = read_dataset(Path(env["SALESML_DATA"]))
     scorer, _ = load_scorer("close_probability")
@@ -93,8 +93,8 @@ def test_factor_changes_move_only_with_time_and_need_the_deal_to_exist(env: dict
         factor_changes(scorer, ds, deals["entity_id"].iloc[0], created[deals["entity_id"].iloc[0]], days=7)
 
 
-def test_funnel_narrows_stage_by_stage(env: dict[str, str]) -> None:
-    table = funnel(read_dataset(Path(env["SALESML_DATA"])))
+def test_funnel_narrows_stage_by_stage(small_data: Path) -> None:
+    table = funnel(read_dataset(small_data))
     assert table["reached"].is_monotonic_decreasing and table["reached"].iloc[-1] > 0
     assert (table[["won", "lost", "open"]].sum(axis=1) == table["reached"]).all()
     assert table["won"].nunique() == 1  # a won deal went through every stage

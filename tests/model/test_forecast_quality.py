@@ -21,6 +21,7 @@ from training.backtest import BacktestResult, backtest
 
 LEADS = 60_000  # about 140 team-month cells over 2025: coverage is then measured to about +/- 3.5 points
 SCOPE = "all groups"
+pytestmark = pytest.mark.slow  # a year of monthly backtests on 60,000 leads
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import salesml, train_in_store
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
 PUBLIC_NOTEBOOKS_AUC = 0.88
 
 

@@ -25,6 +25,9 @@ def _bentoml(stores: Stores, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+pytestmark = pytest.mark.slow  # a bento built, and served from
+
+
 @pytest.fixture(scope="module")
 def bento(stores: Stores) -> str:
     built = _bentoml(stores, "build", "-o", "tag")
