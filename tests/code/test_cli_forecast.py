@@ -54,6 +54,7 @@ def test_targets_board_has_colors_and_chances(crm: Path, env: dict[str, str], tm
     assert (board["period"] == "2025-11").all()
 
 
+@pytest.mark.slow  # three monthly backtests
 def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
     proc = salesml(
         "backtest", "--data", crm, "--from", "2025-09-01", "--to", "2025-11-30", "--by", "team",

@@ -74,6 +74,7 @@ def _trickle(connection: socket.socket, seconds: float) -> None:
         connection.sendall(b" ")
 
 
+@pytest.mark.slow  # waits out the read timeout
 def test_stalled_senders_hold_no_slot_and_are_dropped(server: Server) -> None:
     """32 calls stalled in their bodies and 32 in their headers: other callers are answered at once meanwhile; the
     stalled get 408 with their connections closed after SALESML_BODY_TIMEOUT_S (10 s), and so does a sender that

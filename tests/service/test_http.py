@@ -234,6 +234,7 @@ def test_calls_at_once_are_answered_as_if_alone(server: Server) -> None:
     assert len({json.dumps(r) for r in alone}) > 6  # the calls differ in more than their ids
 
 
+@pytest.mark.slow  # a server of its own
 def test_overload_is_answered_429_not_queued(stores: Stores, tmp_path: Path) -> None:
     """Past SALESML_MAX_CONCURRENCY requests in progress, callers get 429 at once (no unbounded queue)."""
     busy = Server(stores, tmp_path / "log", env={"SALESML_MAX_CONCURRENCY": "1"}).start()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from features.settings import LOG_MAX_MB
 from serving.process import LOG_BACKUPS, STOP_GRACE_S, members
@@ -68,6 +69,7 @@ def gone(pid_file: Path, port: int, timeout_s: float) -> bool:
     return not members(pid_file) and not listeners(port)
 
 
+@pytest.mark.slow  # three services started and killed
 def test_a_killed_service_restarts_and_stops_whole(stores: Stores, tmp_path: Path) -> None:
     port, pid_file, log = free_port(), tmp_path / "service.pid", tmp_path / "service.log"
     log.write_text("an earlier run\n", encoding="utf-8")
