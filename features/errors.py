@@ -40,3 +40,7 @@ class Unavailable(SalesmlError):
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line, to quote inside a one-line error."""
     return " ".join(str(exc).split())
+
+
+class MessageError(SalesmlError):
+    """A locale salesml has no words for, or message files that lack a word or disagree on its fields."""
