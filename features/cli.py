@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from features.errors import SalesmlError
+from features.messages import LOCALES
 
 console = Console(stderr=True)
 
@@ -31,7 +32,7 @@ def as_of_option(default: str = "the export time") -> Any:
 
 DataDir = Annotated[Path, data_option()]
 AsOf = Annotated[str | None, as_of_option()]
-Language = Annotated[str, typer.Option(help="Language of the output: zh-CN or en.")]
+Language = Annotated[str, typer.Option(help=f"Language of the output: {' or '.join(LOCALES)}.")]
 Period = Annotated[str, typer.Option(help="week, month or quarter.")]
 GroupBy = Annotated[str, typer.Option(help="Group by rep, team, region, product or all.")]
 Sims = Annotated[int, typer.Option(min=100, help="Monte Carlo draws for the intervals.")]

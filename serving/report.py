@@ -9,7 +9,7 @@ and the SHA-256 of the page served).
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Query, Request
@@ -17,13 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from features.config import latest_report
+from features.messages import Locale
 from serving.http import refused
 from serving.predlog import PredictionLog
 from serving.request_ids import HEADER, call_ids
 
 ENDPOINT = "/v1/report"
 ReportLocale = Annotated[
-    Literal["zh-CN", "en"],
+    Locale,
     Query(description="Language of the report: zh-CN (default) or en.", openapi_examples={"en": {"value": "en"}}),
 ]
 MESSAGE_SCHEMA = {

@@ -14,7 +14,7 @@ returns an (n, 2) array.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from features.messages import pair
 from features.pit.catalog import Feature
 from features.scoring.additive import signed_log1p as signed_log1p_values
 
@@ -236,6 +237,13 @@ class Rule:
         return np.where((x >= self.low) & (x < self.high), self.points, 0.0)
 
 
+def _rule(criterion: str, feature: str, points: float, words: str, **limits: Any) -> Rule:
+    """A rule described by the message ``baseline.rule.<words>``, which quotes the rule's own limits."""
+    rule = Rule(criterion, feature, points, "", "", **limits)
+    zh, en = pair(f"baseline.rule.{words}", low=rule.low, high=rule.high, cap=rule.cap)
+    return replace(rule, en=en, zh=zh)
+
+
 #: Sources a person vouched for or met in person.
 WARM_SOURCES = ("referral", "partner", "trade_show")
 #: The sectors the field reference's teams sell into (industrial equipment, medical devices, SaaS, education).
@@ -244,35 +252,31 @@ TARGET_INDUSTRIES = ("manufacturing", "healthcare", "software", "education")
 #: downloads, source, company size, budget, decision chain, industry fit) with response speed and activation
 #: weighted after its response-time table (<1 h ~40% conversion, 1-4 h ~21%, 4-24 h ~10%, >24 h ~2%).
 RULES: tuple[Rule, ...] = (
-    Rule("response_speed", "first_response_h", 20, "responded within 1 h", "1小时内响应", high=1),
-    Rule("response_speed", "first_response_h", 10, "responded within 1-4 h", "1-4小时内响应", low=1, high=4),
-    Rule("response_speed", "first_response_h", 5, "responded within 4-24 h", "4-24小时内响应", low=4, high=24),
-    Rule("activation", "activated_7d", 15, "activated within 7 days", "7天内激活", low=1),
-    Rule(
-        "activation", "effective_interactions_7d", 15, "2+ effective interactions in 7 days", "7天内有效互动≥2次", low=2
-    ),
-    Rule("recency", "act_all_hours_since_last", 10, "interaction in the last 24 h", "24小时内有互动", high=24),
-    Rule(
-        "recency", "act_all_hours_since_last", 5, "interaction in the last 1-3 days", "1-3天内有互动", low=24, high=72
-    ),
-    Rule("frequency", "act_all_n_30d", 2, "each interaction in 30 days (max 10)", "近30天每次互动(上限10)", cap=10),
-    Rule("downloads", "act_download_n_total", 5, "each download (max 15)", "每次资料下载(上限15)", cap=15),
-    Rule("web_dwell", "web_dwell_min_total", 5, "5-30 min on the website", "网站停留5-30分钟", low=5, high=30),
-    Rule("web_dwell", "web_dwell_min_total", 10, "30+ min on the website", "网站停留30分钟以上", low=30),
-    Rule("form_fill", "act_form_n_total", 5, "filled in a form", "提交过表单", low=1),
-    Rule("source", "source", 10, "referral, partner or trade show", "转介绍/合作伙伴/展会", values=WARM_SOURCES),
-    Rule("company_size", "company_size", 10, "1000+ employees", "1000人以上", values=("1000+",)),
-    Rule("company_size", "company_size", 5, "200-999 employees", "200-999人", values=("200-999",)),
-    Rule("company_size", "account_employees", 10, "1000+ employees", "1000人以上", low=1000),
-    Rule("company_size", "account_employees", 5, "200-999 employees", "200-999人", low=200, high=1000),
-    Rule("industry_fit", "industry", 10, "target industry", "目标行业", values=TARGET_INDUSTRIES),
-    Rule("industry_fit", "account_industry", 10, "target industry", "目标行业", values=TARGET_INDUSTRIES),
-    Rule("senior_contact", "senior_roles_met_n", 10, "met a senior decision maker", "已接触高层决策人", low=1),
-    Rule("decision_chain", "roles_met_n", 5, "3+ contact roles met", "已接触3个以上角色", low=3),
-    Rule("cto", "cto_touches_n", 5, "each CTO session (max 10)", "每次CTO参与(上限10)", cap=10),
-    Rule("budget", "note_budget_approval_n", 10, "budget approval mentioned", "提及预算审批", low=1),
-    Rule("price_comparison", "note_price_comparison_n", -5, "only comparing prices", "仅在比价", low=1),
-    Rule("stage", "stage_index", 10, "each funnel stage reached (max 40)", "每推进一个阶段(上限40)", cap=40),
+    _rule("response_speed", "first_response_h", 20, "response_within", high=1),
+    _rule("response_speed", "first_response_h", 10, "response_between", low=1, high=4),
+    _rule("response_speed", "first_response_h", 5, "response_between", low=4, high=24),
+    _rule("activation", "activated_7d", 15, "activated_7d", low=1),
+    _rule("activation", "effective_interactions_7d", 15, "interactions_7d", low=2),
+    _rule("recency", "act_all_hours_since_last", 10, "recent_hours", high=24),
+    _rule("recency", "act_all_hours_since_last", 5, "recent_1_3d", low=24, high=72),
+    _rule("frequency", "act_all_n_30d", 2, "frequency_30d", cap=10),
+    _rule("downloads", "act_download_n_total", 5, "downloads", cap=15),
+    _rule("web_dwell", "web_dwell_min_total", 5, "web_dwell_between", low=5, high=30),
+    _rule("web_dwell", "web_dwell_min_total", 10, "web_dwell_over", low=30),
+    _rule("form_fill", "act_form_n_total", 5, "form_fill", low=1),
+    _rule("source", "source", 10, "warm_source", values=WARM_SOURCES),
+    _rule("company_size", "company_size", 10, "size_1000", values=("1000+",)),
+    _rule("company_size", "company_size", 5, "size_200_999", values=("200-999",)),
+    _rule("company_size", "account_employees", 10, "size_1000", low=1000),
+    _rule("company_size", "account_employees", 5, "size_200_999", low=200, high=1000),
+    _rule("industry_fit", "industry", 10, "target_industry", values=TARGET_INDUSTRIES),
+    _rule("industry_fit", "account_industry", 10, "target_industry", values=TARGET_INDUSTRIES),
+    _rule("senior_contact", "senior_roles_met_n", 10, "senior_contact", low=1),
+    _rule("decision_chain", "roles_met_n", 5, "decision_chain", low=3),
+    _rule("cto", "cto_touches_n", 5, "cto", cap=10),
+    _rule("budget", "note_budget_approval_n", 10, "budget", low=1),
+    _rule("price_comparison", "note_price_comparison_n", -5, "price_comparison", low=1),
+    _rule("stage", "stage_index", 10, "stage", cap=40),
 )
 
 

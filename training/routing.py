@@ -15,9 +15,9 @@ from features.crm.dataset import read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.insights.routing import LeadToRoute, Routing, route
 from features.insights.routing_backtest import backtest
+from features.messages import Locale
 from features.pit.frames import LEAD_HORIZON_DAYS
 from features.pit.timeline import DAY_NS
-from features.scoring.factors import Locale
 from features.scoring.pyfunc import CHAMPION
 from training.registry import load_scorer
 

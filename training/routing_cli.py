@@ -10,6 +10,7 @@ from rich.table import Table
 
 from features.cli import DataDir, Language, as_of_option, user_errors, wide_console
 from features.errors import DataError
+from features.messages import locale_of
 
 if TYPE_CHECKING:
     from features.insights.routing import Routing
@@ -54,9 +55,8 @@ def route_cmd(
         return
     if lead is None:
         raise DataError("give --lead LEAD_ID to route one lead, or --backtest")
-    if locale not in ("zh-CN", "en"):
-        raise DataError(f"--locale {locale!r}: use zh-CN or en")
-    routing, version = route_one(data, lead, as_of, preferred_rep, failed_routings, candidate, cap, locale)  # type: ignore[arg-type]
+    language = locale_of(locale)
+    routing, version = route_one(data, lead, as_of, preferred_rep, failed_routings, candidate, cap, language)
     print_routing(console, routing, version, top)
 
 

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import pandas as pd
 
 from features.crm.dataset import as_of_time, read_dataset
 from features.errors import DataError
+from features.messages import Locale, locale_of
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
 from features.scoring.explanations import FactorEffect
-from features.scoring.factors import Locale
 from features.scoring.pyfunc import CHAMPION
 from training.registry import load_scorer
-
-LOCALES = ("zh-CN", "en")
 
 
 def _words(effects: list[FactorEffect], locale: Locale) -> str:
@@ -26,9 +23,7 @@ def _words(effects: list[FactorEffect], locale: Locale) -> str:
 def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: int) -> pd.DataFrame:
     """ids, probability, score, grade, the base probability, the top factors each way with their values and effects,
     the effect of the others (base + listed + others = probability) and the model version."""
-    if locale not in LOCALES:
-        raise DataError(f"unknown locale {locale!r}; use one of: {', '.join(LOCALES)}")
-    language = cast(Locale, locale)
+    language = locale_of(locale)
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
     scorer, version = load_scorer(model, CHAMPION)

@@ -32,11 +32,13 @@ def sweep_cmd(
     action, and reassignment to the high-performer pool after 72 h, with the evidence."""
     from features.crm.dataset import read_dataset
     from features.insights.sweep import sweep
+    from features.messages import locale_of
     from features.scoring.pyfunc import CHAMPION
     from training.registry import load_scorer
 
+    language = locale_of(locale)
     scorer, version = load_scorer("lead_score", CHAMPION)
-    result = sweep(read_dataset(data), scorer, as_of, since, lead, locale)
+    result = sweep(read_dataset(data), scorer, as_of, since, lead, language)
     path = output_file(out or data / "workflow" / "sweep.csv")
     result.rows.assign(model_version=version).to_csv(path, index=False, encoding="utf-8-sig")
     counts = result.counts()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from features.messages import pair
+
 SCHEMA_VERSION = 1
 
 Kind = Literal["id", "str", "category", "float", "time", "bool"]
@@ -52,11 +54,11 @@ class Stage:
 
 
 DEFAULT_STAGES: tuple[Stage, ...] = (
-    Stage("lead", "线索", "Lead"),
-    Stage("needs_confirmed", "需求确认", "Needs confirmed"),
-    Stage("demo", "方案演示", "Solution demo"),
-    Stage("quote", "报价", "Quote"),
-    Stage("contract", "合同签署", "Contract signing"),
+    Stage("lead", *pair("stage.lead")),
+    Stage("needs_confirmed", *pair("stage.needs_confirmed")),
+    Stage("demo", *pair("stage.demo")),
+    Stage("quote", *pair("stage.quote")),
+    Stage("contract", *pair("stage.contract")),
 )
 
 ACTIVITY_TYPES: tuple[str, ...] = (

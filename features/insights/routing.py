@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
+from features.messages import Locale, text
 from features.pit.build import build_features
 from features.pit.timeline import DAY_NS, NAT, column, times
-from features.scoring.factors import Locale, local
 
 MANUAL = "manual"
 MAX_FAILED_ROUTINGS = 3
@@ -41,43 +41,13 @@ LOAD_FEATURE = "rep_open_leads_n"
 MODEL_ORDER = {"at_cap": True, "region_match": False, "probability": False, "rep_id": True}
 RULE_ORDER = {"region_match": False, "won_customers_90d": False, "open_leads": True, "rep_id": True}
 
-#: Reasons and rule names in both locales; ``{}`` fields are filled in per answer.
-WORDS: dict[str, tuple[str, str]] = {
-    "failed_routings": ("已失败分配{n}次(≥{max}次),转人工分配", "{n} failed routings (>= {max}): a person decides"),
-    "preferred_rep": ("客户指定的销售 {rep}", "the customer's chosen rep {rep}"),
-    "account_owner": ("客户 {account} 已由 {rep} 负责,保持不变", "account {account} is already owned by {rep}"),
-    "no_eligible_rep": ("没有符合条件的销售,转人工分配", "no rep qualifies: route it by hand"),
-    "load_cap": (
-        "所有符合条件的销售都已达到负荷上限,转人工分配",
-        "every eligible rep is at the load cap: route by hand",
-    ),
-    "model": ("模型排序第一: 预计转化率 {p:.1%}", "model's first choice: predicted conversion {p:.1%}"),
-    "left": ("已离职({at})", "left on {at}"),
-    "inactive": ("状态为停用", "marked inactive"),
-    "not_hired": ("入职时间晚于分配时间", "hired after as_of"),
-    "unknown_rep": ("销售不在销售名单中", "not in the reps table"),
-    "region_match": ("区域匹配({region})", "region matches ({region})"),
-    "region_other": ("区域不同({region})", "other region ({region})"),
-    "won_customers": ("近90天赢单客户{n}个", "{n} customer(s) won in the last 90 days"),
-    "open_leads": ("在手线索{n:.0f}条", "{n:.0f} open leads"),
-    "at_cap": ("在手线索{n:.0f}条 ≥ 上限{cap:.0f}: 跳过", "{n:.0f} open leads >= cap {cap:.0f}: skipped"),
-    "probability": ("由其跟进的预计转化率 {p:.1%}", "predicted conversion with this rep {p:.1%}"),
-    "preferred_ineligible": (
-        "客户指定的销售 {rep} 不可分配: {why}",
-        "the customer's chosen rep {rep} is not eligible: {why}",
-    ),
-    "owner_ineligible": ("客户负责人 {rep} 不可分配: {why}", "the account owner {rep} is not eligible: {why}"),
-    "no_active_column": (
-        "数据中没有 reps.active: 未核对停用状态",
-        "reps.active is not in this dataset: status not checked",
-    ),
-    "no_region": ("线索没有区域: 不按区域优先", "the lead has no region: no region preference"),
-}
+#: The rule figures the reasons quote.
+REASON_FIGURES = {"max": MAX_FAILED_ROUTINGS, "days": WIN_WINDOW_DAYS}
 
 
 def say(locale: Locale, key: str, **values: object) -> str:
     """A reason or note in the locale's words, its fields filled in."""
-    return local(WORDS[key], locale).format(**values)
+    return text(f"routing.reason.{key}", locale, **REASON_FIGURES, **values)
 
 
 class ProbabilityModel(Protocol):
@@ -299,7 +269,7 @@ def _decide(answer: Routing, lead: LeadToRoute, owner: str | None, account: str 
             answer,
             MANUAL,
             "failed_routings",
-            say(locale, "failed_routings", n=lead.failed_routings, max=MAX_FAILED_ROUTINGS),
+            say(locale, "failed_routings", n=lead.failed_routings),
         )
     if lead.preferred_rep_id is not None:
         if lead.preferred_rep_id in eligible:

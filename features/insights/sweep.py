@@ -24,6 +24,7 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
+from features.messages import Locale, text
 from features.pit import catalog
 from features.pit.build import build_features
 from features.pit.frames import entity_table, scoring_frame
@@ -35,22 +36,8 @@ GRADES = ("A", "B", "C")
 SILENCE = catalog.recency_name("outbound")
 #: Actions, most urgent first: the order rows are listed in.
 ACTIONS = ("reassign", "follow_up", "review")
-NOTES = {
-    "en": {
-        "silent": "no outbound action for {hours} h (last: {last})",
-        "never": "no outbound action since creation {hours} h ago",
-        "step": "grade {now} -> {effective} ({steps} x 24 h silent)",
-        "pool": "move to the high-performer pool (72 h+ untouched)",
-        "fell": "model grade fell {then} -> {now} (score {score_then} -> {score_now})",
-    },
-    "zh-CN": {
-        "silent": "{hours} 小时无主动跟进（上次：{last}）",
-        "never": "创建后 {hours} 小时从未主动跟进",
-        "step": "等级 {now} 降为 {effective}（沉默 {steps} 个 24 小时）",
-        "pool": "建议转入高绩效池（超过 72 小时未跟进）",
-        "fell": "模型等级下降 {then} → {now}（评分 {score_then} → {score_now}）",
-    },
-}
+#: The rule figures the notes quote.
+NOTE_FIGURES = {"step_hours": STEP_HOURS, "reassign_hours": REASSIGN_HOURS}
 
 
 @dataclass(frozen=True)
@@ -92,7 +79,7 @@ def sweep(
     as_of: object | None = None,
     since: object | None = None,
     lead_ids: Sequence[str] | None = None,
-    locale: str = "en",
+    locale: Locale = "en",
 ) -> Sweep:
     """Re-score the leads open at ``as_of`` (all, or those of ``lead_ids``) now and at ``since``; the flagged ones."""
     if scorer.entity != "lead":
@@ -108,7 +95,7 @@ def sweep(
     earlier.index = then.index
     evidence = _evidence(features.iloc[: len(now)], current, earlier.reindex(now.index), table, at)
     flagged = evidence[evidence["grade_fell"] | (evidence["silent_hours"] >= STEP_HOURS)]
-    flagged = flagged.assign(note=_notes(flagged, NOTES.get(locale, NOTES["en"])))
+    flagged = flagged.assign(note=_notes(flagged, locale))
     order = np.lexsort((-flagged["silent_hours"].to_numpy(), flagged["action"].map(ACTIONS.index).to_numpy()))
     return Sweep(flagged.iloc[order].reset_index(drop=True), at, before, len(now))
 
@@ -159,21 +146,25 @@ def _evidence(
     )
 
 
-def _notes(rows: pd.DataFrame, words: dict[str, str]) -> list[str]:
+def _notes(rows: pd.DataFrame, locale: Locale) -> list[str]:
     """Why each lead is listed, in the locale's words."""
+
+    def note(key: str, **values: object) -> str:
+        return text(f"sweep.note.{key}", locale, **NOTE_FIGURES, **values)
+
     out = []
     for r in rows.itertuples():
         parts = []
         if r.silent_hours >= STEP_HOURS:
             last = f"{r.last_outbound_at:%Y-%m-%d %H:%M} UTC" if not r.never_contacted else ""
-            parts.append(words["never" if r.never_contacted else "silent"].format(hours=int(r.silent_hours), last=last))
+            parts.append(note("never" if r.never_contacted else "silent", hours=int(r.silent_hours), last=last))
             if r.effective_grade != r.grade_now:
-                parts.append(words["step"].format(now=r.grade_now, effective=r.effective_grade, steps=r.steps_down))
+                parts.append(note("step", now=r.grade_now, effective=r.effective_grade, steps=r.steps_down))
             if r.action == "reassign":
-                parts.append(words["pool"])
+                parts.append(note("pool"))
         if r.grade_fell:
             parts.append(
-                words["fell"].format(then=r.grade_then, now=r.grade_now, score_then=r.score_then, score_now=r.score_now)
+                note("fell", then=r.grade_then, now=r.grade_now, score_then=r.score_then, score_now=r.score_now)
             )
         out.append("; ".join(parts))
     return out

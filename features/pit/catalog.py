@@ -13,6 +13,7 @@ from typing import Literal
 
 from features.crm.dataset import Manifest
 from features.crm.schema import ACTIVITY_TYPES, ENTITIES
+from features.messages import compose, pair
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
 
 Kind = Literal["numeric", "categorical"]
@@ -40,37 +41,11 @@ CONCEPTS: tuple[str, ...] = (
 
 #: Look-back windows (days) for activity counts; counts "to date" are named ``total``.
 WINDOW_DAYS: dict[str, int] = {"1d": 1, "7d": 7, "30d": 30}
-_WINDOW_NAMES = {
-    "total": ("累计", "to date"),
-    "1d": ("近1天", "last 1 day"),
-    "7d": ("近7天", "last 7 days"),
-    "30d": ("近30天", "last 30 days"),
-}
-
-_TYPE_NAMES: dict[str, tuple[str, str]] = {
-    "call": ("电话", "calls"),
-    "visit": ("拜访", "visits"),
-    "meeting": ("会议", "meetings"),
-    "email": ("邮件", "e-mails"),
-    "message": ("微信/钉钉消息", "messages"),
-    "web_visit": ("网站访问", "web visits"),
-    "download": ("资料下载", "downloads"),
-    "form": ("表单提交", "form fills"),
-    "demo": ("演示", "demos"),
-    "quote_sent": ("报价发送", "quotes sent"),
-    "poc_start": ("POC启动", "POC starts"),
-    "poc_end": ("POC结束", "POC ends"),
-    "contract_revision": ("合同修订", "contract revisions"),
-    "document": ("文档上传", "documents"),
-    "other": ("其他跟进", "other activities"),
-}
+WINDOWS: tuple[str, ...] = ("total", *WINDOW_DAYS)
 #: Activity subsets counted separately: everything, each direction, each type.
-ACTIVITY_SUBJECTS: dict[str, tuple[str, str]] = {
-    "all": ("全部跟进", "activities"),
-    "inbound": ("客户主动互动", "inbound activities"),
-    "outbound": ("销售主动跟进", "outbound activities"),
-    **{t: _TYPE_NAMES[t] for t in ACTIVITY_TYPES},
-}
+SUBJECTS: tuple[str, ...] = ("all", "inbound", "outbound", *ACTIVITY_TYPES)
+#: Display names (zh, en) of the activity subjects.
+ACTIVITY_SUBJECTS: dict[str, tuple[str, str]] = {subject: pair(f"activity.{subject}") for subject in SUBJECTS}
 _SUBJECT_CONCEPTS = {
     "inbound": "web_engagement",
     "web_visit": "web_engagement",
@@ -99,6 +74,13 @@ class Feature:
             raise ValueError(f"feature {self.name!r}: unknown concept {self.concept!r}")
 
 
+def _named(
+    name: str, family: str, kind: Kind = "numeric", concept: str | None = None, source: str | None = None
+) -> Feature:
+    """A built feature whose display names are the message ``feature.<name>``."""
+    return Feature(name, family, *pair(f"feature.{name}"), kind, concept, source)
+
+
 def count_name(subject: str, window: str) -> str:
     return f"act_{subject}_n_{window}"
 
@@ -113,15 +95,15 @@ def note_name(category: str) -> str:
 
 _STATIC: dict[str, tuple[Feature, ...]] = {
     "lead": (
-        Feature("source", "static", "线索来源", "Lead source", "categorical", "source", "source"),
-        Feature("region", "static", "区域", "Region", "categorical", None, "region"),
-        Feature("industry", "static", "行业", "Industry", "categorical", "industry_fit", "industry"),
-        Feature("company_size", "static", "公司规模", "Company size", "categorical", "company_size", "company_size"),
+        _named("source", "static", "categorical", "source", "source"),
+        _named("region", "static", "categorical", None, "region"),
+        _named("industry", "static", "categorical", "industry_fit", "industry"),
+        _named("company_size", "static", "categorical", "company_size", "company_size"),
     ),
     "opportunity": (
-        Feature("product", "static", "产品", "Product", "categorical", None, "product"),
-        Feature("currency", "static", "币种", "Currency", "categorical", None, "currency"),
-        Feature("amount", "static", "商机金额", "Deal amount", "numeric", None, "amount"),
+        _named("product", "static", "categorical", None, "product"),
+        _named("currency", "static", "categorical", None, "currency"),
+        _named("amount", "static", "numeric", None, "amount"),
     ),
 }
 
@@ -137,7 +119,7 @@ EXTRA_PREFIX = "x_"  # an extra attribute's feature is named after it: x_<name>
 def attribute_names(display: str) -> tuple[str, str]:
     """An extra attribute's display names (zh, en): its source's header, marked as an attribute so that it is not
     taken for a built feature of a similar name (a customer's ``age`` against the lead's "Age (days)")."""
-    return f"{display}（属性）", f"{display} (attribute)"
+    return pair("feature.attribute", display=display)
 
 
 def static_features(manifest: Manifest, entity: str) -> list[Feature]:
@@ -169,74 +151,49 @@ def _activity_features() -> list[Feature]:
     out = []
     for subject, (zh, en) in ACTIVITY_SUBJECTS.items():
         concept = _SUBJECT_CONCEPTS.get(subject)
-        for window, (wzh, wen) in _WINDOW_NAMES.items():
-            name = count_name(subject, window)
-            out.append(Feature(name, "activity", f"{wzh}{zh}次数", f"{en.capitalize()}, {wen}", concept=concept))
-        out.append(
-            Feature(
-                recency_name(subject), "activity", f"距上次{zh}小时数", f"{en.capitalize()}: hours since the latest"
-            )
-        )
-    out.append(Feature("act_trend_7d", "activity", "近7天互动趋势(对比前7天)", "Activity trend, 7 days vs prior 7"))
+        named = (zh, en.capitalize())
+        for window in WINDOWS:
+            names = compose("feature.activity_count", subject=named, window=pair(f"window.{window}"))
+            out.append(Feature(count_name(subject, window), "activity", *names, concept=concept))
+        out.append(Feature(recency_name(subject), "activity", *compose("feature.activity_recency", subject=named)))
+    out.append(_named("act_trend_7d", "activity"))
     return out
 
 
-def _response_features(prefix: str = "", zh: str = "", en: str = "") -> list[Feature]:
+#: The response features; an opportunity has them for its originating lead too, prefixed ``lead_``.
+_RESPONSE: tuple[tuple[str, str], ...] = (
+    ("first_response_h", "first_response_latency"),
+    ("no_response_yet", "first_response_latency"),
+    ("response_wait_h", "first_response_latency"),
+    ("effective_interactions_7d", "activation_7d"),
+    ("activated_7d", "activation_7d"),
+)
+
+
+def _response_features(prefix: str = "") -> list[Feature]:
     family = "lead_origin" if prefix else "response"
+    origin = pair("feature.lead_origin") if prefix else ("", "")
     return [
-        Feature(
-            f"{prefix}first_response_h",
-            family,
-            f"{zh}首次响应时长(小时)",
-            f"{en}First response (hours)",
-            concept="first_response_latency",
-        ),
-        Feature(
-            f"{prefix}no_response_yet",
-            family,
-            f"{zh}尚未响应",
-            f"{en}Not yet responded",
-            concept="first_response_latency",
-        ),
-        Feature(
-            f"{prefix}response_wait_h",
-            family,
-            f"{zh}响应等待时长(小时)",
-            f"{en}Hours to response or waiting so far",
-            concept="first_response_latency",
-        ),
-        Feature(
-            f"{prefix}effective_interactions_7d",
-            family,
-            f"{zh}7天内有效互动次数",
-            f"{en}Effective interactions in first 7 days",
-            concept="activation_7d",
-        ),
-        Feature(
-            f"{prefix}activated_7d", family, f"{zh}7天激活", f"{en}Activated within 7 days", concept="activation_7d"
-        ),
+        Feature(f"{prefix}{name}", family, *compose(f"feature.{name}", origin=origin), concept=concept)
+        for name, concept in _RESPONSE
     ]
 
 
 _ENGAGEMENT = [
-    Feature("act_duration_min_total", "intensity", "累计跟进时长(分钟)", "Activity minutes to date"),
-    Feature("act_duration_min_7d", "intensity", "近7天跟进时长(分钟)", "Activity minutes, last 7 days"),
-    Feature("act_duration_min_30d", "intensity", "近30天跟进时长(分钟)", "Activity minutes, last 30 days"),
-    Feature(
-        "web_dwell_min_total", "intensity", "累计网站停留(分钟)", "Website minutes to date", concept="web_engagement"
-    ),
-    Feature(
+    _named("act_duration_min_total", "intensity"),
+    _named("act_duration_min_7d", "intensity"),
+    _named("act_duration_min_30d", "intensity"),
+    _named("web_dwell_min_total", "intensity", concept="web_engagement"),
+    _named(
         "web_dwell_min_30d",
         "intensity",
-        "近30天网站停留(分钟)",
-        "Website minutes, last 30 days",
         concept="web_engagement",
     ),
-    Feature("roles_met_n", "decision_chain", "已接触角色数", "Contact roles met", concept="decision_chain"),
-    Feature("senior_roles_met_n", "decision_chain", "已接触高层角色数", "Senior roles met", concept="decision_chain"),
-    Feature("cto_touches_n", "decision_chain", "CTO参与次数", "CTO touches", concept="cto_involvement"),
-    Feature("poc_days", "poc", "POC时长(天)", "POC length (days)", concept="poc_length"),
-    Feature("poc_running", "poc", "POC进行中", "POC running"),
+    _named("roles_met_n", "decision_chain", concept="decision_chain"),
+    _named("senior_roles_met_n", "decision_chain", concept="decision_chain"),
+    _named("cto_touches_n", "decision_chain", concept="cto_involvement"),
+    _named("poc_days", "poc", concept="poc_length"),
+    _named("poc_running", "poc"),
 ]
 
 #: Where the scoring time (not the entity) falls in its quarter: used only where a spec asks for it, since for
@@ -244,72 +201,62 @@ _ENGAGEMENT = [
 CUTOFF_CALENDAR: tuple[str, ...] = ("cutoff_month_of_quarter", "cutoff_days_to_quarter_end")
 
 _LIFECYCLE = [
-    Feature("age_days", "lifecycle", "存续天数", "Age (days)"),
-    Feature("created_month", "seasonality", "创建月份", "Month created", concept="seasonality"),
-    Feature(
+    _named("age_days", "lifecycle"),
+    _named("created_month", "seasonality", concept="seasonality"),
+    _named(
         "created_month_of_quarter",
         "seasonality",
-        "创建于季度内第几月",
-        "Month of quarter created",
         concept="seasonality",
     ),
-    Feature("cutoff_month_of_quarter", "seasonality", "季度内月份", "Month of quarter", concept="seasonality"),
-    Feature("cutoff_days_to_quarter_end", "seasonality", "距季末天数", "Days to quarter end", concept="seasonality"),
+    _named("cutoff_month_of_quarter", "seasonality", concept="seasonality"),
+    _named("cutoff_days_to_quarter_end", "seasonality", concept="seasonality"),
 ]
 
 _OPPORTUNITY = [
-    Feature("stage_index", "stage", "当前阶段序号", "Current stage (index)"),
-    Feature("stage_max_index", "stage", "曾达最高阶段序号", "Furthest stage reached (index)"),
-    Feature("stage_changes_n", "stage", "阶段变更次数", "Stage changes"),
-    Feature("stage_regressions_n", "stage", "阶段倒退次数", "Stage regressions"),
-    Feature("days_in_stage", "stage", "当前阶段停留天数", "Days in current stage"),
-    Feature("stage_dwell_ratio", "stage", "阶段停留/典型停留", "Days in stage vs typical dwell", concept="stage_dwell"),
-    Feature("amount_vs_rep_median", "deal", "金额/销售历史中位数", "Amount vs rep's median deal"),
-    Feature(
-        "amount_vs_product_median", "deal", "金额/同产品中位数", "Amount vs product's median deal", concept="discount"
-    ),
-    Feature("expected_close_slip_days", "deal", "超出预计成交日天数", "Days past expected close"),
+    _named("stage_index", "stage"),
+    _named("stage_max_index", "stage"),
+    _named("stage_changes_n", "stage"),
+    _named("stage_regressions_n", "stage"),
+    _named("days_in_stage", "stage"),
+    _named("stage_dwell_ratio", "stage", concept="stage_dwell"),
+    _named("amount_vs_rep_median", "deal"),
+    _named("amount_vs_product_median", "deal", concept="discount"),
+    _named("expected_close_slip_days", "deal"),
 ]
 
 _HISTORY = [
-    Feature("rep_deals_closed_n", "rep", "销售已结商机数", "Rep's closed deals"),
-    Feature("rep_win_rate", "rep", "销售赢单率(平滑)", "Rep's win rate (smoothed)", concept="rep_skill"),
-    Feature(
+    _named("rep_deals_closed_n", "rep"),
+    _named("rep_win_rate", "rep", concept="rep_skill"),
+    _named(
         "rep_lead_conversion_rate",
         "rep",
-        "销售线索转化率(平滑)",
-        "Rep's lead conversion rate (smoothed)",
         concept="rep_skill",
     ),
-    Feature("rep_open_deals_n", "rep", "销售在手商机数", "Rep's open deals"),
-    Feature("rep_open_leads_n", "rep", "销售在手线索数", "Rep's open leads"),
-    Feature("rep_tenure_days", "rep", "销售司龄(天)", "Rep tenure (days)", concept="rep_skill"),
-    Feature("rep_has_left", "rep", "销售已离职", "Rep has left"),
-    Feature("rep_team", "rep", "销售团队", "Rep's team", "categorical"),
-    Feature("rep_region", "rep", "销售区域", "Rep's region", "categorical"),
-    Feature("account_deals_closed_n", "account", "客户历史已结商机数", "Account's closed deals"),
-    Feature("account_deals_won_n", "account", "客户历史赢单数", "Account's won deals"),
-    Feature("account_win_rate", "account", "客户历史赢单率(平滑)", "Account's win rate (smoothed)"),
-    Feature("account_industry", "account", "客户行业", "Account industry", "categorical", "industry_fit"),
-    Feature("account_employees", "account", "客户员工数", "Account employees", concept="company_size"),
-    Feature("account_annual_revenue", "account", "客户年收入", "Account annual revenue"),
+    _named("rep_open_deals_n", "rep"),
+    _named("rep_open_leads_n", "rep"),
+    _named("rep_tenure_days", "rep", concept="rep_skill"),
+    _named("rep_has_left", "rep"),
+    _named("rep_team", "rep", "categorical"),
+    _named("rep_region", "rep", "categorical"),
+    _named("account_deals_closed_n", "account"),
+    _named("account_deals_won_n", "account"),
+    _named("account_win_rate", "account"),
+    _named("account_industry", "account", "categorical", "industry_fit"),
+    _named("account_employees", "account", concept="company_size"),
+    _named("account_annual_revenue", "account"),
 ]
 
 
 #: A rep's fit with a lead (leads only): its smoothed conversion on its past leads like this one.
 _REP_FIT = [
-    Feature(
+    _named(
         "rep_industry_conversion_rate",
         "rep",
-        "销售在该行业的线索转化率(平滑)",
-        "Rep's lead conversion in this industry (smoothed)",
         concept="rep_skill",
     ),
-    Feature(
+    _named(
         "rep_source_conversion_rate",
         "rep",
-        "销售对该来源线索的转化率(平滑)",
-        "Rep's lead conversion from this source (smoothed)",
         concept="rep_skill",
     ),
 ]
@@ -319,7 +266,10 @@ def stage_features(manifest: Manifest) -> list[Feature]:
     """Days spent in each funnel stage so far (finished stays plus the current one)."""
     return [
         Feature(
-            stage_days_name(s.name), "stage", f"{s.zh}阶段累计停留天数", f"Days in {s.en} so far", concept="stage_dwell"
+            stage_days_name(s.name),
+            "stage",
+            *compose("feature.stage_days", stage=(s.zh, s.en)),
+            concept="stage_dwell",
         )
         for s in manifest.stages
     ]
@@ -334,8 +284,7 @@ def note_features(lexicon: Lexicon = DEFAULT_LEXICON) -> list[Feature]:
         Feature(
             note_name(name),
             "notes",
-            f"备注提及{cat.zh}次数",
-            f"Notes mentioning {cat.en}",
+            *compose("feature.note_mentions", category=(cat.zh, cat.en)),
             concept=f"note_{name}" if f"note_{name}" in CONCEPTS else None,
         )
         for name, cat in lexicon.items()
@@ -347,5 +296,5 @@ def feature_catalog(manifest: Manifest, entity: str, lexicon: Lexicon = DEFAULT_
     out = [*static_features(manifest, entity), *_LIFECYCLE, *_activity_features(), *_response_features()]
     out += [*_ENGAGEMENT, *note_features(lexicon)]
     if entity == "opportunity":
-        out += [*_OPPORTUNITY, *stage_features(manifest), *_response_features("lead_", "原线索", "Originating lead: ")]
+        out += [*_OPPORTUNITY, *stage_features(manifest), *_response_features("lead_")]
     return out + _HISTORY + (_REP_FIT if entity == "lead" else [])

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from features.messages import pair
 from features.pit.timeline import arrow_strings
 
 
@@ -36,41 +37,34 @@ Lexicon = Mapping[str, Category]
 
 DEFAULT_LEXICON: dict[str, Category] = {
     "budget_approval": Category(
-        "预算审批",
-        "budget approval",
+        *pair("keyword.budget_approval"),
         ("预算审批", "预算已批", "预算批准", "预算获批", "预算已审", "已立项", "budget approv", "approved budget"),
     ),
     "go_live_timeline": Category(
-        "上线周期",
-        "go-live timeline",
+        *pair("keyword.go_live_timeline"),
         ("上线周期", "上线时间", "计划上线", "何时上线", "go-live", "go live", "launch date", "rollout date"),
     ),
     "data_migration": Category(
-        "数据迁移", "data migration", ("数据迁移", "迁移数据", "历史数据导入", "data migration", "migrate data")
+        *pair("keyword.data_migration"), ("数据迁移", "迁移数据", "历史数据导入", "data migration", "migrate data")
     ),
     "implementation_period": Category(
-        "实施周期",
-        "implementation period",
+        *pair("keyword.implementation_period"),
         ("实施周期", "实施时间", "实施计划", "implementation period", "implementation timeline", "implementation plan"),
     ),
     "price_comparison": Category(
-        "比价",
-        "price comparison",
+        *pair("keyword.price_comparison"),
         ("比价", "价格对比", "比较价格", "货比三家", "压价", "price comparison", "comparing prices", "cheaper offer"),
     ),
     "competitor": Category(
-        "竞品",
-        "competitor",
+        *pair("keyword.competitor"),
         ("竞品", "竞争对手", "友商", "同时在接触", "同时接触", "competitor", "competing vendor", "also evaluating"),
     ),
     "decision_maker": Category(
-        "决策人",
-        "decision maker",
+        *pair("keyword.decision_maker"),
         ("决策人", "拍板", "决策层", "老板同意", "总经理", "decision maker", "decision-maker", "sign-off", "signoff"),
     ),
     "contract_terms": Category(
-        "合同条款",
-        "contract terms",
+        *pair("keyword.contract_terms"),
         ("合同条款", "付款方式", "账期", "违约", "法务", "contract terms", "payment terms", "legal review"),
     ),
 }

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.messages import Locale, local, text
 from features.pit.catalog import EXTRA_PREFIX
-from features.scoring.factors import MISSING_VALUE, RARE_VALUE, Locale, local, many_values_names
+from features.scoring.factors import many_values_names
 from features.scoring.inputs import OTHER, InputFeature
 
 MIN_EFFECT = 0.0005  # a factor's effect under this would show as +0.0%: it is not listed (it is in other_effect)
@@ -56,9 +57,9 @@ def shown_value(value: Any, locale: Locale) -> str:
     """A feature value as explanations print it: numbers compact (integers whole, others to 3 significant digits
     below 100), missing and pooled rare values in words."""
     if value is None:
-        return local(MISSING_VALUE, locale)
+        return text("value.missing", locale)
     if value == OTHER:
-        return local(RARE_VALUE, locale)
+        return text("value.rare", locale)
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3g}"
     return str(value)

@@ -26,9 +26,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.messages import Locale
 from features.scoring.blend import Model, load_model, model_kind, save_model
 from features.scoring.explanations import factor_sums, probability_per_log_odds, top_factors
-from features.scoring.factors import Locale
 from features.scoring.inputs import InputFeature, encode_inputs, encode_matrix
 
 REFERENCE_POINTS = 1001

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from features.messages import LOCALES
+
 MAX_ITEMS = 1000
 MAX_EVENTS = 10_000
 MAX_ID = 200
@@ -23,7 +25,7 @@ Text = Annotated[str, Field(max_length=MAX_ID)]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # strict: true is not a number
 AttributeValue = Annotated[str, Field(max_length=MAX_TEXT)] | Number | bool | None
 #: The language of a call's text, as requests take it (the OpenAPI document shows the pattern).
-RequestLocale = Annotated[str, Field(pattern="^(zh-CN|en)$")]
+RequestLocale = Annotated[str, Field(pattern=f"^({'|'.join(LOCALES)})$")]
 
 #: Times a CRM can mean (and pandas can hold: 1677-2262).
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)

@@ -24,7 +24,7 @@ from rich.progress import Progress
 
 from features.config import latest_report
 from features.crm.dataset import Dataset, as_of_time, read_dataset
-from features.errors import DataError
+from features.messages import Locale, locale_of
 from features.outputs import output_file
 from features.pit.build import build_features
 from features.pit.frames import dataset_as_of, scoring_frame
@@ -36,16 +36,16 @@ from training.report.sections.forecast import forecast_section
 from training.report.sections.health import rep_health_section
 from training.report.sections.keywords import keyword_section
 from training.report.sections.model_card import model_card
-from training.report.text import LOCALES, TEXT
+from training.report.text import report_words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def render(sections: list[Section], locale: str, at: pd.Timestamp, data: Path, notes: list[str]) -> str:
+def render(sections: list[Section], locale: Locale, at: pd.Timestamp, data: Path, notes: list[str]) -> str:
     """The page: inline CSS, pictures as data URIs, no external URL."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]))
     return env.get_template("manager_report.html").render(
-        t=TEXT[locale],
+        t=report_words(locale),
         lang=locale,
         sections=sections,
         as_of=f"{at:%Y-%m-%d %H:%M} UTC",
@@ -56,9 +56,8 @@ def render(sections: list[Section], locale: str, at: pd.Timestamp, data: Path, n
 
 def build_report(data: Path, locale: str = "zh-CN", as_of: str | None = None, progress: bool = False) -> str:
     """The report's HTML for a dataset as of a time (default: the export) with the registry's champions."""
-    if locale not in LOCALES:
-        raise DataError(f"unknown locale {locale!r}; use one of: {', '.join(LOCALES)}")
-    t = TEXT[locale]
+    language = locale_of(locale)
+    t = report_words(language)
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
     font = cjk_font()
@@ -67,7 +66,7 @@ def build_report(data: Path, locale: str = "zh-CN", as_of: str | None = None, pr
     notes = [t["no_cjk"]] if zh and font is None else []
     with tempfile.TemporaryDirectory() as tmp, quiet_drawing(font):
         sections = _sections(ds, at, t, zh, zh_labels, Path(tmp), progress)
-    return render(sections, locale, at, data, notes)
+    return render(sections, language, at, data, notes)
 
 
 def _sections(

@@ -14,9 +14,10 @@ from features.crm.dataset import Manifest
 from features.crm.importers.source import ImportOptions, RawImport, clean, pick, read_csv, slug
 from features.crm.schema import ExtraColumn, Stage
 from features.crm.validate import PROBLEM
+from features.messages import pair
 
 SOURCE = "maven-crm"
-STAGES = [Stage("prospecting", "线索", "Prospecting"), Stage("engaging", "商务跟进", "Engaging")]
+STAGES = [Stage("prospecting", *pair("stage.prospecting")), Stage("engaging", *pair("stage.engaging"))]
 OUTCOMES = {"Won": "won", "Lost": "lost"}
 OPEN = ("Prospecting", "Engaging")
 INDUSTRY_FIXES = {"technolgy": "technology"}

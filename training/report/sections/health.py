@@ -10,7 +10,7 @@ from features.crm.dataset import Dataset
 from features.insights import health
 from training.report import charts
 from training.report.section import Section, num, pct
-from training.report.text import TEXT
+from training.report.text import report_words
 
 VERDICT_CLASS = {"healthy": "ok", "watch": "watch", "warning": "bad", "": ""}
 METRICS = ("activation", "dwell", "compliance")
@@ -47,7 +47,9 @@ def rep_health_section(ds: Dataset, t: dict[str, str], zh_labels: bool) -> Secti
             "rows": [_row(r, t) for r in summary.itertuples()],
         }
     )
-    section.pictures.append({"title": t["health_chart"], "uri": _chart(summary, t if zh_labels else TEXT["en"])})
+    section.pictures.append(
+        {"title": t["health_chart"], "uri": _chart(summary, t if zh_labels else report_words("en"))}
+    )
     return section
 
 

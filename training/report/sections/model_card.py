@@ -5,7 +5,7 @@ from __future__ import annotations
 from training.report import charts
 from training.report.champions import MODELS, Champion
 from training.report.section import Section, num
-from training.report.text import TEXT
+from training.report.text import report_words
 from training.summary import CANDIDATE_NAMES, SHOWN, comparison_rows
 
 
@@ -43,7 +43,7 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
                     "css": "small",
                 }
             )
-        words = t if zh_labels else TEXT["en"]
+        words = t if zh_labels else report_words("en")
         section.pictures.append(
             {"title": f"{name}: {t['grades']}", "uri": charts.grade_chart(r["test"]["grades"], words)}
         )
