@@ -21,6 +21,8 @@ from features.errors import MessageError
 Locale = Literal["zh-CN", "en"]
 LOCALES: tuple[Locale, ...] = get_args(Locale)
 FOLDER = Path(__file__).parent
+#: libyaml's safe loader where installed: several times faster, and the files are read at import.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def locale_of(value: str) -> Locale:
@@ -95,7 +97,7 @@ def _flat(tree: object, path: Path, prefix: str = "") -> dict[str, str]:
 def read_messages(path: Path) -> dict[str, str]:
     """One message file as {dotted key: message}."""
     try:
-        return _flat(yaml.safe_load(path.read_text(encoding="utf-8")), path)
+        return _flat(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER), path)
     except (OSError, yaml.YAMLError) as exc:
         raise MessageError(f"{path}: cannot read the messages ({' '.join(str(exc).split())})") from exc
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from features.messages import compose, pair, text
+from features.messages import compose, pair
 from features.pit.catalog import ACTIVITY_SUBJECTS, Feature
 
 
@@ -18,9 +18,8 @@ def many_values_names(zh: str, en: str, distinct: int | None) -> tuple[str, str]
     one id among hundreds, does not say that."""
     if distinct is None:
         return compose("value.many", name=(zh, en))
-    return text("value.distinct", "zh-CN", name=zh, distinct=distinct), text(
-        "value.distinct", "en", name=en, distinct=distinct
-    )
+    count = str(distinct)
+    return compose("value.distinct", name=(zh, en), distinct=(count, count))
 
 
 def concept_names(concept: str) -> tuple[str, str]:
