@@ -25,16 +25,18 @@ BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
 .PHONY: install lock deps-check demo serve stop test test-fast lint bench clean browser report-screenshot
 
-$(STAMP): pyproject.toml uv.lock
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "salesml needs Python >= 3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@test -x $(UV) || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --quiet
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install salesml with its dev tools, at the versions uv.lock pins
 
-lock: install ## after a change to pyproject.toml's dependencies: re-resolve uv.lock (UPGRADE="--upgrade-package NAME" takes a newer release) and pin the bento's packages to it
+lock: | $(UV) ## after a change to pyproject.toml's dependencies: re-resolve uv.lock (UPGRADE="--upgrade-package NAME" takes a newer release) and pin the bento's packages to it
 	$(UV) lock $(UPGRADE)
 	$(UV) pip compile serving/requirements.in --universal --python-version 3.11 --quiet --no-header --no-annotate \
 	  --constraint <($(UV) export --frozen --all-extras --no-hashes --no-emit-project --no-header --quiet) \
