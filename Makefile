@@ -5,6 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+UV := $(BIN)/uv
+#: uv as uv.lock pins it: pip puts it into a fresh .venv, then it syncs .venv to the lock (itself included).
+UV_VERSION = $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+#: The bento's packages (serving/requirements.in) pinned to uv.lock, for bentofile.yaml.
+SERVICE_LOCK := serving/requirements.lock
+DEPS_CHECK_DIR ?= /tmp/salesml-deps-check
+#: What make deps-check runs against the upgrades; narrow it with a path or -k to try one area.
+DEPS_CHECK_PYTEST_ARGS ?= -m "not slow"
 DEMO := data/demo
 DEMO_TRIALS ?= 10
 SALESML := $(BIN)/salesml
@@ -15,16 +23,35 @@ SERVICE_LOG := logs/service.log
 #: Debian packages for the report's browser test and screenshot: headless Chromium, its driver, a CJK font.
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-.PHONY: install demo serve stop test test-fast lint bench clean browser report-screenshot
+.PHONY: install lock deps-check demo serve stop test test-fast lint bench clean browser report-screenshot
 
-$(STAMP): pyproject.toml
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "salesml needs Python >= 3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --quiet
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install salesml with its dev tools
+install: $(STAMP) ## create .venv and install salesml with its dev tools, at the versions uv.lock pins
+
+lock: | $(UV) ## after a change to pyproject.toml's dependencies: re-resolve uv.lock (UPGRADE="--upgrade-package NAME" takes a newer release) and pin the bento's packages to it
+	$(UV) lock $(UPGRADE)
+	$(UV) pip compile serving/requirements.in --universal --python-version 3.11 --quiet --no-header --no-annotate \
+	  --constraint <($(UV) export --frozen --all-extras --no-hashes --no-emit-project --no-header --quiet) \
+	  -o $(SERVICE_LOCK)
+
+deps-check: install ## list the packages with newer releases, and run the tests against the newest that pyproject.toml admits in a throwaway venv (DEPS_CHECK_PYTEST_ARGS narrows them)
+	$(UV) pip list --outdated --python $(BIN)/python
+	$(UV) lock --upgrade --dry-run
+	rm -rf $(DEPS_CHECK_DIR) && mkdir -p $(DEPS_CHECK_DIR)
+	$(UV) pip compile pyproject.toml --extra dev --upgrade --python $(BIN)/python --quiet -o $(DEPS_CHECK_DIR)/upgraded.txt
+	$(UV) venv --quiet --python $(BIN)/python $(DEPS_CHECK_DIR)/venv
+	$(UV) pip install --quiet --python $(DEPS_CHECK_DIR)/venv/bin/python -r $(DEPS_CHECK_DIR)/upgraded.txt
+	$(UV) pip install --quiet --python $(DEPS_CHECK_DIR)/venv/bin/python --no-deps -e .
+	$(DEPS_CHECK_DIR)/venv/bin/python -m pytest $(DEPS_CHECK_PYTEST_ARGS)
+	@echo "the upgrades pass: take them with make lock UPGRADE=--upgrade (or --upgrade-package NAME), then make test"
 
 demo: install ## generate demo data, validate it, build features, train both models, score open leads and deals, forecast
 	$(SALESML) data synth --out $(DEMO) --leads 20000 --seed 7

@@ -35,6 +35,7 @@ def train_cmd(
 
 def print_training(console: Console, result: TrainResult) -> None:
     """The test split beside the baselines, the grades, what is served, what held it back, and where it went."""
+    from training.gate import below_floor, floor_line
     from training.summary import CANDIDATE_NAMES
 
     report = result.report
@@ -44,6 +45,9 @@ def print_training(console: Console, result: TrainResult) -> None:
     )
     console.print(f"grades on test: {grades}")
     console.print(f"skill: {report['test']['skill']['verdict']}")
+    floor = report["gate"]["floor"]
+    if not below_floor(floor):  # below it, the line is why the version is held back
+        console.print(f"baselines: {floor_line(floor)}")
     if report["horizon_days"]:
         console.print(f"label horizon: {report['horizon_note']}")
     refit = report["refit"]

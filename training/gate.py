@@ -1,8 +1,9 @@
 """The champion gate: whether a newly trained version may replace the champion, and why not, in words.
 
 A version may become champion when its test ROC AUC's 95% interval lies above 0.5, its probabilities take at least
-``gate.min_distinct`` distinct values, and it beats the current champion by ``gate.min_improvement`` on the spec's
-gate metric, measured on test rows the champion was not trained on where there are enough of them.
+``gate.min_distinct`` distinct values, it is not worse than the best baseline beyond noise (the floor: a first
+version too), and it beats the current champion by ``gate.min_improvement`` on the spec's gate metric, measured on
+test rows the champion was not trained on where there are enough of them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from features.crm.dataset import to_utc
 from features.scoring.pyfunc import CHAMPION, alias_version
 from features.scoring.scorer import Scorer
-from training.metrics import binary_metrics
+from training.metrics import auc_difference_interval, binary_metrics
 from training.registry import load_scorer
 from training.spec import ModelSpec
 from training.split import MIN_EVAL_CLASS
@@ -54,15 +56,52 @@ def champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: 
     return {"champion_version": version, "champion_metrics": theirs, "gain": gain, "basis": basis}
 
 
-def gate_blockers(evaluation: dict[str, Any], comparison: dict[str, Any], spec: ModelSpec, distinct: int) -> list[str]:
+def baseline_floor(
+    y: np.ndarray, p: np.ndarray, baselines: dict[str, np.ndarray], groups: np.ndarray
+) -> dict[str, Any]:
+    """The model's test probabilities ``p`` against the baseline whose ROC AUC on the same rows is highest, with
+    the 95% interval of the paired difference (model minus baseline, entities bootstrapped)."""
+    aucs = {name: float(roc_auc_score(y, q)) for name, q in baselines.items()}
+    best = max(aucs, key=aucs.__getitem__)
+    return {
+        "baseline": best,
+        "baseline_auc": aucs[best],
+        "model_auc": float(roc_auc_score(y, p)),
+        "difference_95": list(auc_difference_interval(y, p, baselines[best], groups)),
+    }
+
+
+def below_floor(floor: dict[str, Any]) -> bool:
+    """Worse than the best baseline beyond noise: the whole interval of the difference below zero. A tie within
+    noise passes (the default lead score candidate is itself a logistic regression)."""
+    return floor["difference_95"][1] < 0
+
+
+def floor_line(floor: dict[str, Any]) -> str:
+    """The model against the best baseline in one plain line, saying so when the baseline ranks better."""
+    low, high = floor["difference_95"]
+    interval = f"95% interval of the difference {low:+.3f}..{high:+.3f}"
+    model, baseline, name = floor["model_auc"], floor["baseline_auc"], floor["baseline"]
+    if baseline <= model and not below_floor(floor):
+        return f"this model's test ROC AUC {model:.3f} is at or above the {name} baseline's {baseline:.3f} ({interval})"
+    noise = "beyond noise" if below_floor(floor) else "within noise"
+    return f"the {name} baseline's test ROC AUC {baseline:.3f} is above this model's {model:.3f}, {noise} ({interval})"
+
+
+def gate_blockers(
+    evaluation: dict[str, Any], comparison: dict[str, Any], floor: dict[str, Any], spec: ModelSpec, distinct: int
+) -> list[str]:
     """Why a version may not become champion, in words (empty: it may)."""
     blockers = []
     low = evaluation["skill"]["roc_auc_95"][0]
     if not low > 0.5:
         blockers.append(f"no demonstrable skill: the 95% interval of its test ROC AUC reaches {low:.3f}")
     if distinct < spec.gate.min_distinct:
-        floor = spec.gate.min_distinct
-        blockers.append(f"its test probabilities take {distinct} distinct values (gate.min_distinct {floor})")
+        blockers.append(
+            f"its test probabilities take {distinct} distinct values (gate.min_distinct {spec.gate.min_distinct})"
+        )
+    if below_floor(floor):
+        blockers.append(floor_line(floor))
     if not passes_gate(comparison, spec, promote=False):
         blockers.append(
             f"it does not beat champion v{comparison['champion_version']} by {spec.gate.min_improvement} "

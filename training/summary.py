@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from training.gate import floor_line
+
 SHOWN = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
 
 
@@ -75,6 +77,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- gate: "
         + ("passed" if not report["gate"]["blockers"] else "; ".join(report["gate"]["blockers"]))
         + (" (promoted anyway: --promote)" if report["gate"]["forced"] else ""),
+        f"- baselines: {floor_line(report['gate']['floor'])}",
         f"- tuning: {report['tuning']['trials']} Optuna trials ({report['tuning']['pruned']} pruned), "
         f"best iteration {report['tuning']['best_iteration']}, study `{report['tuning']['study_name']}`",
         "",

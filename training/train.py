@@ -6,7 +6,8 @@ on train/valid -> LightGBM, logistic regression, naive Bayes and the LightGBM + 
 each calibrated on calib, the spec's default candidate served unless another is clearly better there
 (``choose_candidate``) -> evaluation on test beside the baselines -> the chosen candidate refit on all rows
 (``training.refit``) -> MLflow run (nested trials), registered version aliased ``challenger`` -> ``champion`` when
-it shows skill, does not collapse, and passes the spec's gate against the current champion (or ``promote``).
+it shows skill, does not collapse, is not worse than the best baseline beyond noise, and passes the spec's gate
+against the current champion (or ``promote``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from training.candidates import (
 from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
 from training.evaluate import evaluate_model, global_factors
-from training.gate import champion_comparison, gate_blockers
+from training.gate import baseline_floor, champion_comparison, gate_blockers
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.refit import refit_scorer
@@ -81,13 +82,13 @@ def _usable(data: TrainingData, spec: ModelSpec) -> tuple[list[Feature], list[Le
     return [f for f in varying if f.name not in dropped], flags
 
 
-def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, dict[str, float]]:
-    """Each baseline fit on train and scored on test: the same rows as the model."""
+def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, np.ndarray]:
+    """Each baseline fit on train, its probabilities on test: the same rows as the model."""
     train, test = data.rows("train"), data.rows("test")
     out = {}
     for name, make in BASELINES.items():
         model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
-        out[name] = binary_metrics(data.y[test], model.predict_proba(data.table.loc[test, x_cols])[:, 1])
+        out[name] = model.predict_proba(data.table.loc[test, x_cols])[:, 1]
     return out
 
 
@@ -244,7 +245,8 @@ def train(
     Everything is logged to one MLflow run (a nested run per Optuna trial) in the local store (``SALESML_STORE``,
     or ``MLFLOW_TRACKING_URI``), and the served model is registered under the spec's name with the alias
     ``challenger``, and ``champion`` too when it passes the gate (test ROC AUC's 95% interval above 0.5, at least
-    ``gate.min_distinct`` distinct probabilities, better than the current champion by ``gate.min_improvement``).
+    ``gate.min_distinct`` distinct probabilities, not below the best baseline's test ROC AUC beyond noise, better
+    than the current champion by ``gate.min_improvement``).
 
     Args:
         spec_ref: A model spec by name (``"lead_score"``, ``"close_probability"``: ``training/specs/``) or the
@@ -300,9 +302,8 @@ def train(
         evaluation = evaluate_model(scorer, x["test"], y["test"])
         evaluation["windows"] = _evaluate_windows(scorer, data)
         auc = evaluation["metrics"]["roc_auc"]
-        interval = auc_interval(
-            y["test"], evaluation["probability"], table.loc[data.rows("test"), "entity_id"].to_numpy()
-        )
+        test_ids = table.loc[data.rows("test"), "entity_id"].to_numpy()
+        interval = auc_interval(y["test"], evaluation["probability"], test_ids)
         evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
         horizon = label_horizon_days(spec)
         served, oof = refit_scorer(
@@ -321,10 +322,11 @@ def train(
         }
         x_cols = [f.name for f in features]
         baselines = _baselines(data, features, x_cols)
+        floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids)
         factors = global_factors(scorer, x["test"])
         comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
         distinct = weighed[chosen.name]["test_distinct"]
-        blockers = gate_blockers(evaluation, comparison, spec, min(distinct, len(np.unique(oof))))
+        blockers = gate_blockers(evaluation, comparison, floor, spec, min(distinct, len(np.unique(oof))))
         promoted = promote or not blockers
         report = {
             "model": spec.name,
@@ -358,10 +360,10 @@ def train(
                 "trained_until": trained_until,
                 "new_levels": _new_levels(scorer, served),
             },
-            "baselines": baselines,
+            "baselines": {name: binary_metrics(y["test"], p) for name, p in baselines.items()},
             "global_factors": factors[:20],
             "champion": comparison,
-            "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers)},
+            "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers), "floor": floor},
         }
         log_figures(report)
         log_artifacts(report, spec_text, scorer, x["test"], y["test"], evaluation["probability"])

@@ -12,6 +12,9 @@ from rich.console import Console
 
 from tests.helpers import Stores, assert_one_line_error, salesml
 from training.cli import print_training
+from training.gate import baseline_floor, below_floor, floor_line, gate_blockers
+from training.spec import load_spec
+from training.summary import render_markdown
 
 TRIALS = 3
 
@@ -54,6 +57,9 @@ def test_first_version_becomes_champion_and_report_shows_baselines(small_crm: St
     for baseline in ("logistic", "odoo_naive_bayes", "points"):
         assert baseline in out
     assert "grades on test: A" in out
+    line = floor_line(small_crm.trained["lead_score"].report["gate"]["floor"])
+    assert line in out  # the model against the best baseline, in one line
+    assert line in render_markdown(small_crm.trained["lead_score"].report)
 
 
 @pytest.mark.slow
@@ -86,10 +92,44 @@ def test_registry_runs_artifacts_and_aliases(store: Path, trained: dict) -> None
 )
 def test_gate(champion: str | None, gain: float | None, promote: bool, expected: bool) -> None:
     from training.gate import passes_gate
-    from training.spec import load_spec
 
     spec, _ = load_spec("lead_score")  # gate: roc_auc, min_improvement 0.002
     assert passes_gate({"champion_version": champion, "gain": gain}, spec, promote) is expected
+
+
+def _floor(model_noise: float) -> dict:
+    """The model (the baseline's ranking plus ``model_noise``) against a strong baseline on 800 test rows."""
+    rng = np.random.default_rng(5)
+    y = (rng.random(800) < 0.3).astype(int)
+    baseline = y + rng.normal(0, 0.8, len(y))
+    model = baseline + rng.normal(0, model_noise, len(y))
+    groups = np.arange(len(y)) // 2  # two snapshots per entity
+    return baseline_floor(y, model, {"logistic": baseline, "points": rng.random(len(y))}, groups)
+
+
+def _blockers(floor: dict) -> list[str]:
+    """The gate of a first version (no champion) with skill and enough distinct values: only the floor can block."""
+    spec, _ = load_spec("lead_score")
+    return gate_blockers({"skill": {"roc_auc_95": [0.6, 0.7]}}, {"champion_version": None}, floor, spec, 500)
+
+
+def test_the_floor_holds_back_a_first_version_clearly_worse_than_a_baseline() -> None:
+    floor = _floor(model_noise=1.5)
+    assert floor["baseline"] == "logistic" and floor["difference_95"][1] < 0
+    assert below_floor(floor)
+    assert _blockers(floor) == [floor_line(floor)]
+    assert floor_line(floor).startswith("the logistic baseline's test ROC AUC") and "beyond noise" in floor_line(floor)
+
+
+def test_the_floor_passes_a_tie_within_noise_and_says_so() -> None:
+    floor = _floor(model_noise=0.05)
+    low, high = floor["difference_95"]
+    assert floor["baseline_auc"] > floor["model_auc"] and low < 0 < high
+    assert not below_floor(floor) and _blockers(floor) == []
+    assert floor_line(floor) == (
+        f"the logistic baseline's test ROC AUC {floor['baseline_auc']:.3f} is above this model's "
+        f"{floor['model_auc']:.3f}, within noise (95% interval of the difference {low:+.3f}..{high:+.3f})"
+    )
 
 
 @pytest.mark.slow
