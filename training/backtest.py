@@ -29,7 +29,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow
 import numpy as np
 import pandas as pd
-from rich.progress import Progress
 
 from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
@@ -38,6 +37,7 @@ from features.insights.periods import Window, periods_from
 from features.outputs import output_dir
 from features.pit.frames import dataset_as_of, scoring_frame
 from features.pit.timeline import DAY_NS, NAT, times
+from features.progress import tracked
 from features.scoring.scorer import Scorer
 from features.synth.oracle import has_truth, oracle_probabilities, read_truth
 from training.data import training_data
@@ -190,14 +190,11 @@ def backtest(
     windows = origins(ds, start, end, period)
     truth = read_truth(data, ds.get("opportunities")) if has_truth(data) else None
     rows, skipped = [], []
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task(f"backtest {len(windows)} {period}s", total=len(windows))
-        for window in windows:
-            try:
-                rows.append(_origin_cells(ds, spec, window, period, by, truth, sims, seed))
-            except DataError as exc:
-                skipped.append(f"{window.label}: {exc}")
-            bar.advance(task)
+    for window in tracked(windows, f"backtest {len(windows)} {period}s", progress):
+        try:
+            rows.append(_origin_cells(ds, spec, window, period, by, truth, sims, seed))
+        except DataError as exc:
+            skipped.append(f"{window.label}: {exc}")
     if not rows:
         raise DataError(f"no origin could be forecast: {'; '.join(skipped)}")
     cells = pd.concat(rows, ignore_index=True)

@@ -11,9 +11,9 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna_integration.lightgbm import LightGBMPruningCallback
-from rich.progress import Progress
 
 from features.config import optuna_storage
+from features.progress import progress_bar
 
 MAX_ROUNDS = 2000
 EARLY_STOPPING = 50
@@ -82,18 +82,24 @@ def tune(
     seed: int,
     progress: bool = True,
 ) -> TuningResult:
-    """Minimise validation log loss; the study lives in SQLite so it can be resumed and inspected."""
+    """Minimise validation log loss. The study is kept in SQLite so it can be resumed and inspected, but runs in
+    memory: the pruning callback reports every boosting round, and a database commit per round cost more than the
+    boosting itself (about 16 of 22 s on 8,000 leads). Earlier trials of the same study are loaded first and the new
+    ones written back when it ends, so a resumed study samples and prunes exactly as one that ran in SQLite."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     train = lgb.Dataset(x_train, y_train, free_raw_data=False)
     valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=False)
+    kept = optuna.create_study(
+        study_name=study_name, storage=optuna_storage(), load_if_exists=True, direction="minimize"
+    )
+    earlier = kept.trials
     study = optuna.create_study(
         study_name=study_name,
-        storage=optuna_storage(),
-        load_if_exists=True,
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     )
+    study.add_trials(earlier)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, seed)
@@ -114,11 +120,13 @@ def tune(
             mlflow.set_tag("state", "complete")
             return scores["binary_logloss"]
 
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task(f"tuning {study_name}", total=trials)
-        study.optimize(
-            objective, n_trials=trials, timeout=timeout_s, callbacks=[lambda *_: bar.advance(task)], catch=()
-        )
+    try:
+        with progress_bar(f"tuning {study_name}", trials, progress) as bar:
+            study.optimize(
+                objective, n_trials=trials, timeout=timeout_s, callbacks=[lambda *_: bar.advance()], catch=()
+            )
+    finally:
+        kept.add_trials([t for t in study.trials[len(earlier) :] if t.state.is_finished()])
     best = study.best_trial
     states = [t.state for t in study.trials]
     return TuningResult(

@@ -18,12 +18,10 @@ Missing tables and columns (and columns in manifest.excluded_columns) give NaN o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import Progress
 
 from features.crm.dataset import STRING_DTYPE, Dataset, time_ns, to_utc
 from features.pit import catalog
@@ -43,6 +41,7 @@ from features.pit.frames import frame_codes
 from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
 from features.pit.rows import Columns, FrameRows
+from features.progress import tracked
 
 #: Entity attributes an entity frame may set per row in place of the entity's own (what-if rows).
 OVERRIDABLE = ("owner_rep_id",)
@@ -120,7 +119,7 @@ def build_features(
     }
     rows = FrameRows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
     columns: Columns = {}
-    for family in _progress(FAMILIES[entity], progress):
+    for family in tracked(FAMILIES[entity], "features", progress, name=lambda family: family.__name__):
         columns.update(family(rows))
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
@@ -131,16 +130,3 @@ def build_features(
     out = pd.concat([frame.reset_index(drop=True), features], axis=1)
     out.attrs["features"] = names
     return out
-
-
-def _progress(families: Sequence[Family], enabled: bool) -> Iterator[Family]:
-    """The families, with a progress bar on stderr when ``enabled``."""
-    if not enabled:
-        yield from families
-        return
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("features", total=len(families))
-        for family in families:
-            bar.update(task, description=family.__name__)
-            yield family
-            bar.advance(task)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.crm.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
 from features.crm.schema import TABLE_ORDER
 from features.errors import DataError
+from features.progress import progress_bar
 from features.synth.anomalies import OUTLIER_SHARE, Plants
 from features.synth.deals import Deals, StageChanges, simulate_deals
 from features.synth.events import Events, record
@@ -116,8 +115,8 @@ def synthesize(
     files |= {f"truth_{name}": (truth / f"{name}.parquet", schema) for name, schema in TRUTH_SCHEMAS.items()}
     scores: list[tuple[np.ndarray, ...]] = []
     plants = Plants(world, seed, outlier_share)  # the data anomaly guard's duplicates, outliers and discounts
-    with Streams(files) as streams, _progress(progress) as bar:
-        task = bar.add_task("simulating leads", total=leads)
+    bar_opened = progress_bar("simulating leads", leads, progress, transient=False, counts=True)
+    with Streams(files) as streams, bar_opened as bar:
         for index, first in enumerate(range(0, leads, chunk_size)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
             chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first))
@@ -126,7 +125,7 @@ def synthesize(
             for name, columns in tables.items():
                 streams.write(name, columns)
             scores.append(_scores(world, chunk))
-            bar.advance(task, len(chunk.leads))
+            bar.advance(len(chunk.leads))
     counts = {name: streams.rows.get(name, 0) for name in TABLE_ORDER}
     figures = oracle(*(np.concatenate(column) for column in zip(*scores, strict=True)))
     _finish(world, out, staging, counts, seed, plants)
@@ -144,11 +143,6 @@ def _window(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     if (end_ts - start_ts).days < MIN_WINDOW_DAYS:
         raise DataError(f"--end must be at least {MIN_WINDOW_DAYS} days after --start, got {start} .. {end}")
     return start_ts, end_ts
-
-
-def _progress(enabled: bool) -> Progress:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=Console(stderr=True), disable=not enabled)
 
 
 def _columns(world: World, chunk: Chunk, first_id: int, details: np.random.Generator) -> dict[str, Columns]:

@@ -19,8 +19,6 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-from rich.console import Console
-from rich.progress import Progress
 
 from features.config import latest_report
 from features.crm.dataset import Dataset, as_of_time, read_dataset
@@ -28,6 +26,7 @@ from features.messages import Locale, locale_of
 from features.outputs import output_file
 from features.pit.build import build_features
 from features.pit.frames import dataset_as_of, scoring_frame
+from features.progress import tracked
 from training.fonts import cjk_font, quiet_drawing
 from training.report.champions import MODELS, load_champion
 from training.report.section import Section
@@ -104,12 +103,8 @@ def _sections(
         ),
         ("keywords", lambda: sections.append(keyword_section(as_known, state["deals"], t, zh_labels))),
     ]
-    with Progress(console=Console(stderr=True), transient=True, disable=not progress) as bar:
-        task = bar.add_task("report", total=len(steps))
-        for name, step in steps:
-            bar.update(task, description=name)
-            step()
-            bar.advance(task)
+    for _, step in tracked(steps, "report", progress, name=lambda named: named[0]):
+        step()
     return sections
 
 
