@@ -38,11 +38,11 @@ TRUTH_FILE = "drift.json"
 DRIFTED_SOURCE_SHARE = np.array([0.20, 0.05, 0.02, 0.13, 0.50, 0.10])
 #: The planted effects after the date; the base rises so that conversion overall stays about where it was.
 DRIFTED = LeadEffects(
-    base=-1.5,
+    base=-0.8,
     source=np.array([0.0, 0.12, 0.1, -0.56, 0.45, 0.4]),
     size=np.array([0.28, 0.2, 0.0, -0.36]),
-    engagement=-0.3,
-    activation=0.25,
+    engagement=-0.7,
+    activation=-0.2,
 )
 #: What each drifted effect is called among the planted drivers (``_truth/drivers.yaml``).
 DRIVER_NAMES = {
