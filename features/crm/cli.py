@@ -99,10 +99,12 @@ def synth_cmd(
     ] = 1.0,
 ) -> None:
     """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
+    given = {name for name in ("leads", "start", "drift_strength") if ctx.get_parameter_source(name).name != "DEFAULT"}
+    if "drift_strength" in given and drift is None:
+        raise DataError("--drift-strength needs --drift DATE: the date the world starts to change")
     if shape is not None:
         from features.synth.shapes import synthesize_shape
 
-        given = {name for name in ("leads", "start") if ctx.get_parameter_source(name).name != "DEFAULT"}
         if "start" in given:
             raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
         if drift is not None:

@@ -117,9 +117,10 @@ _LEVELS = {"source": SOURCES, "size": COMPANY_SIZES}
 
 def _named(name: str, value: np.ndarray | float) -> dict[str, float] | float:
     """An effect in drift.json: per level for a categorical driver, one number per unit for the others."""
+    values = np.asarray(value, dtype=float)
     if name in _LEVELS:
-        return {level: round(float(x), 4) for level, x in zip(_LEVELS[name], value, strict=True)}  # type: ignore[arg-type]
-    return round(float(value), 4)  # type: ignore[arg-type]
+        return {level: round(float(x), 4) for level, x in zip(_LEVELS[name], values, strict=True)}
+    return round(float(values), 4)
 
 
 def _shares(shares: np.ndarray) -> dict[str, float]:

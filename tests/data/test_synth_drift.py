@@ -90,7 +90,10 @@ def test_truth_records_the_date_the_shift_and_the_changed_drivers(runs: dict[str
     assert set(truth["changed_drivers"]) >= {"source", "web_engagement"}
 
 
-def test_cli_rejects_a_bad_or_outside_drift_date(tmp_path: Path) -> None:
+def test_cli_rejects_a_bad_or_outside_drift_date_and_a_strength_without_one(tmp_path: Path) -> None:
     for date, fragment in (("soon", "--drift must be a date"), ("2030-01-01", "must fall between")):
         proc = salesml("data", "synth", "--out", tmp_path / "x", "--leads", 100, "--drift", date)
         assert_one_line_error(proc, fragment)
+    proc = salesml("data", "synth", "--out", tmp_path / "x", "--leads", 100, "--drift-strength", 0.5)
+    assert_one_line_error(proc, "--drift-strength needs --drift")
+    assert not (tmp_path / "x").exists()
