@@ -57,7 +57,18 @@ def _auc(months: list[MonthQuality], after_drift: bool) -> float:
 def test_a_version_trained_before_the_drift_goes_stale_after_it(tmp_path: Path) -> None:
     data, store, version = _trained_before(tmp_path / "drifting", DRIFT_DATE)
     drifting = _evaluated(data, store, version)
-    steady = _evaluated(*_trained_before(tmp_path / "steady", None))
+    steady_data, steady_store, steady_version = _trained_before(tmp_path / "steady", None)
+    steady = _evaluated(steady_data, steady_store, steady_version)
+    table = salesml(
+        "evaluate", "--model", "lead_score", "--data", steady_data, "--from", "2025-09-15", "--to", "2025-10-01",
+        env=_store_env(steady_store),
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert f"lead_score v{steady_version} (trained until 2024-" in table.stdout  # the champion by default
+    assert [line.split()[1] for line in table.stdout.splitlines() if line.startswith("│ 2025-")] == [
+        "2025-09",
+        "2025-10",
+    ]
     assert [m.month for m in drifting][:2] == ["2024-10", "2024-11"] and len(drifting) == 13
     assert all(m.n > 500 and m.positives > 50 and m.months_since_training > 0 for m in drifting + steady)
     drop = {name: _auc(months, False) - _auc(months, True) for name, months in (("drift", drifting), ("no", steady))}
