@@ -9,18 +9,23 @@ asks for it):
   baselines, keyword effects and the data checks' planted anomalies; with lead_score trained (2 trials, not
   exported) for routing quality, the one test that needs a model on more than the small tier (slow).
 
-``*_data`` is the simulated export alone (a second or two: no training), ``*_crm`` the trained ``Stores``. Both are
-shared read-only: a test that trains, promotes, exports or damages files works on ``stores.copy(tmp_path / ...)``,
-and a test that changes the data writes a changed copy of its own. The data folders are checked unchanged at the
-end of the session.
+``*_data`` is the simulated export alone (a second or two: no training), ``*_crm`` the trained ``Stores``. Under
+pytest-xdist (``make test`` runs two workers) the first worker that asks builds a tier and the others read it.
+Both are shared read-only: a test that trains, promotes, exports or damages files works on
+``stores.copy(tmp_path / ...)``, and a test that changes the data writes a changed copy of its own. The data folders
+are checked unchanged at the end of the session.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Iterator
+import pickle
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -32,6 +37,7 @@ from tests.helpers import MODELS, Stores
 # subprocesses inherit it; a value set outside is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SALESML_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -71,11 +77,32 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
+def _once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]) -> T:
+    """``build(folder)`` run once for the whole test run: each xdist worker is a session of its own, so the first to
+    ask builds under the workers' common temporary folder while the others wait on a lock, then read the result."""
+    base = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        base = base.parent
+    folder, done = base / name, base / f"{name}.pickle"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        shutil.rmtree(folder, ignore_errors=True)  # left half-built by a worker that failed
+        folder.mkdir()
+        value = build(folder)
+        done.write_bytes(pickle.dumps(value))
+        return value
+
+
 def _simulated(tmp_path_factory: pytest.TempPathFactory, tier: Tier) -> Iterator[Path]:
     from features.synth import synthesize
 
-    out = tmp_path_factory.mktemp(f"{tier.name}-crm") / "data"
-    synthesize(out, leads=tier.leads, seed=tier.seed)
+    def build(folder: Path) -> Path:
+        synthesize(folder / "data", leads=tier.leads, seed=tier.seed)
+        return folder / "data"
+
+    out = _once(tmp_path_factory, f"{tier.name}-crm", build)
     before = _files(out)
     yield out
     after = _files(out)
@@ -92,7 +119,11 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def small_crm(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
     """The small export with both models trained and exported, a key file (``KEY`` live, ``REVOKED`` revoked)."""
-    return Stores.build(tmp_path_factory.mktemp("small-stores"), small_data, SMALL.trials, True, SMALL.models)
+    return _once(
+        tmp_path_factory,
+        "small-stores",
+        lambda root: Stores.trained_on(root, small_data, SMALL.trials, True, SMALL.models),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,4 +135,8 @@ def medium_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def medium_crm(medium_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
     """The medium export with lead_score trained (not exported)."""
-    return Stores.build(tmp_path_factory.mktemp("medium-stores"), medium_data, MEDIUM.trials, False, MEDIUM.models)
+    return _once(
+        tmp_path_factory,
+        "medium-stores",
+        lambda root: Stores.trained_on(root, medium_data, MEDIUM.trials, False, MEDIUM.models),
+    )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.stores import Stores as PrivateStores
+
 if TYPE_CHECKING:
     from training.train import TrainResult
 
@@ -54,33 +56,19 @@ def train_in_store(store: Path, spec: str, data: Path, trials: int) -> TrainResu
 
 
 @dataclass
-class Stores:
-    """A trained salesml: the private MLflow store (``root/mlflow``), BentoML store (``root/bentoml``, once
-    exported), report folder and key file under ``root``, and the data the models were trained on (kept apart: the
-    session's data tiers are shared read-only)."""
+class Stores(PrivateStores):
+    """A trained salesml (the benchmarks' private stores: MLflow under ``root/mlflow``, BentoML under
+    ``root/bentoml`` once exported, reports and the key file under ``root``) with what each model's training returned;
+    the data it was trained on is kept apart (the session's data tiers are shared read-only)."""
 
-    root: Path
-    data: Path
-    trained: dict[str, TrainResult] = field(default_factory=dict)  # what each model's training returned
+    trained: dict[str, TrainResult] = field(default_factory=dict)
 
     @property
     def store(self) -> Path:
         return self.root / "mlflow"
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "SALESML_STORE": str(self.store),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{self.store / 'mlflow.db'}",
-            "BENTOML_HOME": str(self.root / "bentoml"),
-            "SALESML_REPORT_DIR": str(self.root / "reports"),
-            "SALESML_API_KEY_FILE": str(self.root / "keys"),
-            "SALESML_API_KEYS": "",
-            "BENTOML_DO_NOT_TRACK": "true",
-        }
-
     @classmethod
-    def build(
+    def trained_on(
         cls, root: Path, data: Path, trials: int = 2, export: bool = True, models: tuple[str, ...] = MODELS
     ) -> Stores:
         """The ``models`` (default both) trained in-process on ``data`` (``trials`` Optuna trials each) into ``root``,

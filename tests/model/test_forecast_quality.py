@@ -1,7 +1,7 @@
 """Forecast quality on a simulated CRM: a monthly, team-level rolling-origin backtest against the oracle.
 
 The oracle forecast knows each deal's true win probability and when it would sign (the simulator's ``_truth``), so
-it marks what any forecast can reach: the outcomes themselves are random. The targets (issue 5): salesml's
+it marks what any forecast can reach: the outcomes themselves are random. The targets: salesml's
 accuracy within 3 points of the oracle's, WAPE at least 30% lower than the stage-weighted pipeline's, and
 P10-P90 coverage of 80% +/- 7 points.
 

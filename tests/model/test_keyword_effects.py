@@ -1,4 +1,4 @@
-"""Note-keyword features carry the effect the simulator planted (issue 7 §4).
+"""Note-keyword features carry the effect the simulator planted.
 
 The simulator writes notes naming budget approval, a competitor or a price comparison on some deals and moves
 those deals' win odds by the amount in ``_truth/drivers.yaml``. Counted by ``features.pit.build`` (the lexicon

@@ -25,6 +25,7 @@ def _data(rng: np.random.Generator, rows: int) -> tuple[pd.DataFrame, np.ndarray
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SALESML_STORE", str(tmp_path))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("tuning")  # not the experiment an earlier test in this process left active
     yield tmp_path
     mlflow.set_tracking_uri(None)
 
