@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from features.crm.privacy import KEY_FILE, Redactor
 from tests.helpers import KEY, REVOKED, ROOT, Stores
 
 __all__ = ["KEY", "REVOKED", "Server", "Stores", "free_port"]
@@ -104,6 +105,11 @@ class Server:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.kill()
         self.output.close()
+
+    def redactor(self) -> Redactor:
+        """What the server redacts its log with: the key the test set, else the one it created in the store."""
+        key = self.env.get("SALESML_LOG_HASH_KEY")
+        return Redactor(key.encode() if key else (self.stores.store / KEY_FILE).read_bytes().strip())
 
     def client(self, key: str | None = KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
