@@ -55,14 +55,14 @@ _FINDS = re.compile(
     rf"(?P<token>{_TOKEN.pattern})"
     r"|(?P<email>(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
     rf"|(?P<phone>(?<![A-Za-z0-9_+\-])(?<!\d[{_SEPARATOR}])(?<!\d[{_SEPARATOR}]{{2}})(?<!\d[{_SEPARATOR}]{{3}})"
-    rf"(?>[(（]?[+＋]?\d(?:[{_SEPARATOR}]{{0,3}}\d){{6,}})(?![A-Za-z0-9_]))"
+    rf"(?>[(（]?[+＋]?\d(?:[{_SEPARATOR}]{{0,3}}\d){{{MIN_PHONE_DIGITS - 1},}})(?![A-Za-z0-9_]))"
 )
-#: What any phone starts with: 7 characters that are digits or separators. Most strings lack it (and an @), and are
+#: What any phone starts with: a digit and 6 more digits or separators. Most strings lack it (and an @), and are
 #: passed over without the slower search of ``_FINDS``.
-_PHONE_START = re.compile(rf"\d[\d{_SEPARATOR}]{{6}}")
+_PHONE_START = re.compile(rf"\d[\d{_SEPARATOR}]{{{MIN_PHONE_DIGITS - 1}}}")
 #: A date a digit run may start with (2026-01-05, 2026.1.5, 05.01.2026): kept, the rest of the run checked alone.
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)|\d{1,2}[-.]\d{1,2}[-.]\d{4}(?!\d)")
-_SPACE = re.compile(r"\s")
+_DECIMAL = re.compile(r"\d+\.\d+")
 _PLAIN = frozenset({float, int, bool, type(None)})  # values with nothing to mask, unless under a personal name
 
 
@@ -184,9 +184,9 @@ class Redactor:
 
 
 def _is_phone(run: str) -> bool:
-    """Whether a run of 7 or more digits is a phone: no decimal number (one dot) or list of them (dots and spaces),
-    and with separators or a country code unless it is as long as a mobile number."""
+    """Whether a run of 7 or more digits is a phone: not a decimal number or a list of them, and with separators or a
+    country code unless it is as long as a mobile number."""
     text = unicodedata.normalize("NFKC", run)
-    if "." in text and (text.count(".") == 1 or _SPACE.search(text)):
+    if all(_DECIMAL.fullmatch(part) for part in text.split()):
         return False
     return not text.isdigit() or len(text) >= MIN_BARE_PHONE_DIGITS
