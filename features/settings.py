@@ -139,6 +139,14 @@ PREDICTION_LOG: Setting[Path | None] = Setting(
     "Where the service appends what it answered, one file a day.",
     f"`logs/predictions` in {LOCAL}",
 )
+LOG_HASH_KEY: Setting[str | None] = Setting(
+    "SALESML_LOG_HASH_KEY",
+    TEXT,
+    None,
+    "Secret (16 characters or more) keying the hashes that stand for phones, e-mails and notes in what the service"
+    " writes; the same key gives the same hashes on every installation that shares it.",
+    "a random key created once in the store (`log-hash.key`)",
+)
 LOG_FSYNC: Setting[bool] = Setting(
     "SALESML_LOG_FSYNC",
     SWITCH,
@@ -218,6 +226,7 @@ SETTINGS: tuple[Setting, ...] = (
     BENTOML_HOME,
     REPORT_DIR,
     PREDICTION_LOG,
+    LOG_HASH_KEY,
     LOG_FSYNC,
     WORKERS,
     AUTH,

@@ -3,7 +3,9 @@
 The sent records replace the history's rows with the same ids (a changed record) or join them (a new one); the
 checks are ``features.crm.checks``, the code ``salesml data check`` runs, as of ``as_of``; the answer keeps the
 findings that involve a sent record: duplicates among the sent records and against the history, a deal against
-its rep's recent deals, a discount against the rep's authority. Nothing is changed anywhere.
+its rep's recent deals, a discount against the rep's authority. Nothing is changed anywhere. The findings' evidence
+and notes quote no phone or e-mail: each is its keyed hash (``features.crm.privacy``), the same as in the prediction
+log, so a reviewer can still tell one phone from another.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import pandas as pd
 
 from features.crm.checks import RULES, check_dataset
 from features.crm.dataset import Dataset, conform
+from features.crm.privacy import Redactor
 from serving.schemas.checks import ChecksRequest, ChecksResponse, Finding
 
 
-def check_records(history: Dataset, request: ChecksRequest, request_id: str) -> ChecksResponse:
-    """The findings that involve a record of ``request``, with the history's rows of the same ids replaced."""
+def check_records(history: Dataset, request: ChecksRequest, request_id: str, redactor: Redactor) -> ChecksResponse:
+    """The findings that involve a record of ``request``, with the history's rows of the same ids replaced; the
+    evidence and notes masked by ``redactor``."""
     at = pd.Timestamp(request.at())
     tables = dict(history.tables)
     sent: dict[str, set[str]] = {}
@@ -36,13 +40,14 @@ def check_records(history: Dataset, request: ChecksRequest, request_id: str) -> 
         for row in found.itertuples(index=False)
     ]
     kept = found[involved].astype(object).where(found[involved].notna(), None)
+    kept["evidence"] = kept["evidence"].map(redactor.mask)
     return ChecksResponse(
         request_id=request_id,
         as_of=at.to_pydatetime(),
         rules=RULES,
         checked=result.checked,
         findings=[Finding(**row) for row in kept.to_dict("records")],
-        notes=result.notes,
+        notes=[redactor.mask(note) for note in result.notes],
     )
 
 

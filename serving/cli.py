@@ -75,6 +75,9 @@ def serve_cmd(
         Console(stderr=True).print(f"exported: {', '.join(_export(data))}")
     _use_store()
     settings.check_all()
+    from features.crm.privacy import log_hash_key
+
+    log_hash_key()  # a short key stops here in one line; the store's key is made once, before the workers start
     env = dict(os.environ)
     if auth and not KeyRing.from_env():
         raise DataError(

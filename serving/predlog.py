@@ -4,7 +4,8 @@ Each call (or batch of calls scored together) appends its lines with a single ``
 ``O_APPEND``, before any of its answers is sent: once the write returns the lines are in the operating system's page
 cache and survive the service being killed (SIGKILL), so every answer a client received is in the log.
 ``SALESML_LOG_FSYNC=1`` also waits for the disk (survives power loss; slower).
-Files roll over daily: ``predictions-YYYY-MM-DD.jsonl`` under ``SALESML_PREDICTION_LOG``.
+Files roll over daily: ``predictions-YYYY-MM-DD.jsonl`` under ``SALESML_PREDICTION_LOG``. Every record is redacted
+as it is written (``features.crm.privacy``): phones, e-mails and notes are in it as keyed hashes, never in clear.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from features import settings
+from features.crm.privacy import Redactor
 
 
 def input_hash(item: BaseModel) -> str:
@@ -28,8 +30,9 @@ def input_hash(item: BaseModel) -> str:
 
 
 class PredictionLog:
-    def __init__(self, directory: Path, fsync: bool | None = None) -> None:
+    def __init__(self, directory: Path, redactor: Redactor, fsync: bool | None = None) -> None:
         self.directory = directory
+        self.redactor = redactor
         self.fsync = settings.LOG_FSYNC.get() if fsync is None else fsync
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -37,10 +40,11 @@ class PredictionLog:
         return self.directory / f"predictions-{when:%Y-%m-%d}.jsonl"
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        """All records of one call in one append; raises OSError when they could not be written."""
+        """All records of one call, redacted, in one append; raises OSError when they could not be written."""
         if not records:
             return
-        data = b"".join(to_json(r, fallback=str) + b"\n" for r in records)  # UTF-8 JSON, in pydantic's core
+        redact = self.redactor.redact
+        data = b"".join(to_json(redact(r), fallback=str) + b"\n" for r in records)  # UTF-8 JSON, in pydantic's core
         fd = os.open(self.path(datetime.now(UTC)), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             view = memoryview(data)

@@ -7,7 +7,8 @@ from the MLflow registry); each scoring request becomes canonical rows (``servin
 ``features.insights.forecast`` and ``features.insights.targets`` on the history the service holds, as the backtests
 do. The request and response models are ``serving.schemas``; a user's error is answered with its status by
 ``serving.refusals``. Keys, body limits and the error format are an ASGI middleware (``serving.http``); every scored
-item and every forecast is in the prediction log before its answer is sent.
+item and every forecast is in the prediction log before its answer is sent, its personal data as keyed hashes
+(``features.crm.privacy``).
 
 Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions first.
 """
@@ -31,6 +32,7 @@ from fastapi.responses import Response
 from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
+from features.crm.privacy import Redactor
 from features.errors import DataError, Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
@@ -126,7 +128,8 @@ class SalesML:
         self.context: ServingContext | None = read_context(context.path) if context is not None else None
         self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
         self.whole_history = context is not None and context.info.metadata.get(HISTORY) == WHOLE
-        self.log = PredictionLog(prediction_log_dir())
+        manifest = self.context.ds.manifest if self.context is not None else None
+        self.log = PredictionLog(prediction_log_dir(), Redactor.from_settings(manifest))
         scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
@@ -302,7 +305,7 @@ class SalesML:
         )
         if self.context is None:
             raise Unavailable(NO_HISTORY)
-        answer = check_records(self.context.ds, request, request_id(ctx))
+        answer = check_records(self.context.ds, request, request_id(ctx), self.log.redactor)
         self.log.append([log_record(log_head(ctx), request, answer)])
         return answer
 

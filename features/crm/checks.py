@@ -20,6 +20,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 from features.crm.dataset import Dataset, as_of_time, read_dataset, time_ns, to_utc_scalar
+from features.crm.privacy import phone_digits
 
 DEFAULT_SIMILARITY = 0.8
 OUTLIER_FACTOR = 5.0
@@ -47,7 +48,6 @@ FINDING_COLUMNS = [
     "evidence",
 ]
 
-_COUNTRY_CODE = re.compile(r"^(?:00)?86(?=\d{10,})")
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
 _LEGAL_SUFFIX = re.compile(
     r"(?:股份有限公司|有限责任公司|有限公司|集团|公司|company limited|co ltd|company|corporation|incorporated"
@@ -79,9 +79,7 @@ class CheckResult:
 
 def normalize_phone(values: pd.Series) -> pd.Series:
     """Digits only, without the +86/0086 country code or trunk zeros; fewer than 7 digits is no phone."""
-    digits = values.astype("string").str.replace(r"\D", "", regex=True)
-    digits = digits.str.replace(_COUNTRY_CODE, "", regex=True).str.lstrip("0")
-    return digits.where(digits.str.len() >= 7)
+    return values.astype("string").map(phone_digits, na_action="ignore").astype("string")
 
 
 def normalize_name(name: str) -> str:

@@ -13,6 +13,8 @@ from features.messages import pair
 SCHEMA_VERSION = 1
 
 Kind = Literal["id", "str", "category", "float", "time", "bool"]
+#: Personal data a column may hold, which nothing salesml writes may show in clear (``features.crm.privacy``).
+Personal = Literal["phone", "email", "name", "text"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Column:
     allowed: tuple[str, ...] | None = None  # closed vocabulary for category columns
     references: str | None = None  # "table.column" this value must exist in
     description: str = ""
+    personal: Personal | None = None  # what personal data it holds, if any
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ TABLES: dict[str, Table] = {
             "reps",
             (
                 Column("rep_id", "id", required=True),
-                Column("name", "str"),
+                Column("name", "str", personal="name"),
                 Column("team", "str"),
                 Column("region", "str"),
                 Column("hired_at", "time"),
@@ -115,7 +118,7 @@ TABLES: dict[str, Table] = {
                 Column("annual_revenue", "float"),
                 Column("region", "str"),
                 Column("created_at", "time"),
-                Column("phone", "str"),
+                Column("phone", "str", personal="phone"),
             ),
             key=("account_id",),
             description="Customer companies.",
@@ -134,7 +137,7 @@ TABLES: dict[str, Table] = {
                 Column("converted_at", "time"),
                 Column("disqualified_at", "time"),
                 Column("company_name", "str", description="the company as the lead typed it (duplicate checks)"),
-                Column("phone", "str", description="contact phone as entered (duplicate checks)"),
+                Column("phone", "str", description="contact phone as entered (duplicate checks)", personal="phone"),
                 Column("preferred_rep_id", "id", references="reps.rep_id", description="the customer's chosen contact"),
             ),
             key=("lead_id",),
@@ -186,8 +189,10 @@ TABLES: dict[str, Table] = {
                 Column("direction", "category", allowed=DIRECTIONS),
                 Column("duration_s", "float"),
                 Column("contact_role", "category", allowed=CONTACT_ROLES),
-                Column("note", "str"),
-                Column("next_step", "str", description="the next step recorded with the activity, if any"),
+                Column("note", "str", description="free-text note or transcript", personal="text"),
+                Column(
+                    "next_step", "str", description="the next step recorded with the activity, if any", personal="text"
+                ),
                 Column("attachment", "bool", description="a document or meeting note is attached"),
             ),
             key=("activity_id",),

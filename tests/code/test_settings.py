@@ -105,3 +105,10 @@ def test_a_bad_setting_stops_serve_with_one_line(tmp_path: Path) -> None:
     env = {"BENTOML_HOME": str(tmp_path / "empty"), "SALESML_API_KEYS": "k", settings.MAX_BODY_MB.name: "abc"}
     proc = salesml("serve", "--port", "3999", env=env)
     assert_one_line_error(proc, "SALESML_MAX_BODY_MB='abc': not a number")
+
+
+def test_a_short_log_hash_key_stops_serve_with_one_line_that_does_not_quote_it(tmp_path: Path) -> None:
+    env = {"BENTOML_HOME": str(tmp_path / "empty"), "SALESML_API_KEYS": "k", settings.LOG_HASH_KEY.name: "tiny-secret"}
+    proc = salesml("serve", "--port", "3999", env=env)
+    assert_one_line_error(proc, "SALESML_LOG_HASH_KEY is shorter than 16 characters")
+    assert "tiny-secret" not in proc.stderr + proc.stdout
