@@ -69,3 +69,8 @@ def gate_blockers(evaluation: dict[str, Any], comparison: dict[str, Any], spec: 
             f"{spec.gate.metric} ({comparison['basis']})"
         )
     return blockers
+
+
+def promotion_reason(blockers: list[str]) -> str:
+    """Why training made a version champion, for the alias history."""
+    return f"train --promote, the gate not met: {'; '.join(blockers)}" if blockers else "trained; passed the gate"

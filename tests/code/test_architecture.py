@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "training.cli",
             "training.compare_cli",
             "training.forecasting_cli",
+            "training.models_cli",
             "training.routing_cli",
             "training.workflow_cli",
             "training.report",
