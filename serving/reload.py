@@ -22,7 +22,18 @@ from dataclasses import dataclass
 from features.errors import DataError, Unavailable
 from serving.context import ServingContext
 from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
-from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, export_stamp, load_history, load_served, stored
+from serving.store import (
+    CONTEXT,
+    HISTORY,
+    SERVED,
+    WHOLE,
+    Exported,
+    export_stamp,
+    load_history,
+    load_served,
+    short_reason,
+    stored,
+)
 
 CHECK_INTERVAL_S = 1.0
 NO_HISTORY = "no CRM history in this service; run `salesml export`"
@@ -102,8 +113,8 @@ class LiveModels:
         old = self.current
         try:
             new = Loaded.read()
-        except DataError as why:
-            raise Unavailable(FAILED.format(versions=old.versions(), why=why)) from why
+        except Exception as error:  # whatever the store raises: the worker keeps serving, and its watch goes on
+            raise Unavailable(FAILED.format(versions=old.versions(), why=short_reason(error))) from error
         lost = [why for entity, why in new.unavailable.items() if entity in old.models]
         if lost or (new.context is None and old.context is not None):
             raise Unavailable(FAILED.format(versions=old.versions(), why="; ".join(lost) or NO_HISTORY))
@@ -115,10 +126,10 @@ class LiveModels:
         """Reload when the stamp changes; a failed reload is logged and waits for the next export."""
         while True:
             time.sleep(interval_s)
-            if _stamp() == self._seen:
-                continue
             with self._lock:
-                self._seen = _stamp()
+                if (stamp := _stamp()) == self._seen:
+                    continue
+                self._seen = stamp
                 try:
                     self._swap()
                 except Unavailable as why:
