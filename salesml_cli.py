@@ -6,11 +6,12 @@ import typer
 
 from features.crm.cli import data_app
 from features.pit.cli import cut_cmd, features_app
-from serving.cli import export_cmd, keys_app, serve_cmd, service_app
+from serving.cli import export_champions, export_cmd, keys_app, serve_cmd, service_app
 from training.cli import score_cmd, train_cmd
 from training.compare_cli import compare_cmd
 from training.evaluate_cli import evaluate_cmd
 from training.forecasting_cli import backtest_cmd, forecast_cmd, targets_cmd
+from training.models_cli import models_app
 from training.report.cli import report_cmd
 from training.routing_cli import route_cmd
 from training.workflow_cli import activities_app, sweep_cmd
@@ -35,6 +36,7 @@ app.command("route")(route_cmd)
 app.command("report")(report_cmd)
 app.command("sweep")(sweep_cmd)
 app.add_typer(activities_app, name="activities")
+app.add_typer(models_app(export_champions), name="models")
 app.command("export")(export_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(service_app, name="service")

@@ -14,7 +14,7 @@ from features import settings
 from features.cli import data_option, user_errors
 from features.config import bentoml_home, local_dir, run_dir
 from features.errors import DataError
-from serving.auth import KeyRing, new_key, read_keys, revocation
+from serving.auth import KeyRing, admin_line, new_key, read_keys, revocation
 
 keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 SERVICE = "serving.service:SalesML"
@@ -29,12 +29,14 @@ def _use_store() -> None:
     os.environ.setdefault(settings.BENTOML_HOME.name, str(bentoml_home()))
 
 
-def _export(data: Path) -> list[str]:
+def export_champions(data: Path | None) -> list[str]:
+    """Export the registry's champions with ``data``'s history (None: the history exported last, as ``salesml
+    models`` does after a move); says which models were left out, and returns the tags written."""
     _use_store()
     from features.crm.dataset import read_dataset
-    from serving.store import export_models
+    from serving.store import export_models, exported_history
 
-    tags, skipped = export_models(read_dataset(data))
+    tags, skipped = export_models(read_dataset(data) if data is not None else exported_history())
     for why in skipped:
         Console(stderr=True).print(f"[yellow]not exported:[/yellow] {why}", highlight=False, soft_wrap=True)
     return tags
@@ -45,7 +47,7 @@ def export_cmd(
     data: Annotated[Path, data_option("whose history requests are scored against")],
 ) -> None:
     """Copy the champion models from the MLflow registry, and the dataset's history, into the BentoML store."""
-    tags = _export(data)
+    tags = export_champions(data)
     Console().print(f"exported to {bentoml_home()}: {', '.join(tags)}")
 
 
@@ -72,7 +74,7 @@ def serve_cmd(
 ) -> None:
     """Start the scoring service (BentoML) on 127.0.0.1:3000 by default."""
     if data is not None:
-        Console(stderr=True).print(f"exported: {', '.join(_export(data))}")
+        Console(stderr=True).print(f"exported: {', '.join(export_champions(data))}")
     _use_store()
     settings.check_all()
     from features.crm.privacy import log_hash_key
@@ -98,7 +100,7 @@ def serve_cmd(
 
     if background:
         expected = served_versions(model.info for model in models.values())
-        key = read_keys()[0][0] if auth else None
+        key = read_keys().active[0] if auth else None
         group = start(args, env, host, port, expected, key, pid_file.resolve(), log.resolve())
         Console().print(
             f"salesml is serving on {local_url(host, port)}: {versions_text(expected)} (process group {group} in"
@@ -138,6 +140,7 @@ def service_status(pid_file: PidFile = PID_FILE) -> None:
 @user_errors
 def create_key(
     file: Annotated[Path, typer.Option(help="Key file to append the new key to (SALESML_API_KEY_FILE).")] = KEY_FILE,
+    admin: Annotated[bool, typer.Option("--admin", help="A key that may also reload the service's models.")] = False,
 ) -> None:
     """Create an API key, append it to the key file and print it (once: it is not shown again)."""
     key = new_key()
@@ -145,7 +148,7 @@ def create_key(
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"{file}: cannot create the key file's directory ({exc.strerror})") from exc
-    _append(file, key)
+    _append(file, admin_line(key) if admin else key)
     typer.echo(key)
 
 

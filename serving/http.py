@@ -1,9 +1,9 @@
 """The service's front door: API keys, body size and pace, content type, and errors a CRM developer can act on.
 
 - ``/v1/*`` needs ``Authorization: Bearer KEY`` (``serving.auth``): 401 without a key or with an unknown one, 403
-  with a revoked one. So does ``/metrics`` unless ``SALESML_PUBLIC_METRICS=on``. ``/healthz``, ``/readyz``,
-  ``/docs.json`` and the docs page (``/`` and its ``/static_content``) stay open: they describe the API and hold no
-  data.
+  with a revoked one. So does ``/metrics`` unless ``SALESML_PUBLIC_METRICS=on``. ``/v1/admin/`` (reloading the
+  models) needs an admin key: 403 with another key. ``/healthz``, ``/readyz``, ``/docs.json`` and the docs page
+  (``/`` and its ``/static_content``) stay open: they describe the API and hold no data.
 - A ``/v1`` POST body must be JSON: a ``Content-Type`` other than ``application/json`` (none is taken as JSON) is
   refused with 415 before the body is read.
 - A body over ``SALESML_MAX_BODY_MB`` (default 32) is refused with 413 before it is read in full.
@@ -58,7 +58,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 ITEM_LISTS = (*(r.items_and_key[0] for r in (LeadScoreRequest, OpportunityScoreRequest)), *ChecksRequest.lists)
-JSON_TYPE, METRICS_PATH, UNROUTED = "application/json", "/metrics", "/(unrouted)"
+JSON_TYPE, METRICS_PATH, UNROUTED, ADMIN_PATH = "application/json", "/metrics", "/(unrouted)", "/v1/admin/"
 EXCERPT = 200  # characters quoted of any text that may come from the input
 MAX_LISTED = 20  # errors listed in one answer
 
@@ -255,6 +255,8 @@ class ApiGuard:
             return 401, {"message": "unknown API key"}, challenge
         if verdict is Verdict.REVOKED:
             return 403, {"message": "this API key has been revoked"}, []
+        if verdict is Verdict.OK and scope["path"].startswith(ADMIN_PATH):
+            return 403, {"message": "this call needs an admin key (salesml keys create --admin)"}, []
         return None
 
     def _too_large(self) -> dict[str, Any]:

@@ -20,14 +20,15 @@ ERROR_SCHEMA = {
 }
 ERROR_ANSWERS = {
     "401": "Missing or unknown API key",
-    "403": "Revoked API key",
+    "403": "Revoked API key, or on /v1/admin/ a key that is not an admin key",
     "408": "The request body came too slowly (SALESML_BODY_TIMEOUT_S, SALESML_BODY_MIN_KIB_S); the connection is "
     "closed",
     "413": "More than 1,000 items, or a body over the size limit",
     "422": "Invalid request: the field path and what is wrong (NaN, events after as_of, as_of outside the history, "
     "no targets for the period, ...)",
     "429": "Too many requests in progress (SALESML_MAX_CONCURRENCY): retry after a pause",
-    "503": "The model or history for this endpoint is not loaded (run salesml export and restart)",
+    "503": "The model or history for this endpoint is not loaded (run salesml export: the service then loads it); on"
+    " /v1/admin/reload: the latest export did not load whole, and the models served before stay",
 }
 BODY_ANSWERS = {"415": "The body is not JSON: send it with Content-Type: application/json"}
 

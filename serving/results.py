@@ -48,6 +48,7 @@ def scored_calls(
             records.append(
                 {
                     **call.head,
+                    **model_fields(model),  # a reload between the call and its batch: the model that scored it
                     "logged_at": logged_at,
                     "entity_id": getattr(item, key),
                     "as_of": as_of.isoformat(),
@@ -74,8 +75,7 @@ def item_result(model: Exported, row: Any, reason: Reasons, as_of: datetime, war
         "top_positive": [factor(e) for e in reason["positive"]],
         "top_negative": [factor(e) for e in reason["negative"]],
         "other_effect": float(row.other_effect),
-        "model": model.info["name"],
-        "model_version": model.info["version"],
+        **model_fields(model),
         "as_of": as_of,
         "warnings": warnings,
         **{f"p_win_{d}d": float(getattr(row, f"p_{d}d")) for d in model.window_days},
@@ -133,6 +133,9 @@ def log_head(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, A
         "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "endpoint": ctx.request.url.path,
     }
-    if model is not None:
-        head |= {"model": model.info["name"], "model_version": model.info["version"]}
-    return head
+    return head | model_fields(model) if model is not None else head
+
+
+def model_fields(model: Exported) -> dict[str, Any]:
+    """The model and version an answer and its log records name."""
+    return {"model": model.info["name"], "model_version": model.info["version"]}

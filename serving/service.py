@@ -10,7 +10,8 @@ do. The request and response models are ``serving.schemas``; a user's error is a
 item and every forecast is in the prediction log before its answer is sent, its personal data as keyed hashes
 (``features.crm.privacy``).
 
-Run it with ``salesml serve`` (127.0.0.1:3000), which exports the champions first.
+Run it with ``salesml serve`` (127.0.0.1:3000). A new export (``salesml export``, ``salesml models promote`` or
+``rollback``) is served without a restart (``serving.reload``).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import pandas as pd
 from bentoml.models import BentoModel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
 from features.crm.privacy import Redactor
-from features.errors import DataError, Unavailable
+from features.errors import Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
@@ -43,6 +44,7 @@ from serving.context import ServingContext
 from serving.http import ApiGuard, GuardedService
 from serving.predlog import PredictionLog
 from serving.refusals import answered
+from serving.reload import NO_HISTORY, LiveModels, settle
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
 from serving.results import log_head, request_id, scored_calls
@@ -57,7 +59,7 @@ from serving.schemas.forecast import (
     ForecastResponse,
     ForecastRow,
 )
-from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
+from serving.schemas.models import ModelsAnswer
 from serving.schemas.routing import RouteRequest, RouteResponse
 from serving.schemas.scoring import (
     LeadIn,
@@ -68,11 +70,10 @@ from serving.schemas.scoring import (
     OpportunityScoreResponse,
 )
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
-from serving.store import CONTEXT, HISTORY, SERVED, WHOLE, Exported, load_served, read_context, stored
+from serving.store import CONTEXT, SERVED, Exported, stored
 from serving.workflow import entity_of, run_quality, run_sweep
 
 GC_YOUNG_THRESHOLD = 50_000
-NO_HISTORY = "no CRM history in this service; run `salesml export` and restart"
 logger = logging.getLogger(__name__)
 
 
@@ -83,19 +84,10 @@ def service_workers() -> int:
 
 
 def _declared(name: str) -> BentoModel | None:
-    """The service's reference to a model in the store; None for one never exported, which BentoML would otherwise
-    refuse to start without (the service starts, and that model's endpoints answer 503 with the reason)."""
+    """The service's reference to a model in the store, which ``bentoml build`` packs into a bento (the workers read
+    the store themselves, ``serving.reload``); None for one never exported, which BentoML would otherwise refuse to
+    start without (the service starts, and that model's endpoints answer 503 with the reason)."""
     return BentoModel(f"{name}:latest") if stored(name) is not None else None
-
-
-def _load(model: BentoModel | None) -> Any | None:
-    """The stored model, or None when it was never exported (its endpoint then answers 503)."""
-    if model is None:
-        return None
-    try:
-        return model.resolve()
-    except bentoml.exceptions.BentoMLException:  # NotFound among them
-        return None
 
 
 #: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
@@ -116,31 +108,22 @@ class SalesML:
     context_model = BentoModel(f"{CONTEXT}:latest")
 
     def __init__(self) -> None:
-        self.models: dict[str, Exported] = {}
-        self.unavailable: dict[str, str] = {}  # why, by entity, a model is not served (each loads on its own)
-        for entity, name in SERVED.items():
-            try:
-                self.models[entity] = load_served(name, _load(getattr(type(self), f"{entity}_model")))
-            except DataError as why:
-                self.unavailable[entity] = str(why)
-                logger.error("%s", why)
-        context = _load(type(self).context_model)
-        self.context: ServingContext | None = read_context(context.path) if context is not None else None
-        self.context_exported_at = context.info.metadata.get("exported_at") if context is not None else None
-        self.whole_history = context is not None and context.info.metadata.get(HISTORY) == WHOLE
-        manifest = self.context.ds.manifest if self.context is not None else None
-        self.log = PredictionLog(prediction_log_dir(), Redactor.from_settings(manifest))
+        self.live = LiveModels()
+        for why in self.live.current.unavailable.values():
+            logger.error("%s", why)
+        context = self.live.current.context
+        self.log = PredictionLog(prediction_log_dir(), Redactor.from_settings(context.ds.manifest if context else None))
         scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
         # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
-        gc.collect()
-        gc.freeze()
+        settle()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
     def __is_ready__(self) -> bool:
         """Ready (``/readyz``) with the history and at least one model: the others' endpoints answer 503."""
-        return bool(self.models) and self.context is not None
+        loaded = self.live.current
+        return bool(loaded.models) and loaded.context is not None
 
     @bentoml.api(route="/v1/leads/score", input_spec=LeadScoreRequest, output_spec=LeadScoreResponse)
     @answered
@@ -228,7 +211,7 @@ class SalesML:
         """The silent-lead sweep of the history's open leads: grade drops since the last sweep, one grade down per
         24 h without an outbound action, reassignment to the high-performer pool after 72 h, with the evidence."""
         request = SweepRequest.model_construct(as_of=as_of, since=since, lead_ids=lead_ids, locale=locale)
-        context, model = self._ready("lead")
+        context, model = self.live.current.ready("lead")
         answer, record = run_sweep(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
@@ -257,7 +240,7 @@ class SalesML:
             candidates=candidates,
             load_cap=load_cap,
         )
-        context, model = self._ready("lead")
+        context, model = self.live.current.ready("lead")
         answer, record = run_routing(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
@@ -278,7 +261,7 @@ class SalesML:
         request = QualityRequest.model_construct(
             as_of=as_of, opportunity=opportunity, lead=lead, opportunity_id=opportunity_id, lead_id=lead_id
         )
-        context, model = self._ready(entity_of(request))
+        context, model = self.live.current.ready(entity_of(request))
         answer, record = run_quality(context, model, request, log_head(ctx, model))
         self.log.append([record])
         return answer
@@ -303,38 +286,38 @@ class SalesML:
             accounts=accounts or [],
             opportunities=opportunities or [],
         )
-        if self.context is None:
+        context = self.live.current.context
+        if context is None:
             raise Unavailable(NO_HISTORY)
-        answer = check_records(self.context.ds, request, request_id(ctx), self.log.redactor)
+        answer = check_records(context.ds, request, request_id(ctx), self.log.redactor)
         self.log.append([log_record(log_head(ctx), request, answer)])
         return answer
 
     @meta.get("/models", response_model=ModelsAnswer)
     def models_info(self) -> ModelsAnswer:
         """The loaded models: registry version, training data window and test metrics; why any other is not."""
-        return ModelsAnswer(
-            models=[ModelInfo(**m.info) for m in self.models.values()],
-            context_exported_at=self.context_exported_at,
-            unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
-        )
+        return self.live.current.answer()
+
+    @meta.post("/admin/reload", response_model=ModelsAnswer)
+    def reload(self) -> ModelsAnswer | JSONResponse:
+        """Serve the latest export now (admin key): this worker loads it, the others follow within a second. 503
+        with why when it does not load whole; the models served before stay."""
+        try:
+            return self.live.reload().answer()
+        except Unavailable as why:
+            return JSONResponse({"message": str(why)}, status_code=why.http_status)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
         """The latest manager report (salesml report) as one self-contained HTML page; 404 before there is one."""
         return serve_report(request, locale, self.log)
 
-    def _ready(self, entity: str) -> tuple[ServingContext, Exported]:
-        if entity not in self.models:
-            raise Unavailable(self.unavailable[entity])
-        if self.context is None:
-            raise Unavailable(NO_HISTORY)
-        return self.context, self.models[entity]
-
     def _forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
         """The history, the close-probability model and the checked as-of time a forecast call runs with."""
-        context, model = self._ready("opportunity")
-        if not self.whole_history:
-            raise Unavailable("the exported history predates forecasts; run `salesml export` and restart")
+        loaded = self.live.current
+        context, model = loaded.ready("opportunity")
+        if not loaded.whole_history:
+            raise Unavailable("the exported history predates forecasts; run `salesml export`")
         return context, model, pd.Timestamp(request.at(*context.span()))
 
     def _answered(
@@ -368,13 +351,13 @@ class SalesML:
 
     def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
         """The call as a batch takes it; a service without the model refuses it here (503)."""
-        _, model = self._ready(entity)
+        _, model = self.live.current.ready(entity)
         return Call(request, log_head(ctx, model))
 
     def _score(self, entity: str, calls: list[Call]) -> list[list[dict[str, Any]]]:
         """Features (same code as training), scores and factors of a batch of calls, one list of results per call;
         logged before they are returned."""
-        context, model = self._ready(entity)
+        context, model = self.live.current.ready(entity)  # read once: the batch's answers name what scored them
         requests = [call.request for call in calls]
         if entity == "lead":
             prepared = context.leads(*requests)  # type: ignore[arg-type]

@@ -5,6 +5,9 @@ version and test metrics, and the export's whole dataset (``serving.context``), 
 bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` in the local
 directory, ``features.config``).
 
+Each export ends by rewriting ``salesml-export.json`` in the store (``export_stamp``): a running service watches it
+and loads the new export without a restart (``serving.reload``).
+
 Each exported directory holds the SHA-256 of its files. A model that was never exported, or whose files differ from
 them or do not load, is not served (its endpoints answer 503 with why) while the others are; ``servable`` is what
 ``salesml serve`` checks before it starts a server.
@@ -41,9 +44,12 @@ SCORER_DIR, CONTEXT_DIR, INFO_FILE, SUMS_FILE = "scorer", "context", "info.json"
 #: Why a served model is not served (its endpoints answer 503 with it), and what to do.
 NOT_EXPORTED = (
     "no {name} in the BentoML store (salesml export leaves out a model without a champion in the MLflow registry:"
-    " train it, or promote a held-back version with salesml train --promote); run salesml export and restart"
+    " train it, or promote a version with salesml models promote); run salesml export (the service then loads it)"
 )
-UNLOADABLE = "{name} could not be loaded from the BentoML store: {why}; run salesml export and restart"
+UNLOADABLE = "{name} could not be loaded from the BentoML store: {why}; run salesml export (the service then loads it)"
+NO_EXPORT = "nothing exported to {home}: run salesml export --data DIR, or serve --data DIR"
+UNREADABLE_HISTORY = "the CRM history in the BentoML store could not be read: {why}; run salesml export --data DIR"
+STAMP_FILE = "salesml-export.json"
 REASON_CHARS = 200
 
 
@@ -79,7 +85,38 @@ def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) 
     with bentoml.models.create(CONTEXT, metadata=metadata) as model:
         ServingContext.write(ds, Path(model.path) / CONTEXT_DIR)
         _write_sums(Path(model.path))
-    return [*tags, str(model.tag)], skipped
+    tags.append(str(model.tag))
+    _write_stamp(tags)
+    return tags, skipped
+
+
+def export_stamp() -> Path:
+    """The file each export rewrites last, which running services watch."""
+    return bentoml_home() / STAMP_FILE
+
+
+def _write_stamp(tags: list[str]) -> None:
+    """Replaced whole once everything else is written, so that a service that sees it change finds the export
+    complete."""
+    partial = export_stamp().with_name(f".{STAMP_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps({"exported_at": _now(), "tags": tags}), encoding="utf-8")
+    os.replace(partial, export_stamp())
+
+
+def exported_history() -> Dataset:
+    """The history the latest export holds, to export again beside other champions."""
+    return load_history(stored(CONTEXT)).ds
+
+
+def load_history(model: bentoml.Model | None) -> ServingContext:
+    """The exported CRM history; DataError when nothing was exported or its files are damaged."""
+    if model is None:
+        raise DataError(NO_EXPORT.format(home=bentoml_home()))
+    try:
+        _check_sums(Path(model.path))
+        return read_context(model.path)
+    except Exception as error:  # whatever damaged history files raise
+        raise DataError(UNREADABLE_HISTORY.format(why=short_reason(error))) from error
 
 
 def _save_scorer(name: str, scorer: Scorer, version: str) -> str:
@@ -118,7 +155,7 @@ def load_served(name: str, model: bentoml.Model | None) -> Exported:
         info = json.loads((Path(model.path) / INFO_FILE).read_text(encoding="utf-8"))
         return Exported(Scorer.load(Path(model.path) / SCORER_DIR), info)
     except Exception as error:  # whatever a damaged file raises: LightGBM, JSON, a missing file or field
-        raise DataError(UNLOADABLE.format(name=name, why=_why(error))) from error
+        raise DataError(UNLOADABLE.format(name=name, why=short_reason(error))) from error
 
 
 def servable() -> tuple[dict[str, Exported], list[str]]:
@@ -127,7 +164,7 @@ def servable() -> tuple[dict[str, Exported], list[str]]:
     fails at once rather than start a server that is never ready."""
     context = stored(CONTEXT)
     if context is None:
-        raise DataError(f"nothing exported to {bentoml_home()}: run salesml export --data DIR, or serve --data DIR")
+        raise DataError(NO_EXPORT.format(home=bentoml_home()))
     models, reasons = {}, []
     with _native_stderr_muted():
         for name in SERVED.values():
@@ -137,12 +174,7 @@ def servable() -> tuple[dict[str, Exported], list[str]]:
                 reasons.append(str(why))
     if not models:
         raise DataError("no model can be served: " + "; ".join(reasons))
-    try:
-        _check_sums(Path(context.path))
-        read_context(context.path)
-    except Exception as error:  # whatever damaged history files raise
-        why = _why(error)
-        raise DataError(f"the CRM history in the BentoML store could not be read: {why}; run salesml export") from error
+    load_history(context)
     return models, reasons
 
 
@@ -181,7 +213,7 @@ def _sha256(file: Path) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
-def _why(error: Exception) -> str:
+def short_reason(error: Exception) -> str:
     """An exception as a short reason an operator reads in one line."""
     return (str(error) if isinstance(error, DataError) else f"{type(error).__name__}: {error}")[:REASON_CHARS]
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from training.train import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY, REVOKED = "test-key-0123456789", "old-key-9876543210"
+KEY, REVOKED, ADMIN_KEY = "test-key-0123456789", "old-key-9876543210", "admin-key-5555555555"
 MODELS = ("lead_score", "close_probability")
 
 
@@ -41,6 +41,15 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
     assert "Traceback" not in proc.stderr + proc.stdout
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def cut_short(bentoml_home: Path, name: str) -> None:
+    """Cut the model files of the latest ``name`` in a BentoML store off halfway, as a full disk or a killed copy
+    leaves them."""
+    model = bentoml_home / "models" / name
+    for file in (model / (model / "latest").read_text().strip() / "scorer").glob("*.*"):
+        if file.name in ("booster.txt", "additive.json"):
+            file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
 
 
 def train_in_store(store: Path, spec: str, data: Path, trials: int) -> TrainResult:
@@ -97,3 +106,13 @@ class Stores(PrivateStores):
         for path in (root / "mlflow" / "artifacts").rglob("MLmodel"):
             path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
         return Stores(root, data, self.trained)
+
+    def register_copy(self, name: str, version: str = "1") -> str:
+        """A new registered version of ``name`` holding the same model as ``version`` (no training: what the version
+        tests need is a second version, not a different model); its number."""
+        from mlflow.tracking import MlflowClient
+
+        uri = self.env["MLFLOW_TRACKING_URI"]  # given, not set: MLflow keeps a URI once set, over the environment
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        old = client.get_model_version(name, version)
+        return str(client.create_model_version(name, old.source, old.run_id, tags=old.tags).version)

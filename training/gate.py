@@ -108,3 +108,8 @@ def gate_blockers(
             f"{spec.gate.metric} ({comparison['basis']})"
         )
     return blockers
+
+
+def promotion_reason(blockers: list[str]) -> str:
+    """Why training made a version champion, for the alias history."""
+    return f"train --promote, the gate not met: {'; '.join(blockers)}" if blockers else "trained; passed the gate"

@@ -1,11 +1,18 @@
 """The MLflow side: the local store, logging a scorer as a registered pyfunc model, and the aliases.
 
-New versions get the alias ``challenger``; ``champion`` moves only through ``promote`` (never deprecated stages).
+New versions get the alias ``challenger``; ``champion`` moves when training passes the gate (or ``--promote``) and
+through ``salesml models promote`` and ``rollback`` (never deprecated stages). Every alias move is kept, with who
+made it, when and why, in the registered model's ``alias_history`` tag (a JSON list, oldest first): MLflow keeps no
+history of aliases itself, and rollback needs to know the champions before.
 """
 
 from __future__ import annotations
 
+import getpass
+import json
 import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -14,11 +21,30 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location
-from features.scoring.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, load_registered
+from features.scoring.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, alias_version, load_registered
 from features.scoring.scorer import Scorer
 from features.store import open_store
 
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
+HISTORY_TAG = "alias_history"
+#: Moves kept in the history tag, newest last: MLflow caps a tag's value at 100,000 characters (about 400 moves).
+KEPT_MOVES = 300
+TRAIN, PROMOTE, ROLLBACK = "train", "promote", "rollback"  # the commands that move aliases
+WINDOW_TAG = "data_window"  # a version's tag: the first and last cutoff time it was trained on
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One alias moved: from which version (None: it was unset) to which, by whom, when (UTC), why and through
+    which command (train, promote, rollback)."""
+
+    alias: str
+    old: str | None
+    new: str
+    who: str
+    when: str
+    why: str
+    command: str
 
 
 def use_local_store(experiment: str) -> str:
@@ -46,8 +72,38 @@ def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
     return str(info.registered_model_version)
 
 
-def set_alias(name: str, alias: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(name, alias, version)
+def set_alias(name: str, alias: str, version: str, why: str, command: str) -> AliasMove:
+    """Point ``name@alias`` at ``version`` and add the move to the alias history."""
+    client = MlflowClient()
+    move = AliasMove(alias, alias_version(name, alias), version, _user(), _now(), why, command)
+    client.set_registered_model_alias(name, alias, version)
+    kept = [asdict(m) for m in alias_history(name)[-(KEPT_MOVES - 1) :]] + [asdict(move)]
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(kept, ensure_ascii=False))
+    return move
+
+
+def alias_history(name: str) -> list[AliasMove]:
+    """Every recorded alias move of a registered model, oldest first (empty before the first)."""
+    text = MlflowClient().get_registered_model(name).tags.get(HISTORY_TAG)
+    return [AliasMove(**move) for move in json.loads(text)] if text else []
+
+
+def set_data_window(name: str, version: str, window: list[str]) -> None:
+    """The version's training window as a tag, in days (the scorer keeps the exact times), so that listing versions
+    needs no model loaded."""
+    MlflowClient().set_model_version_tag(name, version, WINDOW_TAG, " to ".join(str(t)[:10] for t in window))
+
+
+def _user() -> str:
+    """Who moved an alias: the OS user ("unknown" for a process whose user has no name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def set_gate_note(name: str, version: str, blockers: str) -> None:

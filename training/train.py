@@ -40,11 +40,11 @@ from training.candidates import (
 from training.data import TrainingData, label_horizon_days, load_training_data
 from training.encode import model_inputs
 from training.evaluate import evaluate_model, global_factors
-from training.gate import baseline_floor, champion_comparison, gate_blockers
+from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import auc_interval, binary_metrics, skill_verdict
 from training.refit import refit_scorer
-from training.registry import log_scorer, set_alias, set_gate_note, use_local_store
+from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
 from training.run_log import log_artifacts, log_figures
 from training.spec import ModelSpec, load_spec
 from training.split import MIN_EVAL_CLASS, SPLIT_NOTES
@@ -368,10 +368,11 @@ def train(
         log_figures(report)
         log_artifacts(report, spec_text, scorer, x["test"], y["test"], evaluation["probability"])
         version = log_scorer(served, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
-        set_alias(spec.name, CHALLENGER, version)
+        set_alias(spec.name, CHALLENGER, version, "newly trained", TRAIN)
         set_gate_note(spec.name, version, "; ".join(blockers))
+        set_data_window(spec.name, version, scorer.metadata["data_window"])
         if promoted:
-            set_alias(spec.name, CHAMPION, version)
+            set_alias(spec.name, CHAMPION, version, promotion_reason(blockers), TRAIN)
         report["version"], report["promoted"] = version, promoted
         mlflow.set_tags({"model_version": version, "promoted": str(promoted)})
         test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)

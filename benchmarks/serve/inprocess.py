@@ -48,7 +48,8 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     """The service's code path on ``payload``, step by step and as the endpoint method, without HTTP."""
     from serving.schemas.scoring import LeadScoreRequest
 
-    context, scorer = service.context, service.models["lead"].scorer
+    context, model = service.live.current.ready("lead")
+    scorer = model.scorer
 
     def pipeline(request: LeadScoreRequest) -> Any:
         prepared = context.leads(request)

@@ -24,9 +24,9 @@ def test_two_thousand_new_keys_all_read_back_active(tmp_path: Path, monkeypatch:
     file.write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
     monkeypatch.setenv(API_KEY_FILE.name, str(file))
     monkeypatch.setenv(API_KEYS.name, "")
-    active, revoked = read_keys()
+    active, revoked, admin = read_keys()
     assert active == keys
-    assert revoked == []
+    assert revoked == admin == []
     ring = KeyRing.from_env()
     assert all(ring.check(f"Bearer {key}") is Verdict.OK for key in keys[:50])
 
@@ -73,3 +73,15 @@ def test_revoke_refuses_what_cannot_be_a_key(tmp_path: Path) -> None:
     for key in ("", "a,b", "tab\there"):
         with pytest.raises(DataError, match="cannot be a key"):
             revocation(key)
+
+
+def test_admin_keys_are_marked_and_revocable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "api-keys"
+    admin = salesml("keys", "create", "--admin", "--file", file).stdout.strip()
+    plain = salesml("keys", "create", "--file", file).stdout.strip()
+    assert file.read_text(encoding="utf-8").splitlines() == [f"admin: {admin}", plain]
+    ring = _ring(monkeypatch, file)
+    assert [ring.check(f"Bearer {key}") for key in (admin, plain)] == [Verdict.ADMIN, Verdict.OK]
+    assert salesml("keys", "revoke", "--file", file, admin).returncode == 0
+    assert read_keys().admin == []
+    assert _ring(monkeypatch, file).check(f"Bearer {admin}") is Verdict.REVOKED

@@ -20,7 +20,7 @@ import pytest
 from features.settings import LOG_MAX_MB
 from serving.process import LOG_BACKUPS, STOP_GRACE_S, members
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
-from tests.helpers import ROOT, assert_one_line_error, salesml
+from tests.helpers import ROOT, assert_one_line_error, cut_short, salesml
 from tests.service.server import KEY, Stores, free_port
 
 #: Seconds ``salesml serve`` may take to refuse a store with nothing to serve (it loads the models; no server starts).
@@ -33,10 +33,7 @@ def store_copy(stores: Stores, root: Path, without: str = "", damaged: tuple[str
     home = root / "bentoml"
     shutil.copytree(stores.root / "bentoml", home, ignore=shutil.ignore_patterns(without) if without else None)
     for name in damaged:
-        model = home / "models" / name
-        for file in (model / (model / "latest").read_text().strip() / "scorer").glob("*.*"):
-            if file.name in ("booster.txt", "additive.json"):
-                file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+        cut_short(home, name)
     return stores.env | {"BENTOML_HOME": str(home), "SALESML_PREDICTION_LOG": str(root / "predictions")}
 
 

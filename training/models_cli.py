@@ -1,0 +1,139 @@
+"""``salesml models``: the registry's versions, promoting one to champion and rolling the champion back, each move
+followed by the export the service loads (a running service picks it up without a restart)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.cli import data_option, user_errors, wide_console
+from features.errors import DataError, SalesmlError, one_line
+
+if TYPE_CHECKING:
+    from training.lifecycle import VersionRow
+    from training.registry import AliasMove
+
+#: Serving's export of the champions with a history (None: the history exported last); the tags written.
+Export = Callable[[Path | None], list[str]]
+
+ModelName = Annotated[str, typer.Option(help="Registered model name: lead_score or close_probability.")]
+Reason = Annotated[str, typer.Option(help="Why, for the alias history.")]
+ExportData = Annotated[
+    Path | None, data_option("whose history is exported with the champions (default: the history exported last)")
+]
+NoExport = Annotated[bool, typer.Option("--no-export", help="Move the alias only; export later (salesml export).")]
+
+
+def models_app(export: Export) -> typer.Typer:
+    """The ``salesml models`` commands, exporting with ``export`` after each move (training does not import
+    serving: the caller hands its export in)."""
+    app = typer.Typer(help="Model versions: list them, promote one, roll the champion back.", no_args_is_help=True)
+
+    @app.callback()
+    def with_export(ctx: typer.Context) -> None:
+        ctx.obj = export
+
+    app.command("list")(list_cmd)
+    app.command("promote")(promote_cmd)
+    app.command("rollback")(rollback_cmd)
+    return app
+
+
+@user_errors
+def list_cmd(
+    model: Annotated[str | None, typer.Option(help="One registered model (default: all).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Also every alias move: who, when, why.")] = False,
+) -> None:
+    """Each version with its aliases, test ROC AUC and ECE, data window, creation time and gate note."""
+    from training.lifecycle import model_versions, registered_names
+    from training.registry import alias_history
+
+    console = wide_console()
+    for name in [model] if model else registered_names():
+        console.print(versions_table(name, model_versions(name)))
+        if history:
+            console.print(history_table(name, alias_history(name)))
+
+
+@user_errors
+def promote_cmd(
+    ctx: typer.Context,
+    model: ModelName,
+    version: Annotated[str, typer.Option(help="The version to make champion.")],
+    reason: Reason = "promoted by hand",
+    data: ExportData = None,
+    no_export: NoExport = False,
+) -> None:
+    """Make a version champion (whatever the gate said), then export the champions."""
+    from training.lifecycle import promote
+
+    _moved(promote(model, version, reason), model, ctx.obj, data, no_export)
+
+
+@user_errors
+def rollback_cmd(
+    ctx: typer.Context,
+    model: ModelName,
+    reason: Reason = "rolled back by hand",
+    data: ExportData = None,
+    no_export: NoExport = False,
+) -> None:
+    """Give champion back to the champion before the current one, then export the champions."""
+    from training.lifecycle import rollback
+
+    _moved(rollback(model, reason), model, ctx.obj, data, no_export)
+
+
+def _moved(move: AliasMove, name: str, export: Export, data: Path | None, no_export: bool) -> None:
+    """Says what moved, then exports (the alias stays moved when the export fails: the error says so)."""
+    console = Console()
+    console.print(
+        f"{name} {move.alias}: v{move.old or '-'} -> v{move.new} ({move.command} by {move.who}: {move.why})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if no_export:
+        console.print("not exported (--no-export): the service serves the old champion until salesml export")
+        return
+    try:
+        tags = export(data)
+    except SalesmlError as exc:
+        raise DataError(
+            f"{name} champion is v{move.new} in the registry, but the export failed: {one_line(exc)}"
+        ) from exc
+    console.print(f"exported: {', '.join(tags)}", highlight=False, soft_wrap=True)
+
+
+def versions_table(name: str, rows: list[VersionRow]) -> Table:
+    table = Table(title=f"{name}: registered versions")
+    for column in ("version", "aliases", "test AUC", "test ECE", "data window", "created (UTC)", "gate note"):
+        table.add_column(column, overflow="fold", justify="right" if column.startswith("test") else "left")
+    for row in rows:
+        table.add_row(
+            row.version,
+            ", ".join(row.aliases),
+            _figure(row.roc_auc),
+            _figure(row.ece),
+            row.data_window,
+            row.created,
+            row.gate_note,
+        )
+    return table
+
+
+def history_table(name: str, moves: list[AliasMove]) -> Table:
+    table = Table(title=f"{name}: alias moves, oldest first")
+    for column in ("when (UTC)", "alias", "from", "to", "command", "who", "why"):
+        table.add_column(column, overflow="fold")
+    for move in moves:
+        table.add_row(move.when, move.alias, move.old or "-", move.new, move.command, move.who, move.why)
+    return table
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
