@@ -7,7 +7,7 @@ records) indexed once at start. A scoring request's own entities replace the exp
 adjusted by those rows, and the dataset holds only what the request's features read (the request's leads and their
 activities; for deals the export's other deals too, for the amount medians, and the originating leads'
 activities). So ``features.pit.build`` runs on a small dataset and gives exactly what it gives on the whole export
-(``tests/data/test_serving_request.py`` proves it).
+(``tests/serving/test_serving_request.py`` proves it).
 """
 
 from __future__ import annotations

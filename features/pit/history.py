@@ -5,7 +5,7 @@ account's deals are counts of one key's events (a rep; a rep and an industry; an
 cutoff, smoothed towards everyone's share at the cutoff. Counts add up over rows, so a history indexed once serves
 many requests: the service keeps the export's ``History`` and, per request, takes out the export's rows of the
 entities the request sends and puts in the request's rows (``History.replaced``). ``features.pit.build`` counts the
-same streams either way, so a request is counted as training counts it (``tests/data/test_serving_request.py``).
+same streams either way, so a request is counted as training counts it (``tests/serving/test_serving_request.py``).
 """
 
 from __future__ import annotations

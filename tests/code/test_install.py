@@ -20,7 +20,7 @@ import pytest
 
 from features.settings import SETTINGS
 from tests.helpers import ROOT
-from tests.service.server import free_port
+from tests.serving.server import free_port
 
 #: What the wheel is built from (pyproject.toml's packages, module and readme).
 SOURCES = ("pyproject.toml", "README.md", "salesml_cli.py", "features", "training", "serving")

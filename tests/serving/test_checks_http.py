@@ -11,7 +11,7 @@ from features.crm.checks import check_dataset
 from features.crm.dataset import Dataset, conform, read_dataset
 from serving.predlog import read_log
 from serving.schemas.checks import CHECKS_EXAMPLE
-from tests.service.server import REVOKED, Server, Stores
+from tests.serving.server import REVOKED, Server, Stores
 
 AS_OF = "2025-12-30T12:00:00Z"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service.server import Server, Stores
+from tests.serving.server import Server, Stores
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from serving.reload import CHECK_INTERVAL_S
 from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.helpers import ADMIN_KEY, KEY, Stores, cut_short, salesml
-from tests.service.server import Server
+from tests.serving.server import Server
 
 MODEL, RELOAD = "lead_score", "/v1/admin/reload"
 CALLS = 6  # each on a new connection, so that they reach both workers

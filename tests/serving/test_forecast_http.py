@@ -20,7 +20,7 @@ from features.scoring.scorer import Scorer
 from serving.predlog import read_log
 from serving.schemas.forecast import ATTAINMENT_EXAMPLE, FORECAST_EXAMPLE, Level
 from tests.helpers import ROOT
-from tests.service.server import REVOKED, Server, Stores
+from tests.serving.server import REVOKED, Server, Stores
 
 ENDPOINTS = {"/v1/forecast": FORECAST_EXAMPLE, "/v1/targets/attainment": ATTAINMENT_EXAMPLE}
 NUMBERS = ("won_to_date", "pipeline", "new_deals", "expected", "p10", "p50", "p90")

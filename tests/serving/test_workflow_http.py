@@ -20,7 +20,7 @@ from features.scoring.scorer import Scorer
 from serving.predlog import read_log
 from serving.schemas.workflow import QUALITY_EXAMPLE, SWEEP_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml
-from tests.service.server import REVOKED, Server, Stores
+from tests.serving.server import REVOKED, Server, Stores
 
 ENDPOINTS = {"/v1/leads/sweep": SWEEP_EXAMPLE, "/v1/activities/quality": QUALITY_EXAMPLE}
 

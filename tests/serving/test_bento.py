@@ -11,7 +11,7 @@ import pytest
 
 from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.helpers import ROOT
-from tests.service.server import Server, Stores
+from tests.serving.server import Server, Stores
 
 
 def _bentoml(stores: Stores, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from serving.predlog import read_log
 from serving.schemas.routing import ROUTE_EXAMPLE
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from serving.schemas.workflow import QUALITY_EXAMPLE
-from tests.service.server import Server
+from tests.serving.server import Server
 
 UNKNOWN_REP = "owner_rep_id: 'R9999' is not in the CRM history (scored without a rep record)"
 LEAD_WARNINGS = [

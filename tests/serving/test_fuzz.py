@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.service.server import KEY, Server
+from tests.serving.server import KEY, Server
 
 CHECKS = [
     not_a_server_error,

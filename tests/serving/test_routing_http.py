@@ -10,7 +10,7 @@ import pandas as pd
 
 from serving.predlog import read_log
 from serving.schemas.routing import ROUTE_EXAMPLE
-from tests.service.server import Server, Stores
+from tests.serving.server import Server, Stores
 
 PATH = "/v1/leads/route"
 

@@ -22,7 +22,7 @@ import pytest
 
 from serving.predlog import read_log
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
-from tests.service.server import KEY, Server, Stores
+from tests.serving.server import KEY, Server, Stores
 
 REQUESTS = 400
 ITEMS = 3  # leads or deals per request

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from features.crm.dataset import Dataset
 from features.pit.build import build_features
 from features.pit.frames import label_frame
-from tests.data import strategies as s
+from tests import strategies as s
 
 Builder = Callable[[Dataset, str, pd.DataFrame], pd.DataFrame]
 ENTITIES = ["lead", "opportunity"]

@@ -13,8 +13,8 @@ import pytest
 from features.crm.dataset import Dataset, Manifest
 from features.errors import DataError
 from features.insights.sweep import sweep
-from tests.data.count_scorer import count_scorer
-from tests.data.strategies import dataset
+from tests.count_scorer import count_scorer
+from tests.strategies import dataset
 
 T = pd.Timestamp("2025-03-10 12:00", tz="UTC")
 H = pd.Timedelta(hours=1)

@@ -18,7 +18,7 @@ from features.pit.cli import summary_table
 from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import entity_frame, scoring_frame
 from features.pit.keywords import Category, match_notes
-from tests.data.strategies import dataset
+from tests.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 

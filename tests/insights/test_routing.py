@@ -2,7 +2,7 @@
 qualifying means manual, and the load cap skips busy reps.
 
 The ranking model here is a plain rule (the rep's smoothed conversion in the lead's industry), so that these tests
-check the routing rules, not a trained model; ``tests/model/test_routing_quality.py`` routes with a trained one.
+check the routing rules, not a trained model; ``tests/insights/test_routing_quality.py`` routes with a trained one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from features.crm.dataset import Dataset, conform, read_dataset
 from features.insights.routing import MANUAL, LeadToRoute, Routing, eligible_reps, route
 from features.pit.build import build_features
-from tests.data.test_features import LEAD, day, features, make
+from tests.pit.test_features import LEAD, day, features, make
 
 
 class IndustryFit:

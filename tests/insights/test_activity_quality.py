@@ -14,8 +14,8 @@ import pytest
 from features.crm.dataset import Dataset, Manifest
 from features.errors import DataError
 from features.insights.activity_quality import COUNTS_FROM, is_vague, score_activities
-from tests.data.count_scorer import count_scorer
-from tests.data.strategies import dataset
+from tests.count_scorer import count_scorer
+from tests.strategies import dataset
 
 T0 = pd.Timestamp("2025-03-01 09:00", tz="UTC")
 D = pd.Timedelta(days=1)

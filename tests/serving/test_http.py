@@ -14,7 +14,7 @@ import pytest
 from serving.predlog import read_log
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT
-from tests.service.server import KEY, REVOKED, Server, Stores
+from tests.serving.server import KEY, REVOKED, Server, Stores
 
 
 def _lead(lead_id: str, **changes: object) -> dict:

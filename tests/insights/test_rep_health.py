@@ -12,7 +12,7 @@ import pytest
 
 from features.crm.dataset import Dataset, Manifest
 from features.insights.health import rep_health
-from tests.data.strategies import dataset
+from tests.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
 AS_OF = 21.0

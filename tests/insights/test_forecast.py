@@ -38,8 +38,8 @@ from features.pit.frames import dataset_as_of, entity_frame, scoring_frame
 from features.scoring.inputs import InputFeature, encode_matrix
 from features.scoring.scorer import Calibrator, Head, Scorer, consistent_windows, reference_quantiles
 from features.synth import synthesize
-from tests.data import strategies as s
-from tests.data.strategies import dataset
+from tests import strategies as s
+from tests.strategies import dataset
 
 AS_OF = pd.Timestamp("2024-09-16", tz="UTC")  # mid-month, with three months of the export after it
 HEADS = (30, 60, 90)

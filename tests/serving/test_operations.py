@@ -21,7 +21,7 @@ from features.settings import LOG_MAX_MB
 from serving.process import LOG_BACKUPS, STOP_GRACE_S, members
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, cut_short, salesml
-from tests.service.server import KEY, Stores, free_port
+from tests.serving.server import KEY, Stores, free_port
 
 #: Seconds ``salesml serve`` may take to refuse a store with nothing to serve (it loads the models; no server starts).
 FAIL_FAST_S = 30

@@ -14,7 +14,7 @@ import pytest
 
 from serving.predlog import read_log
 from tests.helpers import salesml
-from tests.service.server import Server, Stores
+from tests.serving.server import Server, Stores
 from training.report.browser import browser_paths, images, opened
 
 HEADINGS = {

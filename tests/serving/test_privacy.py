@@ -19,7 +19,7 @@ from serving.predlog import PredictionLog, read_log
 from serving.schemas.routing import ROUTE_EXAMPLE
 from serving.schemas.scoring import LEAD_EXAMPLE
 from serving.schemas.workflow import QUALITY_EXAMPLE
-from tests.service.server import Server, Stores
+from tests.serving.server import Server, Stores
 
 AS_OF = "2026-01-05T09:00:00Z"
 PHONES = ("+86 139 1122 3344", "139-1122-3344")  # one mobile, typed two ways

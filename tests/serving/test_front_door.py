@@ -19,7 +19,7 @@ from serving.http import EXCERPT, ApiGuard, Receive, Scope, Send
 from serving.predlog import read_log
 from serving.request_ids import RequestIds
 from serving.schemas.scoring import LEAD_EXAMPLE
-from tests.service.server import KEY, Server
+from tests.serving.server import KEY, Server
 
 STALLED = 32  # as many as the default in-flight slots
 #: Every POST route under /v1.
