@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from features.crm.cli import data_app
-from features.pit.cli import features_app
+from features.pit.cli import cut_cmd, features_app
 from serving.cli import export_cmd, keys_app, serve_cmd, service_app
 from training.cli import score_cmd, train_cmd
 from training.compare_cli import compare_cmd
+from training.evaluate_cli import evaluate_cmd
 from training.forecasting_cli import backtest_cmd, forecast_cmd, targets_cmd
 from training.report.cli import report_cmd
 from training.routing_cli import route_cmd
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+data_app.command("cut")(cut_cmd)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.command("train")(train_cmd)
@@ -27,6 +29,7 @@ app.command("score")(score_cmd)
 app.command("forecast")(forecast_cmd)
 app.command("backtest")(backtest_cmd)
 app.command("compare-baselines")(compare_cmd)
+app.command("evaluate")(evaluate_cmd)
 app.command("targets")(targets_cmd)
 app.command("route")(route_cmd)
 app.command("report")(report_cmd)

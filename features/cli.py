@@ -37,6 +37,7 @@ Period = Annotated[str, typer.Option(help="week, month or quarter.")]
 GroupBy = Annotated[str, typer.Option(help="Group by rep, team, region, product or all.")]
 Sims = Annotated[int, typer.Option(min=100, help="Monte Carlo draws for the intervals.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed gives the same results.")]
+ModelName = Annotated[str, typer.Option(help="Registered model name: lead_score or close_probability.")]
 ModelSpec = Annotated[str, typer.Option(help="A built-in spec by name (lead_score) or a path to a spec YAML.")]
 Trials = Annotated[int | None, typer.Option(min=1, help="Optuna trials (default: the spec's).")]
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.cli import AsOf, DataDir, Language, ModelSpec, Trials, user_errors
+from features.cli import AsOf, DataDir, Language, ModelName, ModelSpec, Trials, user_errors
 from features.outputs import output_file
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def summary_table(report: dict[str, Any]) -> Table:
 
 @user_errors
 def score_cmd(
-    model: Annotated[str, typer.Option(help="Registered model name: lead_score or close_probability.")],
+    model: ModelName,
     data: DataDir,
     out: Annotated[Path, typer.Option(help="CSV file to write the scores to.")],
     as_of: AsOf = None,

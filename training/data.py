@@ -127,6 +127,22 @@ def table_hash(table: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def snapshot_frame(spec: ModelSpec, ds: Dataset) -> pd.DataFrame:
+    """The spec's snapshots of the dataset with their labels (``spec`` with its horizon resolved): the rows a
+    model of this spec is trained, tested and judged on."""
+    frame = entity_frame(
+        ds,
+        spec.entity,
+        lead_ages=[pd.Timedelta(a) for a in spec.snapshots.lead_ages],
+        horizon_days=spec.horizon_days,
+        every_days=spec.snapshots.every_days,
+    )
+    if spec.label not in frame.columns:
+        source = ds.manifest.source
+        raise DataError(f"{source}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
+    return frame
+
+
 def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> TrainingData:
     """Snapshots by the spec's policy, point-in-time features, labels, and an honest split."""
     return training_data(spec, read_dataset(data), progress=progress)
@@ -144,15 +160,7 @@ def training_data(
     the spec's split (exactly, no fallback); ``settle_days`` as in ``time_split``."""
     source = ds.manifest.source
     spec, horizon_note = resolve_horizon(spec, ds)
-    frame = entity_frame(
-        ds,
-        spec.entity,
-        lead_ages=[pd.Timedelta(a) for a in spec.snapshots.lead_ages],
-        horizon_days=spec.horizon_days,
-        every_days=spec.snapshots.every_days,
-    )
-    if spec.label not in frame.columns:
-        raise DataError(f"{source}: no {spec.label!r} labels for {spec.entity}s (does the export have outcomes?)")
+    frame = snapshot_frame(spec, ds)
     main = frame[spec.label].notna().to_numpy(dtype=bool)
     if not main.any():
         raise DataError(f"{source}: no labelled {spec.entity} snapshots to train on")

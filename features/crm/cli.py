@@ -86,20 +86,37 @@ def synth_cmd(
             "new contact channel, conversion rising to 25% in the latest quarter); it spans the months before --end.",
         ),
     ] = None,
+    drift: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help="A date (YYYY-MM-DD) after which the world drifts: a paid channel takes half the leads and some "
+            "planted drivers weaken or flip (recorded in OUT/_truth/drift.json).",
+        ),
+    ] = None,
+    drift_strength: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="How much of the full drift happens (0: none, 1: all).")
+    ] = 1.0,
 ) -> None:
     """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
+    given = {name for name in ("leads", "start", "drift_strength") if ctx.get_parameter_source(name).name != "DEFAULT"}
+    if "drift_strength" in given and drift is None:
+        raise DataError("--drift-strength needs --drift DATE: the date the world starts to change")
     if shape is not None:
         from features.synth.shapes import synthesize_shape
 
-        given = {name for name in ("leads", "start") if ctx.get_parameter_source(name).name != "DEFAULT"}
         if "start" in given:
             raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
+        if drift is not None:
+            raise DataError("--drift does not apply with --shape: a shape plants changes of its own")
         size = leads if "leads" in given else None
         Console().print(synthesize_shape(out, shape, leads=size, seed=seed, end=end).summary_table())
         return
     from features.synth import synthesize
 
-    result = synthesize(out, leads=leads, seed=seed, start=start, end=end, progress=True)
+    result = synthesize(
+        out, leads=leads, seed=seed, start=start, end=end, progress=True, drift=drift, drift_strength=drift_strength
+    )
     Console().print(result.summary_table())
 
 

@@ -1,4 +1,5 @@
-"""``salesml features build``: point-in-time features and labels for (entity, cutoff) rows."""
+"""``salesml features build``: point-in-time features and labels for (entity, cutoff) rows; ``salesml data cut``:
+an export as it stood at an earlier time."""
 
 from __future__ import annotations
 
@@ -40,6 +41,24 @@ def build_cmd(
     table = build_features(ds, entity, frame, progress=True)
     table.to_parquet(output_file(out), index=False)
     Console().print(summary_table(table, entity, out))
+
+
+@user_errors
+def cut_cmd(
+    data: DataDir,
+    as_of: Annotated[str, typer.Option(help="The time (ISO 8601) the export is cut back to.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the earlier export into.")],
+) -> None:
+    """Write the export as it stood at --as-of: later entities, events and outcomes left out (to train a model
+    on the past and judge it on what came after, with salesml evaluate)."""
+    from features.crm.dataset import as_of_time, read_dataset, write_dataset
+    from features.pit.frames import dataset_as_of
+
+    ds = read_dataset(data)
+    earlier = dataset_as_of(ds, as_of_time(ds, as_of))
+    write_dataset(earlier, out)
+    counts = ", ".join(f"{rows:,} {name}" for name, rows in earlier.manifest.counts.items())
+    Console().print(f"the export as of {earlier.manifest.exported_at:%Y-%m-%d %H:%M} -> {out}: {counts}")
 
 
 def summary_table(table: pd.DataFrame, entity: str, out: Path) -> Table:

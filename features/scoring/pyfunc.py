@@ -44,26 +44,42 @@ def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
     """The scorer behind ``name@alias`` in salesml's registry and its version; DataError when there is none yet
     (an empty store is left as it is), StoreError when the store or the version's files are damaged."""
     if not open_store(create=False):
-        raise DataError(_untrained(name, alias))
+        raise DataError(_untrained(f"{name}@{alias}"))
     version = alias_version(name, alias)
     if version is None:
         raise DataError(_missing(name, alias))
+    return _load(name, version), version
+
+
+def load_version(name: str, version: str) -> Scorer:
+    """The scorer of one version of ``name`` (an older one, to see how it fares on later data); DataError naming
+    the versions there are when there is no such version."""
+    if not open_store(create=False):
+        raise DataError(_untrained(f"{name} version {version}"))
+    known = sorted((str(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'")), key=int)
+    if version not in known:
+        there = f"versions: {', '.join(known)}" if known else "train it first (salesml train)"
+        raise DataError(f"no version {version!r} of {name} in the registry at {tracking_uri()}; {there}")
+    return _load(name, version)
+
+
+def _load(name: str, version: str) -> Scorer:
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     except (MlflowException, OSError) as exc:
         raise lost_model_files(name, version, one_line(exc)) from exc
-    return model.unwrap_python_model().scorer, version
+    return model.unwrap_python_model().scorer
 
 
-def _untrained(name: str, alias: str) -> str:
-    return f"no {name}@{alias} in the registry at {tracking_uri()}; train it first (salesml train)"
+def _untrained(what: str) -> str:
+    return f"no {what} in the registry at {tracking_uri()}; train it first (salesml train)"
 
 
 def _missing(name: str, alias: str) -> str:
     """Why there is no ``name@alias``: nothing trained yet, or a challenger held back by the gate."""
     challenger = alias_version(name, CHALLENGER) if alias == CHAMPION else None
     if challenger is None:
-        return _untrained(name, alias)
+        return _untrained(f"{name}@{alias}")
     blockers = MlflowClient().get_model_version(name, challenger).tags.get(GATE_TAG) or "the gate was not met"
     return (
         f"no {name}@{alias}: version {challenger} stays challenger ({blockers}); train on more or better data, or"

@@ -14,6 +14,7 @@ import numpy as np
 
 from features.pit.families.response import ACTIVATION_DAYS
 from features.synth.draw import lognormal, pick, sigmoid, spread
+from features.synth.drift import Drift, LeadEffects
 from features.synth.events import (
     INBOUND,
     OUTBOUND,
@@ -46,6 +47,9 @@ FOLLOW_UP_RATE = 0.12  # rep touches per day after the first week
 CONVERT_DAYS = (9.0, 0.7)  # median and log-SD of days from the first response to conversion
 DROP_DAYS = (25.0, 0.6)  # the same to disqualification
 CLEAN_UP_AFTER, CLEAN_UP_SHARE, CLEAN_UP_DAYS = 10.0, 0.7, (7.0, 40.0)  # forgotten leads closed by a clean-up
+
+
+PLANTED = LeadEffects(LEAD_BASE, SOURCE_LOGIT, SIZE_LOGIT, ENGAGEMENT_LOGIT, ACTIVATION_LOGIT)
 
 
 @dataclass(frozen=True)
@@ -89,15 +93,16 @@ def lead_logit(
     latency: np.ndarray,
     activated: np.ndarray,
     skill: np.ndarray,
+    effects: LeadEffects = PLANTED,
 ) -> np.ndarray:
     return (
-        LEAD_BASE
-        + SOURCE_LOGIT[source]
-        + SIZE_LOGIT[size]
+        effects.base
+        + effects.source[source]
+        + effects.size[size]
         + INDUSTRY_FIT_LOGIT[industry]
-        + ENGAGEMENT_LOGIT * engagement
+        + effects.engagement * engagement
         + LATENCY_LOGIT * np.log1p(24 * np.minimum(latency, ACTIVATION_DAYS))  # a week unanswered: gone cold
-        + ACTIVATION_LOGIT * activated
+        + effects.activation * activated
         + SKILL_LOGIT * skill
     )
 
@@ -110,8 +115,12 @@ def first_response(rng: np.random.Generator, world: World, owner: np.ndarray, so
     return np.where(forgotten, rng.uniform(10, 45, n), np.minimum(hours / 24, 30))
 
 
-def simulate_leads(world: World, rng: np.random.Generator, first: int, count: int) -> tuple[Leads, Events]:
-    """Leads ``first .. first+count-1`` of the window (in creation order) and their lead-stage activities."""
+def simulate_leads(
+    world: World, rng: np.random.Generator, first: int, count: int, drift: Drift | None = None
+) -> tuple[Leads, Events]:
+    """Leads ``first .. first+count-1`` of the window (in creation order) and their lead-stage activities; with
+    ``drift``, those created after its date come from its source mix and convert by its effects."""
+    preferring, drifting = rng.spawn(2)  # generators of their own: the other draws keep their values
     u = (first + np.arange(count) + rng.random(count)) / world.n_leads
     created = world.arrivals(u)
     account = world.accounts.draw(rng.random(count))
@@ -121,6 +130,8 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
         world.accounts.size[account],
     )
     source = pick(rng, SOURCE_SHARE, count)
+    if drift is not None:
+        source = drift.sources(drifting, created, source)
     owner = world.route(region, created, rng.random(count))
     skill = world.reps.skill_at(owner, created)
     intent = rng.standard_normal(count)
@@ -132,7 +143,11 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
     activated = (rng.random(count) < sigmoid(activation_odds)) & (latency < ACTIVATION_DAYS - 1)
     engagement = np.log1p(web_visits + 2 * (downloads + inbound))
     fit = world.fit.offset(owner, industry, source)  # the owner's edge with this industry and source
-    p = sigmoid(lead_logit(source, size, industry, engagement, latency, activated, skill) + fit)
+    logit = lead_logit(source, size, industry, engagement, latency, activated, skill)
+    if drift is not None:
+        drifted = lead_logit(source, size, industry, engagement, latency, activated, skill, drift.effects)
+        logit = np.where(drift.after(created), drifted, logit)
+    p = sigmoid(logit + fit)
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
     dropped = np.where(cleaned_up, rng.uniform(*CLEAN_UP_DAYS, count), latency + lognormal(rng, *DROP_DAYS, count))
@@ -155,7 +170,7 @@ def simulate_leads(world: World, rng: np.random.Generator, first: int, count: in
         web_visits=web_visits,
         downloads=downloads,
         inbound=inbound,
-        preferred=np.where(rng.spawn(1)[0].random(count) < PREFERRED_SHARE, owner, -1),  # own generator
+        preferred=np.where(preferring.random(count) < PREFERRED_SHARE, owner, -1),
     )
     return leads, place(world, lead_events(rng, leads), leads.number, owner)
 

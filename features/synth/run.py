@@ -18,9 +18,10 @@ from features.crm.schema import TABLE_ORDER
 from features.errors import DataError
 from features.synth.anomalies import OUTLIER_SHARE, Plants
 from features.synth.deals import Deals, StageChanges, simulate_deals
+from features.synth.drift import Drift
 from features.synth.events import Events, record
 from features.synth.fit import write_rep_truth
-from features.synth.leads import Leads, simulate_leads
+from features.synth.leads import PLANTED, Leads, simulate_leads
 from features.synth.org import org_tables
 from features.synth.output import (
     EXTRAS,
@@ -55,9 +56,9 @@ class Chunk:
     activities: Events
 
 
-def simulate_chunk(world: World, rng: np.random.Generator, first: int, count: int) -> Chunk:
+def simulate_chunk(world: World, rng: np.random.Generator, first: int, count: int, drift: Drift | None = None) -> Chunk:
     """Leads ``first .. first+count-1`` with everything that follows from them, cut at the export."""
-    leads, lead_events = simulate_leads(world, rng, first, count)
+    leads, lead_events = simulate_leads(world, rng, first, count, drift)
     deals, stages, deal_events = simulate_deals(world, rng, leads)
     ev = record(rng, world, Events.concat([lead_events, deal_events]))
     known = np.flatnonzero(ev.recorded <= world.horizon)
@@ -96,17 +97,21 @@ def synthesize(
     progress: bool = False,
     chunk_size: int = CHUNK_LEADS,
     outlier_share: float = OUTLIER_SHARE,
+    drift: str | None = None,
+    drift_strength: float = 1.0,
 ) -> SynthResult:
     """Write a canonical dataset of a simulated sales organisation to ``out`` and its truth to ``out/_truth``.
 
     Each chunk draws from its own seed (``seed``, chunk index), so a seed always gives the same bytes.
     ``outlier_share``: the share of deals given an outlier amount for the data guard to find (0: none, for tests
-    that measure something else; the other columns are the same either way).
+    that measure something else; the other columns are the same either way). ``drift``: a date (ISO) after which
+    the lead-source mix and buyer intent change, at ``drift_strength`` (0-1; ``features.synth.drift``).
     """
     began = time.perf_counter()
     start_ts, end_ts = _window(start, end)
     if leads < 1:
         raise DataError(f"--leads must be at least 1, got {leads}")
+    shift = _drift(drift, drift_strength, start_ts, end_ts)
     world = build_world(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))), leads, start_ts, end_ts)
     out = Path(out)
     staging, truth = out / STAGING, out / TRUTH_DIR
@@ -120,7 +125,7 @@ def synthesize(
         task = bar.add_task("simulating leads", total=leads)
         for index, first in enumerate(range(0, leads, chunk_size)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
-            chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first))
+            chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first), shift)
             details = np.random.default_rng([seed, index, FOLLOW_UP_SEED])  # new columns: a generator of their own
             tables = plants.apply(index, chunk.leads, _columns(world, chunk, streams.rows["activities"], details))
             for name, columns in tables.items():
@@ -133,6 +138,8 @@ def synthesize(
     plants.write_truth(truth)
     write_truth_meta(truth, figures)
     write_rep_truth(truth, world)
+    if shift is not None:
+        shift.write_truth(truth)
     return SynthResult(out, counts, figures, time.perf_counter() - began)
 
 
@@ -144,6 +151,21 @@ def _window(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     if (end_ts - start_ts).days < MIN_WINDOW_DAYS:
         raise DataError(f"--end must be at least {MIN_WINDOW_DAYS} days after --start, got {start} .. {end}")
     return start_ts, end_ts
+
+
+def _drift(date: str | None, strength: float, start: pd.Timestamp, end: pd.Timestamp) -> Drift | None:
+    """The drift asked for (none without a date); its date must fall inside the window."""
+    if date is None:
+        return None
+    try:
+        at = to_utc_scalar(date)
+    except ValueError as exc:
+        raise DataError(f"--drift must be a date (YYYY-MM-DD): {exc}") from exc
+    if not start < at < end:
+        raise DataError(f"--drift {date} must fall between --start and --end ({start:%Y-%m-%d} .. {end:%Y-%m-%d})")
+    if not 0.0 <= strength <= 1.0:
+        raise DataError(f"--drift-strength must be between 0 and 1, got {strength}")
+    return Drift(at, (at - start).total_seconds() / 86_400, strength, PLANTED)
 
 
 def _progress(enabled: bool) -> Progress:

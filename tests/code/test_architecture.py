@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "features.pit.cli",
             "training.cli",
             "training.compare_cli",
+            "training.evaluate_cli",
             "training.forecasting_cli",
             "training.routing_cli",
             "training.workflow_cli",
