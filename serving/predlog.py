@@ -10,7 +10,6 @@ Files roll over daily: ``predictions-YYYY-MM-DD.jsonl`` under ``SALESML_PREDICTI
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from features import settings
+from features.insights.monitoring.outcomes import LOG_FILE
 
 
 def input_hash(item: BaseModel) -> str:
@@ -34,7 +34,7 @@ class PredictionLog:
         directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, when: datetime) -> Path:
-        return self.directory / f"predictions-{when:%Y-%m-%d}.jsonl"
+        return self.directory / LOG_FILE.format(when)
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """All records of one call in one append; raises OSError when they could not be written."""
@@ -50,13 +50,3 @@ class PredictionLog:
                 os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def read_log(directory: Path) -> list[dict[str, Any]]:
-    """Every record in the log directory, oldest file first."""
-    return [
-        json.loads(line)
-        for file in sorted(directory.glob("predictions-*.jsonl"))
-        for line in file.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]

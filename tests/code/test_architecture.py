@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "training.compare_cli",
             "training.evaluate_cli",
             "training.forecasting_cli",
+            "training.monitor_cli",
             "training.routing_cli",
             "training.workflow_cli",
             "training.report",

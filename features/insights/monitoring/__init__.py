@@ -16,7 +16,7 @@ import pandas as pd
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.insights.monitoring.drift import drift, feature_drift, numeric_drift, split_reference
 from features.insights.monitoring.outcomes import SLICES, scored, with_outcomes
-from features.insights.monitoring.quality import by_group, estimated, grade_conversion, realised, slices
+from features.insights.monitoring.quality import by_group, estimated, flags, grade_conversion, realised, slices
 from features.insights.monitoring.thresholds import MonitorThresholds
 from features.scoring.scorer import Scorer
 
@@ -70,6 +70,7 @@ def model_summary(
         "labelled": int(labelled.sum()),
         "warning_share": float(rows["warned"].mean()) if len(rows) else 0.0,
         "realised": whole,
+        "flags": flags(rows[labelled], test_auc, limits.auc_drop, limits, one=True),
         "estimated": estimated(p[~labelled]),
         "weeks": by_group(rows, _iso_week(times)),
         "months": by_group(rows, times.dt.strftime("%Y-%m"), (test_auc, limits.auc_drop, limits)),
@@ -106,6 +107,9 @@ def _alerts(summary: dict[str, Any], limits: MonitorThresholds) -> list[dict[str
     def alert(kind: str, value: float, limit: float, subject: str = "") -> None:
         alerts.append({"model": model, "kind": kind, "subject": subject, "value": value, "threshold": limit})
 
+    for flag in summary["flags"]:
+        limit = summary["test"]["roc_auc"] - limits.auc_drop if flag == "auc" else limits.max_ece
+        alert(flag, summary["realised"][FLAG_METRIC[flag]], limit)
     for month in summary["months"]:
         for flag in month["flags"]:
             limit = summary["test"]["roc_auc"] - limits.auc_drop if flag == "auc" else limits.max_ece
@@ -125,3 +129,16 @@ def _alerts(summary: dict[str, Any], limits: MonitorThresholds) -> list[dict[str
     if summary["age_days"] is not None and summary["age_days"] > limits.max_age_days:
         alert("age", summary["age_days"], limits.max_age_days)
     return alerts
+
+
+def plain(value: Any) -> Any:
+    """The summary as strict JSON takes it: NaN (an AUC of one class, a part without rows) as null."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value

@@ -7,6 +7,8 @@ industry, company size, deal size band, owner team) come from the export's own r
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,12 +18,24 @@ from features.crm.dataset import Dataset, to_utc, to_utc_scalar
 from features.pit.frames import LEAD_HORIZON_DAYS, entity_table, label_frame, label_known_at
 from features.pit.timeline import NAT, lookup, times
 
+#: The prediction log's daily files (``serving.predlog`` writes them).
+LOG_FILE = "predictions-{:%Y-%m-%d}.jsonl"
 #: Deal size bands: quantiles of the export's amounts.
 AMOUNT_BANDS = 4
 SLICES = {
     "lead": ("source", "region", "industry", "company_size", "team"),
     "opportunity": ("source", "region", "industry", "size_band", "team"),
 }
+
+
+def read_log(directory: Path) -> list[dict[str, Any]]:
+    """Every record in the prediction log directory, oldest file first."""
+    return [
+        json.loads(line)
+        for file in sorted(directory.glob(LOG_FILE.replace("{:%Y-%m-%d}", "*")))
+        for line in file.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def scored(records: list[dict[str, Any]], model: str, since: pd.Timestamp | None = None) -> pd.DataFrame:

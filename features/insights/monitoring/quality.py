@@ -61,19 +61,18 @@ def grade_conversion(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def flags(part: pd.DataFrame, reference_auc: float, drop: float, limits: MonitorThresholds) -> list[str]:
-    """What is wrong with a part's labelled rows beyond noise: ``auc`` when its ROC AUC's 95% interval (entities
-    bootstrapped) lies wholly more than ``drop`` under ``reference_auc``, ``ece`` when its ECE is over ``max_ece`` and
-    over what a calibrated model shows by chance on these rows. Nothing under ``min_rows``.
-
-    A month or slice holds a few hundred leads: its AUC moves by 0.05 by chance alone, and a flag on every such move
-    would be a false alarm a week."""
+def flags(part: pd.DataFrame, reference_auc: float, drop: float, limits: MonitorThresholds, one: bool) -> list[str]:
+    """What is wrong with a part's labelled rows beyond noise. ``auc``: its ROC AUC is more than ``drop`` under
+    ``reference_auc`` and its 95% interval (entities bootstrapped) lies under ``reference_auc``; for one of many
+    parts (``one`` False: a month, a slice) the whole interval must lie more than ``drop`` under, as a few of many
+    parts of a few hundred leads each fall 0.05 by chance alone. ``ece``: its ECE is over ``max_ece`` and over what a
+    calibrated model shows by chance on these rows. Nothing under ``min_rows``."""
     if len(part) < limits.min_rows:
         return []
     y, p, ids = part["label"].to_numpy(dtype=int), part["probability"].to_numpy(), part["entity_id"].to_numpy()
     figures, out = realised(y, p), []
     line = reference_auc - drop
-    if figures["roc_auc"] < line and auc_interval(y, p, ids)[1] < line:
+    if figures["roc_auc"] < line and auc_interval(y, p, ids)[1] < (reference_auc if one else line):
         out.append("auc")
     if figures["ece"] > limits.max_ece and figures["ece"] > calibration_noise(p, ids):
         out.append("ece")
@@ -92,7 +91,7 @@ def by_group(rows: pd.DataFrame, key: pd.Series, judge: Judge | None = None) -> 
         y, p = part["label"].to_numpy()[labelled].astype(int), part["probability"].to_numpy()
         group = {"key": str(value), "realised": realised(y, p[labelled]), "estimated": estimated(p[~labelled])}
         if judge is not None:
-            group["flags"] = flags(part[labelled], *judge)
+            group["flags"] = flags(part[labelled], *judge, one=False)
         out.append(group)
     return out
 
@@ -105,7 +104,7 @@ def slices(rows: pd.DataFrame, columns: tuple[str, ...], whole_auc: float, limit
             "slice": column,
             "value": str(value),
             **realised(part["label"].to_numpy(dtype=int), part["probability"].to_numpy()),
-            "flags": flags(part, whole_auc, limits.slice_auc_drop, limits),
+            "flags": flags(part, whole_auc, limits.slice_auc_drop, limits, one=False),
         }
         for column in columns
         for value, part in labelled.groupby(column, sort=True)
