@@ -62,11 +62,13 @@ def auc_interval(
     return float(lo), float(hi)
 
 
-def calibration_noise(p: np.ndarray, groups: np.ndarray, *, resamples: int = 200, seed: int = 0) -> float:
-    """The 95th percentile of the ECE of ``p`` against labels drawn from ``p`` itself: what a perfectly calibrated
+def calibration_noise(
+    p: np.ndarray, groups: np.ndarray, percentile: float = 95, *, resamples: int = 400, seed: int = 0
+) -> float:
+    """The ``percentile`` of the ECE of ``p`` against labels drawn from ``p`` itself: what a perfectly calibrated
     model shows by chance on these rows, under which a measured ECE says nothing. An entity's rows (``groups``)
     share one draw, as its snapshots share one outcome."""
     codes, uniques = pd.factorize(groups)
     rng = np.random.default_rng(seed)
     draws = [expected_calibration_error(rng.random(len(uniques))[codes] < p, p) for _ in range(resamples)]
-    return float(np.percentile(draws, 95))
+    return float(np.percentile(draws, percentile))

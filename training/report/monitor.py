@@ -28,7 +28,7 @@ def render_monitor(summary: dict[str, Any], locale: Locale) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]))
     env.filters["f3"] = figure
     return env.get_template("monitor.html").render(
-        t=load().section("monitor", locale),
+        w=load().section("monitor", locale),
         lang=locale,
         s=summary,
         alerts=[alert_text(a, locale) for a in summary["alerts"]],

@@ -18,6 +18,8 @@ from features.insights.monitoring.thresholds import MonitorThresholds
 from features.scoring.metrics import auc_interval, binary_metrics, calibration_noise
 
 GRADES = ("A", "B", "C")
+#: The chance level an ECE of one of many parts (months, slices) must pass: a few of many pass the 95th by chance.
+MANY_PERCENTILE = 99.5
 REALISED = ("roc_auc", "pr_auc", "brier", "ece", "positive_rate", "n")
 
 
@@ -66,7 +68,8 @@ def flags(part: pd.DataFrame, reference_auc: float, drop: float, limits: Monitor
     ``reference_auc`` and its 95% interval (entities bootstrapped) lies under ``reference_auc``; for one of many
     parts (``one`` False: a month, a slice) the whole interval must lie more than ``drop`` under, as a few of many
     parts of a few hundred leads each fall 0.05 by chance alone. ``ece``: its ECE is over ``max_ece`` and over what a
-    calibrated model shows by chance on these rows. Nothing under ``min_rows``."""
+    calibrated model shows by chance on these rows (95th percentile; 99.5th for one of many parts). Nothing under
+    ``min_rows``."""
     if len(part) < limits.min_rows:
         return []
     y, p, ids = part["label"].to_numpy(dtype=int), part["probability"].to_numpy(), part["entity_id"].to_numpy()
@@ -74,7 +77,7 @@ def flags(part: pd.DataFrame, reference_auc: float, drop: float, limits: Monitor
     line = reference_auc - drop
     if figures["roc_auc"] < line and auc_interval(y, p, ids)[1] < (reference_auc if one else line):
         out.append("auc")
-    if figures["ece"] > limits.max_ece and figures["ece"] > calibration_noise(p, ids):
+    if figures["ece"] > limits.max_ece and figures["ece"] > calibration_noise(p, ids, 95 if one else MANY_PERCENTILE):
         out.append("ece")
     return out
 
