@@ -26,7 +26,7 @@ import pandas as pd
 from bentoml.models import BentoModel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from features import settings
 from features.config import prediction_log_dir
@@ -39,6 +39,7 @@ from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
 from serving.context import ServingContext
 from serving.http import ApiGuard, GuardedService
+from serving.monitoring import monitoring_answer
 from serving.predlog import PredictionLog
 from serving.refusals import answered
 from serving.report import RESPONSES as REPORT_RESPONSES
@@ -314,6 +315,14 @@ class SalesML:
             context_exported_at=self.context_exported_at,
             unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
         )
+
+    @meta.get("/monitoring", response_class=JSONResponse)
+    def monitoring(self, since: datetime | None = None) -> JSONResponse:
+        """The served models' live quality (``salesml monitor --json``): realised and estimated quality, slices,
+        drift, age, warnings and alerts, from the prediction log and the history's outcomes; sets the gauges."""
+        if self.context is None:
+            return JSONResponse({"message": NO_HISTORY}, status_code=503)
+        return monitoring_answer(self.models, self.context.ds, self.log.directory, since)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
