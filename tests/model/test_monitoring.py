@@ -1,7 +1,9 @@
 """Monitoring's statistics on planted data: the CBPE estimate against realised figures, drift beyond a trend, and
-slice flags that fire on a broken slice and not on noise."""
+slice flags that fire on a broken slice and not on noise; and the command's refusals."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import pandas as pd
 from features.insights.monitoring.drift import categorical_drift, drift, numeric_drift
 from features.insights.monitoring.quality import estimated, realised, slices
 from features.insights.monitoring.thresholds import MonitorThresholds
+from tests.helpers import assert_one_line_error, salesml
 
 
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,3 +58,9 @@ def test_slices_flag_a_broken_slice_not_noise() -> None:
     whole = realised(y, rows["probability"].to_numpy())["roc_auc"]
     found = {r["value"]: r["flags"] for r in slices(rows, ("team",), whole, MonitorThresholds())}
     assert found == {"t1": [], "t2": [], "t3": [], "t4": ["auc", "ece"]}  # shuffled: neither ranks nor calibrated
+
+
+def test_monitor_refuses_bad_input_in_one_line(small_data: Path, tmp_path: Path) -> None:
+    assert_one_line_error(salesml("monitor", "--data", small_data, "--log", tmp_path / "nowhere"), "--log")
+    proc = salesml("monitor", "--data", small_data, "--log", tmp_path, "--since", "last spring")
+    assert_one_line_error(proc, "--since 'last spring'")

@@ -86,13 +86,18 @@ Judge = tuple[float, float, MonitorThresholds]
 
 
 def by_group(rows: pd.DataFrame, key: pd.Series, judge: Judge | None = None) -> list[dict[str, Any]]:
-    """Per value of ``key`` (a period, a model version): realised figures of its labelled rows and the estimate of
-    its unlabelled ones, apart; with ``judge`` (reference AUC, drop, thresholds) its ``flags``."""
+    """Per value of ``key`` (a period, a model version): realised figures and grade conversion of its labelled rows
+    and the estimate of its unlabelled ones, apart; with ``judge`` (reference AUC, drop, thresholds) its ``flags``."""
     out = []
     for value, part in rows.groupby(key, sort=True):
         labelled = part["label"].notna().to_numpy()
         y, p = part["label"].to_numpy()[labelled].astype(int), part["probability"].to_numpy()
-        group = {"key": str(value), "realised": realised(y, p[labelled]), "estimated": estimated(p[~labelled])}
+        group = {
+            "key": str(value),
+            "realised": realised(y, p[labelled]),
+            "grades": grade_conversion(part[labelled]),
+            "estimated": estimated(p[~labelled]),
+        }
         if judge is not None:
             group["flags"] = flags(part[labelled], *judge, one=False)
         out.append(group)
