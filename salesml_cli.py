@@ -12,6 +12,7 @@ from training.compare_cli import compare_cmd
 from training.evaluate_cli import evaluate_cmd
 from training.forecasting_cli import backtest_cmd, forecast_cmd, targets_cmd
 from training.models_cli import models_app
+from training.monitor_cli import monitor_cmd
 from training.report.cli import report_cmd
 from training.routing_cli import route_cmd
 from training.workflow_cli import activities_app, sweep_cmd
@@ -35,6 +36,7 @@ app.command("targets")(targets_cmd)
 app.command("route")(route_cmd)
 app.command("report")(report_cmd)
 app.command("sweep")(sweep_cmd)
+app.command("monitor")(monitor_cmd)
 app.add_typer(activities_app, name="activities")
 app.add_typer(models_app(export_champions), name="models")
 app.command("export")(export_cmd)

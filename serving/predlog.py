@@ -11,7 +11,6 @@ as it is written (``features.crm.privacy``): phones, e-mails and notes are in it
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic_core import to_json
 
 from features import settings
 from features.crm.privacy import Redactor
+from features.insights.monitoring.outcomes import LOG_FILE
 
 
 def input_hash(item: BaseModel) -> str:
@@ -37,7 +37,7 @@ class PredictionLog:
         directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, when: datetime) -> Path:
-        return self.directory / f"predictions-{when:%Y-%m-%d}.jsonl"
+        return self.directory / LOG_FILE.format(when)
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """All records of one call, redacted, in one append; raises OSError when they could not be written."""
@@ -54,13 +54,3 @@ class PredictionLog:
                 os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def read_log(directory: Path) -> list[dict[str, Any]]:
-    """Every record in the log directory, oldest file first."""
-    return [
-        json.loads(line)
-        for file in sorted(directory.glob("predictions-*.jsonl"))
-        for line in file.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]

@@ -42,6 +42,7 @@ from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
 from serving.context import ServingContext
 from serving.http import ApiGuard, GuardedService
+from serving.monitoring import monitoring_answer
 from serving.predlog import PredictionLog
 from serving.refusals import answered
 from serving.reload import NO_HISTORY, LiveModels, settle
@@ -306,6 +307,14 @@ class SalesML:
             return self.live.reload().answer()
         except Unavailable as why:
             return JSONResponse({"message": str(why)}, status_code=why.http_status)
+
+    @meta.get("/monitoring", response_class=JSONResponse)
+    def monitoring(self, since: datetime | None = None) -> JSONResponse:
+        """The served models' live quality (``salesml monitor --json``): realised and estimated quality, slices,
+        drift, age, warnings and alerts, from the prediction log and the history's outcomes; sets the gauges."""
+        if self.context is None:
+            return JSONResponse({"message": NO_HISTORY}, status_code=503)
+        return monitoring_answer(self.models, self.context.ds, self.log.directory, since)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 from benchmarks.stores import Stores as PrivateStores
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.crm.dataset import Dataset
+    from serving.schemas.scoring import LeadScoreRequest
     from training.train import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,3 +129,38 @@ class Stores(PrivateStores):
         finally:
             mlflow.set_tracking_uri(previous[0])
             mlflow.set_registry_uri(previous[1])
+
+
+ACTIVITY_FIELDS = ("occurred_at", "recorded_at", "type", "direction", "duration_s", "contact_role", "note", "rep_id")
+
+
+def plain_value(v: object) -> object:
+    """A CRM cell as a request field takes it: missing (None, NaN, NaT) as None."""
+    import pandas as pd
+
+    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+
+
+def lead_request(ds: Dataset, lead_ids: list[str], as_of: pd.Timestamp) -> LeadScoreRequest:
+    """What a CRM would send for these leads as of ``as_of``: attributes and the history entered by then."""
+    from serving.schemas.scoring import ActivityIn, LeadIn, LeadScoreRequest
+
+    leads = ds.get("leads").set_index("lead_id")
+    acts = ds.get("activities")
+    known = acts[acts["entity_type"].eq("lead") & (acts["recorded_at"] <= as_of) & (acts["occurred_at"] <= as_of)]
+    items = []
+    for lead_id in lead_ids:
+        row = leads.loc[lead_id]
+        history = known[known["entity_id"] == lead_id]
+        items.append(
+            LeadIn(
+                lead_id=lead_id,
+                **{k: plain_value(row[k]) for k in ("source", "region", "industry", "company_size", "owner_rep_id")},
+                account_id=plain_value(row["account_id"]),
+                created_at=row["created_at"].to_pydatetime(),
+                activities=[
+                    ActivityIn(**{k: plain_value(a[k]) for k in ACTIVITY_FIELDS}) for _, a in history.iterrows()
+                ],
+            )
+        )
+    return LeadScoreRequest(leads=items, as_of=as_of.to_pydatetime())

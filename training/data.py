@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import Dataset, read_dataset, time_ns, to_utc, to_utc_scalar
+from features.crm.dataset import Dataset, read_dataset, to_utc, to_utc_scalar
 from features.errors import DataError
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
-from features.pit.frames import LEAD_HORIZON_DAYS, entity_frame, entity_table, frame_codes
-from features.pit.timeline import DAY_NS, NAT, times, to_time
+from features.pit.frames import LEAD_HORIZON_DAYS, entity_frame, entity_table, label_known_at
+from features.pit.timeline import DAY_NS, NAT, times
 from training.spec import ModelSpec
 from training.split import HonestSplit, SplitPlan, honest_split, stratified_split, time_split
 
@@ -121,25 +121,6 @@ def label_horizon_days(spec: ModelSpec) -> int | None:
     return int(match[1]) if match else None
 
 
-def label_known_at(ds: Dataset, spec: ModelSpec, frame: pd.DataFrame) -> pd.Series:
-    """When each row's label is known whatever the outcome: the end of its horizon, or (for an eventual
-    outcome) its entity's resolution.
-
-    Keeping a row only once its horizon has ended, not as soon as its entity resolved, keeps the outcome from
-    choosing which rows sit next to a boundary: quick conversions would otherwise crowd out the open leads whose
-    horizon is still running, and the rates near the boundary would run high.
-    """
-    days = label_horizon_days(spec)
-    if days is not None:
-        known = time_ns(to_utc(frame["cutoff_time"])) + days * DAY_NS
-    else:
-        table, _ = entity_table(ds, spec.entity)
-        codes = frame_codes(ds, spec.entity, frame)
-        column = "closed_at" if spec.entity == "opportunity" else "converted_at"
-        known = times(table, column)[codes]
-    return pd.Series(to_time(known).to_numpy(), index=frame.index)
-
-
 def table_hash(table: pd.DataFrame) -> str:
     """A content hash of the training rows (logged with the model, to tell what it was trained on)."""
     digest = hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
@@ -194,7 +175,7 @@ def training_data(
     windows: dict[int, WindowRows] = {}
     if ds.manifest.has_event_times:
         exported = to_utc_scalar(ds.manifest.exported_at)
-        resolved = label_known_at(ds, spec, rows)
+        resolved = label_known_at(ds, spec.entity, rows, label_horizon_days(spec))
         known = resolved[main].reset_index(drop=True)
         settled = (known <= exported).to_numpy(dtype=bool)  # an early resolution alone would bias the rows kept
         labelled, table = labelled[settled].reset_index(drop=True), table[settled].reset_index(drop=True)

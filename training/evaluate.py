@@ -13,9 +13,9 @@ import pandas as pd  # noqa: E402
 import shap  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
+from features.scoring.metrics import binary_metrics  # noqa: E402
 from features.scoring.scorer import Scorer  # noqa: E402
 from training.fonts import cjk_font, quiet_drawing
-from training.metrics import binary_metrics  # noqa: E402
 
 GRADES = ("A", "B", "C")
 

@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.crm.dataset import to_utc
+from features.scoring.metrics import binary_metrics
 from features.scoring.pyfunc import CHAMPION, alias_version
 from features.scoring.scorer import Scorer
-from training.metrics import auc_difference_interval, binary_metrics
+from training.metrics import auc_difference_interval
 from training.registry import load_scorer
 from training.spec import ModelSpec
 from training.split import MIN_EVAL_CLASS

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.errors import DataError
+from features.insights.monitoring.thresholds import MonitorThresholds
 
 BUILT_IN = Path(__file__).resolve().parent / "specs"
 
@@ -118,6 +119,9 @@ class ModelSpec(_Strict):
     tuning: Tuning = Tuning()
     selection: Selection = Selection()
     gate: Gate = Gate()
+    monitoring: MonitorThresholds = Field(
+        default=MonitorThresholds(), description="When salesml monitor and /v1/monitoring raise an alert."
+    )
 
 
 def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:

@@ -18,10 +18,11 @@ import pandas as pd
 from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit.build import build_features
+from features.pit.frames import label_known_at
+from features.scoring.metrics import binary_metrics
 from features.scoring.pyfunc import CHAMPION, load_registered, load_version
 from features.scoring.scorer import Scorer
-from training.data import label_known_at, resolve_horizon, snapshot_frame
-from training.metrics import binary_metrics
+from training.data import label_horizon_days, resolve_horizon, snapshot_frame
 from training.spec import ModelSpec, load_spec
 
 
@@ -70,7 +71,7 @@ def evaluate_version(model: str, data: Path, start: str, end: str, version: str 
     spec = _as_trained(load_spec(scorer.model_name)[0], scorer, ds)
     frame = snapshot_frame(spec, ds)
     cutoff = frame["cutoff_time"]
-    settled = label_known_at(ds, spec, frame) <= to_utc_scalar(ds.manifest.exported_at)
+    settled = label_known_at(ds, spec.entity, frame, label_horizon_days(spec)) <= to_utc_scalar(ds.manifest.exported_at)
     keep = frame[spec.label].notna() & settled & (cutoff >= first) & (cutoff < last)
     rows = frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
     if rows.empty:

@@ -25,8 +25,9 @@ from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
+from features.scoring.metrics import auc_interval, binary_metrics
 from features.scoring.pyfunc import CHALLENGER, CHAMPION
-from features.scoring.scorer import Head, Scorer, reference_quantiles
+from features.scoring.scorer import Head, Scorer, reference_quantiles, training_reference
 from training.baselines import BASELINES
 from training.calibrate import choose_calibrator
 from training.candidates import (
@@ -42,7 +43,7 @@ from training.encode import model_inputs
 from training.evaluate import evaluate_model, global_factors
 from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
 from training.guards import LeakageFlag, leakage_flags, require_enough
-from training.metrics import auc_interval, binary_metrics, skill_verdict
+from training.metrics import skill_verdict
 from training.refit import refit_scorer
 from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
 from training.run_log import log_artifacts, log_figures
@@ -319,7 +320,9 @@ def train(
             "horizon_days": horizon,
             "horizon_note": data.horizon_note,
             "model_kind": chosen.name,
+            "monitoring": spec.monitoring.model_dump(),
         }
+        served.training_reference = training_reference(table, served, spec.split.seed)
         x_cols = [f.name for f in features]
         baselines = _baselines(data, features, x_cols)
         floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids)

@@ -227,6 +227,23 @@ def label_frame(
     return out
 
 
+def label_known_at(ds: Dataset, entity: str, frame: pd.DataFrame, days: int | None) -> pd.Series:
+    """When each row's label is known whatever the outcome: the end of its ``days`` horizon, or (``None``: an
+    eventual outcome) its entity's resolution.
+
+    Keeping a row only once its horizon has ended, not as soon as its entity resolved, keeps the outcome from
+    choosing which rows sit next to a boundary: quick conversions would otherwise crowd out the open leads whose
+    horizon is still running, and the rates near the boundary would run high.
+    """
+    if days is not None:
+        known = time_ns(to_utc(frame["cutoff_time"])) + days * DAY_NS
+    else:
+        table, _ = entity_table(ds, entity)
+        column = "closed_at" if entity == "opportunity" else "converted_at"
+        known = times(table, column)[frame_codes(ds, entity, frame)]
+    return pd.Series(to_time(known).to_numpy(), index=frame.index)
+
+
 def _exported(ds: Dataset) -> int:
     return to_utc_scalar(ds.manifest.exported_at).value
 

@@ -33,6 +33,9 @@ from features.scoring.inputs import InputFeature, encode_inputs, encode_matrix
 
 REFERENCE_POINTS = 1001
 SCORER_FILE = "scorer.json"
+TRAINING_REFERENCE_FILE = "training_reference.parquet"
+#: Training rows kept as the reference that monitoring measures drift against.
+TRAINING_REFERENCE_ROWS = 5_000
 
 
 @dataclass
@@ -105,6 +108,7 @@ class Scorer:
     grades: dict[str, float]  # {"A": 85, "B": 60}
     metadata: dict[str, Any] = field(default_factory=dict)
     heads: list[Head] = field(default_factory=list)  # time windows (deals: won within 30/60/90 days)
+    training_reference: pd.DataFrame | None = None  # a sample of training inputs and their out-of-fold probability
 
     @property
     def feature_names(self) -> list[str]:
@@ -247,6 +251,8 @@ class Scorer:
             "heads": [{"days": h.days, "calibrator": asdict(h.calibrator)} for h in self.heads],
         }
         (directory / SCORER_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+        if self.training_reference is not None:
+            self.training_reference.to_parquet(directory / TRAINING_REFERENCE_FILE, index=False)
         return directory
 
     @classmethod
@@ -269,7 +275,21 @@ class Scorer:
                 )
                 for h in state.get("heads", [])
             ],
+            training_reference=(
+                pd.read_parquet(directory / TRAINING_REFERENCE_FILE)
+                if (directory / TRAINING_REFERENCE_FILE).exists()
+                else None
+            ),
         )
+
+
+def training_reference(table: pd.DataFrame, scorer: Scorer, seed: int) -> pd.DataFrame:
+    """Up to TRAINING_REFERENCE_ROWS training rows' inputs and cutoff time, with ``scorer``'s probability of each:
+    what the model learned from and how it scores it, to tell later inputs and scores that have moved away."""
+    rows = pd.DataFrame(table[[*scorer.feature_names, "cutoff_time"]]).reset_index(drop=True)
+    if len(rows) > TRAINING_REFERENCE_ROWS:
+        rows = rows.sample(TRAINING_REFERENCE_ROWS, random_state=seed).reset_index(drop=True)
+    return rows.assign(probability=scorer.predict(rows)["probability"].to_numpy())
 
 
 def reference_quantiles(probabilities: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "training.evaluate_cli",
             "training.forecasting_cli",
             "training.models_cli",
+            "training.monitor_cli",
             "training.routing_cli",
             "training.workflow_cli",
             "training.report",

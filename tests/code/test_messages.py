@@ -116,3 +116,11 @@ def test_fields_that_differ_or_keys_yaml_reads_as_booleans_fail_at_load(tmp_path
     boolean = _plant(tmp_path / "boolean", "yes: 是\n", "yes: 'yes'\n")
     with pytest.raises(MessageError, match="is not text"):
         load(boolean)
+
+
+def test_every_monitor_word_the_page_uses_exists() -> None:
+    page = (ROOT / "training" / "report" / "templates" / "monitor.html").read_text("utf-8")
+    used = set(re.findall(r"\bw\.(\w+)\b", page))
+    assert {"title", "estimated_note", "drift_note"} <= used
+    for locale in LOCALES:
+        assert used <= set(load().section("monitor", locale)), sorted(used - set(load().section("monitor", locale)))

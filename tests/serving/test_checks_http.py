@@ -9,7 +9,7 @@ import pytest
 
 from features.crm.checks import check_dataset
 from features.crm.dataset import Dataset, conform, read_dataset
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from serving.schemas.checks import CHECKS_EXAMPLE
 from tests.serving.server import REVOKED, Server, Stores
 

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.serving.server import KEY, Server, Stores
 

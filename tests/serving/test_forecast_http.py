@@ -13,11 +13,11 @@ import pytest
 
 from features.crm.dataset import Dataset, read_dataset
 from features.insights.forecast import GROUP_BYS, GroupBy, model_forecast
+from features.insights.monitoring.outcomes import read_log
 from features.insights.periods import PERIODS, Period
 from features.insights.targets import LEVELS, attainment
 from features.scoring.pyfunc import CHAMPION, load_registered
 from features.scoring.scorer import Scorer
-from serving.predlog import read_log
 from serving.schemas.forecast import ATTAINMENT_EXAMPLE, FORECAST_EXAMPLE, Level
 from tests.helpers import ROOT
 from tests.serving.server import REVOKED, Server, Stores

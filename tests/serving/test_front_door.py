@@ -14,9 +14,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from features.insights.monitoring.outcomes import read_log
 from features.settings import PUBLIC_METRICS
 from serving.http import EXCERPT, ApiGuard, Receive, Scope, Send
-from serving.predlog import read_log
 from serving.request_ids import RequestIds
 from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.serving.server import KEY, Server

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from tests.helpers import ROOT
 from tests.serving.server import KEY, REVOKED, Server, Stores

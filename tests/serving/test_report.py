@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from tests.helpers import salesml
 from tests.serving.server import Server, Stores
 from training.report.browser import browser_paths, images, opened

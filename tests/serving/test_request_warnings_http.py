@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from serving.schemas.routing import ROUTE_EXAMPLE
 from serving.schemas.scoring import LEAD_EXAMPLE, OPPORTUNITY_EXAMPLE
 from serving.schemas.workflow import QUALITY_EXAMPLE

@@ -8,7 +8,7 @@ import copy
 import httpx
 import pandas as pd
 
-from serving.predlog import read_log
+from features.insights.monitoring.outcomes import read_log
 from serving.schemas.routing import ROUTE_EXAMPLE
 from tests.serving.server import Server, Stores
 

@@ -22,8 +22,7 @@ from serving.schemas.scoring import (
     OpportunityScoreRequest,
     StageIn,
 )
-
-ACTIVITY_FIELDS = ("occurred_at", "recorded_at", "type", "direction", "duration_s", "contact_role", "note", "rep_id")
+from tests.helpers import ACTIVITY_FIELDS, lead_request, plain_value
 
 
 @pytest.fixture(scope="module")
@@ -39,31 +38,6 @@ def context(ds: Dataset, tmp_path_factory: pytest.TempPathFactory) -> ServingCon
     return ServingContext.read(out)
 
 
-def _value(v: object) -> object:
-    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
-
-
-def _as_request(ds: Dataset, lead_ids: list[str], as_of: pd.Timestamp) -> LeadScoreRequest:
-    """What a CRM would send for these leads as of ``as_of``: attributes and the history entered by then."""
-    leads = ds.get("leads").set_index("lead_id")
-    acts = ds.get("activities")
-    known = acts[acts["entity_type"].eq("lead") & (acts["recorded_at"] <= as_of) & (acts["occurred_at"] <= as_of)]
-    items = []
-    for lead_id in lead_ids:
-        row = leads.loc[lead_id]
-        history = known[known["entity_id"] == lead_id]
-        items.append(
-            LeadIn(
-                lead_id=lead_id,
-                **{k: _value(row[k]) for k in ("source", "region", "industry", "company_size", "owner_rep_id")},
-                account_id=_value(row["account_id"]),
-                created_at=row["created_at"].to_pydatetime(),
-                activities=[ActivityIn(**{k: _value(a[k]) for k in ACTIVITY_FIELDS}) for _, a in history.iterrows()],
-            )
-        )
-    return LeadScoreRequest(leads=items, as_of=as_of.to_pydatetime())
-
-
 def test_request_features_equal_batch_features(ds: Dataset, context: ServingContext) -> None:
     leads = ds.get("leads")
     as_of = leads["created_at"].quantile(0.8) + pd.Timedelta(days=3)
@@ -71,7 +45,7 @@ def test_request_features_equal_batch_features(ds: Dataset, context: ServingCont
         (leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of) & ~(leads["disqualified_at"] <= as_of)
     ]
     ids = open_then.sort_values("created_at")["lead_id"].tail(40).tolist()
-    request = _as_request(ds, ids, as_of)
+    request = lead_request(ds, ids, as_of)
     assert sum(len(lead.activities) for lead in request.leads) > 40
     prepared = context.leads(request)
     batch = build_features(ds, "lead", prepared.frame)
@@ -87,7 +61,7 @@ def test_the_indexed_history_counts_what_the_request_changes(ds: Dataset, contex
     leads = ds.get("leads")
     as_of = leads["created_at"].max()
     resolved = leads[leads["converted_at"].notna() & leads["owner_rep_id"].notna()].head(20)
-    request = _as_request(ds, resolved["lead_id"].tolist(), as_of)
+    request = lead_request(ds, resolved["lead_id"].tolist(), as_of)
     reps = sorted(leads["owner_rep_id"].dropna().unique())
     moved = [lead.model_copy(update={"owner_rep_id": reps[i % len(reps)]}) for i, lead in enumerate(request.leads)]
     new = [lead.model_copy(update={"lead_id": f"new-{lead.lead_id}"}) for lead in request.leads[:5]]
@@ -104,7 +78,7 @@ def test_requests_prepared_together_give_each_its_own_features(ds: Dataset, cont
     leads = ds.get("leads").sort_values("created_at")
     ats = [leads["created_at"].quantile(q) + pd.Timedelta(days=2) for q in (0.5, 0.8)]
     requests = [
-        _as_request(ds, leads[leads["created_at"] <= at]["lead_id"].tail(n).tolist(), at)
+        lead_request(ds, leads[leads["created_at"] <= at]["lead_id"].tail(n).tolist(), at)
         for at, n in zip(ats, (3, 4), strict=True)
     ]
     requests[1] = requests[1].model_copy(
@@ -134,11 +108,11 @@ def _as_deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> O
             OpportunityIn(
                 opportunity_id=deal_id,
                 created_at=row["created_at"].to_pydatetime(),
-                **{k: _value(row[k]) for k in fields},
-                attributes={"discount_pct": _value(row["discount_pct"])} if "discount_pct" in row else {},
+                **{k: plain_value(row[k]) for k in fields},
+                attributes={"discount_pct": plain_value(row["discount_pct"])} if "discount_pct" in row else {},
                 stages=[StageIn(stage=s.stage, changed_at=s.changed_at) for s in history.itertuples()],
                 activities=[
-                    ActivityIn(**{k: _value(a[k]) for k in ACTIVITY_FIELDS})
+                    ActivityIn(**{k: plain_value(a[k]) for k in ACTIVITY_FIELDS})
                     for _, a in known[known["entity_id"] == deal_id].iterrows()
                 ],
             )
@@ -309,7 +283,7 @@ def test_an_unknown_owner_is_scored_as_a_rep_without_a_record(ds: Dataset, conte
     as_of = ds.get("leads")["created_at"].quantile(0.8) + pd.Timedelta(days=3)
     lead_id = _open_lead(ds, as_of)
     history = _with_values(ds, "leads", "lead_id", lead_id, owner_rep_id="R-nobody")
-    prepared = context.leads(_as_request(history, [lead_id], as_of))
+    prepared = context.leads(lead_request(history, [lead_id], as_of))
     online = prepared.features()
     pd.testing.assert_frame_equal(online, build_features(history, "lead", prepared.frame), check_dtype=False)
     row = online.iloc[0]

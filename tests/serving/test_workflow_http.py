@@ -14,10 +14,10 @@ import pytest
 
 from features.crm.dataset import Dataset, read_dataset
 from features.insights.activity_quality import score_activities
+from features.insights.monitoring.outcomes import read_log
 from features.insights.sweep import sweep
 from features.scoring.pyfunc import CHAMPION, load_registered
 from features.scoring.scorer import Scorer
-from serving.predlog import read_log
 from serving.schemas.workflow import QUALITY_EXAMPLE, SWEEP_EXAMPLE
 from tests.helpers import ROOT, assert_one_line_error, salesml
 from tests.serving.server import REVOKED, Server, Stores

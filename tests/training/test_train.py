@@ -160,7 +160,7 @@ def test_scores_without_a_champion_is_one_line(tmp_path: Path, demo: Path) -> No
 
 
 def test_metrics_helpers_can_fail() -> None:
-    from training.metrics import expected_calibration_error, lift_top_decile
+    from features.scoring.metrics import expected_calibration_error, lift_top_decile
 
     y = np.array([0, 0, 1, 1] * 50)
     assert expected_calibration_error(y, np.full(len(y), 0.5)) == pytest.approx(0.0)
