@@ -17,6 +17,10 @@ DEMO := data/demo
 DEMO_TRIALS ?= 10
 SALESML := $(BIN)/salesml
 PORT ?= 3000
+#: pytest-xdist workers for make test and test-fast (a test file runs whole on one worker, so its module fixtures
+#: are built once); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 KEYS := .secrets/api-keys
 SERVICE_PID := logs/service.pid
 SERVICE_LOG := logs/service.log
@@ -82,10 +86,10 @@ stop: ## stop the background scoring service whole (supervisor, server, workers,
 	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
 test: install browser ## run the whole test suite, slow tests included (at most 8 minutes on 2 cores; installs the report's browser first when root)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: install ## the daily loop: every test not marked slow (under 3 minutes on 2 cores)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 browser: ## install $(BROWSER_PACKAGES) with apt-get when missing (as root; otherwise say what to install)
 	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2> /dev/null | grep -q 'ok installed' || echo $$p; done); \

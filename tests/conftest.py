@@ -140,3 +140,10 @@ def medium_crm(medium_data: Path, tmp_path_factory: pytest.TempPathFactory) -> S
         "medium-stores",
         lambda root: Stores.trained_on(root, medium_data, MEDIUM.trials, False, MEDIUM.models),
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with slow tests first: under xdist (a file to a worker) the long ones start at once rather than end
+    the run alone on one worker."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -30,7 +30,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
+from features.crm.dataset import Dataset, option_period, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.insights.forecast import SIMS, deal_groups, forecast, model_forecast, won_by_group
 from features.insights.periods import Window, periods_from
@@ -80,12 +80,7 @@ class BacktestResult:
 
 def origins(ds: Dataset, start: str, end: str, period: str) -> list[Window]:
     """The periods starting from ``start`` up to ``end`` whose actuals are complete at the export."""
-    try:
-        first, last = to_utc_scalar(start), to_utc_scalar(end)
-    except ValueError as exc:
-        raise DataError(f"--from/--to: not a date ({exc})") from exc
-    if last < first:
-        raise DataError(f"--to {end} is before --from {start}")
+    first, last = option_period(start, end)
     exported = to_utc_scalar(ds.manifest.exported_at)
     out = []
     window = periods_from(first, period, 1)[0]

@@ -12,7 +12,7 @@ import typer
 
 from features.cli import DataDir, Language, user_errors
 from features.config import prediction_log_dir
-from features.crm.dataset import read_dataset, to_utc_scalar
+from features.crm.dataset import option_time, read_dataset
 from features.errors import DataError
 from features.insights.monitoring import monitor, plain
 from features.insights.monitoring.outcomes import read_log
@@ -60,15 +60,7 @@ def monitor_cmd(
 
 def _since(value: str | None) -> pd.Timestamp | None:
     """``--since`` as a UTC time; DataError for what is not one."""
-    if value is None:
-        return None
-    try:
-        at = to_utc_scalar(value)
-    except ValueError:
-        at = pd.NaT
-    if pd.isna(at):
-        raise DataError(f"--since {value!r}: not a date (e.g. 2025-06-30)")
-    return at
+    return None if value is None else option_time(value, "--since")
 
 
 def _champions() -> list[tuple[Scorer, str]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import Dataset, read_dataset, to_utc_scalar
+from features.crm.dataset import Dataset, option_period, read_dataset, to_utc_scalar
 from features.errors import DataError
 from features.pit.build import build_features
 from features.pit.frames import label_known_at
@@ -97,12 +97,7 @@ def _as_trained(spec: ModelSpec, scorer: Scorer, ds: Dataset) -> ModelSpec:
 
 def _month_range(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first instant of ``start``'s month and of the month after ``end``'s (UTC)."""
-    try:
-        first, last = to_utc_scalar(start), to_utc_scalar(end)
-    except ValueError as exc:
-        raise DataError(f"--from/--to must be dates (YYYY-MM-DD): {exc}") from exc
-    if last < first:
-        raise DataError(f"--to {end} is before --from {start}")
+    first, last = option_period(start, end)
     return _month_start(first), _month_start(last) + pd.DateOffset(months=1)
 
 

@@ -207,18 +207,32 @@ def history_start(ds: Dataset) -> pd.Timestamp | None:
     return min(known) if known else None
 
 
+def option_time(value: str, option: str) -> pd.Timestamp:
+    """A command option's time in UTC; DataError naming the option for what is not a time."""
+    try:
+        at = to_utc_scalar(value)
+    except ValueError:
+        at = pd.NaT
+    if pd.isna(at):
+        raise DataError(f"{option} {value!r}: not a time (e.g. 2025-06-30 or 2025-06-30T18:00:00+08:00)")
+    return at
+
+
+def option_period(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``--from`` and ``--to`` in UTC; DataError when either is not a time or ``--to`` comes first."""
+    first, last = option_time(start, "--from"), option_time(end, "--to")
+    if last < first:
+        raise DataError(f"--to {end} is before --from {start}")
+    return first, last
+
+
 def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
     """``--as-of`` (default: the export time), refused outside the export's history: before its first lead or
     deal nothing is known, after the export nothing yet."""
     exported = to_utc_scalar(ds.manifest.exported_at)
     if as_of is None:
         return exported
-    try:
-        at = to_utc_scalar(as_of)
-    except ValueError:
-        at = pd.NaT
-    if pd.isna(at):
-        raise DataError(f"--as-of {as_of!r}: not a time (e.g. 2025-06-30 or 2025-06-30T18:00:00+08:00)")
+    at = option_time(as_of, "--as-of")
     if at > exported:
         raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
     first = history_start(ds)

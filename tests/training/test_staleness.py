@@ -85,7 +85,7 @@ def test_a_version_trained_before_the_drift_goes_stale_after_it(tmp_path: Path) 
 def test_bad_dates_and_an_unknown_version_are_one_line_exit_2(tmp_path: Path) -> None:
     env = _store_env(tmp_path / "store")
     base = ("evaluate", "--model", "lead_score", "--data", tmp_path)
-    assert_one_line_error(salesml(*base, "--from", "soon", "--to", "2025-01-01", env=env), "--from/--to")
+    assert_one_line_error(salesml(*base, "--from", "soon", "--to", "2025-01-01", env=env), "--from 'soon': not a time")
     assert_one_line_error(salesml(*base, "--from", "2025-03-01", "--to", "2025-01-01", env=env), "before --from")
     proc = salesml(*base, "--from", "2025-01-01", "--to", "2025-02-01", "--version", "9", env=env)
     assert_one_line_error(proc, "lead_score version 9")
