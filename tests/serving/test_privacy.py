@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from features.crm.privacy import Redactor
+from features.insights.monitoring.outcomes import read_log
 from features.pit.catalog import note_name
-from serving.predlog import PredictionLog, read_log
+from serving.predlog import PredictionLog
 from serving.schemas.routing import ROUTE_EXAMPLE
 from serving.schemas.scoring import LEAD_EXAMPLE
 from serving.schemas.workflow import QUALITY_EXAMPLE
