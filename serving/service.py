@@ -312,9 +312,10 @@ class SalesML:
     def monitoring(self, since: datetime | None = None) -> JSONResponse:
         """The served models' live quality (``salesml monitor --json``): realised and estimated quality, slices,
         drift, age, warnings and alerts, from the prediction log and the history's outcomes; sets the gauges."""
-        if self.context is None:
+        served = self.live.current
+        if served.context is None:
             return JSONResponse({"message": NO_HISTORY}, status_code=503)
-        return monitoring_answer(self.models, self.context.ds, self.log.directory, since)
+        return monitoring_answer(served.models, served.context.ds, self.log.directory, since)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:

@@ -170,3 +170,12 @@ def test_the_key_setting_wins_and_a_short_one_is_refused_unquoted(
     with pytest.raises(DataError) as refused:
         log_hash_key()
     assert "SALESML_LOG_HASH_KEY" in str(refused.value) and "short-secret" not in str(refused.value)
+
+
+def test_lone_surrogates_a_client_sent_are_redacted_not_a_crash(redactor: Redactor) -> None:
+    """JSON may carry unpaired surrogate escapes; they reach the redactor as they came."""
+    record = {"phone": "\udbc6\udc27 138 0013 8000", "name": "\udbee\udf8eK", "note": "ok \ud8b9", "region": "\u000e"}
+    redacted = redactor.redact(record)
+    assert redacted["phone"].startswith("<phone:") and redacted["name"].startswith("<name:")
+    assert redacted["note"].startswith("<text:4:")
+    assert redacted["region"] == "\u000e"

@@ -28,7 +28,7 @@ def test_monitor_flags_planted_drift_through_the_service(tmp_path: Path) -> None
     synthesize(full, leads=LEADS, seed=SEED, outlier_share=0, drift=DRIFT)
     ds = read_dataset(full)
     write_dataset(dataset_as_of(ds, TRAINED_UNTIL), early)
-    stores = Stores.build(tmp_path / "stores", early, trials=2, models=("lead_score",))
+    stores = Stores.trained_on(tmp_path / "stores", early, trials=2, models=("lead_score",))
     frame = entity_frame(ds, "lead")
     later = frame[frame["cutoff_time"] > TRAINED_UNTIL].sample(CALLS, random_state=0)
     server = Server(stores, tmp_path / "log").start()

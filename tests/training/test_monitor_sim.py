@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from features.crm.dataset import Dataset, read_dataset, write_dataset
+from features.crm.privacy import Redactor, personal_fields
 from features.pit.build import build_features
 from features.pit.frames import dataset_as_of, entity_frame
 from features.synth import synthesize
@@ -36,7 +37,7 @@ def log_predictions(ds: Dataset, stores: Stores, log: Path) -> int:
     scores = scorer.predict(table)
     inputs = model_inputs(table, Exported(scorer, {}))
     head = {"model": "lead_score", "model_version": stores.trained["lead_score"].version, "endpoint": "/v1/leads/score"}
-    PredictionLog(log).append(
+    PredictionLog(log, Redactor(b"monitor-test-key-0123", personal_fields(ds.manifest))).append(
         [
             {**head, "entity_id": e, "as_of": t.isoformat(), "probability": p, "grade": g, "warnings": [], "inputs": i}
             for e, t, p, g, i in zip(
