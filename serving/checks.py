@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.crm.checks import RULES, check_dataset
@@ -35,10 +36,10 @@ def check_records(history: Dataset, request: ChecksRequest, request_id: str, red
             tables[table] = pd.concat([past[~past[key].isin(sent[table])], rows], ignore_index=True)
     result = check_dataset(Dataset(history.manifest, tables), at, request.similarity)
     found = result.findings
-    involved = [
-        row.record_id in sent[row.table] or row.other_record_id in sent[row.table]
-        for row in found.itertuples(index=False)
-    ]
+    involved = np.array(  # an array, not a list: an empty list would select no columns rather than no rows
+        [row.record_id in sent[row.table] or row.other_record_id in sent[row.table] for row in found.itertuples()],
+        dtype=bool,
+    )
     kept = found[involved].astype(object).where(found[involved].notna(), None)
     kept["evidence"] = kept["evidence"].map(redactor.mask)
     return ChecksResponse(

@@ -36,6 +36,13 @@ def test_the_documented_example_finds_its_duplicate_pair(server: Server) -> None
     assert set(body["rules"]) == {"duplicate_lead", "duplicate_account", "outlier_amount", "discount_over_authority"}
 
 
+def test_records_that_find_nothing_get_an_empty_list(server: Server) -> None:
+    """Before the history begins nothing can be found: no findings, not a server error."""
+    status, body = _post(server, {"as_of": "2000-01-01T00:00:02Z", "accounts": [{"account_id": "A-NEW", "phone": ""}]})
+    assert status == 200, body
+    assert body["findings"] == []
+
+
 def test_a_lead_typed_again_by_another_rep_matches_the_history(server: Server, history: Dataset) -> None:
     original = history.get("leads").dropna(subset=["phone", "company_name"]).iloc[10]
     typed = {
