@@ -17,6 +17,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -82,24 +83,36 @@ def naive_bayes_candidate() -> Candidate:
 
 def fit_logistic(inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray, c: float) -> AdditiveModel:
     """L2-regularised logistic regression on standardised signed-log numbers (missing: 0 plus an indicator) and
-    one-hot levels (missing: a column of its own), turned into one additive term per input."""
+    one-hot levels (missing: a column of its own), turned into one additive term per input. The design matrix is
+    sparse: one-hot levels of ids (owners, accounts) make it wide, and a dense one made the solver's products and
+    the matrix itself cost most of a training run."""
     matrix = as_matrix(x)
-    blocks, layout = [], []
+    n = len(matrix)
+    rows, columns, values = [], [], []  # the design's nonzero cells, input by input
+    layout, at = [], 0
     for j, f in enumerate(inputs):
         column = matrix[:, j]
         known = ~np.isnan(column)
         if f.kind == "categorical":
             width = len(f.levels or [])
-            codes = np.where(known, column, width).astype(np.int64)
-            blocks.append(np.eye(width + 1)[codes])
+            rows.append(np.arange(n))
+            columns.append(at + np.where(known, column, width).astype(np.int64))
+            values.append(np.ones(n))
             layout.append(("levels", width + 1, 0.0, 1.0, 0.0, 0.0))
         else:
             logged = signed_log1p(np.where(known, column, 0.0))
             seen = logged[known] if known.any() else np.zeros(1)
             center, scale = float(seen.mean()), float(seen.std()) or 1.0
-            blocks.append(np.column_stack([np.where(known, (logged - center) / scale, 0.0), ~known]))
+            standard = np.where(known, (logged - center) / scale, 0.0)
+            missing = np.flatnonzero(~known)
+            rows += [np.arange(n), missing]
+            columns += [np.full(n, at), np.full(len(missing), at + 1)]
+            values += [standard, np.ones(len(missing))]
             layout.append(("linear", 2, center, scale, float(seen.min()), float(seen.max())))
-    design = np.hstack(blocks) if blocks else np.empty((len(y), 0))
+        at += layout[-1][1]
+    cells = (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))) if rows else ([], ([], []))
+    design = sparse.csr_array(cells, shape=(n, at))
+    design.eliminate_zeros()
     model = LogisticRegression(C=c, max_iter=2000).fit(design, y)
     coef, at, terms = model.coef_[0], 0, []
     for kind, width, center, scale, low, high in layout:
