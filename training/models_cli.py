@@ -101,7 +101,7 @@ def compare_cmd(
     from training.shadow_compare import compare
 
     start = None if since is None else option_time(since, "--since")
-    comparison = compare(_dataset(ctx.obj, data), _records(log), model, start)
+    comparison = compare(_dataset(ctx.obj, data), _records(log, required=True), model, start)
     if as_json:
         print(json.dumps(plain(comparison.as_dict()), ensure_ascii=False, indent=1))
         return
@@ -168,12 +168,17 @@ def _moved(move: AliasMove, name: str, export: Export, data: Path | None, no_exp
     console.print(f"exported: {', '.join(tags)}", highlight=False, soft_wrap=True)
 
 
-def _records(log: Path | None) -> list[dict[str, Any]]:
-    """The prediction log's records; none when the folder does not exist (nothing was served there)."""
-    from features.insights.monitoring.outcomes import read_log
+def _records(log: Path | None, required: bool = False) -> list[dict[str, Any]]:
+    """The prediction log's records; none when the folder does not exist (nothing was served there), or DataError
+    when they are ``required``."""
+    from features.insights.monitoring.outcomes import NO_LOG, read_log
 
     folder = log or prediction_log_dir()
-    return read_log(folder) if folder.is_dir() else []
+    if folder.is_dir():
+        return read_log(folder)
+    if required:
+        raise DataError(NO_LOG.format(folder=folder))
+    return []
 
 
 def _dataset(serving: Serving, data: Path | None) -> Dataset:

@@ -93,6 +93,15 @@ def test_compare_and_promotion_refuse_a_losing_challenger(stores: Stores, tmp_pa
     assert "lead_score champion: v1 -> v2" in forced.stdout
 
 
-def test_compare_without_a_challenger_is_one_line(small_crm: Stores, tmp_path: Path) -> None:
-    proc = salesml("models", "compare", "--model", MODEL, "--log", tmp_path, env=small_crm.env)
-    assert_one_line_error(proc, "lead_score has no challenger besides its champion v1")
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ((), "lead_score has no challenger besides its champion v1"),
+        (("--since", "someday"), "--since"),
+        (("--log", "missing"), "--log: no prediction log folder at"),
+    ],
+)
+def test_compare_refuses_in_one_line(small_crm: Stores, tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
+    where = ("--log", tmp_path / args[1]) if args[:1] == ("--log",) else ("--log", tmp_path, *args)
+    proc = salesml("models", "compare", "--model", MODEL, *where, env=small_crm.env)
+    assert_one_line_error(proc, fragment)

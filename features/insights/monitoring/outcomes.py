@@ -20,6 +20,7 @@ from features.pit.timeline import NAT, lookup, times
 
 #: The prediction log's daily files (``serving.predlog`` writes them).
 LOG_FILE = "predictions-{:%Y-%m-%d}.jsonl"
+NO_LOG = "--log: no prediction log folder at {folder}"
 #: The field marking a challenger's record of a shadow-scored call (never answered; ``serving.shadow``).
 SHADOW = "shadow"
 #: Deal size bands: quantiles of the export's amounts.
