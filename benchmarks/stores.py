@@ -103,9 +103,11 @@ class Stores:
         champion, which the service shadow-scores with; its number."""
         from mlflow.tracking import MlflowClient
 
+        from features.scoring.pyfunc import CHALLENGER
+
         version = self.register_copy(name)
         uri = self.env["MLFLOW_TRACKING_URI"]
-        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(name, "challenger", version)
+        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(name, CHALLENGER, version)
         salesml("export", "--data", self.data, env=self.env)
         return version
 

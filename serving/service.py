@@ -8,7 +8,8 @@ from the MLflow registry); each scoring request becomes canonical rows (``servin
 do. The request and response models are ``serving.schemas``; a user's error is answered with its status by
 ``serving.refusals``. Keys, body limits and the error format are an ASGI middleware (``serving.http``); every scored
 item and every forecast is in the prediction log before its answer is sent, its personal data as keyed hashes
-(``features.crm.privacy``).
+(``features.crm.privacy``). With ``SALESML_SHADOW_SHARE`` a share of scoring calls is also scored by the exported
+challenger after the answer, and logged apart (``serving.shadow``).
 
 Run it with ``salesml serve`` (127.0.0.1:3000). A new export (``salesml export``, ``salesml models promote`` or
 ``rollback``) is served without a restart (``serving.reload``).

@@ -2,8 +2,9 @@
 
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
 version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
-bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` in the local
-directory, ``features.config``).
+bento carry everything they answer with. A challenger other than the champion is copied beside it as
+``NAME_challenger``, which ``salesml serve`` shadow-scores with (``serving.shadow``). The store is
+``BENTOML_HOME`` (default ``.bentoml`` in the local directory, ``features.config``).
 
 Each export ends by rewriting ``salesml-export.json`` in the store (``export_stamp``): a running service watches it
 and loads the new export without a restart (``serving.reload``).

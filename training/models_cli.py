@@ -1,5 +1,7 @@
-"""``salesml models``: the registry's versions, promoting one to champion and rolling the champion back, each move
-followed by the export the service loads (a running service picks it up without a restart)."""
+"""``salesml models``: the registry's versions, the challenger against the champion on the live calls the service
+shadow-scored, promoting one to champion (not a challenger that lost on labelled calls, without ``--force``) and
+rolling the champion back, each move followed by the export the service loads (a running service picks it up
+without a restart)."""
 
 from __future__ import annotations
 
