@@ -6,7 +6,7 @@ import typer
 
 from features.crm.cli import data_app
 from features.pit.cli import cut_cmd, features_app
-from serving.cli import export_champions, export_cmd, keys_app, serve_cmd, service_app
+from serving.cli import export_champions, export_cmd, exported_dataset, keys_app, serve_cmd, service_app
 from training.cli import score_cmd, train_cmd
 from training.compare_cli import compare_cmd
 from training.evaluate_cli import evaluate_cmd
@@ -38,7 +38,7 @@ app.command("report")(report_cmd)
 app.command("sweep")(sweep_cmd)
 app.command("monitor")(monitor_cmd)
 app.add_typer(activities_app, name="activities")
-app.add_typer(models_app(export_champions), name="models")
+app.add_typer(models_app(export_champions, exported_dataset), name="models")
 app.command("export")(export_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(service_app, name="service")

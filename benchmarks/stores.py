@@ -79,6 +79,38 @@ class Stores:
         salesml("train", "--model", deal, "--data", data, "--trials", 1, "--promote", env=env)
         return {"synth": synth, "train": train, "export": salesml("export", "--data", data, env=env)}
 
+    def register_copy(self, name: str, version: str = "1") -> str:
+        """A new registered version of ``name`` holding the same model as ``version`` (no training: the version tests
+        and the shadow benchmark need a second version, not a different model); its number."""
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        uri = self.env["MLFLOW_TRACKING_URI"]
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        old = client.get_model_version(name, version)
+        # MLflow resolves the version's ``models:/`` source through the process's tracking URI, not the client's
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        try:
+            return str(client.create_model_version(name, old.source, old.run_id, tags=old.tags).version)
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
+
+    def with_challenger(self, name: str) -> str:
+        """A second registered version of ``name`` (``register_copy``) aliased challenger and exported beside the
+        champion, which the service shadow-scores with; its number."""
+        from mlflow.tracking import MlflowClient
+
+        from features.scoring.pyfunc import CHALLENGER
+
+        version = self.register_copy(name)
+        uri = self.env["MLFLOW_TRACKING_URI"]
+        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(name, CHALLENGER, version)
+        salesml("export", "--data", self.data, env=self.env)
+        return version
+
     @classmethod
     def prepare(cls, root: Path, size: StoreSize) -> tuple[Stores, dict[str, float]]:
         """Stores in ``root``: built, or reused when an earlier run built them with the same size; the seconds of

@@ -65,13 +65,23 @@ def _switch(text: str) -> bool:
         raise ValueError("not a switch (on or off, true or false, 1 or 0)") from None
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not 0 <= value <= 1:
+        raise ValueError("not a share from 0 to 1")
+    return value
+
+
 def _keys(text: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in text.split(",") if key.strip())
 
 
 PATH, TEXT = Kind("path", Path), Kind("text", str)
 NUMBER, COUNT, SWITCH = Kind("number > 0", _number), Kind("whole number >= 1", _count), Kind("on/off", _switch)
-KEYS = Kind("comma-separated keys", _keys)
+KEYS, SHARE = Kind("comma-separated keys", _keys), Kind("share 0-1", _share)
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,13 @@ WORKERS: Setting[int] = Setting(
     1,
     "Service worker processes, each with its own copy of the models (`salesml serve --workers` sets it).",
 )
+SHADOW_SHARE: Setting[float] = Setting(
+    "SALESML_SHADOW_SHARE",
+    SHARE,
+    0.0,
+    "Share of scoring calls also scored by the exported challenger, logged beside the champion's records and never"
+    " answered (`salesml models compare` reads them); 0: off.",
+)
 AUTH: Setting[bool] = Setting(
     "SALESML_AUTH",
     SWITCH,
@@ -229,6 +246,7 @@ SETTINGS: tuple[Setting, ...] = (
     LOG_HASH_KEY,
     LOG_FSYNC,
     WORKERS,
+    SHADOW_SHARE,
     AUTH,
     API_KEYS,
     API_KEY_FILE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from features.cli import data_option, user_errors
 from features.config import bentoml_home, local_dir, run_dir
 from features.errors import DataError
 from serving.auth import KeyRing, admin_line, new_key, read_keys, revocation
+
+if TYPE_CHECKING:
+    from features.crm.dataset import Dataset
 
 keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
 SERVICE = "serving.service:SalesML"
@@ -40,6 +43,14 @@ def export_champions(data: Path | None) -> list[str]:
     for why in skipped:
         Console(stderr=True).print(f"[yellow]not exported:[/yellow] {why}", highlight=False, soft_wrap=True)
     return tags
+
+
+def exported_dataset() -> Dataset:
+    """The history the latest export holds (``salesml models`` judges shadow scores by its outcomes)."""
+    _use_store()
+    from serving.store import exported_history
+
+    return exported_history()
 
 
 @user_errors

@@ -28,6 +28,7 @@ from serving.store import (
     SERVED,
     WHOLE,
     Exported,
+    challenger_name,
     export_stamp,
     load_history,
     load_served,
@@ -44,13 +45,15 @@ Stamp = tuple[int, int, int] | None  # the stamp file's inode, size and modifica
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a worker serves: the models that load (by entity), why each other one does not, and the history."""
+    """What a worker serves: the models that load (by entity), why each other one does not, the history, and the
+    challengers exported beside them (by entity), which shadow-score (``serving.shadow``)."""
 
     models: dict[str, Exported]
     unavailable: dict[str, str]
     context: ServingContext | None
     context_exported_at: str | None
     whole_history: bool  # the export holds every table (earlier ones lack what forecasts read)
+    challengers: dict[str, Exported]
 
     @classmethod
     def read(cls) -> Loaded:
@@ -64,7 +67,8 @@ class Loaded:
         found = stored(CONTEXT)
         context = load_history(found) if found is not None else None
         metadata = found.info.metadata if found is not None else {}
-        return cls(models, unavailable, context, metadata.get("exported_at"), metadata.get(HISTORY) == WHOLE)
+        whole = metadata.get(HISTORY) == WHOLE
+        return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers())
 
     def ready(self, entity: str) -> tuple[ServingContext, Exported]:
         """The history and the entity's model; Unavailable (503) with why when either is missing."""
@@ -84,6 +88,20 @@ class Loaded:
 
     def versions(self) -> str:
         return ", ".join(f"{m.info['name']} v{m.info['version']}" for m in self.models.values()) or "no model"
+
+
+def _challengers() -> dict[str, Exported]:
+    """The exported challengers that load; one that does not is logged and not shadowed with (never a failed load:
+    the champions serve either way)."""
+    out = {}
+    for entity, name in SERVED.items():
+        if (found := stored(challenger_name(name))) is None:
+            continue
+        try:
+            out[entity] = load_served(challenger_name(name), found)
+        except DataError as why:
+            logger.error("not shadowing %s: %s", name, why)
+    return out
 
 
 class LiveModels:

@@ -8,7 +8,8 @@ from the MLflow registry); each scoring request becomes canonical rows (``servin
 do. The request and response models are ``serving.schemas``; a user's error is answered with its status by
 ``serving.refusals``. Keys, body limits and the error format are an ASGI middleware (``serving.http``); every scored
 item and every forecast is in the prediction log before its answer is sent, its personal data as keyed hashes
-(``features.crm.privacy``).
+(``features.crm.privacy``). With ``SALESML_SHADOW_SHARE`` a share of scoring calls is also scored by the exported
+challenger after the answer, and logged apart (``serving.shadow``).
 
 Run it with ``salesml serve`` (127.0.0.1:3000). A new export (``salesml export``, ``salesml models promote`` or
 ``rollback``) is served without a restart (``serving.reload``).
@@ -71,6 +72,7 @@ from serving.schemas.scoring import (
     OpportunityScoreResponse,
 )
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
+from serving.shadow import Shadow
 from serving.store import CONTEXT, SERVED, Exported, stored
 from serving.workflow import entity_of, run_quality, run_sweep
 
@@ -116,6 +118,7 @@ class SalesML:
         self.log = PredictionLog(prediction_log_dir(), Redactor.from_settings(context.ds.manifest if context else None))
         scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
+        self.shadow = Shadow(self.log, scoring)
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
         # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
         settle()
@@ -366,8 +369,9 @@ class SalesML:
 
     def _score(self, entity: str, calls: list[Call]) -> list[list[dict[str, Any]]]:
         """Features (same code as training), scores and factors of a batch of calls, one list of results per call;
-        logged before they are returned."""
-        context, model = self.live.current.ready(entity)  # read once: the batch's answers name what scored them
+        logged before they are returned; then the challenger's shadow scores, when wanted (``serving.shadow``)."""
+        loaded = self.live.current  # read once: the batch's answers name what scored them
+        context, model = loaded.ready(entity)
         requests = [call.request for call in calls]
         if entity == "lead":
             prepared = context.leads(*requests)  # type: ignore[arg-type]
@@ -379,6 +383,7 @@ class SalesML:
         scored, reasons = model.scorer.predict_with_factors(table, top=first.top, locale=first.locale)  # type: ignore[arg-type]
         answers, records = scored_calls(model, calls, scored, reasons, table, prepared.warnings)
         self.log.append(records)
+        self.shadow.after(loaded.challengers.get(entity), calls, table)
         return answers
 
 

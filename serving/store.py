@@ -2,8 +2,9 @@
 
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
 version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
-bento carry everything they answer with. The store is ``BENTOML_HOME`` (default ``.bentoml`` in the local
-directory, ``features.config``).
+bento carry everything they answer with. A challenger other than the champion is copied beside it as
+``NAME_challenger``, which ``salesml serve`` shadow-scores with (``serving.shadow``). The store is
+``BENTOML_HOME`` (default ``.bentoml`` in the local directory, ``features.config``).
 
 Each export ends by rewriting ``salesml-export.json`` in the store (``export_stamp``): a running service watches it
 and loads the new export without a restart (``serving.reload``).
@@ -37,6 +38,8 @@ from serving.context import ServingContext
 #: BentoML model name of each served registry model, by entity.
 SERVED = {"lead": "lead_score", "opportunity": "close_probability"}
 CONTEXT = "salesml_context"
+#: What a served model's challenger is stored as, beside its champion, for the service to shadow-score with.
+CHALLENGER_SUFFIX = "_challenger"
 #: Context metadata: the context holds every table of the export. Earlier exports kept only what scoring reads (no
 #: stage changes, deal activities or targets), from which a forecast would be wrong without a word.
 HISTORY, WHOLE = "history", "whole"
@@ -67,18 +70,20 @@ class Exported:
 
 
 def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) -> tuple[list[str], list[str]]:
-    """Copy the champion of each name (those that exist) and the dataset's history; the tags written, and why
-    each model without a champion was left out (its endpoints answer 503)."""
+    """Copy the champion of each name (those that exist), its challenger (``export_challenger``) and the dataset's
+    history; the tags written, and why each model without a champion was left out (its endpoints answer 503)."""
     from features.scoring.pyfunc import CHAMPION, load_registered  # MLflow: only an export needs it, not the service
 
     tags, skipped = [], []
     for name in names:
+        champion = None
         try:
-            scorer, version = load_registered(name, CHAMPION)
+            scorer, champion = load_registered(name, CHAMPION)
         except DataError as why:
             skipped.append(str(why))
-            continue
-        tags.append(_save_scorer(name, scorer, version))
+        else:
+            tags.append(_save_scorer(name, scorer, champion))
+        tags.extend(export_challenger(name, champion))
     if not tags:
         raise DataError("; ".join(skipped))
     metadata = {"source": ds.manifest.source, "exported_at": _now(), HISTORY: WHOLE}
@@ -88,6 +93,34 @@ def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) 
     tags.append(str(model.tag))
     _write_stamp(tags)
     return tags, skipped
+
+
+def challenger_name(name: str) -> str:
+    return f"{name}{CHALLENGER_SUFFIX}"
+
+
+def export_challenger(name: str, champion: str | None) -> list[str]:
+    """The challenger beside its champion (its tag), for shadow scoring. Without one that differs from the champion
+    an earlier challenger's export is removed, so that the service never shadows with a version no longer
+    challenger."""
+    from features.scoring.pyfunc import CHALLENGER, alias_version, load_registered
+
+    version = alias_version(name, CHALLENGER)
+    if champion is None or version in (None, champion):
+        _remove(challenger_name(name))
+        return []
+    scorer, version = load_registered(name, CHALLENGER)
+    return [_save_scorer(name, scorer, version, challenger_name(name))]
+
+
+def _remove(name: str) -> None:
+    """Every version of ``name`` out of the store (none: nothing to do)."""
+    try:
+        found = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return
+    for model in found:
+        bentoml.models.delete(model.tag)
 
 
 def export_stamp() -> Path:
@@ -119,7 +152,8 @@ def load_history(model: bentoml.Model | None) -> ServingContext:
         raise DataError(UNREADABLE_HISTORY.format(why=short_reason(error))) from error
 
 
-def _save_scorer(name: str, scorer: Scorer, version: str) -> str:
+def _save_scorer(name: str, scorer: Scorer, version: str, stored_as: str | None = None) -> str:
+    """The scorer of registry model ``name`` in the BentoML store, as ``stored_as`` (default: the same name)."""
     info = {
         "name": name,
         "version": version,
@@ -130,7 +164,8 @@ def _save_scorer(name: str, scorer: Scorer, version: str) -> str:
         "metrics": scorer.metadata.get("metrics", {}),
         "exported_at": _now(),
     }
-    with bentoml.models.create(name, labels={"mlflow_version": version}, metadata={"mlflow_version": version}) as model:
+    labels = {"mlflow_version": version}
+    with bentoml.models.create(stored_as or name, labels=labels, metadata=labels) as model:
         scorer.save(Path(model.path) / SCORER_DIR)
         (Path(model.path) / INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, default=str), encoding="utf-8")
         _write_sums(Path(model.path))

@@ -111,25 +111,6 @@ class Stores(PrivateStores):
             path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
         return Stores(root, data, self.trained)
 
-    def register_copy(self, name: str, version: str = "1") -> str:
-        """A new registered version of ``name`` holding the same model as ``version`` (no training: what the version
-        tests need is a second version, not a different model); its number."""
-        import mlflow
-        from mlflow.tracking import MlflowClient
-
-        uri = self.env["MLFLOW_TRACKING_URI"]
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        old = client.get_model_version(name, version)
-        # MLflow resolves the version's ``models:/`` source through the process's tracking URI, not the client's
-        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            return str(client.create_model_version(name, old.source, old.run_id, tags=old.tags).version)
-        finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
-
 
 ACTIVITY_FIELDS = ("occurred_at", "recorded_at", "type", "direction", "duration_s", "contact_role", "note", "rep_id")
 

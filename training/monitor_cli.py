@@ -15,7 +15,7 @@ from features.config import prediction_log_dir
 from features.crm.dataset import option_time, read_dataset
 from features.errors import DataError
 from features.insights.monitoring import monitor, plain
-from features.insights.monitoring.outcomes import read_log
+from features.insights.monitoring.outcomes import NO_LOG, read_log
 from features.messages import locale_of
 from features.outputs import output_file
 from features.scoring.pyfunc import CHAMPION
@@ -47,7 +47,7 @@ def monitor_cmd(
     language = locale_of(locale)
     folder = log or prediction_log_dir()
     if not folder.is_dir():
-        raise DataError(f"--log: no prediction log folder at {folder}")
+        raise DataError(NO_LOG.format(folder=folder))
     start = _since(since)
     ds = read_dataset(data)
     summary = plain(monitor(ds, read_log(folder), _champions(), start))

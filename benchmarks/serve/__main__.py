@@ -16,6 +16,7 @@ from benchmarks.serve.inprocess import in_process, load_service
 from benchmarks.serve.load import KEY, Batches, Load, batches, open_loop
 from benchmarks.serve.payloads import BATCH, Crm, batch_body, single_body
 from benchmarks.serve.report import Run, Size, report, targets
+from benchmarks.serve.shadow import run_shadow
 from benchmarks.server import Server
 from benchmarks.stores import QUICK_STORE, Stores, StoreSize, workdir
 
@@ -50,6 +51,11 @@ def parse_args() -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also put the same load on benchmarks.floor, the HTTP path with nothing scored (default: on)",
+    )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="only what shadow scoring costs: the single-lead p50 at SALESML_SHADOW_SHARE 0 and 1 in one run",
     )
     return parser.parse_args()
 
@@ -146,6 +152,8 @@ def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server and remove the stores on SIGTERM
     size = size_of(args)
+    if args.shadow:
+        return shadow_main(args, size)
     with workdir(args.workdir, "salesml-serve-bench-") as root:
         run = measure(args, size, root)
     flags = " --quick" if args.quick else ""
@@ -160,6 +168,18 @@ def main() -> int:
         return 0
     write_section("serve", text)
     return 0 if all(t.met for t in targets(run)) else 1
+
+
+def shadow_main(args: argparse.Namespace, size: Size) -> int:
+    """``--shadow``: the report, written to BENCHMARKS.md unless ``--quick``."""
+    server_cores, client_cores = split_cores()
+    os.sched_setaffinity(0, client_cores)
+    with workdir(args.workdir, "salesml-serve-bench-") as root:
+        text = run_shadow(args, size, root, server_cores)
+    print(text)
+    if not args.quick:
+        write_section("serve-shadow", text)
+    return 0
 
 
 if __name__ == "__main__":

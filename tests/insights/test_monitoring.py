@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.insights.monitoring.drift import categorical_drift, drift, numeric_drift
+from features.insights.monitoring.outcomes import SHADOW, scored
 from features.insights.monitoring.quality import estimated, realised, slices
 from features.insights.monitoring.thresholds import MonitorThresholds
 from tests.helpers import assert_one_line_error, salesml
@@ -58,6 +59,17 @@ def test_slices_flag_a_broken_slice_not_noise() -> None:
     whole = realised(y, rows["probability"].to_numpy())["roc_auc"]
     found = {r["value"]: r["flags"] for r in slices(rows, ("team",), whole, MonitorThresholds())}
     assert found == {"t1": [], "t2": [], "t3": [], "t4": ["auc", "ece"]}  # shuffled: neither ranks nor calibrated
+
+
+def test_shadow_scores_are_kept_apart() -> None:
+    """A challenger's shadow records carry the model's name: monitoring must not count them as answers."""
+    head = {"model": "lead_score", "entity_id": "L1", "as_of": "2025-01-01T00:00:00+00:00", "inputs": {}}
+    records = [
+        {**head, "request_id": "r", "model_version": "1", "probability": 0.2, "grade": "C"},
+        {**head, "request_id": "r", "model_version": "2", "probability": 0.7, "grade": "A", SHADOW: True},
+    ]
+    assert scored(records, "lead_score")["model_version"].tolist() == ["1"]
+    assert scored(records, "lead_score", shadow=True)["model_version"].tolist() == ["2"]
 
 
 def test_monitor_refuses_bad_input_in_one_line(small_data: Path, tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ from features.pit.timeline import NAT, lookup, times
 
 #: The prediction log's daily files (``serving.predlog`` writes them).
 LOG_FILE = "predictions-{:%Y-%m-%d}.jsonl"
+NO_LOG = "--log: no prediction log folder at {folder}"
+#: The field marking a challenger's record of a shadow-scored call (never answered; ``serving.shadow``).
+SHADOW = "shadow"
 #: Deal size bands: quantiles of the export's amounts.
 AMOUNT_BANDS = 4
 SLICES = {
@@ -38,16 +41,23 @@ def read_log(directory: Path) -> list[dict[str, Any]]:
     ]
 
 
-def scored(records: list[dict[str, Any]], model: str, since: pd.Timestamp | None = None) -> pd.DataFrame:
-    """The model's scored items in the log (one row each): time scored for, version, probability, grade, whether it
-    warned, and its inputs (a dict)."""
+def scored(
+    records: list[dict[str, Any]], model: str, since: pd.Timestamp | None = None, shadow: bool = False
+) -> pd.DataFrame:
+    """The model's scored items in the log (one row each): call, time scored for, version, probability, grade,
+    whether it warned, and its inputs (a dict); the answered ones, or (``shadow``) the challenger's shadow scores."""
     rows = [
         r
         for r in records
-        if r.get("model") == model and "probability" in r and "inputs" in r and r.get("entity_id") is not None
+        if r.get("model") == model
+        and "probability" in r
+        and "inputs" in r
+        and r.get("entity_id") is not None
+        and bool(r.get(SHADOW)) == shadow
     ]
     frame = pd.DataFrame(
         {
+            "request_id": [r.get("request_id") for r in rows],
             "entity_id": pd.Series([str(r["entity_id"]) for r in rows], dtype="string"),
             "cutoff_time": to_utc(pd.Series([r["as_of"] for r in rows], dtype=object)),
             "model_version": [str(r.get("model_version")) for r in rows],
