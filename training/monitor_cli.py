@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from features.cli import DataDir, Language, user_errors
 from features.config import prediction_log_dir
-from features.crm.dataset import option_time, read_dataset
 from features.errors import DataError
-from features.insights.monitoring import monitor, plain
-from features.insights.monitoring.outcomes import NO_LOG, read_log
 from features.messages import locale_of
 from features.outputs import output_file
-from features.scoring.pyfunc import CHAMPION
-from features.scoring.scorer import Scorer
-from training.registry import load_scorer
-from training.report.champions import MODELS
-from training.report.monitor import render_monitor
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.scoring.scorer import Scorer
 
 #: Exit code when an alert fires (2 stays a user's error).
 ALERT_EXIT = 1
@@ -44,6 +40,11 @@ def monitor_cmd(
     """Join the logged predictions with the outcomes the export now shows (the training label rule), and report
     realised and estimated quality per month, week and version, slices, drift against the training reference,
     model age and warnings. Exits 1 when an alert fires (thresholds in the model spec's ``monitoring``)."""
+    from features.crm.dataset import read_dataset
+    from features.insights.monitoring import monitor, plain
+    from features.insights.monitoring.outcomes import NO_LOG, read_log
+    from training.report.monitor import render_monitor
+
     language = locale_of(locale)
     folder = log or prediction_log_dir()
     if not folder.is_dir():
@@ -60,11 +61,17 @@ def monitor_cmd(
 
 def _since(value: str | None) -> pd.Timestamp | None:
     """``--since`` as a UTC time; DataError for what is not one."""
+    from features.crm.dataset import option_time
+
     return None if value is None else option_time(value, "--since")
 
 
 def _champions() -> list[tuple[Scorer, str]]:
     """Each built-in model's champion in the registry and its version; DataError when there is none."""
+    from features.scoring.pyfunc import CHAMPION
+    from training.registry import load_scorer
+    from training.report.champions import MODELS
+
     found, missing = [], []
     for name in MODELS:
         try:

@@ -4,6 +4,8 @@ serving never import each other, and no modules import each other in a cycle."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -190,3 +192,16 @@ def test_checker_finds_a_planted_cycle(tmp_path: Path) -> None:
         ],
     )
     assert cycles(import_graph(tmp_path)) == [["training.cli", "training.report.manager"]]
+
+
+#: What the ``salesml`` command must not load before a command runs: each costs a fraction of a second at every
+#: start, and together they made ``salesml --help`` take 3 s.
+HEAVY = ("mlflow", "shap", "matplotlib", "lightgbm", "scipy", "sklearn", "bentoml", "optuna")
+
+
+def test_the_command_loads_no_heavy_library_before_a_command_runs() -> None:
+    """Command modules import their stage's code inside the command, so that help, a bad option or a quick command
+    does not pay for the libraries the others need."""
+    probe = f"import sys, salesml_cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert loaded.stdout.split() == []
