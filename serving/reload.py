@@ -7,6 +7,9 @@ file last (``serving.store.export_stamp``). A thread in every worker looks at th
 processes, and this way each one reloads without any of them having to reach the others. ``POST /v1/admin/reload``
 loads at once in the worker that takes the call and touches the stamp, so that the others follow within a second.
 
+Each ``Loaded`` writes its calls' records with its own ``PredictionLog``: what the log hashes whole (the schema's
+personal fields and the free-text columns of the history's source) follows the history that answered the call.
+
 A reload that fails (damaged files, a model that was served and no longer loads, an unreadable history) leaves the
 worker serving what it had; the admin call answers 503 with why, and the watch logs it.
 """
@@ -18,9 +21,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from features.crm.privacy import Redactor, personal_fields
 from features.errors import DataError, Unavailable
 from serving.context import ServingContext
+from serving.predlog import PredictionLog
 from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
 from serving.store import (
     CONTEXT,
@@ -45,8 +51,9 @@ Stamp = tuple[int, int, int] | None  # the stamp file's inode, size and modifica
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a worker serves: the models that load (by entity), why each other one does not, the history, and the
-    challengers exported beside them (by entity), which shadow-score (``serving.shadow``)."""
+    """What a worker serves: the models that load (by entity), why each other one does not, the history, the
+    challengers exported beside them (by entity), which shadow-score (``serving.shadow``), and the prediction log its
+    calls are written to, redacted for its history."""
 
     models: dict[str, Exported]
     unavailable: dict[str, str]
@@ -54,10 +61,12 @@ class Loaded:
     context_exported_at: str | None
     whole_history: bool  # the export holds every table (earlier ones lack what forecasts read)
     challengers: dict[str, Exported]
+    log: PredictionLog
 
     @classmethod
-    def read(cls) -> Loaded:
-        """The latest export in the BentoML store; DataError when its history does not load."""
+    def read(cls, log_dir: Path, hash_key: bytes) -> Loaded:
+        """The latest export in the BentoML store, logging to ``log_dir`` with records hashed by ``hash_key``;
+        DataError when its history does not load."""
         models, unavailable = {}, {}
         for entity, name in SERVED.items():
             try:
@@ -68,7 +77,9 @@ class Loaded:
         context = load_history(found) if found is not None else None
         metadata = found.info.metadata if found is not None else {}
         whole = metadata.get(HISTORY) == WHOLE
-        return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers())
+        redactor = Redactor(hash_key, personal_fields(context.ds.manifest if context is not None else None))
+        log = PredictionLog(log_dir, redactor)
+        return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers(), log)
 
     def ready(self, entity: str) -> tuple[ServingContext, Exported]:
         """The history and the entity's model; Unavailable (503) with why when either is missing."""
@@ -107,10 +118,11 @@ def _challengers() -> dict[str, Exported]:
 class LiveModels:
     """A worker's ``Loaded`` (``current``), replaced whole when the export changes; see the module docstring."""
 
-    def __init__(self, interval_s: float = CHECK_INTERVAL_S) -> None:
+    def __init__(self, log_dir: Path, hash_key: bytes, interval_s: float = CHECK_INTERVAL_S) -> None:
         self._lock = threading.Lock()
         self._seen = _stamp()
-        self.current = Loaded.read()
+        self._log = log_dir, hash_key
+        self.current = Loaded.read(*self._log)
         watch = threading.Thread(target=self._watch, args=(interval_s,), name="salesml-reload", daemon=True)
         watch.start()
 
@@ -130,7 +142,7 @@ class LiveModels:
         """``current`` becomes the latest export unless it would serve less than now."""
         old = self.current
         try:
-            new = Loaded.read()
+            new = Loaded.read(*self._log)
         except Exception as error:  # whatever the store raises: the worker keeps serving, and its watch goes on
             raise Unavailable(FAILED.format(versions=old.versions(), why=short_reason(error))) from error
         lost = [why for entity, why in new.unavailable.items() if entity in old.models]

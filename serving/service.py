@@ -34,19 +34,17 @@ from fastapi.responses import JSONResponse, Response
 from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
-from features.crm.privacy import Redactor
+from features.crm.privacy import log_hash_key
 from features.errors import Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
 from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
-from serving.context import ServingContext
 from serving.http import ApiGuard, GuardedService
 from serving.monitoring import monitoring_answer
-from serving.predlog import PredictionLog
 from serving.refusals import answered
-from serving.reload import NO_HISTORY, LiveModels, settle
+from serving.reload import NO_HISTORY, LiveModels, Loaded, settle
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
 from serving.results import log_head, request_id, scored_calls
@@ -111,14 +109,12 @@ class SalesML:
     context_model = BentoModel(f"{CONTEXT}:latest")
 
     def __init__(self) -> None:
-        self.live = LiveModels()
+        self.live = LiveModels(prediction_log_dir(), log_hash_key())
         for why in self.live.current.unavailable.values():
             logger.error("%s", why)
-        context = self.live.current.context
-        self.log = PredictionLog(prediction_log_dir(), Redactor.from_settings(context.ds.manifest if context else None))
         scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
-        self.shadow = Shadow(self.log, scoring)
+        self.shadow = Shadow(scoring)
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
         # per call. Loaded state is frozen out of its scans, and young objects are collected less often.
         settle()
@@ -180,10 +176,10 @@ class SalesML:
         """Won revenue per period and group as of a time (default: the history's export): won so far, expected from
         the open pipeline and from deals not yet created, with P10/P50/P90."""
         request = ForecastRequest.model_construct(as_of=as_of, period=period, by=by, periods=periods)
-        context, model, at = self._forecaster(request)
-        table = model_forecast(context.ds, model.scorer, at, period, by, periods).table
+        loaded, model, at = self._forecaster(request)
+        table = model_forecast(loaded.context.ds, model.scorer, at, period, by, periods).table
         rows = [ForecastRow(**row) for row in table.to_dict("records")]
-        return ForecastResponse(**self._answered(ctx, model, at, request, rows), by=by, rows=rows)
+        return ForecastResponse(**self._answered(ctx, loaded, model, at, request, rows), by=by, rows=rows)
 
     @bentoml.api(route="/v1/targets/attainment", input_spec=AttainmentRequest, output_spec=AttainmentResponse)
     @answered
@@ -197,10 +193,11 @@ class SalesML:
         """Each rep's, team's or region's chance of reaching its red, yellow and green lines in the period holding
         as_of, its color on the target board and the early warning."""
         request = AttainmentRequest.model_construct(as_of=as_of, level=level, period=period)
-        context, model, at = self._forecaster(request)
-        board = attainment(context.ds, model_forecast(context.ds, model.scorer, at, period, level, 1))
+        loaded, model, at = self._forecaster(request)
+        history = loaded.context.ds
+        board = attainment(history, model_forecast(history, model.scorer, at, period, level, 1))
         rows = [AttainmentRow(**row) for row in board.to_dict("records")]
-        return AttainmentResponse(**self._answered(ctx, model, at, request, rows), level=level, rows=rows)
+        return AttainmentResponse(**self._answered(ctx, loaded, model, at, request, rows), level=level, rows=rows)
 
     @bentoml.api(route="/v1/leads/sweep", input_spec=SweepRequest, output_spec=SweepResponse)
     @answered
@@ -215,9 +212,10 @@ class SalesML:
         """The silent-lead sweep of the history's open leads: grade drops since the last sweep, one grade down per
         24 h without an outbound action, reassignment to the high-performer pool after 72 h, with the evidence."""
         request = SweepRequest.model_construct(as_of=as_of, since=since, lead_ids=lead_ids, locale=locale)
-        context, model = self.live.current.ready("lead")
+        loaded = self.live.current
+        context, model = loaded.ready("lead")
         answer, record = run_sweep(context, model, request, log_head(ctx, model))
-        self.log.append([record])
+        loaded.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/leads/route", input_spec=RouteRequest, output_spec=RouteResponse)
@@ -244,9 +242,10 @@ class SalesML:
             candidates=candidates,
             load_cap=load_cap,
         )
-        context, model = self.live.current.ready("lead")
+        loaded = self.live.current
+        context, model = loaded.ready("lead")
         answer, record = run_routing(context, model, request, log_head(ctx, model))
-        self.log.append([record])
+        loaded.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/activities/quality", input_spec=QualityRequest, output_spec=QualityResponse)
@@ -265,9 +264,10 @@ class SalesML:
         request = QualityRequest.model_construct(
             as_of=as_of, opportunity=opportunity, lead=lead, opportunity_id=opportunity_id, lead_id=lead_id
         )
-        context, model = self.live.current.ready(entity_of(request))
+        loaded = self.live.current
+        context, model = loaded.ready(entity_of(request))
         answer, record = run_quality(context, model, request, log_head(ctx, model))
-        self.log.append([record])
+        loaded.log.append([record])
         return answer
 
     @bentoml.api(route="/v1/checks", input_spec=ChecksRequest, output_spec=ChecksResponse)
@@ -290,11 +290,11 @@ class SalesML:
             accounts=accounts or [],
             opportunities=opportunities or [],
         )
-        context = self.live.current.context
-        if context is None:
+        loaded = self.live.current
+        if loaded.context is None:
             raise Unavailable(NO_HISTORY)
-        answer = check_records(context.ds, request, request_id(ctx), self.log.redactor)
-        self.log.append([log_record(log_head(ctx), request, answer)])
+        answer = check_records(loaded.context.ds, request, request_id(ctx), loaded.log.redactor)
+        loaded.log.append([log_record(log_head(ctx), request, answer)])
         return answer
 
     @meta.get("/models", response_model=ModelsAnswer)
@@ -318,24 +318,26 @@ class SalesML:
         served = self.live.current
         if served.context is None:
             return JSONResponse({"message": NO_HISTORY}, status_code=503)
-        return monitoring_answer(served.models, served.context.ds, self.log.directory, since)
+        return monitoring_answer(served.models, served.context.ds, served.log.directory, since)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
         """The latest manager report (salesml report) as one self-contained HTML page; 404 before there is one."""
-        return serve_report(request, locale, self.log)
+        return serve_report(request, locale, self.live.current.log)
 
-    def _forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
-        """The history, the close-probability model and the checked as-of time a forecast call runs with."""
+    def _forecaster(self, request: ForecastOptions) -> tuple[Loaded, Exported, pd.Timestamp]:
+        """What a forecast call runs with: the served state (its history), the close-probability model and the checked
+        as-of time."""
         loaded = self.live.current
         context, model = loaded.ready("opportunity")
         if not loaded.whole_history:
             raise Unavailable("the exported history predates forecasts; run `salesml export`")
-        return context, model, pd.Timestamp(request.at(*context.span()))
+        return loaded, model, pd.Timestamp(request.at(*context.span()))
 
     def _answered(
         self,
         ctx: bentoml.Context,
+        loaded: Loaded,
         model: Exported,
         at: pd.Timestamp,
         request: ForecastOptions,
@@ -344,7 +346,7 @@ class SalesML:
         """Logs a forecast call (its parameters and every row) before its answer is sent; the fields the answer
         shares with the log."""
         head = log_head(ctx, model)
-        self.log.append(
+        loaded.log.append(
             [
                 {
                     **head,
@@ -382,8 +384,8 @@ class SalesML:
         first = requests[0]
         scored, reasons = model.scorer.predict_with_factors(table, top=first.top, locale=first.locale)  # type: ignore[arg-type]
         answers, records = scored_calls(model, calls, scored, reasons, table, prepared.warnings)
-        self.log.append(records)
-        self.shadow.after(loaded.challengers.get(entity), calls, table)
+        loaded.log.append(records)
+        self.shadow.after(loaded.challengers.get(entity), calls, table, loaded.log)
         return answers
 
 

@@ -37,25 +37,27 @@ def shadowed(request_id: str, share: float) -> bool:
 
 
 class Shadow:
-    """Shadow-scores the chosen calls of a worker's batches on ``executor`` (its scoring thread) into ``log``."""
+    """Shadow-scores the chosen calls of a worker's batches on ``executor`` (its scoring thread)."""
 
-    def __init__(self, log: PredictionLog, executor: ThreadPoolExecutor, share: float | None = None) -> None:
-        self.log = log
+    def __init__(self, executor: ThreadPoolExecutor, share: float | None = None) -> None:
         self.executor = executor
         self.share = settings.SHADOW_SHARE.get() if share is None else share
         self._failed = False
 
-    def after(self, challenger: Exported | None, calls: list[Call], table: pd.DataFrame) -> None:
-        """Queue the challenger's scores of the chosen calls in ``table`` (the batch's features), when any."""
+    def after(self, challenger: Exported | None, calls: list[Call], table: pd.DataFrame, log: PredictionLog) -> None:
+        """Queue the challenger's scores of the chosen calls in ``table`` (the batch's features), when any, for
+        ``log`` (the one the champion's records went to)."""
         if challenger is None or self.share <= 0:
             return
         chosen = [shadowed(call.head["request_id"], self.share) for call in calls]
         if any(chosen):
-            self.executor.submit(self._score, challenger, calls, table, chosen)
+            self.executor.submit(self._score, challenger, calls, table, chosen, log)
 
-    def _score(self, challenger: Exported, calls: list[Call], table: pd.DataFrame, chosen: list[bool]) -> None:
+    def _score(
+        self, challenger: Exported, calls: list[Call], table: pd.DataFrame, chosen: list[bool], log: PredictionLog
+    ) -> None:
         try:
-            self.log.append(shadow_records(challenger, calls, table, chosen))
+            log.append(shadow_records(challenger, calls, table, chosen))
         except Exception:  # whatever the challenger raises: the champion answered, and goes on answering
             if not self._failed:
                 self._failed = True

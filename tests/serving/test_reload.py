@@ -4,18 +4,25 @@ second), and the answers name the version that scored them. A reload that fails 
 
 from __future__ import annotations
 
+import copy
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+from features.crm.dataset import read_dataset, write_dataset
+from features.crm.schema import ExtraColumn
+from features.insights.monitoring.outcomes import read_log
 from serving.reload import CHECK_INTERVAL_S
 from serving.schemas.scoring import LEAD_EXAMPLE
+from serving.schemas.workflow import QUALITY_EXAMPLE
 from tests.helpers import ADMIN_KEY, KEY, Stores, cut_short, salesml
 from tests.serving.server import Server
 
 MODEL, RELOAD = "lead_score", "/v1/admin/reload"
+REMARK, SECRET = "remark", "客户下周秘密访问苏州工厂 reload-planted-sentence"
 CALLS = 6  # each on a new connection, so that they reach both workers
 
 
@@ -49,6 +56,29 @@ def reload(server: Server, key: str | None) -> httpx.Response:
         return client.post(RELOAD)
 
 
+def with_remarks(stores: Stores, out: Path) -> Path:
+    """The stores' history with a free-text ``remark`` column on deals, as a source that exports notes declares it."""
+    ds = read_dataset(stores.data)
+    deals = ds.tables["opportunities"].assign(**{REMARK: "已联系"})
+    extras = {**ds.manifest.extra_columns}
+    extras["opportunities"] = [*extras.get("opportunities", []), ExtraColumn(REMARK, "text")]
+    manifest = replace(ds.manifest, extra_columns=extras)
+    write_dataset(replace(ds, manifest=manifest, tables={**ds.tables, "opportunities": deals}), out)
+    return out
+
+
+def logged_remark(server: Server) -> object:
+    """A deal's follow-up quality asked with the planted remark (the call logs its request): the remark as the
+    prediction log holds it."""
+    quality = copy.deepcopy(QUALITY_EXAMPLE)
+    quality["opportunity"]["attributes"] = {REMARK: SECRET}
+    with server.client() as client:
+        answer = client.post("/v1/activities/quality", json=quality)
+    assert answer.status_code == 200, answer.text
+    (record,) = [r for r in read_log(server.log_dir) if r["request_id"] == answer.json()["request_id"]]
+    return record["request"]["opportunity"]["attributes"][REMARK]
+
+
 def served(answer: httpx.Response) -> dict[str, str]:
     return {model["name"]: model["version"] for model in answer.json()["models"]}
 
@@ -74,6 +104,14 @@ def test_rollback_is_served_without_a_restart(two_versions: Stores, tmp_path: Pa
         assert promoted.returncode == 0, promoted.stderr
         time.sleep(3 * CHECK_INTERVAL_S)  # no admin call: each worker's watch sees the export
         assert scored_versions(server) == {"2"}
+
+        # a history whose source declares a free-text column: the reloaded workers hash it whole in the log
+        exported = salesml("export", "--data", with_remarks(two_versions, tmp_path / "remarks"), env=two_versions.env)
+        assert exported.returncode == 0, exported.stderr
+        time.sleep(3 * CHECK_INTERVAL_S)
+        hashed = f"<text:{len(SECRET)}:{server.redactor().digest('text', SECRET)}>"
+        for _ in range(CALLS):  # each on a new connection, so that both workers are seen
+            assert logged_remark(server) == hashed
 
         cut_short(two_versions.root / "bentoml", MODEL)
         failed = reload(server, ADMIN_KEY)

@@ -38,11 +38,11 @@ def test_a_failing_challenger_is_logged_once(tmp_path: Path, caplog: pytest.LogC
     calls = [Call(request, {"request_id": f"call-{i}"}) for i in range(3)]
     table = pd.DataFrame(index=range(len(request.leads)))
     executor = ThreadPoolExecutor(max_workers=1)
-    shadow = Shadow(log, executor, share=1.0)
+    shadow = Shadow(executor, share=1.0)
     challenger = Exported(Broken(), {"name": "lead_score", "version": "2"})  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR, logger="serving.shadow"):
         for call in calls:
-            shadow.after(challenger, [call], table)
+            shadow.after(challenger, [call], table, log)
         executor.shutdown(wait=True)
     failures = [r for r in caplog.records if "shadow scoring with lead_score v2 failed" in r.getMessage()]
     assert len(failures) == 1
