@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from features.scoring.metrics import entity_resamples
+from features.scoring.metrics import resampled_aucs
 
 
 def auc_difference_interval(
@@ -13,12 +12,8 @@ def auc_difference_interval(
 ) -> tuple[float, float]:
     """95% interval of ROC AUC(p) - ROC AUC(q) on the same rows, by bootstrapping entities: paired, so the rows'
     shared difficulty cancels and two near-identical rankers get a narrow interval around their true gap."""
-    gaps = [
-        roc_auc_score(y[r], p[r]) - roc_auc_score(y[r], q[r])
-        for r in entity_resamples(groups, resamples, seed)
-        if len(np.unique(y[r])) == 2
-    ]
-    lo, hi = np.percentile(gaps, [2.5, 97.5])
+    aucs = resampled_aucs(y, [p, q], groups, resamples, seed)
+    lo, hi = np.percentile(aucs[:, 0] - aucs[:, 1], [2.5, 97.5])
     return float(lo), float(hi)
 
 
