@@ -35,13 +35,28 @@ NAIVE_BAYES_BINS = 5
 MAX_ROUND_GROWTH = 2.0
 
 
+Fit = Callable[[list[InputFeature], pd.DataFrame, np.ndarray], Model]  # (inputs, x, y) -> model
+
+
 @dataclass
 class Candidate:
     """A model kind with its validated settings: ``fit`` refits it on any rows with those settings."""
 
     name: str  # lightgbm, logistic, naive_bayes, blend
-    fit: Callable[[list[InputFeature], pd.DataFrame, np.ndarray], Model]  # (inputs, x, y) -> model
+    fit_rows: Fit
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The last rows fitted (the very objects) and their model: a training run fits each candidate on its train
+    #: rows, the blend its members on the same rows, and the logistic search the chosen strength on them already.
+    last: tuple[pd.DataFrame, np.ndarray, Model] | None = field(default=None, repr=False, compare=False)
+
+    def fit(self, inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray) -> Model:
+        """The candidate fitted on ``x``, ``y``: the model fitted before when they are the same objects as last time
+        (a fit is deterministic, so it would be the same model)."""
+        if self.last is not None and self.last[0] is x and self.last[1] is y:
+            return self.last[2]
+        model = self.fit_rows(inputs, x, y)
+        self.last = (x, y, model)
+        return model
 
 
 def lightgbm_candidate(params: dict[str, Any], rounds: int, train_rows: int) -> Candidate:
@@ -59,12 +74,12 @@ def logistic_candidate(
     inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray, x_valid: pd.DataFrame, y_valid: np.ndarray
 ) -> Candidate:
     """A logistic regression whose strength is chosen on the validation rows."""
-    losses = {}
+    losses, models = {}, {}
     for c in LOGISTIC_C:
-        model = fit_logistic(inputs, x, y, c)
-        losses[c] = log_loss(y_valid, model.predict(x_valid), labels=[0, 1])
+        models[c] = fit_logistic(inputs, x, y, c)
+        losses[c] = log_loss(y_valid, models[c].predict(x_valid), labels=[0, 1])
     best = min(losses, key=losses.get)
-    return Candidate("logistic", lambda i, xs, ys: fit_logistic(i, xs, ys, best), {"C": best})
+    return Candidate("logistic", lambda i, xs, ys: fit_logistic(i, xs, ys, best), {"C": best}, (x, y, models[best]))
 
 
 def blend_candidate(trees: Candidate, linear: Candidate) -> Candidate:
