@@ -6,6 +6,7 @@ planted source shift and the fall in realised ROC AUC, and exit 1."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 DRIFT, TRAINED_UNTIL = "2025-07-01", pd.Timestamp("2025-06-30", tz="UTC")
 LEADS, SEED, CALLS = 6_000, 3, 1_500
+SENDERS = 4  # calls in flight at once, as a CRM's workers send them: the service batches them
 
 
 def test_monitor_flags_planted_drift_through_the_service(tmp_path: Path) -> None:
@@ -31,14 +33,17 @@ def test_monitor_flags_planted_drift_through_the_service(tmp_path: Path) -> None
     stores = Stores.trained_on(tmp_path / "stores", early, trials=2, models=("lead_score",))
     frame = entity_frame(ds, "lead")
     later = frame[frame["cutoff_time"] > TRAINED_UNTIL].sample(CALLS, random_state=0)
+    bodies = [
+        lead_request(ds, [lead_id], at).model_dump(mode="json")
+        for lead_id, at in zip(later["entity_id"], later["cutoff_time"], strict=True)
+    ]
     server = Server(stores, tmp_path / "log").start()
     try:
-        with server.client() as client:
-            for lead_id, at in zip(later["entity_id"], later["cutoff_time"], strict=True):
-                body = lead_request(ds, [lead_id], at).model_dump(mode="json")
-                assert client.post("/v1/leads/score", json=body).status_code == 200
+        with server.client() as client, ThreadPoolExecutor(SENDERS) as senders:
+            statuses = list(senders.map(lambda body: client.post("/v1/leads/score", json=body).status_code, bodies))
     finally:
         server.stop()
+    assert statuses == [200] * CALLS
     out = tmp_path / "monitor.html"
     proc = salesml("monitor", "--data", full, "--log", tmp_path / "log", "--out", out, "--json", env=stores.env)
     assert proc.returncode == 1, proc.stderr

@@ -44,6 +44,7 @@ def move(alias: str, new: str, command: str) -> AliasMove:
     return AliasMove(alias, None, new, "someone", "2026-01-01T00:00:00+00:00", "why", command)
 
 
+@pytest.mark.slow  # a whole flow of promote, export and compare processes: make test runs it
 def test_promote_rollback_and_the_history(stores: Stores) -> None:
     listed = run(stores, "list", "--model", MODEL)
     assert listed.returncode == 0, listed.stderr

@@ -71,6 +71,7 @@ def plant(log: Path, calls: pd.DataFrame) -> None:
     PredictionLog(log, Redactor(b"0123456789abcdef0123")).append(records)
 
 
+@pytest.mark.slow  # a whole flow of promote, export and compare processes: make test runs it
 def test_compare_and_promotion_refuse_a_losing_challenger(stores: Stores, tmp_path: Path) -> None:
     calls = labelled_calls(stores.data)
     plant(tmp_path / "log", calls)
