@@ -34,8 +34,11 @@ $(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: compiled once here, the packages load from bytecode in every later process, also where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching it (each `salesml` or test process compiled MLflow, pandas and
+# the rest again: 8 s instead of 3 s to import them).
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --quiet --compile-bytecode
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install salesml with its dev tools, at the versions uv.lock pins
