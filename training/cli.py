@@ -44,6 +44,12 @@ def print_training(console: Console, result: TrainResult) -> None:
         f"{g['grade']} {g['share']:.0%} of rows convert {g['conversion_rate']:.1%}" for g in report["test"]["grades"]
     )
     console.print(f"grades on test: {grades}")
+    for cut in report["test"].get("confusion", []):
+        console.print(
+            f"grades {cut['cut']} as 'will convert': {cut['tp']:,} of {cut['tp'] + cut['fn']:,} converters caught"
+            f" (recall {cut['recall']:.0%}), {cut['tp']:,} of {cut['tp'] + cut['fp']:,} converted"
+            f" (precision {cut['precision']:.0%})"
+        )
     console.print(f"skill: {report['test']['skill']['verdict']}")
     floor = report["gate"]["floor"]
     if not below_floor(floor):  # below it, the line is why the version is held back

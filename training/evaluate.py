@@ -36,6 +36,31 @@ def grade_table(y: np.ndarray, grades: np.ndarray) -> list[dict[str, float | str
     return rows
 
 
+def grade_confusion(y: np.ndarray, grades: np.ndarray) -> list[dict[str, float | str | int]]:
+    """The confusion matrix at each grade cut: grade A alone, then A and B, taken as "predicted to convert".
+
+    What a manager routes by: of the leads that converted, how many the A channel caught (recall), and how many of
+    its leads converted (precision); the same for A and B together."""
+    y = np.asarray(y).astype(bool)
+    rows = []
+    for cut in range(1, len(GRADES)):
+        chosen = np.isin(grades, GRADES[:cut])
+        tp, fp = int((chosen & y).sum()), int((chosen & ~y).sum())
+        fn, tn = int((~chosen & y).sum()), int((~chosen & ~y).sum())
+        rows.append(
+            {
+                "cut": "+".join(GRADES[:cut]),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "tn": tn,
+                "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                "recall": tp / (tp + fn) if tp + fn else float("nan"),
+            }
+        )
+    return rows
+
+
 def grades_ordered(table: list[dict]) -> bool:
     rates = [r["conversion_rate"] for r in table if r["n"] > 0]
     return len(rates) == len(GRADES) and rates[0] > rates[1] > rates[2]
@@ -118,5 +143,6 @@ def evaluate_model(scorer: Scorer, x: pd.DataFrame, y: np.ndarray) -> dict:
         "metrics": binary_metrics(y, p),
         "grades": table,
         "grades_ordered": grades_ordered(table),
+        "confusion": grade_confusion(y, grades),
         "probability": p,
     }

@@ -16,6 +16,7 @@ from features.insights.monitoring.outcomes import read_log
 from tests.helpers import salesml
 from tests.serving.server import Server, Stores
 from training.report.browser import browser_paths, images, opened
+from training.report.text import report_words
 
 HEADINGS = {
     "zh-CN": ["模型卡片", "关键成交因素", "销售过程健康度(按销售人员)", "业绩预测与目标看板", "跟进备注关键词热力图"],
@@ -78,6 +79,7 @@ def test_the_report_is_self_contained(reports: dict[str, Path], locale: str) -> 
     assert links and all(link.startswith(("data:image/png;base64,", "#")) for link in links), links[:5]
     assert "http://" not in html and "https://" not in html
     assert f'<html lang="{locale}">' in html
+    assert f"lead_score: {report_words(locale)['confusion']}" in html  # the model card's table at the grade cuts
 
 
 @pytest.mark.parametrize("locale", list(HEADINGS))

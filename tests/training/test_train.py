@@ -12,6 +12,7 @@ from rich.console import Console
 
 from tests.helpers import Stores, assert_one_line_error, salesml
 from training.cli import print_training
+from training.evaluate import grade_confusion
 from training.gate import baseline_floor, below_floor, floor_line, gate_blockers
 from training.spec import load_spec
 from training.summary import render_markdown
@@ -57,6 +58,7 @@ def test_first_version_becomes_champion_and_report_shows_baselines(small_crm: St
     for baseline in ("logistic", "odoo_naive_bayes", "points"):
         assert baseline in out
     assert "grades on test: A" in out
+    assert "grades A as 'will convert': " in out and "grades A+B as 'will convert': " in out
     line = floor_line(small_crm.trained["lead_score"].report["gate"]["floor"])
     assert line in out  # the model against the best baseline, in one line
     assert line in render_markdown(small_crm.trained["lead_score"].report)
@@ -166,3 +168,21 @@ def test_metrics_helpers_can_fail() -> None:
     assert expected_calibration_error(y, np.full(len(y), 0.5)) == pytest.approx(0.0)
     assert expected_calibration_error(y, np.full(len(y), 0.9)) == pytest.approx(0.4)
     assert lift_top_decile(y, y.astype(float)) == pytest.approx(2.0)
+
+
+def test_the_confusion_matrix_at_each_grade_cut() -> None:
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 0, 0])
+    grades = np.array(["A", "A", "A", "B", "B", "B", "C", "C", "C", "C"])
+    a, ab = grade_confusion(y, grades)
+    assert (a["cut"], a["tp"], a["fp"], a["fn"], a["tn"]) == ("A", 2, 1, 2, 5)
+    assert (ab["cut"], ab["tp"], ab["fp"], ab["fn"], ab["tn"]) == ("A+B", 3, 3, 1, 3)
+    assert a["precision"] == pytest.approx(2 / 3) and a["recall"] == pytest.approx(0.5)
+    assert ab["recall"] == pytest.approx(0.75) and ab["recall"] >= a["recall"]  # a wider cut catches as many or more
+
+
+def test_the_training_report_carries_the_confusion_at_each_cut(small_crm: Stores) -> None:
+    test = small_crm.trained["lead_score"].report["test"]
+    counts = {g["grade"]: g["n"] for g in test["grades"]}
+    for row in test["confusion"]:
+        assert row["tp"] + row["fp"] == sum(counts[g] for g in row["cut"].split("+"))
+        assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == sum(counts.values())

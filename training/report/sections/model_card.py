@@ -43,8 +43,25 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
                     "css": "small",
                 }
             )
+        if "confusion" in r["test"]:  # older versions' reports do not have it
+            section.tables.append(confusion_table(name, r["test"]["confusion"], t))
         words = t if zh_labels else report_words("en")
         section.pictures.append(
             {"title": f"{name}: {t['grades']}", "uri": charts.grade_chart(r["test"]["grades"], words)}
         )
     return section
+
+
+def confusion_table(name: str, confusion: list[dict], t: dict[str, str]) -> dict:
+    """The counts at each grade cut and what they make: how many converters a cut catches and how pure it is."""
+    columns = ("tp", "fp", "fn", "tn")
+    return {
+        "caption": f"{name}: {t['confusion']}",
+        "header": [t["cut"], *(t[c] for c in columns), t["precision"], t["recall"]],
+        "rows": [
+            [(row["cut"], "")]
+            + [(f"{row[c]:,}", "") for c in columns]
+            + [(num(row["precision"], 3), ""), (num(row["recall"], 3), "")]
+            for row in confusion
+        ],
+    }
