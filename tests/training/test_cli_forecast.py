@@ -109,6 +109,7 @@ def test_score_out_in_a_missing_directory_creates_it(crm: Path, env: dict[str, s
     assert len(pd.read_csv(out)) > 0
 
 
+@pytest.mark.slow  # a score and an export on a store with its files moved aside
 def test_lost_model_files_name_the_store_and_the_rebuild(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
     """The store's artifacts folder deleted after training: scoring and export say so in one line."""
     artifacts = Path(env["SALESML_STORE"]) / "artifacts"

@@ -79,6 +79,7 @@ def test_promote_rollback_and_the_history(stores: Stores) -> None:
     assert exported_version(stores) == "1"
 
 
+@pytest.mark.slow  # a promote and a rollback, each a process
 def test_no_export_moves_the_alias_only(stores: Stores) -> None:
     promoted = run(stores, "promote", "--model", MODEL, "--version", "2", "--no-export")
     assert promoted.returncode == 0, promoted.stderr
