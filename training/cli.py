@@ -51,6 +51,8 @@ def print_training(console: Console, result: TrainResult) -> None:
             f" (precision {cut['precision']:.0%})"
         )
     console.print(f"skill: {report['test']['skill']['verdict']}")
+    if "calibration" in report["test"]:
+        console.print(f"calibration: {report['test']['calibration']['verdict']}")
     floor = report["gate"]["floor"]
     if not below_floor(floor):  # below it, the line is why the version is held back
         console.print(f"baselines: {floor_line(floor)}")

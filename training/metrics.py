@@ -28,3 +28,23 @@ def skill_verdict(auc: float, interval: tuple[float, float]) -> str:
     if auc < 0.6:
         return f"weak: test ROC AUC {auc:.3f} (95% interval {lo:.3f}-{hi:.3f}) is barely better than chance"
     return f"test ROC AUC {auc:.3f} (95% interval {lo:.3f}-{hi:.3f})"
+
+
+def calibration_verdict(
+    ece: float, target: float, noise: float, calib_rate: float, test_rate: float, shift: float = 0.05
+) -> str:
+    """In words, whether the test probabilities are calibrated, and when not, by how much and the likely why: chance
+    (``noise``: what a perfectly calibrated model shows on these rows), or a base rate that moved between the
+    calibration rows and the test rows by more than ``shift``."""
+    if ece <= target:
+        return f"calibrated: test ECE {ece:.3f}, within the {target:.2f} target"
+    above = f"test ECE {ece:.3f} is {ece - target:.3f} above the {target:.2f} target"
+    if ece <= noise:
+        return f"{above}, within what a perfectly calibrated model shows by chance on these rows ({noise:.3f})"
+    if abs(test_rate - calib_rate) > shift:
+        return (
+            f"{above}: the positive rate moved from {calib_rate:.1%} on the calibration rows to {test_rate:.1%} on"
+            " test (the base rate shifts over time; the served model is calibrated again on every row up to the"
+            " export)"
+        )
+    return f"{above}: the calibration fitted on the calibration rows does not carry over to the test rows"

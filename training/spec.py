@@ -93,6 +93,12 @@ class Gate(_Strict):
     min_distinct: int = Field(
         default=20, ge=2, description="A model whose test probabilities take fewer distinct values is never served."
     )
+    max_ece: float = Field(
+        default=0.03,
+        gt=0,
+        le=1,
+        description="Calibration target: above it on test the report says by how much and why (it does not block).",
+    )
 
 
 class ModelSpec(_Strict):

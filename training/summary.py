@@ -85,6 +85,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Skill: {report['test']['skill']['verdict']}.",
         "",
+        *([f"Calibration: {report['test']['calibration']['verdict']}.", ""] if "calibration" in report["test"] else []),
         "| model | " + " | ".join(SHOWN) + " |",
         "|---|" + "---|" * len(SHOWN),
         *(f"| {name} | " + " | ".join(metric_text(m[k]) for k in SHOWN) + " |" for name, m in comparison_rows(report)),

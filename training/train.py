@@ -25,7 +25,7 @@ from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
-from features.scoring.metrics import auc_interval, binary_metrics
+from features.scoring.metrics import auc_interval, binary_metrics, calibration_noise
 from features.scoring.pyfunc import CHALLENGER, CHAMPION
 from features.scoring.scorer import Head, Scorer, reference_quantiles, training_reference
 from training.baselines import BASELINES
@@ -43,7 +43,7 @@ from training.encode import model_inputs
 from training.evaluate import evaluate_model, global_factors
 from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
 from training.guards import LeakageFlag, leakage_flags, require_enough
-from training.metrics import skill_verdict
+from training.metrics import calibration_verdict, skill_verdict
 from training.refit import refit_scorer
 from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
 from training.run_log import log_artifacts, log_figures
@@ -306,6 +306,7 @@ def train(
         test_ids = table.loc[data.rows("test"), "entity_id"].to_numpy()
         interval = auc_interval(y["test"], evaluation["probability"], test_ids)
         evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
+        evaluation["calibration"] = _calibration(spec, evaluation, y, test_ids)
         horizon = label_horizon_days(spec)
         served, oof = refit_scorer(
             spec, scorer, features, table, data.y, chosen, _refit_heads(spec, data, scorer, tuned.params)
@@ -381,6 +382,24 @@ def train(
         test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
         test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
         return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, served)
+
+
+def _calibration(
+    spec: ModelSpec, evaluation: dict[str, Any], y: dict[str, np.ndarray], test_ids: np.ndarray
+) -> dict[str, Any]:
+    """The test ECE against the spec's target, what chance alone shows on these rows, the positive rates of the
+    calibration and test rows, and the verdict in words."""
+    ece, target = evaluation["metrics"]["ece"], spec.gate.max_ece
+    noise = calibration_noise(evaluation["probability"], test_ids)
+    calib_rate, test_rate = float(y["calib"].mean()), float(y["test"].mean())
+    return {
+        "ece": ece,
+        "target": target,
+        "noise_95": noise,
+        "calib_positive_rate": calib_rate,
+        "test_positive_rate": test_rate,
+        "verdict": calibration_verdict(ece, target, noise, calib_rate, test_rate),
+    }
 
 
 def _new_levels(evaluated: Scorer, served: Scorer) -> dict[str, int]:

@@ -14,6 +14,7 @@ from tests.helpers import Stores, assert_one_line_error, salesml
 from training.cli import print_training
 from training.evaluate import grade_confusion
 from training.gate import baseline_floor, below_floor, floor_line, gate_blockers
+from training.metrics import calibration_verdict
 from training.spec import load_spec
 from training.summary import render_markdown
 
@@ -59,6 +60,10 @@ def test_first_version_becomes_champion_and_report_shows_baselines(small_crm: St
         assert baseline in out
     assert "grades on test: A" in out
     assert "grades A as 'will convert': " in out and "grades A+B as 'will convert': " in out
+    calibration = small_crm.trained["lead_score"].report["test"]["calibration"]
+    assert calibration["ece"] == small_crm.trained["lead_score"].report["test"]["metrics"]["ece"]
+    assert f"calibration: {calibration['verdict']}" in out
+    assert f"Calibration: {calibration['verdict']}." in render_markdown(small_crm.trained["lead_score"].report)
     line = floor_line(small_crm.trained["lead_score"].report["gate"]["floor"])
     assert line in out  # the model against the best baseline, in one line
     assert line in render_markdown(small_crm.trained["lead_score"].report)
@@ -186,3 +191,12 @@ def test_the_training_report_carries_the_confusion_at_each_cut(small_crm: Stores
     for row in test["confusion"]:
         assert row["tp"] + row["fp"] == sum(counts[g] for g in row["cut"].split("+"))
         assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == sum(counts.values())
+
+
+def test_the_calibration_verdict_says_by_how_much_and_why() -> None:
+    assert calibration_verdict(0.02, 0.03, 0.05, 0.3, 0.3).startswith("calibrated: test ECE 0.020")
+    chance = calibration_verdict(0.04, 0.03, 0.05, 0.3, 0.3)
+    assert "0.010 above the 0.03 target" in chance and "by chance on these rows (0.050)" in chance
+    shifted = calibration_verdict(0.08, 0.03, 0.02, 0.22, 0.32)
+    assert "0.050 above" in shifted and "from 22.0% on the calibration rows to 32.0% on test" in shifted
+    assert "does not carry over" in calibration_verdict(0.08, 0.03, 0.02, 0.30, 0.31)

@@ -22,6 +22,8 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
             f"{name} ({t['version']} {champion.version}) · {t['window']}: {r['data_window'][0][:10]} .. "
             f"{r['data_window'][1][:10]} · {t['skill']}: {r['test']['skill']['verdict']}"
         )
+        if "calibration" in r["test"]:  # older versions' reports do not have it
+            section.paragraphs.append(f"{t['calibration_verdict']}: {r['test']['calibration']['verdict']}")
         if "chosen" in r:  # older versions' reports do not say
             label = r["horizon_note"] if r["horizon_days"] else "eventual outcome"
             section.paragraphs.append(f"{t['served']}: {CANDIDATE_NAMES[r['chosen']]} · {label}")
