@@ -61,9 +61,6 @@ BACKTEST_PARAMS: dict[str, Any] = {
     "lambda_l2": 1.0,
 }
 ORIGIN_SPLIT = SplitPlan((0.55, 0.15, 0.3, 0.0))  # every labelled row up to T: train, early stopping, calibration
-#: A row joins an origin's training data only once its deal has resolved and this many days have passed since its
-#: cutoff: rows known merely because the deal resolved would fill the last weeks with quick closes, which win more.
-SETTLE_DAYS = 60
 STAGE_RATE_DAYS = 365
 METHODS = ("salesml", "stage_weighted", "naive", "oracle")
 INTERVAL_METHODS = ("salesml", "oracle")
@@ -98,8 +95,10 @@ def origins(ds: Dataset, start: str, end: str, period: str) -> list[Window]:
 
 
 def origin_scorer(spec: ModelSpec, ds_t: Dataset) -> Scorer:
-    """A close-probability model trained only on the export as it was at the origin."""
-    data = training_data(spec, ds_t, plan=ORIGIN_SPLIT, settle_days=SETTLE_DAYS)
+    """A close-probability model trained only on the export as it was at the origin; its last segment keeps a row
+    only once the spec's ``split.settle_days`` have passed since its cutoff, as in training (quick closes, which win
+    more, would otherwise fill its last weeks)."""
+    data = training_data(spec, ds_t, plan=ORIGIN_SPLIT)
     _, _, inputs, x, _ = model_matrices(spec, data, evaluated=("valid", "calib"))
     return fit_scorer(spec, data, x, inputs, BACKTEST_PARAMS)
 

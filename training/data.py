@@ -157,8 +157,10 @@ def training_data(
     progress: bool = False,
 ) -> TrainingData:
     """``load_training_data`` on a dataset in memory (a backtest's export as of an origin), ``plan`` overriding
-    the spec's split (exactly, no fallback); ``settle_days`` as in ``time_split``."""
+    the spec's split (exactly, no fallback); ``settle_days`` as in ``time_split``, the spec's ``split.settle_days``
+    when not given."""
     source = ds.manifest.source
+    settle_days = settle_days or spec.split.settle_days
     spec, horizon_note = resolve_horizon(spec, ds)
     frame = snapshot_frame(spec, ds)
     main = frame[spec.label].notna().to_numpy(dtype=bool)
@@ -187,7 +189,7 @@ def training_data(
             what = f"{spec.name} (label horizon {horizon_note})"
             minimum = (spec.min_data.positives, spec.min_data.negatives)
             plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
-            split = honest_split(labelled, known, y, plan, exported, minimum, what)
+            split = honest_split(labelled, known, y, plan, exported, minimum, what, settle_days)
         segment, split_kind = split.segment, split.kind
         starts = {k: v.isoformat() for k, v in split.starts.items()}
         for days, label in window_labels.items():

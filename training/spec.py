@@ -69,6 +69,12 @@ class Split(_Strict):
     refit_folds: int = Field(
         default=3, ge=2, le=10, description="Folds of the cross-fitted calibration of the model refit on all rows."
     )
+    settle_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="A row of the last segment also needs its cutoff this many days before the export: otherwise "
+        "its last weeks hold only the rows whose labels resolved early (deals won fast), and the test runs optimistic.",
+    )
 
 
 class Tuning(_Strict):

@@ -138,6 +138,7 @@ def honest_split(
     until: pd.Timestamp,
     min_train: tuple[int, int],
     what: str,
+    settle_days: int | None = None,
 ) -> HonestSplit:
     """The most out-of-time split the data affords, sized from the settled rows (labels known by ``until``).
 
@@ -146,14 +147,14 @@ def honest_split(
     whose labels were known before it; then from every row that starts before it (a thin export with a long
     label horizon has almost no row whose label was known before its latest period began). A candidate holds
     when valid, calib and test have ``MIN_EVAL_CLASS`` positives and negatives and train has ``min_train``; the
-    error names the cause and the knobs.
+    error names the cause and the knobs. ``settle_days`` as in ``time_split``.
     """
     settled = (known_at <= until).to_numpy(dtype=bool)
     firsts = frame[settled].groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
     if firsts.empty:
         raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
     shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
-    rows = _Settled(frame, known_at, y, firsts, plan, until)
+    rows = _Settled(frame, known_at, y, firsts, plan, until, settle_days)
     for make in CANDIDATES:
         for share in shares:
             split = make(rows, share)
@@ -186,11 +187,13 @@ class _Settled:
     firsts: pd.Series
     plan: SplitPlan
     until: pd.Timestamp
+    settle_days: int | None
 
 
 def _four_segments(rows: _Settled, share: float) -> HonestSplit:
     starts = _starts(rows.firsts, _shares(rows.plan, share), rows.until)
-    return HonestSplit(assign_segments(rows.frame, rows.known_at, starts, rows.until), starts, "time")
+    segment = assign_segments(rows.frame, rows.known_at, starts, rows.until, rows.settle_days)
+    return HonestSplit(segment, starts, "time")
 
 
 def _test_by_time(rows: _Settled, share: float, gap: bool) -> HonestSplit:
@@ -200,7 +203,7 @@ def _test_by_time(rows: _Settled, share: float, gap: bool) -> HonestSplit:
     test_start = _starts(rows.firsts, _shares(plan, share), rows.until)["test"]
     starts = {"train": rows.firsts.iloc[0], "valid": test_start, "calib": test_start, "test": test_start}
     known_at = rows.known_at if gap else _known_by_test(frame, rows.known_at, test_start, rows.until)
-    segment = assign_segments(frame, known_at, starts, rows.until)
+    segment = assign_segments(frame, known_at, starts, rows.until, rows.settle_days)
     before = (segment == "train").to_numpy(dtype=bool, na_value=False)
     earlier = frame[before].assign(label=rows.y[before])
     inner = stratified_split(earlier, "label", SplitPlan(tuple(_shares(plan, 0.0)), plan.seed))

@@ -90,6 +90,32 @@ def test_enough_data_keeps_four_segments_in_time_order() -> None:
     assert starts == sorted(starts)
 
 
+def test_settled_test_rows_are_not_only_the_quick_wins() -> None:
+    """Deals won days after a snapshot, lost 60-150 days after: near the export only the wins are known, so a test
+    segment that keeps them runs optimistic. With ``settle_days`` every test cutoff is that long before the export:
+    the skew shrinks, and is gone once the settling covers the slowest losses."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    cutoffs = UNTIL - pd.to_timedelta(np.sort(rng.uniform(0, 720, n)), unit="D")
+    frame = pd.DataFrame({"entity_id": [f"D{i}" for i in range(n)], "cutoff_time": cutoffs})
+    y = (rng.uniform(size=n) < 0.3).astype(int)
+    known = pd.Series(cutoffs + pd.to_timedelta(np.where(y == 1, rng.uniform(2, 20, n), rng.uniform(60, 150, n)), "D"))
+    rates = {}
+    for settle in (None, 60, 150):
+        split = honest_split(frame, known, y, SplitPlan(), UNTIL, (40, 40), "close_probability", settle)
+        test = (split.segment == "test").to_numpy(dtype=bool, na_value=False)
+        rates[settle] = y[test].mean()
+        if settle:
+            assert (frame.loc[test, "cutoff_time"] <= UNTIL - settle * DAY).all()
+    base = y[(frame["cutoff_time"] < UNTIL - 300 * DAY).to_numpy()].mean()
+    assert rates[None] > rates[60] > rates[150]
+    assert rates[None] > base + 0.05 and abs(rates[150] - base) < 0.03, rates
+
+
+def test_close_probability_settles_its_test_rows_as_the_backtest_does() -> None:
+    assert load_spec("close_probability")[0].split.settle_days == 60
+
+
 def test_no_honest_split_is_one_line_naming_the_horizon_knob() -> None:
     frame, known = _growing_leads(400, 200, horizon=150, rate=0.05)
     with pytest.raises(DataError) as error:
