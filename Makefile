@@ -88,10 +88,10 @@ serve: install ## (re)start the scoring service in the background on 127.0.0.1:$
 stop: ## stop the background scoring service whole (supervisor, server, workers, and what a kill left of them)
 	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
-test: install browser ## run the whole test suite, slow tests included (at most 8 minutes on 2 cores; installs the report's browser first when root)
+test: install browser ## run the whole test suite, slow tests included (12 min on 2 cores, fresh clone; installs the report's browser first when root)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
-test-fast: install ## the daily loop: every test not marked slow (under 3 minutes on 2 cores)
+test-fast: install ## the daily loop: every test not marked slow (about 3 min on 2 cores)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 browser: ## install $(BROWSER_PACKAGES) with apt-get when missing (as root; otherwise say what to install)
