@@ -11,6 +11,7 @@ from training.cli import score_cmd, train_cmd
 from training.compare_cli import compare_cmd
 from training.evaluate_cli import evaluate_cmd
 from training.forecasting_cli import backtest_cmd, forecast_cmd, targets_cmd
+from training.insights_cli import insights_cmd
 from training.models_cli import models_app
 from training.monitor_cli import monitor_cmd
 from training.report.cli import report_cmd
@@ -35,6 +36,7 @@ app.command("evaluate")(evaluate_cmd)
 app.command("targets")(targets_cmd)
 app.command("route")(route_cmd)
 app.command("report")(report_cmd)
+app.command("insights")(insights_cmd)
 app.command("sweep")(sweep_cmd)
 app.command("monitor")(monitor_cmd)
 app.add_typer(activities_app, name="activities")

@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "training.compare_cli",
             "training.evaluate_cli",
             "training.forecasting_cli",
+            "training.insights_cli",
             "training.models_cli",
             "training.monitor_cli",
             "training.routing_cli",
