@@ -19,10 +19,18 @@ from training.report.browser import browser_paths, images, opened
 from training.report.text import report_words
 
 HEADINGS = {
-    "zh-CN": ["模型卡片", "关键成交因素", "销售过程健康度(按销售人员)", "业绩预测与目标看板", "跟进备注关键词热力图"],
+    "zh-CN": [
+        "模型卡片",
+        "关键成交因素",
+        "各因素取值的转化率与赢单率",
+        "销售过程健康度(按销售人员)",
+        "业绩预测与目标看板",
+        "跟进备注关键词热力图",
+    ],
     "en": [
         "Model card",
         "Key deal factors",
+        "Conversion and win rate by value",
         "Process health per rep",
         "Forecast and target board",
         "Note keyword heat maps",

@@ -10,14 +10,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.crm.dataset import read_dataset
+from features.crm.dataset import Dataset, read_dataset
 from features.errors import DataError
 from features.insights.values import ValueRate, latest_labelled, value_rates
 from features.messages import Locale
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR
 from training.data import resolve_horizon, snapshot_frame
-from training.report.champions import load_champion
+from training.report.champions import Champion, load_champion
 from training.spec import load_spec
 
 #: Features that say when a snapshot was taken, not what the lead or deal is: by them the rates would show the
@@ -53,14 +53,19 @@ def model_insights(name: str, data: Path, top: int, locale: Locale) -> ModelInsi
         champion = load_champion(name, Path(tmp))
     if champion is None:
         raise DataError(f"no {name} champion to take the key factors from: run salesml train --model {name}")
-    ds = read_dataset(data)
-    spec, horizon = resolve_horizon(load_spec(name)[0], ds)
+    return champion_insights(champion, read_dataset(data), top, locale)
+
+
+def champion_insights(champion: Champion, ds: Dataset, top: int, locale: Locale) -> ModelInsights:
+    """The ``top`` key factors of a champion by value on the history ``ds``; DataError without a labelled case."""
+    spec, horizon = resolve_horizon(load_spec(champion.name)[0], ds)
     cases = latest_labelled(snapshot_frame(spec, ds), spec.label)
     if cases.empty:
-        raise DataError(f"{data}: no {spec.entity} with a known outcome to count")
+        raise DataError(f"{ds.manifest.source}: no {spec.entity} with a known outcome to count")
     table = build_features(ds, spec.entity, cases[["entity_id", "cutoff_time"]])
     y = cases[spec.label].astype(int).to_numpy()
     kinds = {f.name: f.kind for f in champion.scorer.inputs}
+    shown = [f for f in champion.report["global_factors"] if f["leading_feature"] not in SNAPSHOT_FEATURES][:top]
     factors = [
         FactorValues(
             factor[locale_key(locale)],
@@ -68,11 +73,9 @@ def model_insights(name: str, data: Path, top: int, locale: Locale) -> ModelInsi
             factor["direction"],
             value_rates(table[factor["leading_feature"]], y, kinds[factor["leading_feature"]] != "categorical"),
         )
-        for factor in [f for f in champion.report["global_factors"] if f["leading_feature"] not in SNAPSHOT_FEATURES][
-            :top
-        ]
+        for factor in shown
     ]
-    return ModelInsights(name, champion.version, horizon, len(cases), factors)
+    return ModelInsights(champion.name, champion.version, horizon, len(cases), factors)
 
 
 def locale_key(locale: Locale) -> str:

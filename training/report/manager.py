@@ -35,6 +35,7 @@ from training.report.sections.forecast import forecast_section
 from training.report.sections.health import rep_health_section
 from training.report.sections.keywords import keyword_section
 from training.report.sections.model_card import model_card
+from training.report.sections.values import value_section
 from training.report.text import report_words
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -96,6 +97,7 @@ def _sections(
                 deal_factors(state["champions"]["close_probability"], state["x"], t, zh, zh_labels)
             ),
         ),
+        ("values", lambda: sections.append(value_section(state["champions"], as_known, t, "zh-CN" if zh else "en"))),
         ("rep health", lambda: sections.append(rep_health_section(as_known, t, zh_labels))),
         (
             "forecast",
