@@ -29,11 +29,11 @@ def insights_cmd(
     """Conversion (leads) or win rate (deals) by the value of each champion's top key factors: one case per lead or
     deal as last seen with its outcome known, numbers in quantile bands, 90% intervals, values under 30 cases
     pooled."""
-    from training.report.insights import model_insights
-
     language = locale_of(locale)
     if model is not None and model not in MODELS:
         raise DataError(f"unknown model {model!r}: {' or '.join(MODELS)}")
+    from training.report.insights import model_insights  # after the options are checked: a typo answers at once
+
     console = wide_console()
     for name in (model,) if model else MODELS:
         insights = model_insights(name, data, top, language)

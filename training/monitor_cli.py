@@ -40,16 +40,16 @@ def monitor_cmd(
     """Join the logged predictions with the outcomes the export now shows (the training label rule), and report
     realised and estimated quality per month, week and version, slices, drift against the training reference,
     model age and warnings. Exits 1 when an alert fires (thresholds in the model spec's ``monitoring``)."""
+    language = locale_of(locale)
+    start = _since(since)  # the options first: a typo answers before the libraries load
     from features.crm.dataset import read_dataset
     from features.insights.monitoring import monitor, plain
     from features.insights.monitoring.outcomes import NO_LOG, read_log
     from training.report.monitor import render_monitor
 
-    language = locale_of(locale)
     folder = log or prediction_log_dir()
     if not folder.is_dir():
         raise DataError(NO_LOG.format(folder=folder))
-    start = _since(since)
     ds = read_dataset(data)
     summary = plain(monitor(ds, read_log(folder), _champions(), start))
     output_file(out).write_text(render_monitor(summary, language), encoding="utf-8")
