@@ -35,6 +35,11 @@ def forecast_cmd(
     seed: Seed = 0,
 ) -> None:
     """Expected won revenue per period and group with P10/P50/P90: open pipeline plus deals not yet created."""
+    from features.insights.forecast import check_grouping
+    from features.insights.periods import check_period
+
+    check_period(period)  # the options first: a typo answers before the model loads
+    check_grouping(by)
     from training.forecasting import fan_chart, run_forecast
 
     fc, version = run_forecast(data, as_of, period, by, periods, sims=sims, seed=seed)
@@ -77,7 +82,11 @@ def targets_cmd(
 ) -> None:
     """The target board: chance of reaching the red, yellow and green lines, the color, and early warnings."""
     from features.crm.dataset import read_dataset
-    from features.insights.targets import WARNING_SHARE, attainment
+    from features.insights.periods import check_period
+    from features.insights.targets import WARNING_SHARE, attainment, check_level
+
+    check_period(period)  # the options first: a typo answers before the model loads
+    check_level(level)
     from training.forecasting import run_forecast
 
     fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)

@@ -59,10 +59,15 @@ class Forecast:
         return self.samples[:, k, self.groups.index(group)]
 
 
-def deal_groups(ds: Dataset, deals: pd.DataFrame, by: str) -> pd.Series:
-    """Each deal's group key: its owner (rep), the owner's team or region, its product, or ``all``."""
+def check_grouping(by: str) -> None:
+    """DataError naming the groupings when ``by`` is none of them."""
     if by not in GROUP_BYS:
         raise DataError(f"unknown grouping {by!r}; use one of: {', '.join(GROUP_BYS)}")
+
+
+def deal_groups(ds: Dataset, deals: pd.DataFrame, by: str) -> pd.Series:
+    """Each deal's group key: its owner (rep), the owner's team or region, its product, or ``all``."""
+    check_grouping(by)
     if by == "all":
         return pd.Series("all", index=deals.index, dtype="string")
     missing = pd.Series(pd.NA, index=deals.index, dtype="string")

@@ -23,10 +23,15 @@ class Window:
     end: pd.Timestamp  # exclusive
 
 
-def periods_from(as_of: pd.Timestamp, period: str, count: int) -> list[Window]:
-    """``count`` calendar periods (UTC), the first one holding ``as_of``."""
+def check_period(period: str) -> None:
+    """DataError naming the periods when ``period`` is none of them."""
     if period not in PERIODS:
         raise DataError(f"unknown period {period!r}; use one of: {', '.join(PERIODS)}")
+
+
+def periods_from(as_of: pd.Timestamp, period: str, count: int) -> list[Window]:
+    """``count`` calendar periods (UTC), the first one holding ``as_of``."""
+    check_period(period)
     if count < 1:
         raise DataError("the number of periods must be at least 1")
     first = pd.Period(to_utc_scalar(as_of).tz_localize(None), PERIODS[period])

@@ -26,10 +26,15 @@ WARNING_SHARE = 0.85  # of the pro-rated yellow line ...
 WARNING_CHECKS = 2  # ... at this many weekly checks running
 
 
+def check_level(by: str) -> None:
+    """DataError naming the levels targets are set at when ``by`` is none of them."""
+    if by not in LEVELS:
+        raise DataError(f"targets are set per {', '.join(LEVELS)}; forecast --by {by} has none")
+
+
 def attainment(ds: Dataset, fc: Forecast) -> pd.DataFrame:
     """One row per target of the forecast's level in its periods: lines, forecast, chances, color, warning."""
-    if fc.by not in LEVELS:
-        raise DataError(f"targets are set per {', '.join(LEVELS)}; forecast --by {fc.by} has none")
+    check_level(fc.by)
     targets = ds.get("targets")
     if targets.empty:
         raise DataError("the dataset has no targets table (period, level, key, red, yellow, green)")
