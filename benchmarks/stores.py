@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from features.scoring import MODELS  # the service declares both
+
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_FILE = "setup.json"  # what a build was made with, and how long its steps took
-MODELS = ("lead_score", "close_probability")  # the service declares both
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.stores import Stores as PrivateStores
+from features.scoring import MODELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, REVOKED, ADMIN_KEY = "test-key-0123456789", "old-key-9876543210", "admin-key-5555555555"
-MODELS = ("lead_score", "close_probability")
 
 
 def salesml(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,11 +10,10 @@ from rich.table import Table
 from features.cli import DataDir, Language, user_errors, wide_console
 from features.errors import DataError
 from features.messages import locale_of
+from features.scoring import MODELS
 
 if TYPE_CHECKING:
     from training.report.insights import FactorValues
-
-MODELS = ("lead_score", "close_probability")
 
 
 @user_errors

@@ -14,6 +14,7 @@ from features.config import prediction_log_dir
 from features.errors import DataError
 from features.messages import locale_of
 from features.outputs import output_file
+from features.scoring import MODELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +71,6 @@ def _champions() -> list[tuple[Scorer, str]]:
     """Each built-in model's champion in the registry and its version; DataError when there is none."""
     from features.scoring.pyfunc import CHAMPION
     from training.registry import load_scorer
-    from training.report.champions import MODELS
 
     found, missing = [], []
     for name in MODELS:

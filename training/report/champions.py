@@ -16,8 +16,6 @@ from features.scoring.pyfunc import CHAMPION
 from features.scoring.scorer import Scorer
 from training.registry import load_scorer
 
-MODELS = ("lead_score", "close_probability")
-
 
 @dataclass
 class Champion:

@@ -13,7 +13,7 @@ from pathlib import Path
 from features.crm.dataset import Dataset, read_dataset
 from features.errors import DataError
 from features.insights.values import ValueRate, latest_labelled, value_rates
-from features.messages import Locale
+from features.messages import Locale, local
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR
 from training.data import resolve_horizon, snapshot_frame
@@ -68,7 +68,7 @@ def champion_insights(champion: Champion, ds: Dataset, top: int, locale: Locale)
     shown = [f for f in champion.report["global_factors"] if f["leading_feature"] not in SNAPSHOT_FEATURES][:top]
     factors = [
         FactorValues(
-            factor[locale_key(locale)],
+            local((factor["zh"], factor["en"]), locale),
             factor["leading_feature"],
             factor["direction"],
             value_rates(table[factor["leading_feature"]], y, kinds[factor["leading_feature"]] != "categorical"),
@@ -76,8 +76,3 @@ def champion_insights(champion: Champion, ds: Dataset, top: int, locale: Locale)
         for factor in shown
     ]
     return ModelInsights(champion.name, champion.version, horizon, len(cases), factors)
-
-
-def locale_key(locale: Locale) -> str:
-    """The key of a factor's name in the locale, in the training report's global factors."""
-    return "zh" if locale == "zh-CN" else "en"

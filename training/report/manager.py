@@ -27,8 +27,9 @@ from features.outputs import output_file
 from features.pit.build import build_features
 from features.pit.frames import dataset_as_of, scoring_frame
 from features.progress import tracked
+from features.scoring import MODELS
 from training.fonts import cjk_font, quiet_drawing
-from training.report.champions import MODELS, load_champion
+from training.report.champions import load_champion
 from training.report.section import Section
 from training.report.sections.factors import deal_factors
 from training.report.sections.forecast import forecast_section

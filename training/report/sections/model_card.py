@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from features.scoring import MODELS
 from training.report import charts
-from training.report.champions import MODELS, Champion
+from training.report.champions import Champion
 from training.report.section import Section, num
 from training.report.text import report_words
 from training.summary import CANDIDATE_NAMES, SHOWN, comparison_rows

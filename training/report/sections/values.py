@@ -5,7 +5,8 @@ from __future__ import annotations
 from features.crm.dataset import Dataset
 from features.insights.values import MIN_CASES, MISSING, POOLED, ValueRate
 from features.messages import Locale
-from training.report.champions import MODELS, Champion
+from features.scoring import MODELS
+from training.report.champions import Champion
 from training.report.insights import champion_insights
 from training.report.section import Section, pct
 
