@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.crm.privacy import Redactor, personal_fields
+from features.crm.privacy import Redactor
 from features.errors import DataError, Unavailable
 from serving.context import ServingContext
 from serving.predlog import PredictionLog
@@ -64,9 +64,9 @@ class Loaded:
     log: PredictionLog
 
     @classmethod
-    def read(cls, log_dir: Path, hash_key: bytes) -> Loaded:
-        """The latest export in the BentoML store, logging to ``log_dir`` with records hashed by ``hash_key``;
-        DataError when its history does not load."""
+    def read(cls, log_dir: Path) -> Loaded:
+        """The latest export in the BentoML store, logging to ``log_dir`` with the installation's key; DataError when
+        its history (or the key) does not load."""
         models, unavailable = {}, {}
         for entity, name in SERVED.items():
             try:
@@ -77,8 +77,7 @@ class Loaded:
         context = load_history(found) if found is not None else None
         metadata = found.info.metadata if found is not None else {}
         whole = metadata.get(HISTORY) == WHOLE
-        redactor = Redactor(hash_key, personal_fields(context.ds.manifest if context is not None else None))
-        log = PredictionLog(log_dir, redactor)
+        log = PredictionLog(log_dir, Redactor.from_settings(context.ds.manifest if context is not None else None))
         return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers(), log)
 
     def ready(self, entity: str) -> tuple[ServingContext, Exported]:
@@ -118,11 +117,11 @@ def _challengers() -> dict[str, Exported]:
 class LiveModels:
     """A worker's ``Loaded`` (``current``), replaced whole when the export changes; see the module docstring."""
 
-    def __init__(self, log_dir: Path, hash_key: bytes, interval_s: float = CHECK_INTERVAL_S) -> None:
+    def __init__(self, log_dir: Path, interval_s: float = CHECK_INTERVAL_S) -> None:
         self._lock = threading.Lock()
         self._seen = _stamp()
-        self._log = log_dir, hash_key
-        self.current = Loaded.read(*self._log)
+        self._log_dir = log_dir
+        self.current = Loaded.read(log_dir)
         watch = threading.Thread(target=self._watch, args=(interval_s,), name="salesml-reload", daemon=True)
         watch.start()
 
@@ -142,7 +141,7 @@ class LiveModels:
         """``current`` becomes the latest export unless it would serve less than now."""
         old = self.current
         try:
-            new = Loaded.read(*self._log)
+            new = Loaded.read(self._log_dir)
         except Exception as error:  # whatever the store raises: the worker keeps serving, and its watch goes on
             raise Unavailable(FAILED.format(versions=old.versions(), why=short_reason(error))) from error
         lost = [why for entity, why in new.unavailable.items() if entity in old.models]

@@ -34,7 +34,6 @@ from fastapi.responses import JSONResponse, Response
 from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
-from features.crm.privacy import log_hash_key
 from features.errors import Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
@@ -109,7 +108,7 @@ class SalesML:
     context_model = BentoModel(f"{CONTEXT}:latest")
 
     def __init__(self) -> None:
-        self.live = LiveModels(prediction_log_dir(), log_hash_key())
+        self.live = LiveModels(prediction_log_dir())
         for why in self.live.current.unavailable.values():
             logger.error("%s", why)
         scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
