@@ -87,7 +87,7 @@ def phases(watch: Stopwatch) -> Iterator[None]:
 
     tune = train_module.tune
     with (
-        watch.patch(train_module, "load_training_data", "feature build"),
+        watch.patch(train_module, "labelled_snapshots", "feature build"),
         mock.patch.object(train_module, "tune", watch.timed("tuning", tuning)),
     ):
         yield
@@ -161,7 +161,7 @@ def report(run: Run, size: Size, trials: int, command: str, quick: bool) -> str:
         ("trials (pruned)", f"{tuning['trials']} ({tuning['pruned']})"),
         ("boosting rounds in tuning", f"{sum(run.rounds):,} (mean {sum(run.rounds) / len(run.rounds):.0f} a trial)"),
         ("**`train` end to end**", f"**{run.wall_s:.0f} s**"),
-        ("feature build (`load_training_data`)", f"{seconds['feature build']:.1f} s"),
+        ("feature build (`labelled_snapshots`)", f"{seconds['feature build']:.1f} s"),
         ("tuning (`tune`)", f"{seconds['tuning']:.1f} s"),
         *(
             (

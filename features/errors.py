@@ -23,6 +23,11 @@ class DataError(SalesmlError):
     the data cannot answer (a time outside the history, a period without targets)."""
 
 
+class NotEnoughData(DataError):
+    """Too few labelled rows to train and test a model honestly: ``salesml train`` registers a prior model instead
+    (``training.prior``)."""
+
+
 class StoreError(SalesmlError):
     """salesml's local store is damaged. Not a DataError, which commands that go on without a model catch as
     'no model yet' (the manager report, export): a damaged store must stop them all."""

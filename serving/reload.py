@@ -91,7 +91,7 @@ class Loaded:
     def answer(self) -> ModelsAnswer:
         """``GET /v1/models``: the models served, and why any other is not."""
         return ModelsAnswer(
-            models=[ModelInfo(**m.info) for m in self.models.values()],
+            models=[ModelInfo(**m.info, kind=m.kind) for m in self.models.values()],
             context_exported_at=self.context_exported_at,
             unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
         )

@@ -137,5 +137,5 @@ def log_head(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, A
 
 
 def model_fields(model: Exported) -> dict[str, Any]:
-    """The model and version an answer and its log records name."""
-    return {"model": model.info["name"], "model_version": model.info["version"]}
+    """The model, version and kind (``ml`` or ``prior``) an answer and its log records name."""
+    return {"model": model.info["name"], "model_version": model.info["version"], "model_kind": model.kind}

@@ -68,6 +68,7 @@ def _answer(routing: Routing, warnings: list[str], head: dict[str, Any]) -> Rout
         warnings=warnings,
         model=head["model"],
         model_version=head["model_version"],
+        model_kind=head["model_kind"],
     )
 
 

@@ -359,6 +359,7 @@ class SalesML:
             "request_id": head["request_id"],
             "model": head["model"],
             "model_version": head["model_version"],
+            "model_kind": head["model_kind"],
             "as_of": at.to_pydatetime(),
             "period": request.period,
         }

@@ -61,7 +61,8 @@ class Shadow:
         except Exception:  # whatever the challenger raises: the champion answered, and goes on answering
             if not self._failed:
                 self._failed = True
-                logger.exception("shadow scoring with %s v%s failed", *model_fields(challenger).values())
+                info = challenger.info
+                logger.exception("shadow scoring with %s v%s failed", info["name"], info["version"])
 
 
 def shadow_records(

@@ -32,6 +32,7 @@ import bentoml
 from features.config import bentoml_home
 from features.crm.dataset import Dataset
 from features.errors import DataError
+from features.scoring import served_kind
 from features.scoring.scorer import Scorer
 from serving.context import ServingContext
 
@@ -62,6 +63,11 @@ class Exported:
 
     scorer: Scorer
     info: dict[str, Any]  # name, version, metrics, data window, exported_at
+
+    @property
+    def kind(self) -> str:
+        """``prior`` or ``ml`` (``features.scoring.served_kind``)."""
+        return served_kind(self.scorer.model_kind)
 
     @property
     def window_days(self) -> list[int]:

@@ -118,7 +118,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _answer_head(head: dict[str, Any]) -> dict[str, Any]:
-    return {"request_id": head["request_id"], "model": head["model"], "model_version": head["model_version"]}
+    return {key: head[key] for key in ("request_id", "model", "model_version", "model_kind")}
 
 
 def _record(head: dict[str, Any], answer: BaseModel, request: BaseModel) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from features.cli import AsOf, DataDir, Language, ModelName, ModelSpec, Trials, user_errors
+from features.messages import text
 from features.outputs import output_file
+from features.scoring import PRIOR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +41,9 @@ def print_training(console: Console, result: TrainResult) -> None:
     from training.summary import CANDIDATE_NAMES
 
     report = result.report
+    if report.get("kind") == PRIOR:
+        print_prior(console, result)
+        return
     console.print(summary_table(report))
     grades = ", ".join(
         f"{g['grade']} {g['share']:.0%} of rows convert {g['conversion_rate']:.1%}" for g in report["test"]["grades"]
@@ -71,6 +76,19 @@ def print_training(console: Console, result: TrainResult) -> None:
     status = "champion" if result.promoted else "challenger (champion unchanged: gate not met)"
     if result.promoted and report["gate"]["forced"]:
         status = "champion (--promote: the gate was not met)"
+    console.print(f"registered {result.spec.name} version {result.version} as {status}; MLflow run {result.run_id}")
+
+
+def print_prior(console: Console, result: TrainResult) -> None:
+    """Why no ML model was trained, and the prior registered in its place."""
+    prior = result.report["prior"]
+    console.print(f"[yellow]not enough data for an ML model:[/yellow] {prior['reason']}")
+    what = text(f"report.prior_{prior['method']}", "en")
+    console.print(
+        f"prior model ({what}) on {prior['rows']:,} rows ({prior['labelled_rows']:,} labelled,"
+        f" {prior['positives']:,} positive), {prior['inputs_used']} inputs used; scores are marked kind: prior"
+    )
+    status = "champion" if result.promoted else "challenger (an ML champion is served; a prior never replaces it)"
     console.print(f"registered {result.spec.name} version {result.version} as {status}; MLflow run {result.run_id}")
 
 

@@ -32,11 +32,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from features import settings
 from features.crm.dataset import Dataset, read_dataset, write_dataset
 from features.crm.schema import ENTITIES, TABLES
-from features.errors import DataError
+from features.errors import DataError, NotEnoughData
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
 from features.pit.history import OUTCOME_COLUMNS
 from features.pit.timeline import column
+from features.scoring import PRIOR
 from training.spec import load_spec
 from training.train import train
 
@@ -204,6 +205,8 @@ def compare_baselines(data: Path, model: str, test_share: float = 0.25, trials: 
         early_dir = Path(tmp) / "early"
         write_dataset(early_export(ds, spec.entity, late), early_dir)
         result = train(model, early_dir, trials=trials, progress=False)
+    if result.report.get("kind") == PRIOR:  # a prior has no model to compare: what train would have said
+        raise NotEnoughData(result.report["prior"]["reason"])
     scored_ds = late_export(ds, spec.entity, late)
     frame = scoring_frame(scored_ds, spec.entity)
     late_ids = set(ds.tables[table][id_col][late])

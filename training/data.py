@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import Dataset, read_dataset, to_utc, to_utc_scalar
-from features.errors import DataError
+from features.crm.dataset import Dataset, to_utc, to_utc_scalar
+from features.errors import DataError, NotEnoughData
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
 from features.pit.frames import LEAD_HORIZON_DAYS, entity_frame, entity_table, label_known_at
@@ -143,9 +142,48 @@ def snapshot_frame(spec: ModelSpec, ds: Dataset) -> pd.DataFrame:
     return frame
 
 
-def load_training_data(spec: ModelSpec, data: Path, progress: bool = False) -> TrainingData:
-    """Snapshots by the spec's policy, point-in-time features, labels, and an honest split."""
-    return training_data(spec, read_dataset(data), progress=progress)
+@dataclass
+class Labelled:
+    """The spec's snapshots with point-in-time features (``rows``, ``built``: those with any label known, every
+    snapshot when none is), and of them the rows whose main label is settled by the export (``table``, ``y``)."""
+
+    dataset: Dataset
+    spec: ModelSpec  # with the label horizon resolved
+    horizon_note: str
+    rows: pd.DataFrame
+    built: pd.DataFrame
+    table: pd.DataFrame
+    y: np.ndarray
+    known: pd.Series | None  # when each row of ``table`` was settled (exports with event times)
+    resolved: pd.Series | None  # when each row of ``rows`` was resolved (exports with event times)
+    window_labels: dict[int, str]
+
+    @property
+    def candidates(self) -> list[Feature]:
+        return select_candidates(feature_catalog(self.dataset.manifest, self.spec.entity), self.spec)
+
+
+def labelled_snapshots(spec: ModelSpec, ds: Dataset, progress: bool = False) -> Labelled:
+    """The spec's snapshots of ``ds``, their features (the serving code) and their settled labels."""
+    spec, horizon_note = resolve_horizon(spec, ds)
+    frame = snapshot_frame(spec, ds)
+    main = frame[spec.label].notna().to_numpy(dtype=bool)
+    window_labels = {d: f"label_{d}d" for d in spec.window_heads_days if f"label_{d}d" in frame.columns}
+    with_window = ds.manifest.has_event_times and window_labels
+    any_known = main | (frame[list(window_labels.values())].notna().any(axis=1).to_numpy() if with_window else False)
+    rows = (frame[any_known] if any_known.any() else frame).reset_index(drop=True)
+    built = build_features(ds, spec.entity, rows, progress=progress)
+    main = rows[spec.label].notna().to_numpy(dtype=bool)
+    table = built[main].reset_index(drop=True)
+    y = table[spec.label].astype(int).to_numpy()
+    known = resolved = None
+    if ds.manifest.has_event_times:
+        exported = to_utc_scalar(ds.manifest.exported_at)
+        resolved = label_known_at(ds, spec.entity, rows, label_horizon_days(spec))
+        known = resolved[main].reset_index(drop=True)
+        settled = (known <= exported).to_numpy(dtype=bool)  # an early resolution alone would bias the rows kept
+        table, y, known = table[settled].reset_index(drop=True), y[settled], known[settled].reset_index(drop=True)
+    return Labelled(ds, spec, horizon_note, rows, built, table, y, known, resolved, window_labels)
 
 
 def training_data(
@@ -156,54 +194,48 @@ def training_data(
     settle_days: int | None = None,
     progress: bool = False,
 ) -> TrainingData:
-    """``load_training_data`` on a dataset in memory (a backtest's export as of an origin), ``plan`` overriding
-    the spec's split (exactly, no fallback); ``settle_days`` as in ``time_split``, the spec's ``split.settle_days``
-    when not given."""
-    source = ds.manifest.source
+    """Snapshots by the spec's policy, point-in-time features, labels and an honest split of a dataset in memory
+    (an export, or a backtest's export as of an origin), ``plan`` overriding the spec's split (exactly, no
+    fallback); ``settle_days`` as in ``time_split``, the spec's ``split.settle_days`` when not given."""
+    return split_snapshots(labelled_snapshots(spec, ds, progress), plan=plan, settle_days=settle_days)
+
+
+def split_snapshots(
+    labelled: Labelled, *, plan: SplitPlan | None = None, settle_days: int | None = None
+) -> TrainingData:
+    """The settled labelled snapshots split honestly (``training_data``); NotEnoughData below the spec's minimum."""
+    ds, spec, table, y = labelled.dataset, labelled.spec, labelled.table, labelled.y
+    horizon_note = labelled.horizon_note
     settle_days = settle_days or spec.split.settle_days
-    spec, horizon_note = resolve_horizon(spec, ds)
-    frame = snapshot_frame(spec, ds)
-    main = frame[spec.label].notna().to_numpy(dtype=bool)
-    if not main.any():
-        raise DataError(f"{source}: no labelled {spec.entity} snapshots to train on")
-    window_labels = {d: f"label_{d}d" for d in spec.window_heads_days if f"label_{d}d" in frame.columns}
-    with_window = ds.manifest.has_event_times and window_labels
-    any_known = main | (frame[list(window_labels.values())].notna().any(axis=1).to_numpy() if with_window else False)
-    rows = frame[any_known].reset_index(drop=True)
-    built = build_features(ds, spec.entity, rows, progress=progress)
-    main = rows[spec.label].notna().to_numpy(dtype=bool)
-    labelled, table = rows[main].reset_index(drop=True), built[main].reset_index(drop=True)
-    y = table[spec.label].astype(int).to_numpy()
+    if not len(table):
+        raise NotEnoughData(f"{ds.manifest.source}: no labelled {spec.entity} snapshots to train on")
     windows: dict[int, WindowRows] = {}
-    if ds.manifest.has_event_times:
+    if labelled.known is not None and labelled.resolved is not None:
         exported = to_utc_scalar(ds.manifest.exported_at)
-        resolved = label_known_at(ds, spec.entity, rows, label_horizon_days(spec))
-        known = resolved[main].reset_index(drop=True)
-        settled = (known <= exported).to_numpy(dtype=bool)  # an early resolution alone would bias the rows kept
-        labelled, table = labelled[settled].reset_index(drop=True), table[settled].reset_index(drop=True)
-        y, known = y[settled], known[settled].reset_index(drop=True)
         if plan is not None:
-            segment, bounds = time_split(labelled, known, plan, until=exported, settle_days=settle_days)
+            segment, bounds = time_split(table, labelled.known, plan, until=exported, settle_days=settle_days)
             split = HonestSplit(segment, bounds, "time")
         else:
             what = f"{spec.name} (label horizon {horizon_note})"
             minimum = (spec.min_data.positives, spec.min_data.negatives)
             plan = SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
-            split = honest_split(labelled, known, y, plan, exported, minimum, what, settle_days)
+            split = honest_split(table, labelled.known, y, plan, exported, minimum, what, settle_days)
         segment, split_kind = split.segment, split.kind
         starts = {k: v.isoformat() for k, v in split.starts.items()}
-        for days, label in window_labels.items():
-            windows[days] = _window_rows(rows, built, resolved, label, days, split, exported, settle_days)
+        for days, label in labelled.window_labels.items():
+            windows[days] = _window_rows(
+                labelled.rows, labelled.built, labelled.resolved, label, days, split, exported, settle_days
+            )
     else:
         plan = plan or SplitPlan(fractions=spec.split.fractions, seed=spec.split.seed)
-        segment, split_kind, starts = stratified_split(labelled, spec.label, plan), "stratified", {}
+        segment, split_kind, starts = stratified_split(table, spec.label, plan), "stratified", {}
     return TrainingData(
         dataset=ds,
         spec=spec,
         table=table,
         y=y,
         segment=segment.to_numpy(dtype=object, na_value=None),
-        candidates=select_candidates(feature_catalog(ds.manifest, spec.entity), spec),
+        candidates=labelled.candidates,
         split_kind=split_kind,
         segment_starts=starts,
         data_hash=table_hash(table),

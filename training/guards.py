@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.errors import DataError
+from features.errors import NotEnoughData
 from features.pit.catalog import Feature
 from training.spec import ModelSpec
 
@@ -26,7 +26,7 @@ def require_enough(y: np.ndarray, spec: ModelSpec, where: str) -> None:
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
     need = spec.min_data
     if positives < need.positives or negatives < need.negatives:
-        raise DataError(
+        raise NotEnoughData(
             f"not enough data to train {spec.name}: the {where} split has {positives} positives and {negatives} "
             f"negatives; at least {need.positives} and {need.negatives} are needed (spec min_data)"
         )

@@ -11,6 +11,7 @@ from features.errors import DataError
 from features.messages import Locale, locale_of
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
+from features.scoring import served_kind
 from features.scoring.explanations import FactorEffect
 from features.scoring.pyfunc import CHAMPION
 from training.registry import load_scorer
@@ -22,7 +23,7 @@ def _words(effects: list[FactorEffect], locale: Locale) -> str:
 
 def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: int) -> pd.DataFrame:
     """ids, probability, score, grade, the base probability, the top factors each way with their values and effects,
-    the effect of the others (base + listed + others = probability) and the model version."""
+    the effect of the others (base + listed + others = probability), the model version and its kind (ml or prior)."""
     language = locale_of(locale)
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
@@ -42,6 +43,7 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
             "other_effect": scored["other_effect"],
             "model": model,
             "model_version": version,
+            "model_kind": served_kind(scorer.model_kind),
             "warnings": ["; ".join(w) for w in scored["warnings"]],
         }
     )

@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError
+from features.errors import NotEnoughData
 
 SEGMENTS: tuple[str, ...] = ("train", "valid", "calib", "test")
 EVALUATED: tuple[str, ...] = ("valid", "calib", "test")
@@ -152,7 +152,7 @@ def honest_split(
     settled = (known_at <= until).to_numpy(dtype=bool)
     firsts = frame[settled].groupby("entity_id", sort=False)["cutoff_time"].min().sort_values()
     if firsts.empty:
-        raise DataError(f"{what}: no labelled row is settled by the export; export a longer history")
+        raise NotEnoughData(f"{what}: no labelled row is settled by the export; export a longer history")
     shares = sorted({plan.fractions[-1], *(s for s in FALLBACK_TEST_SHARES if s > plan.fractions[-1])})
     rows = _Settled(frame, known_at, y, firsts, plan, until, settle_days)
     for make in CANDIDATES:
@@ -161,7 +161,7 @@ def honest_split(
             if _enough(split.segment, y, min_train):
                 return split
     first = _four_segments(rows, plan.fractions[-1])  # the spec's own split, in the message
-    raise DataError(_no_split_message(first.segment, y, min_train, what))
+    raise NotEnoughData(_no_split_message(first.segment, y, min_train, what))
 
 
 def _shares(plan: SplitPlan, test_share: float) -> np.ndarray:

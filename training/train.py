@@ -21,7 +21,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError
+from features.crm.dataset import read_dataset
+from features.errors import DataError, NotEnoughData
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
@@ -38,12 +39,13 @@ from training.candidates import (
     logistic_candidate,
     naive_bayes_candidate,
 )
-from training.data import TrainingData, label_horizon_days, load_training_data
+from training.data import TrainingData, label_horizon_days, labelled_snapshots, split_snapshots
 from training.encode import model_inputs
 from training.evaluate import evaluate_model, global_factors
 from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
 from training.guards import LeakageFlag, leakage_flags, require_enough
 from training.metrics import calibration_verdict, skill_verdict
+from training.prior import train_prior
 from training.refit import refit_scorer
 from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
 from training.run_log import log_artifacts, log_figures
@@ -67,7 +69,7 @@ def _check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ..
     for name in names:
         y = data.y[data.rows(name)]
         if y.sum() < MIN_EVAL_CLASS or len(y) - y.sum() < MIN_EVAL_CLASS:
-            raise DataError(
+            raise NotEnoughData(
                 f"the {name} split of {spec.name} has {int(y.sum())} positives and {int(len(y) - y.sum())} negatives;"
                 f" at least {MIN_EVAL_CLASS} of each are needed: use a longer history or change split.fractions"
             )
@@ -281,9 +283,14 @@ def train(
     """
     spec, spec_text = load_spec(spec_ref)
     experiment = use_local_store(spec.name)  # a damaged store stops training before the features are built
-    data = load_training_data(spec, data_dir, progress=progress)
-    spec = data.spec
-    features, flags, inputs, x, y = model_matrices(spec, data)
+    labelled = labelled_snapshots(spec, read_dataset(data_dir), progress=progress)
+    try:
+        data = split_snapshots(labelled)
+        spec = data.spec
+        features, flags, inputs, x, y = model_matrices(spec, data)
+    except NotEnoughData as why:
+        prior = train_prior(labelled, spec_text, experiment, str(why), promote)
+        return TrainResult(labelled.spec, prior.version, prior.run_id, prior.promoted, prior.report, *prior.served)
     table = data.table
 
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:

@@ -67,7 +67,7 @@ class Term:
 class AdditiveModel:
     """A model whose log-odds are a sum of one effect per input (see the module docstring)."""
 
-    kind: Literal["logistic", "naive_bayes"]
+    kind: Literal["logistic", "naive_bayes", "prior"]  # prior: ``features.scoring.PRIOR``
     intercept: float
     terms: list[Term]
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from features.messages import LOCALES
+
+#: What an answer says of the model behind it: a prior (a new CRM's, before its data can train one) or ML.
+ModelKind = Annotated[
+    Literal["ml", "prior"],
+    Field(
+        description="ml, or prior: the prior model `salesml train` registers while the CRM has too little labelled "
+        "data for an ML model (field points rules or value frequencies; no test figures)."
+    ),
+]
 
 MAX_ITEMS = 1000
 MAX_EVENTS = 10_000

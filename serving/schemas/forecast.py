@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from features.errors import DataError
 from features.insights.forecast import GroupBy
 from features.insights.periods import Period
-from serving.schemas.common import Strict, UtcTime, documented, example
+from serving.schemas.common import ModelKind, Strict, UtcTime, documented, example
 
 FORECAST_EXAMPLE: dict[str, Any] = example("forecast")
 ATTAINMENT_EXAMPLE: dict[str, Any] = example("attainment")
@@ -119,6 +119,7 @@ class ForecastAnswer(BaseModel):
     request_id: str = Field(description="Id of this call in the prediction log.")
     model: str = Field(description="Registered model name of the close-probability model.")
     model_version: str = Field(description="MLflow registry version.")
+    model_kind: ModelKind = "ml"
     as_of: datetime = Field(description="The time the forecast is made as of (UTC).")
     period: str = Field(description="week, month or quarter.")
 

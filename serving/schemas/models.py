@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from serving.schemas.common import ModelKind
+
 
 class ModelInfo(BaseModel):
     name: str
@@ -14,6 +16,7 @@ class ModelInfo(BaseModel):
     data_window: list[str] = Field(description="First and last training cutoff.")
     metrics: dict[str, float | None] = Field(description="Test metrics: roc_auc, pr_auc, brier, ece, ...")
     exported_at: str = Field(description="When it was copied from the MLflow registry into the BentoML store.")
+    kind: ModelKind = "ml"
 
 
 class UnavailableModel(BaseModel):

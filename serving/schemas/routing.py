@@ -9,7 +9,17 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from features.insights.routing import LOAD_CAP_FACTOR, MAX_FAILED_ROUTINGS
-from serving.schemas.common import MAX_ITEMS, Id, RequestLocale, Strict, UtcTime, at_or_now, documented, example
+from serving.schemas.common import (
+    MAX_ITEMS,
+    Id,
+    ModelKind,
+    RequestLocale,
+    Strict,
+    UtcTime,
+    at_or_now,
+    documented,
+    example,
+)
 from serving.schemas.scoring import LeadIn, refuse_after
 
 ROUTE_EXAMPLE: dict[str, Any] = example("route-lead")
@@ -84,3 +94,4 @@ class RouteResponse(BaseModel):
     warnings: list[str] = Field(description="About the lead's data: unseen categories, unknown attributes, ...")
     model: str = Field(description="Registered name of the lead-score model that ranked the reps.")
     model_version: str = Field(description="MLflow registry version.")
+    model_kind: ModelKind = "ml"

@@ -20,6 +20,7 @@ from serving.schemas.common import (
     MAX_TEXT,
     AttributeValue,
     Id,
+    ModelKind,
     Number,
     RequestLocale,
     Strict,
@@ -218,6 +219,7 @@ class Scored(BaseModel):
     )
     model: str = Field(description="Registered model name.")
     model_version: str = Field(description="MLflow registry version.")
+    model_kind: ModelKind = "ml"
     as_of: datetime = Field(description="The time the features were built as of (UTC).")
     warnings: list[str] = Field(description="Unseen categories, unknown attributes, ...")
 

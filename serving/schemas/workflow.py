@@ -9,7 +9,17 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from features.insights.activity_quality import COUNTS_FROM
-from serving.schemas.common import MAX_ITEMS, Id, RequestLocale, Strict, UtcTime, at_or_now, documented, example
+from serving.schemas.common import (
+    MAX_ITEMS,
+    Id,
+    ModelKind,
+    RequestLocale,
+    Strict,
+    UtcTime,
+    at_or_now,
+    documented,
+    example,
+)
 from serving.schemas.scoring import LeadIn, OpportunityIn, refuse_after
 
 SWEEP_EXAMPLE: dict[str, Any] = example("sweep")
@@ -64,6 +74,7 @@ class SweepResponse(BaseModel):
     request_id: str = Field(description="Id of this call in the prediction log.")
     model: str = Field(description="Registered name of the lead-score model.")
     model_version: str = Field(description="MLflow registry version.")
+    model_kind: ModelKind = "ml"
     as_of: datetime = Field(description="The sweep time (UTC).")
     since: datetime = Field(description="The previous sweep time (UTC).")
     open_leads: int = Field(description="Leads open at as_of that were swept.")
@@ -131,6 +142,7 @@ class QualityResponse(BaseModel):
     request_id: str = Field(description="Id of this call in the prediction log.")
     model: str = Field(description="Registered name of the model whose probability moved.")
     model_version: str = Field(description="MLflow registry version.")
+    model_kind: ModelKind = "ml"
     as_of: datetime = Field(description="Only what was known by this time was used (UTC).")
     entity: str = Field(description="opportunity or lead.")
     entity_id: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.scoring import MODELS
+from features.scoring import MODELS, PRIOR
 from training.report import charts
 from training.report.champions import Champion
 from training.report.section import Section, num
@@ -19,6 +19,9 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
             section.notes.append(t["no_model"].format(name=name))
             continue
         r = champion.report
+        if r.get("kind") == PRIOR:
+            section.notes.append(prior_note(champion, t))
+            continue
         section.paragraphs.append(
             f"{name} ({t['version']} {champion.version}) · {t['window']}: {r['data_window'][0][:10]} .. "
             f"{r['data_window'][1][:10]} · {t['skill']}: {r['test']['skill']['verdict']}"
@@ -53,6 +56,13 @@ def model_card(champions: dict[str, Champion | None], t: dict[str, str], zh_labe
             {"title": f"{name}: {t['grades']}", "uri": charts.grade_chart(r["test"]["grades"], words)}
         )
     return section
+
+
+def prior_note(champion: Champion, t: dict[str, str]) -> str:
+    """What a prior champion is, how it ranks and why no ML model was trained."""
+    prior = champion.report["prior"]
+    method = t[f"prior_{prior['method']}"]
+    return t["prior_model"].format(name=champion.name, version=champion.version, method=method, reason=prior["reason"])
 
 
 def confusion_table(name: str, confusion: list[dict], t: dict[str, str]) -> dict:
