@@ -48,12 +48,17 @@ def run_forecast(
     return fc, drivers, version
 
 
+def signed_money(value: float) -> str:
+    """A change as ``money`` writes it, a rise with its plus sign."""
+    return f"+{money(value)}" if value > 0 else money(value)
+
+
 def driver_rows(drivers: Drivers, t: dict[str, str]) -> list[tuple[str, str, str, str]]:
     """Each part as the CLI and the report show it: its words, the change, the deal count, the largest deals."""
     return [
         (
             t[f"part_{r.part}"],
-            f"{'+' if r.change > 0 else ''}{money(r.change)}",
+            signed_money(r.change),
             "" if pd.isna(r.deals) else str(r.deals),
             ", ".join(f"{deal} {money(amount)}" for deal, amount in r.top),
         )

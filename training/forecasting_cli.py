@@ -73,7 +73,7 @@ def forecast_cmd(
 
 def drivers_table(drivers: Drivers, t: dict[str, str]) -> Table:
     """Each part of the P50 change (``t``: the report's words): the change, the deals in it and the largest."""
-    from training.forecasting import driver_rows
+    from training.forecasting import driver_rows, signed_money
 
     before, after = drivers.p50
     table = Table(
@@ -84,7 +84,7 @@ def drivers_table(drivers: Drivers, t: dict[str, str]) -> Table:
         table.add_column(column, justify="right" if column in (t["change"], t["deals"]) else "left")
     for row in driver_rows(drivers, t):
         table.add_row(*row)
-    table.add_row("[bold]total[/bold]", f"[bold]{'+' if drivers.change > 0 else ''}{money(drivers.change)}[/bold]")
+    table.add_row(f"[bold]{t['drivers_total']}[/bold]", f"[bold]{signed_money(drivers.change)}[/bold]")
     return table
 
 
