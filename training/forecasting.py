@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from features.cli import money  # noqa: E402
 from features.crm.dataset import (
     as_of_time,  # noqa: E402
     read_dataset,  # noqa: E402
@@ -46,24 +45,6 @@ def run_forecast(
     fc = model_forecast(ds, scorer, at, period, by, periods, sims=sims, seed=seed)
     drivers = None if start is None else forecast_drivers(ds, scorer, at, start, period, by, sims=sims, seed=seed)
     return fc, drivers, version
-
-
-def signed_money(value: float) -> str:
-    """A change as ``money`` writes it, a rise with its plus sign."""
-    return f"+{money(value)}" if value > 0 else money(value)
-
-
-def driver_rows(drivers: Drivers, t: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """Each part as the CLI and the report show it: its words, the change, the deal count, the largest deals."""
-    return [
-        (
-            t[f"part_{r.part}"],
-            signed_money(r.change),
-            "" if pd.isna(r.deals) else str(r.deals),
-            ", ".join(f"{deal} {money(amount)}" for deal, amount in r.top),
-        )
-        for r in drivers.parts.itertuples()
-    ]
 
 
 def totals(fc: Forecast) -> pd.DataFrame:

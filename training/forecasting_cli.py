@@ -73,7 +73,7 @@ def forecast_cmd(
 
 def drivers_table(drivers: Drivers, t: dict[str, str]) -> Table:
     """Each part of the P50 change (``t``: the report's words): the change, the deals in it and the largest."""
-    from training.forecasting import driver_rows, signed_money
+    from training.report.sections.drivers import driver_rows, signed_money
 
     before, after = drivers.p50
     table = Table(

@@ -1,4 +1,5 @@
-"""The forecast drivers section: what moved this month's team forecast since a week before the report time."""
+"""The forecast drivers section: what moved this month's team forecast since a week before the report time; and the
+parts' rows as the section and `salesml forecast --explain` show them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import pandas as pd
 from features.cli import money
 from features.crm.dataset import Dataset
 from features.errors import DataError
-from features.insights.drivers import forecast_drivers, since_time
-from training.forecasting import driver_rows, signed_money
+from features.insights.drivers import Drivers, forecast_drivers, since_time
 from training.report.champions import Champion
 from training.report.section import Section
 
@@ -44,3 +44,21 @@ def drivers_section(ds: Dataset, champion: Champion | None, at: pd.Timestamp, t:
         }
     )
     return section
+
+
+def signed_money(value: float) -> str:
+    """A change as ``money`` writes it, a rise with its plus sign."""
+    return f"+{money(value)}" if value > 0 else money(value)
+
+
+def driver_rows(drivers: Drivers, t: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Each part as the CLI and the report show it: its words, the change, the deal count, the largest deals."""
+    return [
+        (
+            t[f"part_{r.part}"],
+            signed_money(r.change),
+            "" if pd.isna(r.deals) else str(r.deals),
+            ", ".join(f"{deal} {money(amount)}" for deal, amount in r.top),
+        )
+        for r in drivers.parts.itertuples()
+    ]
