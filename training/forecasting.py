@@ -15,6 +15,7 @@ from features.crm.dataset import (
     as_of_time,  # noqa: E402
     read_dataset,  # noqa: E402
 )
+from features.insights.drivers import Drivers, forecast_drivers, since_time  # noqa: E402
 from features.insights.forecast import QUANTILES, SIMS, Forecast, model_forecast  # noqa: E402
 from features.scoring.pyfunc import CHAMPION  # noqa: E402
 from training.registry import load_scorer  # noqa: E402
@@ -24,13 +25,26 @@ MAX_PANELS = 12  # groups drawn in the fan chart (the largest by expected revenu
 
 
 def run_forecast(
-    data: Path, as_of: str | None, period: str, by: str, periods: int, sims: int = SIMS, seed: int = 0
-) -> tuple[Forecast, str]:
-    """The forecast with the champion model, and the model version."""
+    data: Path,
+    as_of: str | None,
+    period: str,
+    by: str,
+    periods: int,
+    sims: int = SIMS,
+    seed: int = 0,
+    *,
+    explain: bool = False,
+    since: str | None = None,
+) -> tuple[Forecast, Drivers | None, str]:
+    """The forecast with the champion model, with ``explain`` what moved its first period since ``since`` (default:
+    a week before), and the model version."""
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
+    start = since_time(ds, since, at) if explain else None  # before the model loads: a bad --since answers at once
     scorer, version = load_scorer(MODEL, CHAMPION)
-    return model_forecast(ds, scorer, at, period, by, periods, sims=sims, seed=seed), version
+    fc = model_forecast(ds, scorer, at, period, by, periods, sims=sims, seed=seed)
+    drivers = None if start is None else forecast_drivers(ds, scorer, at, start, period, by, sims=sims, seed=seed)
+    return fc, drivers, version
 
 
 def totals(fc: Forecast) -> pd.DataFrame:

@@ -3,6 +3,7 @@ forecast held against the past."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,7 @@ from features.outputs import output_dir, output_file
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.insights.drivers import Drivers
     from features.insights.forecast import Forecast
     from training.backtest import BacktestResult
 
@@ -33,22 +35,83 @@ def forecast_cmd(
     ] = None,
     sims: Sims = 4000,
     seed: Seed = 0,
+    explain: Annotated[
+        bool, typer.Option(help="Also what moved the first period's P50 since --since, deal by deal (drivers.csv).")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="With --explain: the earlier forecast's time (default: a week before --as-of).")
+    ] = None,
 ) -> None:
     """Expected won revenue per period and group with P10/P50/P90: open pipeline plus deals not yet created."""
+    from features.errors import DataError
     from features.insights.forecast import check_grouping
     from features.insights.periods import check_period
 
     check_period(period)  # the options first: a typo answers before the model loads
     check_grouping(by)
+    if since is not None and not explain:
+        raise DataError("--since is the earlier time of --explain; add --explain")
     from training.forecasting import fan_chart, run_forecast
 
-    fc, version = run_forecast(data, as_of, period, by, periods, sims=sims, seed=seed)
+    fc, drivers, version = run_forecast(
+        data, as_of, period, by, periods, sims=sims, seed=seed, explain=explain, since=since
+    )
     folder = output_dir(out or data / "forecast")
     fc.table.to_csv(folder / "forecast.csv", index=False)
     chart = fan_chart(fc, folder / "forecast.png")
     console = wide_console()
     console.print(forecast_table(fc, by, version))
     console.print(f"wrote {folder / 'forecast.csv'} and the fan chart {chart}")
+    if drivers is not None:
+        from training.report.text import report_words
+
+        words = report_words("en")
+        console.print(drivers_table(drivers, words))
+        console.print(words["drivers_def"])
+        console.print(f"wrote {write_drivers(drivers, folder)} and {folder / 'driver_deals.csv'}")
+
+
+def drivers_table(drivers: Drivers, t: dict[str, str]) -> Table:
+    """Each part of the P50 change (``t``: the report's words): the change, the deals in it and the largest."""
+    from training.report.sections.drivers import driver_rows, signed_money
+
+    before, after = drivers.p50
+    table = Table(
+        title=f"What moved the {drivers.window.label} forecast from {drivers.since:%Y-%m-%d %H:%M} to"
+        f" {drivers.as_of:%Y-%m-%d %H:%M} UTC: P50 {money(before)} -> {money(after)}"
+    )
+    for column in (t["driver"], t["change"], t["deals"], t["largest_deals"]):
+        table.add_column(column, justify="right" if column in (t["change"], t["deals"]) else "left")
+    for row in driver_rows(drivers, t):
+        table.add_row(*row)
+    table.add_row(f"[bold]{t['drivers_total']}[/bold]", f"[bold]{signed_money(drivers.change)}[/bold]")
+    return table
+
+
+def write_drivers(drivers: Drivers, folder: Path) -> Path:
+    """drivers.json (both P50s, expected values and the parts with their largest deals) and driver_deals.csv (every
+    deal's part and contributions)."""
+    import pandas as pd
+
+    figures = {
+        "period": drivers.window.label,
+        "since": drivers.since.isoformat(),
+        "as_of": drivers.as_of.isoformat(),
+        "p50": {"since": drivers.p50[0], "as_of": drivers.p50[1], "change": drivers.change},
+        "expected": {"since": drivers.expected[0], "as_of": drivers.expected[1]},
+        "parts": [
+            {
+                "part": r.part,
+                "change": r.change,
+                "deals": None if pd.isna(r.deals) else int(r.deals),
+                "largest_deals": [{"opportunity_id": d, "amount": a} for d, a in r.top],
+            }
+            for r in drivers.parts.itertuples()
+        ],
+    }
+    (folder / "drivers.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    drivers.deals.to_csv(folder / "driver_deals.csv", index=False)
+    return folder / "drivers.json"
 
 
 def forecast_table(fc: Forecast, by: str, version: str) -> Table:
@@ -89,7 +152,7 @@ def targets_cmd(
     check_level(level)
     from training.forecasting import run_forecast
 
-    fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
+    fc, _, version = run_forecast(data, as_of, period, level, 1, seed=seed)
     board = attainment(read_dataset(data), fc)
     path = output_file(out or data / "forecast" / "targets.csv")
     board.to_csv(path, index=False)

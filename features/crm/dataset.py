@@ -226,19 +226,19 @@ def option_period(start: str, end: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return first, last
 
 
-def as_of_time(ds: Dataset, as_of: str | None) -> pd.Timestamp:
+def as_of_time(ds: Dataset, as_of: str | None, option: str = "--as-of") -> pd.Timestamp:
     """``--as-of`` (default: the export time), refused outside the export's history: before its first lead or
-    deal nothing is known, after the export nothing yet."""
+    deal nothing is known, after the export nothing yet. ``option`` names the option in the messages."""
     exported = to_utc_scalar(ds.manifest.exported_at)
     if as_of is None:
         return exported
-    at = option_time(as_of, "--as-of")
+    at = option_time(as_of, option)
     if at > exported:
-        raise DataError(f"--as-of {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
+        raise DataError(f"{option} {at:%Y-%m-%d %H:%M} is after the export ({exported:%Y-%m-%d %H:%M}): unknown yet")
     first = history_start(ds)
     if first is not None and at < first:
         raise DataError(
-            f"--as-of {at:%Y-%m-%d %H:%M} is before the export's first lead or deal ({first:%Y-%m-%d %H:%M}):"
+            f"{option} {at:%Y-%m-%d %H:%M} is before the export's first lead or deal ({first:%Y-%m-%d %H:%M}):"
             " nothing is known yet"
         )
     return at

@@ -183,20 +183,26 @@ def model_forecast(
         >>> fc.table.round(0).loc[:0, ["expected", "p10", "p50", "p90"]].to_dict("records")  # doctest: +SKIP
         [{'expected': 263977.0, 'p10': 0.0, 'p50': 222200.0, 'p90': 601000.0}]
     """
-    if scorer.entity != "opportunity":
-        raise DataError(f"forecasts need the close-probability model, not {scorer.model_name!r}")
     windows = periods_from(as_of, period, count)
-    frame = scoring_frame(ds, "opportunity", as_of)
-    scores = (
-        scorer.predict(build_features(ds, "opportunity", frame)) if len(frame) else pd.DataFrame({"probability": []})
-    )
-    q = period_probabilities(scores, as_of, windows) if len(frame) else np.zeros((0, len(windows)))
-    fc = forecast(ds, as_of, windows, by, frame["entity_id"], q, period=period, sims=sims, seed=seed)
+    deal_ids, scores = open_deal_scores(ds, scorer, as_of)
+    q = period_probabilities(scores, as_of, windows) if len(deal_ids) else np.zeros((0, len(windows)))
+    fc = forecast(ds, as_of, windows, by, deal_ids, q, period=period, sims=sims, seed=seed)
     if not fc.groups:
         raise DataError(
             f"nothing to forecast as of {fc.as_of:%Y-%m-%d %H:%M}: no deal open or won yet, no target in its periods"
         )
     return fc
+
+
+def open_deal_scores(ds: Dataset, scorer: Scorer, at: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:
+    """The deals open at ``at`` and their scores (``probability``, ``p_{N}d``), from what was known then."""
+    if scorer.entity != "opportunity":
+        raise DataError(f"forecasts need the close-probability model, not {scorer.model_name!r}")
+    frame = scoring_frame(ds, "opportunity", at)
+    scores = (
+        scorer.predict(build_features(ds, "opportunity", frame)) if len(frame) else pd.DataFrame({"probability": []})
+    )
+    return frame["entity_id"], scores
 
 
 def forecast(
@@ -224,8 +230,7 @@ def forecast(
     if (rows < 0).any():
         raise DataError(f"{int((rows < 0).sum())} forecast deal(s) are not in the opportunities table")
     open_deals = deals.iloc[rows].reset_index(drop=True)
-    amount = open_deals["amount"].to_numpy(dtype=float) if "amount" in open_deals.columns else np.zeros(len(rows))
-    amount = np.nan_to_num(amount, nan=0.0)
+    amount = deal_amounts(open_deals)
     open_keys = deal_groups(ds, open_deals, by).to_numpy(dtype=object)
     history_keys = deal_groups(ds, history, by).to_numpy(dtype=object)
     groups = sorted(set(open_keys) | set(history_keys) | _target_keys(ds, by, windows))
@@ -267,6 +272,13 @@ def forecast(
     return Forecast(at, period, by, windows, groups, table, samples)
 
 
+def deal_amounts(deals: pd.DataFrame) -> np.ndarray:
+    """Each deal's amount, 0 where it has none (it adds nothing to a forecast)."""
+    if "amount" not in deals.columns:
+        return np.zeros(len(deals))
+    return np.nan_to_num(deals["amount"].to_numpy(dtype=float), nan=0.0)
+
+
 def won_deals(ds: Dataset, at: pd.Timestamp) -> pd.DataFrame:
     """Deals won by ``at`` (what any estimate at ``at`` may read)."""
     deals = ds.get("opportunities")
@@ -282,7 +294,7 @@ def won_by_group(ds: Dataset, by: str, start: pd.Timestamp, until: pd.Timestamp)
     won = won_deals(ds, until)
     closed = times(won, "closed_at")
     inside = closed >= start.value
-    amount = np.nan_to_num(won["amount"].to_numpy(dtype=float), nan=0.0) if len(won) else np.zeros(0)
+    amount = deal_amounts(won)
     keys = deal_groups(ds, won, by).to_numpy(dtype=object)
     return pd.Series(amount[inside]).groupby(keys[inside]).sum()
 
@@ -292,7 +304,7 @@ def _already_won(
 ) -> np.ndarray:
     """(periods, groups): revenue won inside each period by ``at`` (only the first period can have any)."""
     closed = times(history, "closed_at")
-    amount = np.nan_to_num(history["amount"].to_numpy(dtype=float), nan=0.0) if len(history) else np.zeros(0)
+    amount = deal_amounts(history)
     out = np.zeros((len(windows), n_groups))
     for k, w in enumerate(windows):
         inside = (closed >= w.start.value) & (closed < w.end.value) & (closed <= at.value)
@@ -310,7 +322,7 @@ def _new_deal_rates(
     the deals created after T - D and won inside [max(s, T) - D, e - D): all of it known at T.
     """
     created, closed = times(history, "created_at"), times(history, "closed_at")
-    amount = np.nan_to_num(history["amount"].to_numpy(dtype=float), nan=0.0) if len(history) else np.zeros(0)
+    amount = deal_amounts(history)
     rates, spreads = np.zeros((len(windows), n_groups)), np.zeros((len(windows), n_groups))
     pools: list[list[np.ndarray]] = []
     for k, w in enumerate(windows):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,28 @@ def test_forecast_writes_table_csv_and_fan_chart(crm: Path, env: dict[str, str],
     assert "total" in proc.stdout and "P90" in proc.stdout
 
 
+def test_forecast_explain_writes_drivers_that_add_up_to_the_p50_change(
+    crm: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = salesml("forecast", "--data", crm, "--as-of", "2025-11-20", "--explain", "--since", "2025-11-06",
+                   "--periods", 1, "--sims", 500, "--out", tmp_path, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads((tmp_path / "drivers.json").read_text(encoding="utf-8"))
+    assert figures["period"] == "2025-11" and figures["since"].startswith("2025-11-06")
+    parts = {p["part"]: p for p in figures["parts"]}
+    assert list(parts) == ["won", "lost", "slipped", "pulled_in", "created", "probability", "not_yet_created",
+                           "p50_vs_expected"]  # fmt: skip
+    assert abs(sum(p["change"] for p in parts.values()) - figures["p50"]["change"]) < 1e-6
+    assert figures["p50"]["change"] == figures["p50"]["as_of"] - figures["p50"]["since"]
+    deals = pd.read_csv(tmp_path / "driver_deals.csv")
+    assert deals.groupby("part").size().to_dict() == {k: p["deals"] for k, p in parts.items() if p["deals"]}
+    for part in parts.values():
+        amounts = [d["amount"] for d in part["largest_deals"]]
+        assert amounts == sorted(amounts, reverse=True) and len(amounts) <= 3
+    assert "What moved the 2025-11 forecast from 2025-11-06" in proc.stdout
+    assert "Slipped out of the period" in proc.stdout
+
+
 def test_targets_board_has_colors_and_chances(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "board.csv"
     proc = salesml("targets", "--data", crm, "--as-of", "2025-11-20", "--level", "team", "--out", out, env=env)
@@ -80,6 +103,9 @@ def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str
         (("forecast", "--period", "fortnight"), ("unknown period 'fortnight'",)),
         (("forecast", "--by", "planet"), ("unknown grouping 'planet'",)),
         (("forecast", "--as-of", "2031-01-01"), ("after the export",)),
+        (("forecast", "--as-of", "2025-11-10", "--explain", "--since", "2025-11-20"), ("is not before --as-of",)),
+        (("forecast", "--explain", "--since", "2020-01-01"), ("--since 2020-01-01 00:00 is before the export's",)),
+        (("forecast", "--since", "2025-11-01"), ("add --explain",)),
         (("targets", "--level", "product"), ("targets are set per",)),
         (("backtest", "--from", "2025-06-01", "--to", "2025-03-01"), ("before --from",)),
         (("backtest", "--from", "2031-01-01", "--to", "2031-06-01"), ("choose earlier dates",)),

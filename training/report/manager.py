@@ -2,9 +2,10 @@
 
 Sections (``training.report.sections``): the champion models' card (data window, metrics beside the baselines,
 calibration, grades), the key deal factors in plain words with SHAP pictures, each rep's process health on the field's
-three hard metrics (``features.insights.health.rep_health``), the forecast fan chart and target board, and the
-note-keyword heat maps (open deals x categories, teams x categories). Everything is computed as of ``--as-of``
-(default: the export) with the champions in the MLflow registry, through the code the service and the notebooks use.
+three hard metrics (``features.insights.health.rep_health``), the forecast fan chart and target board, what moved
+the forecast since a week before (``features.insights.drivers``), and the note-keyword heat maps (open deals x
+categories, teams x categories). Everything is computed as of ``--as-of`` (default: the export) with the champions in
+the MLflow registry, through the code the service and the notebooks use.
 
 The latest report per locale is also kept where the service finds it (``features.config.latest_report``).
 """
@@ -31,6 +32,7 @@ from features.scoring import MODELS
 from training.fonts import cjk_font, quiet_drawing
 from training.report.champions import load_champion
 from training.report.section import Section
+from training.report.sections.drivers import drivers_section
 from training.report.sections.factors import deal_factors
 from training.report.sections.forecast import forecast_section
 from training.report.sections.health import rep_health_section
@@ -103,6 +105,10 @@ def _sections(
         (
             "forecast",
             lambda: sections.append(forecast_section(ds, state["champions"]["close_probability"], at, t, folder)),
+        ),
+        (
+            "forecast drivers",
+            lambda: sections.append(drivers_section(ds, state["champions"]["close_probability"], at, t)),
         ),
         ("keywords", lambda: sections.append(keyword_section(as_known, state["deals"], t, zh_labels))),
     ]

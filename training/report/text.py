@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from features.insights.drivers import TOP_DEALS
 from features.insights.health import (
     ACTIVATION_HEALTHY,
     ACTIVATION_WARNING,
@@ -37,9 +38,10 @@ RULE_FIGURES: dict[str, object] = {
     "follow_up_days": FOLLOW_UP_DUE.days,
     "compliance_healthy": COMPLIANCE_HEALTHY,
     "warning_share": WARNING_SHARE,
+    "top_deals": TOP_DEALS,
 }
 #: The words that quote rule figures; the others keep their fields ({name}, {n}) for the sections to fill.
-DEFINITIONS = ("activation_def", "dwell_def", "compliance_def", "board_note")
+DEFINITIONS = ("activation_def", "dwell_def", "compliance_def", "board_note", "drivers_def")
 
 
 @cache
