@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import pytest
 
+from benchmarks.stores import QUICK_STORE
 from tests.helpers import MODELS, Stores
 
 # LightGBM's OpenMP threads spin while they wait by default; when the CPUs are shared (the test's own servers and CLI
@@ -51,7 +52,7 @@ class Tier:
     models: tuple[str, ...]  # trained in ``*_crm``
 
 
-SMALL = Tier("small", leads=3_000, seed=11, trials=2, models=MODELS)
+SMALL = Tier("small", QUICK_STORE.leads, QUICK_STORE.seed, QUICK_STORE.trials, MODELS)  # what --quick benchmarks use
 MEDIUM = Tier("medium", leads=9_000, seed=5, trials=2, models=("lead_score",))
 
 

@@ -277,7 +277,7 @@ def figures(run: Run) -> list[tuple[str, str]]:
         *(floor_rows(run.load, run.batch, run.floor, run.floor_batch) if floored else []),
         (
             "setup (not timed above): synth / train lead_score / export",
-            " / ".join(f"{run.setup[k]:.0f}" for k in ("synth", "train", "export")) + " s",
+            " / ".join(f"{run.setup[k]:.0f}" if k in run.setup else "-" for k in ("synth", "train", "export")) + " s",
         ),
         (
             "1-min load average before / after (other work on the machine)",

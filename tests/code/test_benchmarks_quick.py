@@ -3,15 +3,18 @@ instead of the next ``make bench``; figures are not asserted."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from benchmarks.stores import Stores
+from benchmarks.stores import QUICK_STORE, SETUP_FILE, Stores
 from tests.helpers import ROOT
+from tests.helpers import Stores as TestStores
 
 BENCHMARKS = ROOT / "benchmarks"
 MAIN_GUARD = 'if __name__ == "__main__":'
@@ -39,9 +42,13 @@ def quick_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def shared_stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the first of ``SHARE_STORES`` to run builds the quick store and the others reuse it."""
-    return tmp_path_factory.mktemp("bench-stores") / "stores"
+def shared_stores(small_crm: TestStores, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quick store ``SHARE_STORES`` run on: the session's small tier, which is the same build (``QUICK_STORE``),
+    copied with its data and marked as built with that size (its build times unknown)."""
+    root = tmp_path_factory.mktemp("bench-stores") / "stores"
+    small_crm.copy(root, with_data=True)
+    (root / SETUP_FILE).write_text(json.dumps(asdict(QUICK_STORE)), encoding="utf-8")
+    return root
 
 
 def test_the_benchmarks_are_found() -> None:
