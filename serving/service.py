@@ -71,6 +71,7 @@ from serving.schemas.scoring import (
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
 from serving.shadow import Shadow
 from serving.store import CONTEXT, SERVED, Exported, stored
+from serving.trend import LeadId, OpportunityId, trend_answer, trend_route
 from serving.workflow import entity_of, run_quality, run_sweep
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -323,6 +324,14 @@ class SalesML:
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
         """The latest manager report (salesml report) as one self-contained HTML page; 404 before there is one."""
         return serve_report(request, locale, self.live.current.log)
+
+    @meta.get("/leads/{lead_id}/trend", **trend_route("lead"))
+    def lead_trend(self, request: Request, lead_id: LeadId) -> JSONResponse:
+        return trend_answer(request, self.live.current, "lead", lead_id)
+
+    @meta.get("/opportunities/{opportunity_id}/trend", **trend_route("opportunity"))
+    def opportunity_trend(self, request: Request, opportunity_id: OpportunityId) -> JSONResponse:
+        return trend_answer(request, self.live.current, "opportunity", opportunity_id)
 
     def _forecaster(self, request: ForecastOptions) -> tuple[Loaded, Exported, pd.Timestamp]:
         """What a forecast call runs with: the served state (its history), the close-probability model and the checked
