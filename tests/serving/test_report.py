@@ -25,6 +25,7 @@ HEADINGS = {
         "各因素取值的转化率与赢单率",
         "销售过程健康度(按销售人员)",
         "业绩预测与目标看板",
+        "赢单概率下降最多的在途商机",
         "跟进备注关键词热力图",
     ],
     "en": [
@@ -33,6 +34,7 @@ HEADINGS = {
         "Conversion and win rate by value",
         "Process health per rep",
         "Forecast and target board",
+        "Open deals whose win probability fell most",
         "Note keyword heat maps",
     ],
 }
