@@ -125,7 +125,7 @@ def highest_scores(scores: pd.DataFrame, model: str, show: int) -> Table:
             f"{row.probability:.1%}",
             str(row.score),
             row.grade,
-            row.trend or "",
+            row.trend if isinstance(row.trend, str) else "",  # none: younger than a week
             row.top_positive,
             row.top_negative,
         )

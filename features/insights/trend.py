@@ -46,7 +46,7 @@ _ENDS = {"lead": ("converted_at", "disqualified_at"), "opportunity": ("closed_at
 def trend_labels(now: np.ndarray, before: np.ndarray) -> list[str | None]:
     """``improving``, ``stable`` or ``declining`` for each probability now against ``TREND_DAYS`` before (0-1); None
     where there is no earlier probability (NaN)."""
-    change = (np.asarray(now, dtype=float) - np.asarray(before, dtype=float)) * 100
+    change = np.round((np.asarray(now, dtype=float) - np.asarray(before, dtype=float)) * 100, 9)  # 5.0, not 4.99..
     return [
         None if np.isnan(c) else LABELS[0] if c >= TREND_POINTS else LABELS[2] if c <= -TREND_POINTS else LABELS[1]
         for c in change
