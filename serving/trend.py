@@ -19,7 +19,7 @@ from features.insights.trend import TREND_POINTS, entity_trend, trend_rule
 from serving.reload import Loaded
 from serving.request_ids import HEADER, call_ids
 from serving.results import model_fields
-from serving.schemas.trend import RESPONSES, LeadId, OpportunityId, TrendPoint, TrendResponse
+from serving.schemas.trend import LeadId, OpportunityId, TrendPoint, TrendResponse, not_found
 
 __all__ = ["LeadId", "OpportunityId", "trend_answer", "trend_route"]
 #: Each route's description in the OpenAPI document.
@@ -33,7 +33,8 @@ DESCRIPTIONS = {
 
 def trend_route(entity: str) -> dict[str, Any]:
     """What a trend route declares in the OpenAPI document: its answer, the 404 and its description."""
-    return {"response_model": TrendResponse, "responses": RESPONSES, "description": DESCRIPTIONS[entity]}
+    noun = "lead" if entity == "lead" else "deal"
+    return {"response_model": TrendResponse, "responses": not_found(noun), "description": DESCRIPTIONS[entity]}
 
 
 def trend_answer(request: Request, loaded: Loaded, entity: str, entity_id: str) -> JSONResponse:

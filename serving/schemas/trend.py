@@ -23,13 +23,16 @@ MESSAGE_SCHEMA = {
     "required": ["message"],
     "properties": {"message": {"type": "string", "description": "Which id the history does not hold."}},
 }
-#: The answers the routes declare beside 200 (the guard adds 401, 403, 422, 429 and 503).
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {
-        "description": "The id is not a lead (deal) of the CRM history the service holds.",
-        "content": {"application/json": {"schema": MESSAGE_SCHEMA}},
+
+
+def not_found(noun: str) -> dict[int | str, dict[str, Any]]:
+    """The 404 a trend route declares beside 200 (the guard adds 401, 403, 422, 429 and 503)."""
+    return {
+        404: {
+            "description": f"The id is not a {noun} of the CRM history the service holds.",
+            "content": {"application/json": {"schema": MESSAGE_SCHEMA}},
+        }
     }
-}
 
 
 class TrendPoint(BaseModel):
