@@ -29,8 +29,8 @@ from features.crm.dataset import Dataset, time_ns, to_utc, to_utc_scalar
 from features.errors import DataError, NotFound
 from features.messages import Locale, text
 from features.pit.build import build_features
-from features.pit.frames import entity_table, frame_codes
-from features.pit.timeline import DAY_NS, NAT, earliest, lookup, times, to_time
+from features.pit.frames import closed_at, entity_table, frame_codes
+from features.pit.timeline import DAY_NS, NAT, lookup, to_time
 from features.scoring.scorer import Scorer
 
 #: How far back the label looks, in days (also ``p_7d_ago``'s distance and the grid's step).
@@ -40,7 +40,6 @@ TREND_POINTS = 5.0
 LABELS = ("improving", "stable", "declining")
 #: A closed entity's last point is this long before its close: a cutoff at the close would know the outcome.
 BEFORE_CLOSE_NS = 1_000_000_000
-_ENDS = {"lead": ("converted_at", "disqualified_at"), "opportunity": ("closed_at",)}
 
 
 def trend_labels(now: np.ndarray, before: np.ndarray) -> list[str | None]:
@@ -83,7 +82,7 @@ def history_frame(ds: Dataset, entity: str, ids: Sequence[str], at: pd.Timestamp
     unknown = (codes < 0) | (created == NAT) | (created > cutoff)
     if unknown.any():
         raise NotFound(f"no {entity} {ids[int(np.argmax(unknown))]!r} in the history as of {at:%Y-%m-%d %H:%M}")
-    closed = _closed_at(table, entity)[codes]
+    closed = closed_at(ds, entity)[codes]
     end = np.where((closed != NAT) & (closed <= cutoff), closed - BEFORE_CLOSE_NS, cutoff)
     if (end < created).any():
         raise DataError(f"{entity} {ids[int(np.argmax(end < created))]!r} closed at its creation: it was never open")
@@ -125,17 +124,17 @@ class Trend:
     @property
     def p_7d_ago(self) -> float:
         """``TREND_DAYS`` before the last point; NaN for an entity younger than that."""
-        return week_before_last(self.points)
+        return _week_before_last(self.points)
 
     @property
     def label(self) -> str | None:
         return trend_labels(np.array([self.probability]), np.array([self.p_7d_ago]))[0]
 
 
-def week_before_last(points: pd.DataFrame) -> float:
+def _week_before_last(points: pd.DataFrame) -> float:
     """The probability of the point ``TREND_DAYS`` before the last one of a scored history; NaN when none is."""
-    times_ = points["cutoff_time"]
-    match = points["probability"][times_ == times_.iloc[-1] - pd.Timedelta(days=TREND_DAYS)]
+    cutoffs = points["cutoff_time"]
+    match = points["probability"][cutoffs == cutoffs.iloc[-1] - pd.Timedelta(days=TREND_DAYS)]
     return float(match.iloc[0]) if len(match) else float("nan")
 
 
@@ -144,7 +143,7 @@ def entity_trend(ds: Dataset, scorer: Scorer, entity_id: str, at: pd.Timestamp) 
     points = score_history(ds, scorer, history_frame(ds, scorer.entity, [entity_id], at))
     table, id_col = entity_table(ds, scorer.entity)
     code = frame_codes(ds, scorer.entity, points.iloc[:1])[0]
-    closed = _closed_at(table, scorer.entity)[code]
+    closed = closed_at(ds, scorer.entity)[code]
     return Trend(
         scorer.entity,
         str(table[id_col].iloc[code]),
@@ -152,12 +151,3 @@ def entity_trend(ds: Dataset, scorer: Scorer, entity_id: str, at: pd.Timestamp) 
         to_time(np.array([closed])).iloc[0] if closed != NAT and closed <= to_utc_scalar(at).value else None,
         points.drop(columns="entity_id"),
     )
-
-
-def _closed_at(table: pd.DataFrame, entity: str) -> np.ndarray:
-    """When each entity stopped being open (NAT: open), as int64 ns."""
-    first, *rest = _ENDS[entity]
-    out = times(table, first)
-    for column in rest:
-        out = earliest(out, times(table, column))
-    return out
