@@ -49,8 +49,8 @@ class TrendResponse(BaseModel):
 
     model: str = Field(description="The served champion that scored every point.")
     model_version: str = Field(description="Its MLflow registry version.")
-    entity: Literal["lead", "opportunity"]
-    entity_id: str
+    entity: Literal["lead", "opportunity"] = Field(description="lead or opportunity (a deal).")
+    entity_id: str = Field(description="The id asked for.")
     as_of: datetime = Field(description="The history's export time: no point is later.")
     created_at: datetime = Field(description="When the lead or deal was created: the first point.")
     closed_at: datetime | None = Field(
