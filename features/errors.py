@@ -28,6 +28,12 @@ class NotEnoughData(DataError):
     (``training.prior``)."""
 
 
+class NotFound(SalesmlError):
+    """An id the data does not hold (a lead or deal asked for by id): the service answers 404."""
+
+    http_status = HTTPStatus.NOT_FOUND
+
+
 class StoreError(SalesmlError):
     """salesml's local store is damaged. Not a DataError, which commands that go on without a model catch as
     'no model yet' (the manager report, export): a damaged store must stop them all."""

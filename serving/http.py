@@ -21,7 +21,9 @@
   ``MAX_LISTED`` errors and quotes at most ``EXCERPT`` characters of any text that may come from the input (a
   field name, BentoML's own error text).
 - A path that is no route of the service reaches the app as ``UNROUTED`` (still a 404): BentoML's metrics label
-  requests by path, and a scan of random paths would otherwise grow ``/metrics`` and the worker without bound.
+  requests by path, and a scan of random paths would otherwise grow ``/metrics`` and the worker without bound. Under
+  ``/v1`` its 404 is JSON with a ``message``, as the routes' own 404s (an id no route takes, such as one with a line
+  break in a ``/v1/leads/{lead_id}/trend`` path, answers like an id the history does not hold).
 - The OpenAPI document (``/docs.json``) is amended to say so: the bearer scheme and these answers on ``/v1``, and
   the top-level request fields that take null (BentoML's document leaves that out).
 """
@@ -319,6 +321,8 @@ class UnroutedPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._routed(self.app.routes, scope):
+            if scope["path"].startswith("/v1/"):
+                send = ApiGuard._rewritten(send, lambda status: status == 404, _no_route)
             scope = {**scope, "path": UNROUTED, "raw_path": UNROUTED.encode()}
         await self.app(scope, receive, send)
 
@@ -335,6 +339,10 @@ class UnroutedPaths:
                 return self._routed(route.routes, {**scope, **child})
             return True
         return False
+
+
+def _no_route(_: bytes) -> tuple[int, dict[str, Any]]:
+    return 404, {"message": "no such endpoint or id: /docs.json lists the endpoints"}
 
 
 def _static_files(routes: Iterable[BaseRoute]) -> Iterable[str]:

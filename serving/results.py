@@ -136,6 +136,11 @@ def log_head(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, A
     return head | model_fields(model) if model is not None else head
 
 
+def answer_head(head: dict[str, Any]) -> dict[str, Any]:
+    """What an answer shares with its log records' head: the call's id and the model that answered."""
+    return {key: head[key] for key in ("request_id", "model", "model_version", "model_kind")}
+
+
 def model_fields(model: Exported) -> dict[str, Any]:
     """The model, version and kind (``ml`` or ``prior``) an answer and its log records name."""
     return {"model": model.info["name"], "model_version": model.info["version"], "model_kind": model.kind}

@@ -46,7 +46,7 @@ from serving.refusals import answered
 from serving.reload import NO_HISTORY, LiveModels, Loaded, settle
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
-from serving.results import log_head, request_id, scored_calls
+from serving.results import answer_head, log_head, request_id, scored_calls
 from serving.routing import run_routing
 from serving.schemas.checks import AccountRecord, ChecksRequest, ChecksResponse, LeadRecord, OpportunityRecord
 from serving.schemas.forecast import (
@@ -71,6 +71,7 @@ from serving.schemas.scoring import (
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
 from serving.shadow import Shadow
 from serving.store import CONTEXT, SERVED, Exported, stored
+from serving.trend import LeadId, OpportunityId, trend_answer, trend_route
 from serving.workflow import entity_of, run_quality, run_sweep
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -324,6 +325,14 @@ class SalesML:
         """The latest manager report (salesml report) as one self-contained HTML page; 404 before there is one."""
         return serve_report(request, locale, self.live.current.log)
 
+    @meta.get("/leads/{lead_id}/trend", **trend_route("lead"))
+    def lead_trend(self, request: Request, lead_id: LeadId) -> JSONResponse:
+        return trend_answer(request, self.live.current, "lead", lead_id)
+
+    @meta.get("/opportunities/{opportunity_id}/trend", **trend_route("opportunity"))
+    def opportunity_trend(self, request: Request, opportunity_id: OpportunityId) -> JSONResponse:
+        return trend_answer(request, self.live.current, "opportunity", opportunity_id)
+
     def _forecaster(self, request: ForecastOptions) -> tuple[Loaded, Exported, pd.Timestamp]:
         """What a forecast call runs with: the served state (its history), the close-probability model and the checked
         as-of time."""
@@ -356,10 +365,7 @@ class SalesML:
             ]
         )
         return {
-            "request_id": head["request_id"],
-            "model": head["model"],
-            "model_version": head["model_version"],
-            "model_kind": head["model_kind"],
+            **answer_head(head),
             "as_of": at.to_pydatetime(),
             "period": request.period,
         }

@@ -21,6 +21,7 @@ from features.errors import DataError
 from features.insights.activity_quality import score_activities
 from features.insights.sweep import sweep
 from serving.context import ServingContext
+from serving.results import answer_head
 from serving.schemas.common import at_or_now
 from serving.schemas.scoring import LeadIn, LeadScoreRequest, OpportunityIn, OpportunityScoreRequest
 from serving.schemas.workflow import (
@@ -56,7 +57,7 @@ def run_sweep(
         raise DataError(str(error), field="lead_ids" if request.lead_ids else None) from error
     rows = [SweepRow(**row) for row in _records(result.rows)]
     answer = SweepResponse(
-        **_answer_head(head),
+        **answer_head(head),
         as_of=result.as_of.to_pydatetime(),
         since=result.since.to_pydatetime(),
         **{k: v for k, v in result.counts().items() if k != "flagged"},
@@ -84,7 +85,7 @@ def run_quality(
         raise DataError(str(error), field=f"{entity}_id" if sent is None else None) from error
     activities = [_activity(row) for row in _records(scored)]
     answer = QualityResponse(
-        **_answer_head(head),
+        **answer_head(head),
         as_of=at.to_pydatetime(),
         entity=entity,
         entity_id=str(entity_id),
@@ -115,10 +116,6 @@ def _activity(row: dict[str, Any]) -> ActivityQuality:
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """A result table's rows as JSON values (missing ones null, times ISO 8601): what the response models take."""
     return json.loads(table.to_json(orient="records", date_format="iso", date_unit="s"))
-
-
-def _answer_head(head: dict[str, Any]) -> dict[str, Any]:
-    return {key: head[key] for key in ("request_id", "model", "model_version", "model_kind")}
 
 
 def _record(head: dict[str, Any], answer: BaseModel, request: BaseModel) -> dict[str, Any]:

@@ -118,6 +118,8 @@ def score_cmd(
     show: Annotated[int, typer.Option(min=0, help="Print this many of the highest scores.")] = 3,
 ) -> None:
     """Score every open lead or opportunity as of a time with the champion model."""
+    from features.insights.trend import trend_rule
+    from features.messages import locale_of
     from training.scoring import score_open
 
     output_file(out)  # before scoring: a path that cannot be written fails now, not after the work
@@ -127,15 +129,22 @@ def score_cmd(
     if show:
         console.print(highest_scores(scores, model, show))
     console.print(f"scored {len(scores):,} open rows with {model} -> {out}")
+    console.print(f"trend: {trend_rule(locale_of(locale))}")
 
 
 def highest_scores(scores: pd.DataFrame, model: str, show: int) -> Table:
-    """The ``show`` highest scores with their grade and leading factors each way."""
+    """The ``show`` highest scores with their grade, trend and leading factors each way."""
     table = Table(title=f"{model} v{scores['model_version'].iloc[0]}: highest scores")
-    for column in ("entity_id", "probability", "score", "grade", "top_positive", "top_negative"):
+    for column in ("entity_id", "probability", "score", "grade", "trend", "top_positive", "top_negative"):
         table.add_column(column, overflow="fold")
     for row in scores.nlargest(show, "probability").itertuples():
         table.add_row(
-            row.entity_id, f"{row.probability:.1%}", str(row.score), row.grade, row.top_positive, row.top_negative
+            row.entity_id,
+            f"{row.probability:.1%}",
+            str(row.score),
+            row.grade,
+            row.trend if isinstance(row.trend, str) else "",  # none: younger than a week
+            row.top_positive,
+            row.top_negative,
         )
     return table

@@ -1,4 +1,5 @@
-"""Batch scoring: every open entity as of a time, through the same feature code and scorer as the service."""
+"""Batch scoring: every open entity as of a time, through the same feature code and scorer as the service, with its
+probability a week earlier and its trend (``features.insights.trend``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 
 from features.crm.dataset import as_of_time, read_dataset
 from features.errors import DataError
+from features.insights.trend import trend_labels, week_ago
 from features.messages import Locale, locale_of
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
@@ -22,8 +24,9 @@ def _words(effects: list[FactorEffect], locale: Locale) -> str:
 
 
 def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: int) -> pd.DataFrame:
-    """ids, probability, score, grade, the base probability, the top factors each way with their values and effects,
-    the effect of the others (base + listed + others = probability), the model version and its kind (ml or prior)."""
+    """ids, probability, score, grade, the base probability, the probability 7 days earlier and the trend label, the
+    top factors each way with their values and effects, the effect of the others (base + listed + others =
+    probability), the model version and its kind (ml or prior)."""
     language = locale_of(locale)
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
@@ -33,11 +36,14 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
         raise DataError(f"no {scorer.entity} is open as of {at:%Y-%m-%d %H:%M}: nothing to score")
     table = build_features(ds, scorer.entity, frame, progress=True)
     scored, reasons = scorer.predict_with_factors(table, top=top, locale=language)
+    before = week_ago(ds, scorer, frame)
     return pd.DataFrame(
         {
             "entity_id": frame["entity_id"],
             "as_of": frame["cutoff_time"],
             **scored.drop(columns=["other_effect", "warnings"]),
+            "p_7d_ago": before,
+            "trend": trend_labels(scored["probability"].to_numpy(), before),
             "top_positive": [_words(r["positive"], language) for r in reasons],
             "top_negative": [_words(r["negative"], language) for r in reasons],
             "other_effect": scored["other_effect"],

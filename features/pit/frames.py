@@ -128,16 +128,22 @@ def scoring_frame(ds: Dataset, entity: str, at: pd.Timestamp | None = None) -> p
     return _frame(ds, table[id_col][keep], np.full(int(keep.sum()), cutoff))
 
 
+def closed_at(ds: Dataset, entity: str) -> np.ndarray:
+    """When each entity of its table stopped being open (int64 ns; ``NAT``: open at the export): a deal's close, a
+    lead's conversion or disqualification, whichever came first."""
+    table, _ = entity_table(ds, entity)
+    first, *rest = ("converted_at", "disqualified_at") if entity == "lead" else ("closed_at",)
+    out = times(table, first)
+    for column in rest:
+        out = earliest(out, times(table, column))
+    return out
+
+
 def _open(ds: Dataset, entity: str, cutoffs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Whether each entity (``rows`` of its table, default all) is still open at its cutoff."""
-    table, _ = entity_table(ds, entity)
-    ends = ("converted_at", "disqualified_at") if entity == "lead" else ("closed_at",)
-    is_open = np.ones(len(cutoffs), dtype=bool)
-    for column in ends:
-        t = times(table, column)
-        t = t if rows is None else t[rows]
-        is_open &= (t == NAT) | (t > cutoffs)
-    return is_open
+    closed = closed_at(ds, entity)
+    closed = closed if rows is None else closed[rows]
+    return (closed == NAT) | (closed > cutoffs)
 
 
 def _frame(ds: Dataset, ids: pd.Series, cutoffs: np.ndarray) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from features.cli import user_errors
 from features.crm.importers import UnfitImport
-from features.errors import DataError, SalesmlError, StoreError, Unavailable
+from features.errors import DataError, NotFound, SalesmlError, StoreError, Unavailable
 from serving.http import refused
 from serving.refusals import answer
 
@@ -23,6 +23,7 @@ from serving.refusals import answer
         (UnfitImport("leads: 80% quarantined"), 1, 422),
         (StoreError("mlflow.db is unreadable"), 2, 503),
         (Unavailable("lead_score was never exported"), 2, 503),
+        (NotFound("no lead 'L1' in the history"), 2, 404),
     ],
 )
 def test_each_error_carries_its_exit_code_and_status(error: SalesmlError, exit_code: int, status: int) -> None:

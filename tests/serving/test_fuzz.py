@@ -56,6 +56,7 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 SCORING = ("POST /v1/leads/score", "POST /v1/opportunities/score")
 FORECASTS = ("POST /v1/forecast", "POST /v1/targets/attainment")
 WORKFLOW = ("POST /v1/leads/sweep", "POST /v1/activities/quality")
+TRENDS = ("GET /v1/leads/{lead_id}/trend", "GET /v1/opportunities/{opportunity_id}/trend")
 #: Generated cases per (operation, mode); operations not named here (no input: /healthz, /v1/models, ...) get one.
 BUDGET = {
     **{(label, mode): n for label in SCORING for mode, n in ((POSITIVE, 300), (NEGATIVE, 120))},
@@ -67,6 +68,7 @@ BUDGET = {
     ("GET /v1/report", NEGATIVE): 20,
     ("POST /v1/leads/route", POSITIVE): 60,
     ("POST /v1/leads/route", NEGATIVE): 40,
+    **{(label, mode): n for label in TRENDS for mode, n in ((POSITIVE, 30), (NEGATIVE, 10))},  # ids: almost all 404
 }
 MIN_CASES = 700
 #: Positive cases of a scoring or forecast endpoint that must be answered (200), so the fuzz reaches the model and
@@ -111,9 +113,16 @@ def describe(error: BaseException) -> str:
 def test_fuzz_the_openapi_document(server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/docs.json", config=CONFIG, timeout=30)
     operations = {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
-    assert {*SCORING, *FORECASTS, *WORKFLOW, "GET /v1/models", "GET /v1/report", "GET /healthz", "GET /readyz"} <= set(
-        operations
-    ), sorted(operations)
+    assert {
+        *SCORING,
+        *FORECASTS,
+        *WORKFLOW,
+        *TRENDS,
+        "GET /v1/models",
+        "GET /v1/report",
+        "GET /healthz",
+        "GET /readyz",
+    } <= set(operations), sorted(operations)
 
     executed: Counter[tuple[str, str]] = Counter()
     statuses: Counter[tuple[str, int]] = Counter()

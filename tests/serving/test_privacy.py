@@ -152,3 +152,9 @@ def test_the_scan_finds_a_planted_leak(tmp_path: Path, server: Server) -> None:
     assert {line.split(": ", 1)[1] for line in found} == set(PLANTED)
     PredictionLog(tmp_path / "redacted", Redactor(b"a-key-for-this-test-only")).append([record])
     assert leaks([tmp_path / "redacted"]) == []
+
+
+def test_a_logged_value_with_a_unicode_line_separator_reads_back_as_one_record(tmp_path: Path) -> None:
+    odd = "a\u2028b\x85c\u2029d"  # str.splitlines splits at each; a client may send any of them
+    PredictionLog(tmp_path, Redactor(b"a-key-for-this-test-only")).append([{"endpoint": odd}, {"endpoint": "next"}])
+    assert [r["endpoint"] for r in read_log(tmp_path)] == [odd, "next"]

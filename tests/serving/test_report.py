@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from features.insights.monitoring.outcomes import read_log
+from features.insights.trend import TREND_POINTS
 from tests.helpers import salesml
 from tests.serving.server import Server, Stores
 from training.report.browser import browser_paths, images, opened
+from training.report.sections.trend import BARS, FALLING_DEALS
 from training.report.text import report_words
 
 HEADINGS = {
@@ -26,6 +28,7 @@ HEADINGS = {
         "销售过程健康度(按销售人员)",
         "业绩预测与目标看板",
         "预测变动原因",
+        "赢单概率下降最多的在途商机",
         "跟进备注关键词热力图",
     ],
     "en": [
@@ -35,6 +38,7 @@ HEADINGS = {
         "Process health per rep",
         "Forecast and target board",
         "Forecast drivers",
+        "Open deals whose win probability fell most",
         "Note keyword heat maps",
     ],
 }
@@ -103,3 +107,20 @@ def test_the_report_in_headless_chromium(reports: dict[str, Path], locale: str) 
     assert len(pictures) >= MIN_PICTURES, pictures
     broken = [p["alt"] for p in pictures if not p["complete"] or p["width"] == 0]
     assert not broken, broken
+
+
+def test_the_falling_deals_fell_most_first_each_with_its_weekly_sparkline(reports: dict[str, Path]) -> None:
+    html = reports["en"].read_text(encoding="utf-8")
+    section = re.search(r'<section id="trend">(.*?)</section>', html, re.S)
+    assert section is not None
+    rows = re.findall(r"<tr>((?:<td.*?</td>)+)</tr>", section[1])
+    cells = [re.findall(r'<td class="([^"]*)">([^<]*)</td>', row) for row in rows]
+    assert 0 < len(cells) <= FALLING_DEALS
+    changes = [float(row[4][1]) for row in cells]
+    assert all(c < 0 for c in changes) and changes == sorted(changes)
+    for row, change in zip(cells, changes, strict=True):
+        label, spark = row[5], row[6]
+        if abs(change + TREND_POINTS) > 0.05:  # the cell is rounded to 0.1 point: not at the cut itself
+            assert label[1] == ("declining" if change < -TREND_POINTS else "stable")
+        assert spark[0] == "spark" and spark[1] and set(spark[1]) <= set(BARS)
+    assert f"up {TREND_POINTS:g} probability points" in section[1]

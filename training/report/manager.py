@@ -3,9 +3,10 @@
 Sections (``training.report.sections``): the champion models' card (data window, metrics beside the baselines,
 calibration, grades), the key deal factors in plain words with SHAP pictures, each rep's process health on the field's
 three hard metrics (``features.insights.health.rep_health``), the forecast fan chart and target board, what moved
-the forecast since a week before (``features.insights.drivers``), and the note-keyword heat maps (open deals x
-categories, teams x categories). Everything is computed as of ``--as-of`` (default: the export) with the champions in
-the MLflow registry, through the code the service and the notebooks use.
+the forecast since a week before (``features.insights.drivers``), the open deals whose win probability fell most with
+their weekly history (``features.insights.trend``), and the note-keyword heat maps (open deals x categories, teams x
+categories). Everything is computed as of ``--as-of`` (default: the export) with the champions in the MLflow
+registry, through the code the service and the notebooks use.
 
 The latest report per locale is also kept where the service finds it (``features.config.latest_report``).
 """
@@ -38,6 +39,7 @@ from training.report.sections.forecast import forecast_section
 from training.report.sections.health import rep_health_section
 from training.report.sections.keywords import keyword_section
 from training.report.sections.model_card import model_card
+from training.report.sections.trend import trend_section
 from training.report.sections.values import value_section
 from training.report.text import report_words
 
@@ -78,6 +80,7 @@ def _sections(
     """Every section in page order, one step of the progress bar each (and one each for the champions and the
     open deals' features, which several sections read)."""
     state: dict[str, Any] = {}
+    locale: Locale = "zh-CN" if zh else "en"
     sections: list[Section] = []
 
     def champions() -> None:
@@ -100,7 +103,7 @@ def _sections(
                 deal_factors(state["champions"]["close_probability"], state["x"], t, zh, zh_labels)
             ),
         ),
-        ("values", lambda: sections.append(value_section(state["champions"], as_known, t, "zh-CN" if zh else "en"))),
+        ("values", lambda: sections.append(value_section(state["champions"], as_known, t, locale))),
         ("rep health", lambda: sections.append(rep_health_section(as_known, t, zh_labels))),
         (
             "forecast",
@@ -109,6 +112,12 @@ def _sections(
         (
             "forecast drivers",
             lambda: sections.append(drivers_section(ds, state["champions"]["close_probability"], at, t)),
+        ),
+        (
+            "trend",
+            lambda: sections.append(
+                trend_section(ds, state["champions"]["close_probability"], state["deals"], at, t, locale)
+            ),
         ),
         ("keywords", lambda: sections.append(keyword_section(as_known, state["deals"], t, zh_labels))),
     ]

@@ -32,11 +32,12 @@ SLICES = {
 
 
 def read_log(directory: Path) -> list[dict[str, Any]]:
-    """Every record in the prediction log directory, oldest file first."""
+    """Every record in the prediction log directory, oldest file first. Records end at a line feed alone: a logged
+    value may hold a character ``str.splitlines`` would split at (U+0085, U+2028, a form feed...), written as is."""
     return [
         json.loads(line)
         for file in sorted(directory.glob(LOG_FILE.replace("{:%Y-%m-%d}", "*")))
-        for line in file.read_text(encoding="utf-8").splitlines()
+        for line in file.read_text(encoding="utf-8").split("\n")
         if line.strip()
     ]
 
