@@ -133,6 +133,7 @@ def what_if(
 ) -> list[WhatIf]:
     """The candidate ``actions`` (default: all of ``ACTIONS``) for each of the model's entities ``ids`` as of
     ``as_of``; DataError for an unknown action or id, or an entity that is closed or not yet created at ``as_of``."""
+    ids = list(dict.fromkeys(ids))
     chosen = list(dict.fromkeys(actions or ACTIONS))
     unknown = [a for a in chosen if a not in ACTIONS]
     if unknown:
@@ -144,11 +145,14 @@ def what_if(
     names = ds.manifest.stage_names()
     stages = [_stage_name(names, now[0].loc[k, "stage_index"]) if entity == "opportunity" else "lead" for k in ids]
     acts = _known_activities(ds, entity, ids, as_of)
+    created = ds.get(ENTITIES[entity][0]).set_index(ENTITIES[entity][1])["created_at"]
     plans = {key: _delay(key, follow_up_hours) for key in chosen}
     skipped: dict[str, list[Skipped]] = {i: [] for i in ids}
     takes: dict[str, list[str]] = {}
     for entity_id, stage in zip(ids, stages, strict=True):
         mine = acts[acts["entity_id"] == entity_id]
+        if entity == "lead":  # a new lead is the customer's first contact: answering it is the first response
+            mine = pd.concat([_arrival(entity_id, created[entity_id]), mine], ignore_index=True)
         for key in chosen:
             why = _why_not(key, entity, stage, mine, as_of, as_of + plans[key])
             if why is None:
@@ -261,7 +265,14 @@ def _known_activities(ds: Dataset, entity: str, ids: Sequence[str], as_of: pd.Ti
             "inbound": inbound,
         }
     )
-    return out[out["known_at"] <= as_of].sort_values("known_at", kind="stable")
+    return out[out["known_at"] <= as_of].sort_values("known_at", kind="stable").reset_index(drop=True)
+
+
+def _arrival(lead_id: str, created_at: pd.Timestamp) -> pd.DataFrame:
+    """A lead's creation as an inbound contact."""
+    return pd.DataFrame(
+        {"entity_id": [lead_id], "type": [None], "contact_role": [None], "next_step": [None], "known_at": [created_at]}
+    ).assign(inbound=True)
 
 
 def _why_not(
@@ -292,7 +303,7 @@ def _inbound_why_not(acts: pd.DataFrame, outbound: pd.DataFrame, at: pd.Timestam
     inbound = acts[acts["inbound"]]
     if inbound.empty:
         return "no_inbound"
-    last = inbound["known_at"].iloc[-1]
+    last = inbound["known_at"].max()
     if (outbound["known_at"] >= last).any():
         return "answered"
     return "late" if at > last + pd.Timedelta(hours=INBOUND_RESPONSE_HOURS) else None

@@ -45,7 +45,7 @@ def test_a_new_senior_meeting_shows_in_the_decision_chain(crm) -> None:
         assert a.stage in STAGE_RULES["quote_revision"] or "quote_revision" not in {o.action for o in a.options}
 
 
-def test_a_lead_gets_no_poc_or_quote_and_an_hour_old_contact_can_be_answered(crm) -> None:
+def test_a_lead_gets_no_poc_or_quote_and_a_new_one_can_be_answered_within_the_hour(crm) -> None:
     ds, scorers = crm
     leads = ds.get("leads")
     lead = leads[leads["converted_at"].notna()].iloc[0]
@@ -56,8 +56,11 @@ def test_a_lead_gets_no_poc_or_quote_and_an_hour_old_contact_can_be_answered(crm
     (answer,) = what_if(ds_new, scorers["lead_score"], [lead["lead_id"]], at, locale="en")
     skipped = {s.action: s.reason for s in answer.skipped}
     assert skipped["poc_start"] == skipped["quote_revision"] == "needs a deal (a lead has no POC or quote yet)"
-    assert skipped["inbound_response"] == "no inbound contact to answer"
-    assert {"follow_up", "meet_cto", "demo"} <= {o.action for o in answer.options}
+    assert {"inbound_response", "follow_up", "meet_cto", "demo"} <= {o.action for o in answer.options}
+    (later,) = what_if(ds_new, scorers["lead_score"], [lead["lead_id"]], at + pd.Timedelta(hours=2), locale="en")
+    assert {s.action: s.reason for s in later.skipped}[
+        "inbound_response"
+    ] == "the latest inbound contact is more than 1 h old"
 
 
 def test_closed_deals_and_unknown_actions_are_refused(crm) -> None:
