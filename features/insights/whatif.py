@@ -31,6 +31,8 @@ FOLLOW_UP_HOURS = 24.0  # default N of "a follow-up within N hours"
 INBOUND_RESPONSE_HOURS = 1.0  # an inbound contact answered within this many hours
 MOVED_MIN = 0.005  # a factor whose effect changes less than half a point did not move
 KNOWN_AFTER = pd.Timedelta(seconds=1)  # the cutoff after an action: it is known
+#: Scored rows: per entity id the probability and stage index, each row's factor effects, the factors' names.
+Scored = tuple[pd.DataFrame, list[dict[str, float]], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -144,21 +146,8 @@ def what_if(
     now = _scored(ds, scorer, entity, [(i, as_of) for i in ids], history, locale)
     names = ds.manifest.stage_names()
     stages = [_stage_name(names, now[0].loc[k, "stage_index"]) if entity == "opportunity" else "lead" for k in ids]
-    acts = _known_activities(ds, entity, ids, as_of)
-    created = ds.get(ENTITIES[entity][0]).set_index(ENTITIES[entity][1])["created_at"]
     plans = {key: _delay(key, follow_up_hours) for key in chosen}
-    skipped: dict[str, list[Skipped]] = {i: [] for i in ids}
-    takes: dict[str, list[str]] = {}
-    for entity_id, stage in zip(ids, stages, strict=True):
-        mine = acts[acts["entity_id"] == entity_id]
-        if entity == "lead":  # a new lead is the customer's first contact: answering it is the first response
-            mine = pd.concat([_arrival(entity_id, created[entity_id]), mine], ignore_index=True)
-        for key in chosen:
-            why = _why_not(key, entity, stage, mine, as_of, as_of + plans[key])
-            if why is None:
-                takes.setdefault(key, []).append(entity_id)
-            else:
-                skipped[entity_id].append(Skipped(key, _name(key, locale), _say(f"skip.{why}", locale)))
+    takes, skipped = _sorted_out(ds, entity, dict(zip(ids, stages, strict=True)), plans, as_of, locale)
     options: dict[str, list[Option]] = {i: [] for i in ids}
     for key, takers in takes.items():
         at = as_of + plans[key]
@@ -171,6 +160,32 @@ def what_if(
         WhatIf(i, as_of, stage, float(now[0].loc[i, "probability"]), _ranked(options[i]), skipped[i])
         for i, stage in zip(ids, stages, strict=True)
     ]
+
+
+def _sorted_out(
+    ds: Dataset,
+    entity: str,
+    stages: dict[str, str],
+    plans: dict[str, pd.Timedelta],
+    as_of: pd.Timestamp,
+    locale: Locale,
+) -> tuple[dict[str, list[str]], dict[str, list[Skipped]]]:
+    """Per action, the entities it is proposed to; per entity, the actions skipped and why."""
+    acts = _known_activities(ds, entity, list(stages), as_of)
+    created = ds.get(ENTITIES[entity][0]).set_index(ENTITIES[entity][1])["created_at"]
+    takes: dict[str, list[str]] = {}
+    skipped: dict[str, list[Skipped]] = {i: [] for i in stages}
+    for entity_id, stage in stages.items():
+        mine = acts[acts["entity_id"] == entity_id]
+        if entity == "lead":  # a new lead is the customer's first contact: answering it is the first response
+            mine = pd.concat([_arrival(entity_id, created[entity_id]), mine], ignore_index=True)
+        for key, delay in plans.items():
+            why = _why_not(key, entity, stage, mine, as_of, as_of + delay)
+            if why is None:
+                takes.setdefault(key, []).append(entity_id)
+            else:
+                skipped[entity_id].append(Skipped(key, _name(key, locale), _say(f"skip.{why}", locale)))
+    return takes, skipped
 
 
 def _delay(key: str, follow_up_hours: float) -> pd.Timedelta:
@@ -218,7 +233,7 @@ def _scored(
     rows: list[tuple[str, pd.Timestamp]],
     history: History,
     locale: Locale,
-) -> tuple[pd.DataFrame, list[dict[str, float]], dict[str, str]]:
+) -> Scored:
     """Per entity id: the probability and stage index, every factor's effect, and the factors' display names."""
     frame = pd.DataFrame({"entity_id": [i for i, _ in rows], "cutoff_time": pd.Series([t for _, t in rows])})
     table = build_features(ds, entity, frame, history=history)
@@ -230,7 +245,7 @@ def _scored(
     return scores, effects, names
 
 
-def _option(key: str, at: pd.Timestamp, before: tuple, after: tuple, entity_id: str, locale: Locale) -> Option:
+def _option(key: str, at: pd.Timestamp, before: Scored, after: Scored, entity_id: str, locale: Locale) -> Option:
     """The action's probabilities and the factors whose effect moved by at least MOVED_MIN, largest first."""
     row = before[0].index.get_loc(entity_id)
     was, now = before[1][row], after[1][row]

@@ -15,7 +15,7 @@ from serving.schemas.scoring import OpportunityIn, OpportunityScoreRequest
 WHATIF_EXAMPLE: dict[str, Any] = example("whatif-opportunity")
 MAX_DEALS = 100  # each deal is scored twice per action
 MAX_FOLLOW_UP_HOURS = 24 * 30
-ActionName = Literal[tuple(ACTIONS)]  # type: ignore[valid-type]
+ActionName = Literal[tuple(ACTIONS)]
 
 
 class WhatIfRequest(OpportunityScoreRequest):
@@ -27,7 +27,7 @@ class WhatIfRequest(OpportunityScoreRequest):
         min_length=1, max_length=MAX_DEALS, description="The open deals (1 to 100)."
     )
     top: int = Field(5, ge=1, le=20, strict=True, description="How many moved factors to list per action.")
-    actions: list[ActionName] | None = Field(  # type: ignore[valid-type]
+    actions: list[ActionName] | None = Field(
         None, max_length=len(ACTIONS), description=f"Candidate actions to try (default: all): {', '.join(ACTIONS)}."
     )
     follow_up_hours: float = Field(
@@ -44,7 +44,7 @@ class MovedFactor(BaseModel):
 
 
 class ActionOption(BaseModel):
-    action: ActionName  # type: ignore[valid-type]
+    action: ActionName
     name: str = Field(description="The action in the requested locale.")
     occurs_at: datetime = Field(description="When the hypothetical activity happens: as_of plus the action's delay.")
     p_win_before: float = Field(ge=0, le=1, description="p_win a second after occurs_at without the action.")
@@ -54,7 +54,7 @@ class ActionOption(BaseModel):
 
 
 class SkippedAction(BaseModel):
-    action: ActionName  # type: ignore[valid-type]
+    action: ActionName
     name: str = Field(description="The action in the requested locale.")
     reason: str = Field(description="Why it is not proposed: already done, or not possible in the deal's stage.")
 
