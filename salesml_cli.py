@@ -16,6 +16,7 @@ from training.models_cli import models_app
 from training.monitor_cli import monitor_cmd
 from training.report.cli import report_cmd
 from training.routing_cli import route_cmd
+from training.whatif_cli import whatif_cmd
 from training.workflow_cli import activities_app, sweep_cmd
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command("compare-baselines")(compare_cmd)
 app.command("evaluate")(evaluate_cmd)
 app.command("targets")(targets_cmd)
 app.command("route")(route_cmd)
+app.command("whatif")(whatif_cmd)
 app.command("report")(report_cmd)
 app.command("insights")(insights_cmd)
 app.command("sweep")(sweep_cmd)

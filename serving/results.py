@@ -8,7 +8,7 @@ factors each costs far less that way than built model by model.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 import numpy as np
@@ -20,6 +20,12 @@ from serving.predlog import input_hash
 from serving.request_ids import HEADER as REQUEST_ID_HEADER
 from serving.request_ids import call_ids
 from serving.store import Exported
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from serving.predlog import PredictionLog
+    from serving.schemas.forecast import ForecastOptions
 
 Reasons = dict[str, list[FactorEffect]]
 
@@ -144,3 +150,25 @@ def answer_head(head: dict[str, Any]) -> dict[str, Any]:
 def model_fields(model: Exported) -> dict[str, Any]:
     """The model, version and kind (``ml`` or ``prior``) an answer and its log records name."""
     return {"model": model.info["name"], "model_version": model.info["version"], "model_kind": model.kind}
+
+
+def forecast_logged(
+    log: PredictionLog, head: dict[str, Any], at: pd.Timestamp, request: ForecastOptions, rows: list[BaseModel]
+) -> dict[str, Any]:
+    """Logs a forecast call (its parameters and every row) before its answer is sent; the fields the answer shares
+    with the log."""
+    log.append(
+        [
+            {
+                **head,
+                "as_of": at.isoformat(),
+                "request": request.model_dump(mode="json", exclude={"as_of"}),
+                "rows": [row.model_dump(mode="json") for row in rows],
+            }
+        ]
+    )
+    return {
+        **answer_head(head),
+        "as_of": at.to_pydatetime(),
+        "period": request.period,
+    }

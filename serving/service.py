@@ -38,6 +38,7 @@ from features.errors import Unavailable
 from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
+from features.insights.whatif import FOLLOW_UP_HOURS
 from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
 from serving.http import ApiGuard, GuardedService
@@ -46,7 +47,7 @@ from serving.refusals import answered
 from serving.reload import NO_HISTORY, LiveModels, Loaded, settle
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
-from serving.results import answer_head, log_head, request_id, scored_calls
+from serving.results import forecast_logged, log_head, request_id, scored_calls
 from serving.routing import run_routing
 from serving.schemas.checks import AccountRecord, ChecksRequest, ChecksResponse, LeadRecord, OpportunityRecord
 from serving.schemas.forecast import (
@@ -68,11 +69,12 @@ from serving.schemas.scoring import (
     OpportunityScoreRequest,
     OpportunityScoreResponse,
 )
+from serving.schemas.whatif import WhatIfRequest, WhatIfResponse
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
 from serving.shadow import Shadow
 from serving.store import CONTEXT, SERVED, Exported, stored
 from serving.trend import LeadId, OpportunityId, trend_answer, trend_route
-from serving.workflow import entity_of, run_quality, run_sweep
+from serving.workflow import entity_of, run_quality, run_sweep, run_whatif
 
 GC_YOUNG_THRESHOLD = 50_000
 logger = logging.getLogger(__name__)
@@ -163,6 +165,34 @@ class SalesML:
             r["p_win"] = r["probability"]
         return OpportunityScoreResponse.model_validate({"request_id": request_id(ctx), "results": results})
 
+    @bentoml.api(route="/v1/opportunities/whatif", input_spec=WhatIfRequest, output_spec=WhatIfResponse)
+    @answered
+    def whatif_opportunities(
+        self,
+        opportunities: list[OpportunityIn],
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        locale: str = "zh-CN",
+        top: int = 5,
+        actions: list[str] | None = None,
+        follow_up_hours: float = FOLLOW_UP_HOURS,
+    ) -> WhatIfResponse:
+        """Candidate actions for up to 100 open deals, each re-scored as a hypothetical activity: p_win without and
+        with it and the factors it moved, best first; actions already done or impossible in the stage are skipped."""
+        request = WhatIfRequest.model_construct(
+            opportunities=opportunities,
+            as_of=as_of or datetime.now(UTC),
+            locale=locale,
+            top=top,
+            actions=actions,
+            follow_up_hours=follow_up_hours,
+        )
+        loaded = self.live.current
+        context, model = loaded.ready("opportunity")
+        answer, record = run_whatif(context, model, request, log_head(ctx, model))
+        loaded.log.append([record])
+        return answer
+
     @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
     @answered
     def forecast(
@@ -179,7 +209,9 @@ class SalesML:
         loaded, model, at = self._forecaster(request)
         table = model_forecast(loaded.context.ds, model.scorer, at, period, by, periods).table
         rows = [ForecastRow(**row) for row in table.to_dict("records")]
-        return ForecastResponse(**self._answered(ctx, loaded, model, at, request, rows), by=by, rows=rows)
+        return ForecastResponse(
+            **forecast_logged(loaded.log, log_head(ctx, model), at, request, rows), by=by, rows=rows
+        )
 
     @bentoml.api(route="/v1/targets/attainment", input_spec=AttainmentRequest, output_spec=AttainmentResponse)
     @answered
@@ -197,7 +229,9 @@ class SalesML:
         history = loaded.context.ds
         board = attainment(history, model_forecast(history, model.scorer, at, period, level, 1))
         rows = [AttainmentRow(**row) for row in board.to_dict("records")]
-        return AttainmentResponse(**self._answered(ctx, loaded, model, at, request, rows), level=level, rows=rows)
+        return AttainmentResponse(
+            **forecast_logged(loaded.log, log_head(ctx, model), at, request, rows), level=level, rows=rows
+        )
 
     @bentoml.api(route="/v1/leads/sweep", input_spec=SweepRequest, output_spec=SweepResponse)
     @answered
@@ -341,34 +375,6 @@ class SalesML:
         if not loaded.whole_history:
             raise Unavailable("the exported history predates forecasts; run `salesml export`")
         return loaded, model, pd.Timestamp(request.at(*context.span()))
-
-    def _answered(
-        self,
-        ctx: bentoml.Context,
-        loaded: Loaded,
-        model: Exported,
-        at: pd.Timestamp,
-        request: ForecastOptions,
-        rows: list[ForecastRow] | list[AttainmentRow],
-    ) -> dict[str, Any]:
-        """Logs a forecast call (its parameters and every row) before its answer is sent; the fields the answer
-        shares with the log."""
-        head = log_head(ctx, model)
-        loaded.log.append(
-            [
-                {
-                    **head,
-                    "as_of": at.isoformat(),
-                    "request": request.model_dump(mode="json", exclude={"as_of"}),
-                    "rows": [row.model_dump(mode="json") for row in rows],
-                }
-            ]
-        )
-        return {
-            **answer_head(head),
-            "as_of": at.to_pydatetime(),
-            "period": request.period,
-        }
 
     def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
         """The call as a batch takes it; a service without the model refuses it here (503)."""

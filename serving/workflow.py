@@ -1,11 +1,12 @@
-"""The workflow endpoints a scheduler and a CRM call beside the scores: the silent-lead sweep (``/v1/leads/sweep``)
-and follow-up quality (``/v1/activities/quality``).
+"""The workflow endpoints a scheduler and a CRM call beside the scores: the silent-lead sweep (``/v1/leads/sweep``),
+follow-up quality (``/v1/activities/quality``) and what-if actions (``/v1/opportunities/whatif``).
 
-Both run ``features.insights.sweep`` and ``features.insights.activity_quality``, the code the CLI runs, with the served
-champions:
+They run ``features.insights.sweep``, ``features.insights.activity_quality`` and ``features.insights.whatif``, the code
+the CLI runs, with the served champions:
 the sweep on the CRM history the service holds, follow-up quality on a deal or lead sent with its history (as
-``/v1/opportunities/score`` takes it) or on one held in the history. Each answer is one prediction-log record
-(its parameters and every row), written by the service before the answer is sent.
+``/v1/opportunities/score`` takes it) or on one held in the history, what-if on deals sent as scoring takes them
+(through the same request-to-rows code). Each answer is one prediction-log record (its parameters and every row),
+written by the service before the answer is sent.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from features.crm.dataset import Dataset
 from features.errors import DataError
 from features.insights.activity_quality import score_activities
 from features.insights.sweep import sweep
+from features.insights.whatif import WhatIf, what_if
 from serving.context import ServingContext
 from serving.results import answer_head
 from serving.schemas.common import at_or_now
 from serving.schemas.scoring import LeadIn, LeadScoreRequest, OpportunityIn, OpportunityScoreRequest
+from serving.schemas.whatif import ActionOption, DealWhatIf, MovedFactor, SkippedAction, WhatIfRequest, WhatIfResponse
 from serving.schemas.workflow import (
     ActivityQuality,
     QualityChecks,
@@ -94,6 +97,46 @@ def run_quality(
         warnings=warnings,
     )
     return answer, _record(head, answer, request)
+
+
+def run_whatif(
+    context: ServingContext, model: Exported, request: WhatIfRequest, head: dict[str, Any]
+) -> tuple[WhatIfResponse, dict[str, Any]]:
+    """Each sent deal's candidate actions re-scored, and the prediction-log record."""
+    prepared = context.opportunities(request)
+    at = pd.Timestamp(request.at())
+    ids = [deal.opportunity_id for deal in request.opportunities]
+    locale = request.locale
+    answers = what_if(
+        prepared.dataset, model.scorer, ids, at, request.actions, request.follow_up_hours, locale, prepared.history
+    )
+    results = [_deal_whatif(a, request.top, w) for a, w in zip(answers, prepared.warnings, strict=True)]
+    answer = WhatIfResponse(**_answer_head(head), as_of=at.to_pydatetime(), results=results)
+    return answer, _record(head, answer, request)
+
+
+def _deal_whatif(answer: WhatIf, top: int, warnings: list[str]) -> DealWhatIf:
+    options = [
+        ActionOption(
+            action=o.action,
+            name=o.name,
+            occurs_at=o.occurs_at.to_pydatetime(),
+            p_win_before=o.p_before,
+            p_win_after=o.p_after,
+            change=o.change,
+            factors_moved=[MovedFactor(**vars(m), change=m.change) for m in o.moved[:top]],
+        )
+        for o in answer.options
+    ]
+    skipped = [SkippedAction(**vars(s)) for s in answer.skipped]
+    return DealWhatIf(
+        opportunity_id=answer.entity_id,
+        p_win=answer.p_now,
+        stage=answer.stage,
+        actions=options,
+        skipped=skipped,
+        warnings=warnings,
+    )
 
 
 def _with_item(context: ServingContext, item: OpportunityIn | LeadIn, at: pd.Timestamp) -> tuple[Dataset, list[str]]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from features.crm.dataset import Dataset
-    from serving.schemas.scoring import LeadScoreRequest
+    from serving.schemas.scoring import LeadScoreRequest, OpportunityScoreRequest
     from training.train import TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +145,33 @@ def lead_request(ds: Dataset, lead_ids: list[str], as_of: pd.Timestamp) -> LeadS
             )
         )
     return LeadScoreRequest(leads=items, as_of=as_of.to_pydatetime())
+
+
+def deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> OpportunityScoreRequest:
+    """What a CRM would send for these deals as of ``as_of``: attributes, stages and activities entered by then."""
+    from serving.schemas.scoring import ActivityIn, OpportunityIn, OpportunityScoreRequest, StageIn
+
+    deals = ds.get("opportunities").set_index("opportunity_id")
+    stages = ds.get("stage_changes")
+    acts = ds.get("activities")
+    entered = (acts["recorded_at"] <= as_of) & (acts["occurred_at"] <= as_of)
+    known = acts[acts["entity_type"].eq("opportunity") & entered]
+    fields = ("account_id", "lead_id", "owner_rep_id", "product", "amount", "currency", "expected_close_at")
+    items = []
+    for deal_id in deal_ids:
+        row = deals.loc[deal_id]
+        history = stages[(stages["opportunity_id"] == deal_id) & (stages["changed_at"] <= as_of)]
+        items.append(
+            OpportunityIn(
+                opportunity_id=deal_id,
+                created_at=row["created_at"].to_pydatetime(),
+                **{k: plain_value(row[k]) for k in fields},
+                attributes={"discount_pct": plain_value(row["discount_pct"])} if "discount_pct" in row else {},
+                stages=[StageIn(stage=s.stage, changed_at=s.changed_at) for s in history.itertuples()],
+                activities=[
+                    ActivityIn(**{k: plain_value(a[k]) for k in ACTIVITY_FIELDS})
+                    for _, a in known[known["entity_id"] == deal_id].iterrows()
+                ],
+            )
+        )
+    return OpportunityScoreRequest(opportunities=items, as_of=as_of.to_pydatetime())

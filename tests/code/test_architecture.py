@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "training.models_cli",
             "training.monitor_cli",
             "training.routing_cli",
+            "training.whatif_cli",
             "training.workflow_cli",
             "training.report",
             "serving.cli",

@@ -22,7 +22,7 @@ from serving.schemas.scoring import (
     OpportunityScoreRequest,
     StageIn,
 )
-from tests.helpers import ACTIVITY_FIELDS, lead_request, plain_value
+from tests.helpers import deal_request, lead_request
 
 
 @pytest.fixture(scope="module")
@@ -92,40 +92,12 @@ def test_requests_prepared_together_give_each_its_own_features(ds: Dataset, cont
     assert together["cutoff_time"].nunique() == 2
 
 
-def _as_deal_request(ds: Dataset, deal_ids: list[str], as_of: pd.Timestamp) -> OpportunityScoreRequest:
-    """What a CRM would send for these deals as of ``as_of``: attributes, stages and activities entered by then."""
-    deals = ds.get("opportunities").set_index("opportunity_id")
-    stages = ds.get("stage_changes")
-    acts = ds.get("activities")
-    entered = (acts["recorded_at"] <= as_of) & (acts["occurred_at"] <= as_of)
-    known = acts[acts["entity_type"].eq("opportunity") & entered]
-    fields = ("account_id", "lead_id", "owner_rep_id", "product", "amount", "currency", "expected_close_at")
-    items = []
-    for deal_id in deal_ids:
-        row = deals.loc[deal_id]
-        history = stages[(stages["opportunity_id"] == deal_id) & (stages["changed_at"] <= as_of)]
-        items.append(
-            OpportunityIn(
-                opportunity_id=deal_id,
-                created_at=row["created_at"].to_pydatetime(),
-                **{k: plain_value(row[k]) for k in fields},
-                attributes={"discount_pct": plain_value(row["discount_pct"])} if "discount_pct" in row else {},
-                stages=[StageIn(stage=s.stage, changed_at=s.changed_at) for s in history.itertuples()],
-                activities=[
-                    ActivityIn(**{k: plain_value(a[k]) for k in ACTIVITY_FIELDS})
-                    for _, a in known[known["entity_id"] == deal_id].iterrows()
-                ],
-            )
-        )
-    return OpportunityScoreRequest(opportunities=items, as_of=as_of.to_pydatetime())
-
-
 def test_deal_request_features_equal_batch_features(ds: Dataset, context: ServingContext) -> None:
     deals = ds.get("opportunities")
     as_of = deals["created_at"].quantile(0.7)
     open_then = deals[(deals["created_at"] <= as_of - pd.Timedelta(days=20)) & ~(deals["closed_at"] <= as_of)]
     ids = open_then["opportunity_id"].head(30).tolist()
-    request = _as_deal_request(ds, ids, as_of)
+    request = deal_request(ds, ids, as_of)
     assert sum(len(d.stages) for d in request.opportunities) > 30
     assert sum(len(d.activities) for d in request.opportunities) > 30
     prepared = context.opportunities(request)
@@ -300,7 +272,7 @@ def test_an_unknown_deal_owner_and_account_are_scored_without_records(ds: Datase
     history = _with_values(
         ds, "opportunities", "opportunity_id", deal_id, owner_rep_id="R-nobody", account_id="C-nobody"
     )
-    prepared = context.opportunities(_as_deal_request(history, [deal_id], as_of))
+    prepared = context.opportunities(deal_request(history, [deal_id], as_of))
     online = prepared.features()
     pd.testing.assert_frame_equal(online, build_features(history, "opportunity", prepared.frame), check_dtype=False)
     row = online.iloc[0]
