@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -187,11 +188,7 @@ class SalesML:
             actions=actions,
             follow_up_hours=follow_up_hours,
         )
-        loaded = self.live.current
-        context, model = loaded.ready("opportunity")
-        answer, record = run_whatif(context, model, request, log_head(ctx, model))
-        loaded.log.append([record])
-        return answer
+        return self._logged("opportunity", run_whatif, request, ctx)
 
     @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
     @answered
@@ -246,11 +243,7 @@ class SalesML:
         """The silent-lead sweep of the history's open leads: grade drops since the last sweep, one grade down per
         24 h without an outbound action, reassignment to the high-performer pool after 72 h, with the evidence."""
         request = SweepRequest.model_construct(as_of=as_of, since=since, lead_ids=lead_ids, locale=locale)
-        loaded = self.live.current
-        context, model = loaded.ready("lead")
-        answer, record = run_sweep(context, model, request, log_head(ctx, model))
-        loaded.log.append([record])
-        return answer
+        return self._logged("lead", run_sweep, request, ctx)
 
     @bentoml.api(route="/v1/leads/route", input_spec=RouteRequest, output_spec=RouteResponse)
     @answered
@@ -276,11 +269,7 @@ class SalesML:
             candidates=candidates,
             load_cap=load_cap,
         )
-        loaded = self.live.current
-        context, model = loaded.ready("lead")
-        answer, record = run_routing(context, model, request, log_head(ctx, model))
-        loaded.log.append([record])
-        return answer
+        return self._logged("lead", run_routing, request, ctx)
 
     @bentoml.api(route="/v1/activities/quality", input_spec=QualityRequest, output_spec=QualityResponse)
     @answered
@@ -298,11 +287,7 @@ class SalesML:
         request = QualityRequest.model_construct(
             as_of=as_of, opportunity=opportunity, lead=lead, opportunity_id=opportunity_id, lead_id=lead_id
         )
-        loaded = self.live.current
-        context, model = loaded.ready(entity_of(request))
-        answer, record = run_quality(context, model, request, log_head(ctx, model))
-        loaded.log.append([record])
-        return answer
+        return self._logged(entity_of(request), run_quality, request, ctx)
 
     @bentoml.api(route="/v1/checks", input_spec=ChecksRequest, output_spec=ChecksResponse)
     @answered
@@ -375,6 +360,17 @@ class SalesML:
         if not loaded.whole_history:
             raise Unavailable("the exported history predates forecasts; run `salesml export`")
         return loaded, model, pd.Timestamp(request.at(*context.span()))
+
+    def _logged(
+        self, entity: str, run: Callable[..., tuple[Any, dict[str, Any]]], request: Any, ctx: bentoml.Context
+    ) -> Any:
+        """A call that ``run`` answers from the history with the entity's served model: its prediction-log record
+        is written before the answer is sent."""
+        loaded = self.live.current
+        context, model = loaded.ready(entity)
+        answer, record = run(context, model, request, log_head(ctx, model))
+        loaded.log.append([record])
+        return answer
 
     def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
         """The call as a batch takes it; a service without the model refuses it here (503)."""

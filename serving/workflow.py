@@ -111,7 +111,7 @@ def run_whatif(
         prepared.dataset, model.scorer, ids, at, request.actions, request.follow_up_hours, locale, prepared.history
     )
     results = [_deal_whatif(a, request.top, w) for a, w in zip(answers, prepared.warnings, strict=True)]
-    answer = WhatIfResponse(**_answer_head(head), as_of=at.to_pydatetime(), results=results)
+    answer = WhatIfResponse(**answer_head(head), as_of=at.to_pydatetime(), results=results)
     return answer, _record(head, answer, request)
 
 
