@@ -11,8 +11,9 @@ created:
   Their count is Poisson (negative binomial where the analogs vary more) and their amounts are drawn from the
   group's recent wins.
 
-The interval comes from a seeded Monte Carlo over both (each deal won in at most one period); the expected value
-is exact. Training (backtests) and the service call the same functions.
+The interval comes from a seeded Monte Carlo over both (each deal won in at most one period; in each draw one
+factor moves every open deal's chance in a period, as much as the close rate has swung beyond chance: see
+``rate_swings``); the expected value is exact. Training (backtests) and the service call the same functions.
 """
 
 from __future__ import annotations
@@ -337,13 +338,13 @@ def simulate_pipeline(
     for start in range(0, sims, CHUNK):
         n = min(CHUNK, sims - start)
         u = rng.random((n, len(amount)))
-        factor = np.stack([_rate_factors(rng, cv2, n) for cv2 in rate_cv2], axis=1)[:, None, :]
-        cumulative = np.minimum(np.cumsum(q[None, :, :] * factor, axis=2), 1.0)
-        below = 0.0
+        factors = [_rate_factors(rng, cv2, n) for cv2 in rate_cv2]
+        below = np.zeros((n, len(amount)))
         for k in range(n_periods):
-            won_here = (u >= below) & (u < cumulative[:, :, k])
-            out[start : start + len(u), k] = (won_here * amount) @ one_hot
-            below = cumulative[:, :, k]
+            cumulative = np.minimum(below + factors[k][:, None] * q[None, :, k], 1.0)
+            won_here = (u >= below) & (u < cumulative)
+            out[start : start + n, k] = (won_here * amount) @ one_hot
+            below = cumulative
     return out
 
 
