@@ -11,8 +11,9 @@ created:
   Their count is Poisson (negative binomial where the analogs vary more) and their amounts are drawn from the
   group's recent wins.
 
-The interval comes from a seeded Monte Carlo over both (each deal won in at most one period); the expected value
-is exact. Training (backtests) and the service call the same functions.
+The interval comes from a seeded Monte Carlo over both (each deal won in at most one period; in each draw one
+factor moves every open deal's chance in a period, as much as the close rate has swung beyond chance: see
+``rate_swings``); the expected value is exact. Training (backtests) and the service call the same functions.
 """
 
 from __future__ import annotations
@@ -25,18 +26,17 @@ import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc_scalar
 from features.errors import DataError
+from features.insights.new_deals import new_deal_rates, simulate_new
 from features.insights.periods import Window, periods_from
+from features.insights.rate_swings import close_rate_swings
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
-from features.pit.timeline import DAY_NS, NAT, times
+from features.pit.timeline import NAT, times
 from features.scoring.scorer import Scorer
 
 GroupBy = Literal["rep", "team", "region", "product", "all"]
 GROUP_BYS: tuple[str, ...] = ("rep", "team", "region", "product", "all")
 NO_GROUP = "(none)"
-ANALOG_DAYS = 182  # deals not yet created: analog windows over the past half year ...
-ANALOG_STEP_DAYS = 7  # ... one every week
-MIN_AMOUNTS = 5  # a group with fewer recent wins draws amounts from every group's
 QUANTILES = (0.1, 0.5, 0.9)
 SIMS = 4000
 CHUNK = 500  # simulations drawn at a time (memory: CHUNK x deals)
@@ -239,14 +239,15 @@ def forecast(
     rng = np.random.default_rng(seed)
 
     already = _already_won(history, g_hist, len(groups), windows, at)
-    rates, spreads, pools = _new_deal_rates(history, g_hist, len(groups), windows, at)
-    samples = _simulate_pipeline(rng, amount, g_open, len(groups), probabilities, sims)
-    samples += _simulate_new(rng, rates, spreads, pools, sims)
+    new = new_deal_rates(history, deal_amounts(history), g_hist, len(groups), windows, at)
+    swings = close_rate_swings(deals, at, windows)
+    samples = simulate_pipeline(rng, amount, g_open, len(groups), probabilities, swings, sims)
+    samples += simulate_new(rng, new, sims)
     samples += already[None, :, :]
     pipeline_mean = np.stack(
         [np.bincount(g_open, amount * probabilities[:, k], len(groups)) for k in range(len(windows))]
     )
-    new_mean = rates * np.array([[p.mean() if len(p) else 0.0 for p in row] for row in pools])
+    new_mean = new.rates * np.array([[p.mean() if len(p) else 0.0 for p in row] for row in new.pools])
     quantiles = np.quantile(samples, QUANTILES, axis=0)
     open_count = np.bincount(g_open, minlength=len(groups))
     table = pd.DataFrame(
@@ -312,78 +313,44 @@ def _already_won(
     return out
 
 
-def _new_deal_rates(
-    history: pd.DataFrame, g: np.ndarray, n_groups: int, windows: list[Window], at: pd.Timestamp
-) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]]]:
-    """Per (period, group): the mean and variance over the analogs of the count of wins from deals created after
-    the as-of time, and their amounts.
-
-    For period [s, e) as of T, an analog shifted back by D (at least e - T, then weekly over half a year) counts
-    the deals created after T - D and won inside [max(s, T) - D, e - D): all of it known at T.
-    """
-    created, closed = times(history, "created_at"), times(history, "closed_at")
-    amount = deal_amounts(history)
-    rates, spreads = np.zeros((len(windows), n_groups)), np.zeros((len(windows), n_groups))
-    pools: list[list[np.ndarray]] = []
-    for k, w in enumerate(windows):
-        lo, hi = max(w.start.value, at.value) - at.value, w.end.value - at.value
-        first = -(-hi // (ANALOG_STEP_DAYS * DAY_NS)) * ANALOG_STEP_DAYS * DAY_NS
-        shifts = first + np.arange(0, ANALOG_DAYS, ANALOG_STEP_DAYS) * DAY_NS
-        counts = np.zeros((len(shifts), n_groups))
-        used = np.zeros(len(history), dtype=bool)
-        for i, shift in enumerate(shifts):
-            origin = at.value - shift
-            hit = (created > origin) & (closed >= origin + lo) & (closed < origin + hi)
-            counts[i] = np.bincount(g[hit], minlength=n_groups)
-            used |= hit
-        rates[k], spreads[k] = counts.mean(axis=0), counts.var(axis=0)
-        everyone = amount[used]
-        pools.append(
-            [amount[used & (g == j)] if (used & (g == j)).sum() >= MIN_AMOUNTS else everyone for j in range(n_groups)]
-        )
-    return rates, spreads, pools
-
-
-def _simulate_pipeline(
-    rng: np.random.Generator, amount: np.ndarray, g: np.ndarray, n_groups: int, q: np.ndarray, sims: int
+def simulate_pipeline(
+    rng: np.random.Generator,
+    amount: np.ndarray,
+    g: np.ndarray,
+    n_groups: int,
+    q: np.ndarray,
+    rate_cv2: np.ndarray,
+    sims: int,
 ) -> np.ndarray:
-    """(sims, periods, groups): each open deal is won in at most one period, with probabilities ``q``."""
+    """(sims, periods, groups): each open deal is won in at most one period, with probabilities ``q``.
+
+    The probabilities are the model's average over the months it learned from; a given period's win rate departs
+    from it for every deal at once (a market, a quarter's push, the model's own drift), which independent draws
+    never show. So each simulation multiplies every deal's chance in a period by one gamma-distributed factor (mean
+    1, relative variance ``rate_cv2``: ``close_rate_swings``; a deal's chance is capped at 1).
+    """
     n_periods = q.shape[1]
     out = np.zeros((sims, n_periods, n_groups))
     if not len(amount):
         return out
-    cumulative = np.cumsum(q, axis=1)
     one_hot = np.zeros((len(amount), n_groups))
     one_hot[np.arange(len(amount)), g] = 1.0
     for start in range(0, sims, CHUNK):
-        u = rng.random((min(CHUNK, sims - start), len(amount)))
-        below = 0.0
+        n = min(CHUNK, sims - start)
+        u = rng.random((n, len(amount)))
+        factors = [_rate_factors(rng, cv2, n) for cv2 in rate_cv2]
+        below = np.zeros((n, len(amount)))
         for k in range(n_periods):
-            won_here = (u >= below) & (u < cumulative[:, k])
-            out[start : start + len(u), k] = (won_here * amount) @ one_hot
-            below = cumulative[:, k]
+            cumulative = np.minimum(below + factors[k][:, None] * q[None, :, k], 1.0)
+            won_here = (u >= below) & (u < cumulative)
+            out[start : start + n, k] = (won_here * amount) @ one_hot
+            below = cumulative
     return out
 
 
-def _simulate_new(
-    rng: np.random.Generator, rates: np.ndarray, spreads: np.ndarray, pools: list[list[np.ndarray]], sims: int
-) -> np.ndarray:
-    """(sims, periods, groups): compound revenue of deals not yet created. The count is Poisson, or negative
-    binomial (a gamma-distributed rate) where the analogs' counts vary more than a Poisson count would: the rate
-    itself moves from period to period."""
-    n_periods, n_groups = rates.shape
-    out = np.zeros((sims, n_periods, n_groups))
-    for k in range(n_periods):
-        for j in range(n_groups):
-            pool = pools[k][j]
-            if rates[k, j] <= 0 or not len(pool):
-                continue
-            mean, extra = rates[k, j], spreads[k, j] - rates[k, j]
-            rate = rng.gamma(mean**2 / extra, extra / mean, sims) if extra > 0 else np.full(sims, mean)
-            counts = rng.poisson(rate)
-            draws = rng.choice(pool, size=int(counts.sum()))
-            out[:, k, j] = np.bincount(np.repeat(np.arange(sims), counts), draws, sims)
-    return out
+def _rate_factors(rng: np.random.Generator, cv2: float, n: int) -> np.ndarray:
+    """``n`` gamma factors of mean 1 and relative variance ``cv2`` (all 1 where it is 0)."""
+    return rng.gamma(1.0 / cv2, cv2, n) if cv2 > 0 else np.ones(n)
 
 
 def _target_keys(ds: Dataset, by: str, windows: list[Window]) -> set[str]:

@@ -247,7 +247,7 @@ def label_known_at(ds: Dataset, entity: str, frame: pd.DataFrame, days: int | No
         table, _ = entity_table(ds, entity)
         column = "closed_at" if entity == "opportunity" else "converted_at"
         known = times(table, column)[frame_codes(ds, entity, frame)]
-    return pd.Series(to_time(known).to_numpy(), index=frame.index)
+    return pd.Series(to_time(known).array, index=frame.index)  # UTC even when empty
 
 
 def _exported(ds: Dataset) -> int:

@@ -8,6 +8,7 @@ for ``forecast`` are drawn from a seeded generator and made consistent by the sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import lightgbm as lgb
@@ -29,12 +30,14 @@ from features.insights.forecast import (
     model_forecast,
     period_probabilities,
     periods_from,
+    simulate_pipeline,
     won_within,
 )
+from features.insights.rate_swings import close_rate_swings
 from features.insights.targets import attainment, color
 from features.pit.build import build_features
 from features.pit.catalog import feature_catalog
-from features.pit.frames import dataset_as_of, entity_frame, scoring_frame
+from features.pit.frames import dataset_as_of, entity_frame, label_known_at, scoring_frame
 from features.scoring.inputs import InputFeature, encode_matrix
 from features.scoring.scorer import Calibrator, Head, Scorer, consistent_windows, reference_quantiles
 from features.synth import synthesize
@@ -156,6 +159,16 @@ def test_dataset_as_of_keeps_nothing_known_after_the_time(crm: Dataset) -> None:
     assert (acts["recorded_at"].fillna(acts["occurred_at"]) <= AS_OF).all()
     deals = past.get("opportunities")
     assert deals["outcome"].isna().equals(deals["closed_at"].isna()), "an outcome without a close by the time"
+
+
+@pytest.mark.parametrize("days", [None, 30])
+def test_label_times_stay_utc_with_no_rows(crm: Dataset, days: int | None) -> None:
+    """A backtest origin before any deal closed has no labelled rows: the empty times still compare with a UTC
+    time (the origin is skipped with a reason, not a crash)."""
+    frame = scoring_frame(crm, "opportunity", AS_OF).iloc[:0]
+    known = label_known_at(crm, "opportunity", frame, days)
+    assert str(known.dtype) == "datetime64[ns, UTC]"
+    assert not (known <= AS_OF).any()
 
 
 def test_dataset_as_of_keeps_everything_known_by_the_time_and_reopens_later_closes(crm: Dataset) -> None:
@@ -492,6 +505,34 @@ def test_deals_not_yet_created_come_from_past_analog_windows() -> None:
     assert table["won_to_date"].tolist() == [140.0, 0.0]
     assert table["pipeline"].tolist() == [0.0, 0.0]
     assert table["expected"].tolist() == [290.0, 310.0]
+
+
+def _daily_deals(won: Callable[[pd.Timestamp], bool]) -> pd.DataFrame:
+    """Ten deals created every day of 2024, each closed ten days later, won where ``won(closed)`` says."""
+    created = pd.date_range("2024-01-01", "2024-12-31", freq="D", tz="UTC").repeat(10)
+    closed = created + 10 * DAY
+    outcome = ["won" if won(c) and i % 2 == 0 else "lost" for i, c in enumerate(closed)]
+    return pd.DataFrame({"created_at": created, "closed_at": closed, "outcome": outcome})
+
+
+def test_a_steady_close_rate_swings_by_nothing_and_a_swinging_one_by_much() -> None:
+    at = pd.Timestamp("2025-01-01", tz="UTC")
+    windows = periods_from(at, "month", 2)
+    assert close_rate_swings(_daily_deals(lambda c: True), at, windows).tolist() == [0.0, 0.0]
+    swinging = close_rate_swings(_daily_deals(lambda c: c.quarter % 2 == 0), at, windows)
+    assert (swinging > 0.3).all()  # half the quarters win nothing: the rate's relative sd is near 1
+    assert close_rate_swings(_daily_deals(lambda c: True).drop(columns="outcome"), at, windows).tolist() == [0.0, 0.0]
+
+
+def test_a_moving_win_rate_widens_the_interval_and_keeps_the_mean() -> None:
+    q = np.full((400, 1), 0.1)
+    amount, g = np.ones(400), np.zeros(400, dtype=int)
+    steady = simulate_pipeline(np.random.default_rng(0), amount, g, 1, q, np.array([0.0]), 8000)[:, 0, 0]
+    moving = simulate_pipeline(np.random.default_rng(0), amount, g, 1, q, np.array([0.25]), 8000)[:, 0, 0]
+    assert steady.mean() == pytest.approx(40.0, rel=0.02)
+    assert moving.mean() == pytest.approx(40.0, rel=0.03)
+    width = [np.subtract(*np.quantile(x, [0.9, 0.1])) for x in (steady, moving)]
+    assert width[1] > 1.8 * width[0]  # sd 6 from chance alone, 21 with a rate of relative sd 0.5
 
 
 # --- the target board ------------------------------------------------------------------------------------------
