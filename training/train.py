@@ -12,6 +12,7 @@ against the current champion (or ``promote``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -286,13 +287,47 @@ def train(
     labelled = labelled_snapshots(spec, read_dataset(data_dir), progress=progress)
     try:
         data = split_snapshots(labelled)
-        spec = data.spec
-        features, flags, inputs, x, y = model_matrices(spec, data)
+        matrices = model_matrices(data.spec, data)
     except NotEnoughData as why:
         prior = train_prior(labelled, spec_text, experiment, str(why), promote)
         return TrainResult(labelled.spec, prior.version, prior.run_id, prior.promoted, prior.report, *prior.served)
-    table = data.table
+    budget = Budget(trials or spec.tuning.trials, timeout_s or spec.tuning.timeout_s, progress)
+    result = fit_and_register(data, matrices, spec_text, experiment, budget, promote)
+    if data.spec.segments is not None:
+        from training.segments import train_segments  # the segment models follow the global one
 
+        result.report["segments"] = train_segments(data, result, spec_text, experiment, budget)
+    return result
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Optuna's trials and time budget, and whether progress bars show."""
+
+    trials: int
+    timeout_s: float
+    progress: bool
+
+
+#: What a segment model's gate adds: its test probabilities -> (figures for the report, blockers in words).
+Judge = Callable[[np.ndarray], tuple[dict[str, Any], list[str]]]
+
+
+def fit_and_register(
+    data: TrainingData,
+    matrices: tuple[list[Feature], list[LeakageFlag], list[InputFeature], Matrices, dict[str, np.ndarray]],
+    spec_text: str,
+    experiment: str,
+    budget: Budget,
+    promote: bool = False,
+    judge: Judge | None = None,
+    segment: dict[str, str] | None = None,
+) -> TrainResult:
+    """Tune, weigh, test, refit and register one model of split rows (``train``'s steps after the split), under
+    ``data.spec.name``; ``judge`` adds blockers to its gate, ``segment`` (by, column, value) marks a segment's model
+    in its metadata, which the service routes by."""
+    spec, table = data.spec, data.table
+    features, flags, inputs, x, y = matrices
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
         tuned = tune(
             x["train"],
@@ -300,10 +335,10 @@ def train(
             x["valid"],
             y["valid"],
             study_name=f"{spec.name}-{data.data_hash[:12]}",
-            trials=trials or spec.tuning.trials,
-            timeout_s=timeout_s or spec.tuning.timeout_s,
+            trials=budget.trials,
+            timeout_s=budget.timeout_s,
             seed=spec.tuning.seed,
-            progress=progress,
+            progress=budget.progress,
         )
         chosen, scorer, weighed = _weigh(spec, data, inputs, x, y, tuned)
         scorer.heads = _window_heads(spec, data, inputs, tuned.params)
@@ -329,6 +364,7 @@ def train(
             "horizon_note": data.horizon_note,
             "model_kind": chosen.name,
             "monitoring": spec.monitoring.model_dump(),
+            **({"segment": segment} if segment is not None else {}),
         }
         served.training_reference = training_reference(table, served, spec.split.seed)
         x_cols = [f.name for f in features]
@@ -338,6 +374,8 @@ def train(
         comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
         distinct = weighed[chosen.name]["test_distinct"]
         blockers = gate_blockers(evaluation, comparison, floor, spec, min(distinct, len(np.unique(oof))))
+        judged, added = judge(evaluation["probability"]) if judge is not None else ({}, [])
+        blockers += added
         promoted = promote or not blockers
         report = {
             "model": spec.name,
@@ -374,6 +412,7 @@ def train(
             "baselines": {name: binary_metrics(y["test"], p) for name, p in baselines.items()},
             "global_factors": factors[:20],
             "champion": comparison,
+            **({"versus_global": judged} if judge is not None else {}),
             "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers), "floor": floor},
         }
         log_figures(report)

@@ -25,7 +25,7 @@ from features.synth.events import (
     notes,
     place,
 )
-from features.synth.world import SOURCE_SHARE, SOURCES, World
+from features.synth.world import REGIONS, SOURCE_SHARE, SOURCES, World
 
 # Planted effects on the conversion log-odds (truth.py lists them as drivers).
 LEAD_BASE = -2.1
@@ -50,6 +50,12 @@ CLEAN_UP_AFTER, CLEAN_UP_SHARE, CLEAN_UP_DAYS = 10.0, 0.7, (7.0, 40.0)  # forgot
 
 
 PLANTED = LeadEffects(LEAD_BASE, SOURCE_LOGIT, SIZE_LOGIT, ENGAGEMENT_LOGIT, ACTIVATION_LOGIT)
+
+#: Segment-specific drivers (``synthesize(segment_drivers=True)``): the lead-source effects reversed (and this many
+#: times as strong) in one region, the first-response latency effect this many times as strong in another; the
+#: other regions as planted.
+REVERSED_SOURCE_REGION, REVERSED_SOURCE_FACTOR = "east", 2.0
+STRONGER_LATENCY_REGION, STRONGER_LATENCY_FACTOR = "south", 3.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,30 @@ def lead_logit(
     )
 
 
+def segment_logit(region: np.ndarray, source: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """What the segment-specific drivers add to the planted log-odds: the source effects reversed in one region,
+    the latency effect stronger in another (``segment_truth`` records them)."""
+    reversed_source = region == REGIONS.index(REVERSED_SOURCE_REGION)
+    stronger = region == REGIONS.index(STRONGER_LATENCY_REGION)
+    latency_logit = LATENCY_LOGIT * np.log1p(24 * np.minimum(latency, ACTIVATION_DAYS))
+    return np.where(reversed_source, -(1 + REVERSED_SOURCE_FACTOR) * SOURCE_LOGIT[source], 0.0) + np.where(
+        stronger, (STRONGER_LATENCY_FACTOR - 1) * latency_logit, 0.0
+    )
+
+
+def segment_truth() -> dict:
+    """The segment-specific drivers as ``_truth/drivers.yaml`` lists them."""
+    return {
+        "by": "region",
+        "differ": {
+            REVERSED_SOURCE_REGION: f"lead-source effects reversed (each source's log-odds effect times "
+            f"-{REVERSED_SOURCE_FACTOR:g})",
+            STRONGER_LATENCY_REGION: f"first-response latency effect {STRONGER_LATENCY_FACTOR:g} times as strong",
+        },
+        "same": [r for r in REGIONS if r not in (REVERSED_SOURCE_REGION, STRONGER_LATENCY_REGION)],
+    }
+
+
 def first_response(rng: np.random.Generator, world: World, owner: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Days to the first outbound touch: log-normal around the owner's own speed, a few leads forgotten."""
     n = len(owner)
@@ -116,10 +146,16 @@ def first_response(rng: np.random.Generator, world: World, owner: np.ndarray, so
 
 
 def simulate_leads(
-    world: World, rng: np.random.Generator, first: int, count: int, drift: Drift | None = None
+    world: World,
+    rng: np.random.Generator,
+    first: int,
+    count: int,
+    drift: Drift | None = None,
+    segment_drivers: bool = False,
 ) -> tuple[Leads, Events]:
     """Leads ``first .. first+count-1`` of the window (in creation order) and their lead-stage activities; with
-    ``drift``, those created after its date come from its source mix and convert by its effects."""
+    ``drift``, those created after its date come from its source mix and convert by its effects; with
+    ``segment_drivers``, some regions' drivers differ (``segment_logit``; no extra draws)."""
     preferring, drifting = rng.spawn(2)  # generators of their own: the other draws keep their values
     u = (first + np.arange(count) + rng.random(count)) / world.n_leads
     created = world.arrivals(u)
@@ -147,6 +183,8 @@ def simulate_leads(
     if drift is not None:
         drifted = lead_logit(source, size, industry, engagement, latency, activated, skill, drift.effects)
         logit = np.where(drift.after(created), drifted, logit)
+    if segment_drivers:
+        logit = logit + segment_logit(region, source, latency)
     p = sigmoid(logit + fit)
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
