@@ -10,7 +10,8 @@ routing the segment to it would lose, so it stays challenger and the global mode
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,7 +21,23 @@ from features.scoring.segments import segment_model_name
 from training.data import TrainingData, WindowRows, table_hash
 from training.gate import gate_value
 from training.spec import ModelSpec
-from training.train import Budget, Judge, TrainResult, fit_and_register, model_matrices
+
+#: What a segment model's gate adds: its test probabilities -> (figures for the report, blockers in words).
+Judge = Callable[[np.ndarray], tuple[dict[str, Any], list[str]]]
+
+
+class Registered(Protocol):
+    """What a model's training returned (``training.train.TrainResult``), as far as the segments read it."""
+
+    version: str
+    promoted: bool
+    report: dict[str, Any]
+
+
+#: Trains and registers one model of split rows: (rows, their guarded matrices, the judge, the segment) -> result.
+Fit = Callable[[TrainingData, Any, Judge, dict[str, str]], Registered]
+#: The guards and encoded matrices of split rows (``training.train.model_matrices``); NotEnoughData below minimums.
+Matrices = Callable[[ModelSpec, TrainingData], Any]
 
 
 def segment_values(data: TrainingData) -> list[str]:
@@ -75,13 +92,13 @@ def versus_global(spec: ModelSpec, y: np.ndarray, global_p: np.ndarray, global_v
 
 
 def train_segments(
-    data: TrainingData, global_result: TrainResult, spec_text: str, experiment: str, budget: Budget
+    data: TrainingData, global_version: str, test_p: np.ndarray, fit: Fit, matrices_of: Matrices
 ) -> list[dict[str, Any]]:
-    """One model per segment value with the spec's minimum labelled rows and positives, after the global model;
-    per value what the report and the CLI show (rows, positives, the two test AUCs, promoted or why not)."""
+    """One model per segment value with the spec's minimum labelled rows and positives, after the global model
+    (``global_version``, its probabilities ``test_p`` on the test rows); per value what the report and the CLI show
+    (rows, positives, the two test AUCs, promoted or why not)."""
     spec = data.spec
     wanted = spec.segments
-    test_p = global_result.test_rows["probability"].to_numpy()
     test_values = data.table.loc[data.rows("test"), wanted.column].astype(str).to_numpy()
     out = []
     for value in segment_values(data):
@@ -97,14 +114,13 @@ def train_segments(
             out.append(row | {"trained": False, "why": _too_few(row, wanted.min_rows, wanted.min_positives)})
             continue
         try:
-            matrices = model_matrices(part.spec, part)
+            matrices = matrices_of(part.spec, part)
         except NotEnoughData as why:
             out.append(row | {"trained": False, "why": str(why)})
             continue
         y_test = matrices[4]["test"]
-        judge = versus_global(spec, y_test, test_p[test_values == value], global_result.version)
-        segment = {"by": wanted.by, "column": wanted.column, "value": value}
-        result = fit_and_register(part, matrices, spec_text, experiment, budget, judge=judge, segment=segment)
+        judge = versus_global(spec, y_test, test_p[test_values == value], global_version)
+        result = fit(part, matrices, judge, {"by": wanted.by, "column": wanted.column, "value": value})
         out.append(row | _figures(result))
     return out
 
@@ -116,7 +132,7 @@ def _too_few(row: dict[str, Any], min_rows: int, min_positives: int) -> str:
     )
 
 
-def _figures(result: TrainResult) -> dict[str, Any]:
+def _figures(result: Registered) -> dict[str, Any]:
     versus = result.report["versus_global"]
     return {
         "trained": True,

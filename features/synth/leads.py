@@ -51,11 +51,9 @@ CLEAN_UP_AFTER, CLEAN_UP_SHARE, CLEAN_UP_DAYS = 10.0, 0.7, (7.0, 40.0)  # forgot
 
 PLANTED = LeadEffects(LEAD_BASE, SOURCE_LOGIT, SIZE_LOGIT, ENGAGEMENT_LOGIT, ACTIVATION_LOGIT)
 
-#: Segment-specific drivers (``synthesize(segment_drivers=True)``): the lead-source effects reversed (and this many
-#: times as strong) in one region, the first-response latency effect this many times as strong in another; the
-#: other regions as planted.
-REVERSED_SOURCE_REGION, REVERSED_SOURCE_FACTOR = "east", 2.0
-STRONGER_LATENCY_REGION, STRONGER_LATENCY_FACTOR = "south", 3.0
+#: Segment-specific drivers (``synthesize(segment_drivers=True)``): in these regions a planted driver's effect on the
+#: conversion log-odds is multiplied by this factor (-1: reversed); the other regions convert as planted.
+SEGMENT_DRIVERS = {"east": ("lead source", -3.0), "south": ("industry fit", -3.0)}
 
 
 @dataclass(frozen=True)
@@ -113,27 +111,24 @@ def lead_logit(
     )
 
 
-def segment_logit(region: np.ndarray, source: np.ndarray, latency: np.ndarray) -> np.ndarray:
-    """What the segment-specific drivers add to the planted log-odds: the source effects reversed in one region,
-    the latency effect stronger in another (``segment_truth`` records them)."""
-    reversed_source = region == REGIONS.index(REVERSED_SOURCE_REGION)
-    stronger = region == REGIONS.index(STRONGER_LATENCY_REGION)
-    latency_logit = LATENCY_LOGIT * np.log1p(24 * np.minimum(latency, ACTIVATION_DAYS))
-    return np.where(reversed_source, -(1 + REVERSED_SOURCE_FACTOR) * SOURCE_LOGIT[source], 0.0) + np.where(
-        stronger, (STRONGER_LATENCY_FACTOR - 1) * latency_logit, 0.0
-    )
+def segment_logit(region: np.ndarray, source: np.ndarray, industry: np.ndarray) -> np.ndarray:
+    """What the segment-specific drivers (``SEGMENT_DRIVERS``) add to the planted log-odds."""
+    planted = {"lead source": SOURCE_LOGIT[source], "industry fit": INDUSTRY_FIT_LOGIT[industry]}
+    out = np.zeros(len(region))
+    for name, (driver, factor) in SEGMENT_DRIVERS.items():
+        mine = region == REGIONS.index(name)
+        out[mine] += (factor - 1) * planted[driver][mine]
+    return out
 
 
 def segment_truth() -> dict:
-    """The segment-specific drivers as ``_truth/drivers.yaml`` lists them."""
+    """The segment-specific drivers as ``_truth/drivers.yaml`` lists them under ``segments``."""
     return {
         "by": "region",
         "differ": {
-            REVERSED_SOURCE_REGION: f"lead-source effects reversed (each source's log-odds effect times "
-            f"-{REVERSED_SOURCE_FACTOR:g})",
-            STRONGER_LATENCY_REGION: f"first-response latency effect {STRONGER_LATENCY_FACTOR:g} times as strong",
+            name: {"driver": driver, "effect_times": factor} for name, (driver, factor) in SEGMENT_DRIVERS.items()
         },
-        "same": [r for r in REGIONS if r not in (REVERSED_SOURCE_REGION, STRONGER_LATENCY_REGION)],
+        "same": [r for r in REGIONS if r not in SEGMENT_DRIVERS],
     }
 
 
@@ -184,7 +179,7 @@ def simulate_leads(
         drifted = lead_logit(source, size, industry, engagement, latency, activated, skill, drift.effects)
         logit = np.where(drift.after(created), drifted, logit)
     if segment_drivers:
-        logit = logit + segment_logit(region, source, latency)
+        logit = logit + segment_logit(region, source, industry)
     p = sigmoid(logit + fit)
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up
