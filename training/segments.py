@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
 
 from features.errors import NotEnoughData
 from features.scoring.metrics import binary_metrics
@@ -30,8 +32,10 @@ class Registered(Protocol):
     """What a model's training returned (``training.train.TrainResult``), as far as the segments read it."""
 
     version: str
+    run_id: str
     promoted: bool
     report: dict[str, Any]
+    test_rows: pd.DataFrame
 
 
 #: Trains and registers one model of split rows: (rows, their guarded matrices, the judge, the segment) -> result.
@@ -92,12 +96,13 @@ def versus_global(spec: ModelSpec, y: np.ndarray, global_p: np.ndarray, global_v
 
 
 def train_segments(
-    data: TrainingData, global_version: str, test_p: np.ndarray, fit: Fit, matrices_of: Matrices
+    data: TrainingData, global_model: Registered, fit: Fit, matrices_of: Matrices
 ) -> list[dict[str, Any]]:
-    """One model per segment value with the spec's minimum labelled rows and positives, after the global model
-    (``global_version``, its probabilities ``test_p`` on the test rows); per value what the report and the CLI show
-    (rows, positives, the two test AUCs, promoted or why not)."""
+    """One model per segment value with the spec's minimum labelled rows and positives, after the global model;
+    per value what the report and the CLI show (rows, positives, the two test AUCs, promoted or why not), also
+    logged to the global model's run as ``segments.json``."""
     spec = data.spec
+    test_p = global_model.test_rows["probability"].to_numpy()
     wanted = spec.segments
     test_values = data.table.loc[data.rows("test"), wanted.column].astype(str).to_numpy()
     out = []
@@ -119,9 +124,10 @@ def train_segments(
             out.append(row | {"trained": False, "why": str(why)})
             continue
         y_test = matrices[4]["test"]
-        judge = versus_global(spec, y_test, test_p[test_values == value], global_version)
+        judge = versus_global(spec, y_test, test_p[test_values == value], global_model.version)
         result = fit(part, matrices, judge, {"by": wanted.by, "column": wanted.column, "value": value})
         out.append(row | _figures(result))
+    MlflowClient().log_dict(global_model.run_id, out, "segments.json")
     return out
 
 

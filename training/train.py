@@ -268,8 +268,7 @@ def train(
         def fit(part: TrainingData, matrices: Any, judge: Judge, segment: dict[str, str]) -> TrainResult:
             return fit_and_register(part, matrices, spec_text, experiment, budget, judge=judge, segment=segment)
 
-        test_p = result.test_rows["probability"].to_numpy()
-        result.report["segments"] = train_segments(data, result.version, test_p, fit, model_matrices)
+        result.report["segments"] = train_segments(data, result, fit, model_matrices)
     return result
 
 

@@ -53,7 +53,7 @@ PLANTED = LeadEffects(LEAD_BASE, SOURCE_LOGIT, SIZE_LOGIT, ENGAGEMENT_LOGIT, ACT
 
 #: Segment-specific drivers (``synthesize(segment_drivers=True)``): in these regions a planted driver's effect on the
 #: conversion log-odds is multiplied by this factor (-1: reversed); the other regions convert as planted.
-SEGMENT_DRIVERS = {"east": ("lead source", -3.0), "south": ("industry fit", -3.0)}
+SEGMENT_DRIVERS = {"east": ("lead source", -3.0), "south": ("industry fit", -6.0)}
 
 
 @dataclass(frozen=True)
