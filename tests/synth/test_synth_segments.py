@@ -13,6 +13,7 @@ from features.synth import synthesize
 from features.synth.leads import SEGMENT_DRIVERS, SOURCE_LOGIT
 from features.synth.output import TRUTH_DIR
 from features.synth.world import SOURCES
+from tests.helpers import assert_one_line_error, salesml
 from tests.synth.test_synth_drift import DEFAULT_FINGERPRINT, _fingerprint
 
 
@@ -41,3 +42,11 @@ def test_the_source_effects_are_reversed_only_in_their_region(tmp_path: Path) ->
         for name, part in (("reversed", frame[mine]), ("planted", frame[planted]))
     }
     assert slope["reversed"] < -0.2 and slope["planted"] > 0.1, slope
+
+
+def test_cli_plants_segment_drivers_and_refuses_them_with_a_shape(tmp_path: Path) -> None:
+    made = salesml("data", "synth", "--out", tmp_path / "crm", "--leads", 300, "--segment-drivers")
+    assert made.returncode == 0, made.stderr
+    assert "segments" in yaml.safe_load((tmp_path / "crm" / TRUTH_DIR / "drivers.yaml").read_text(encoding="utf-8"))
+    refused = salesml("data", "synth", "--out", tmp_path / "shaped", "--shape", "growing", "--segment-drivers")
+    assert_one_line_error(refused, "--segment-drivers do not apply with --shape")
