@@ -106,8 +106,11 @@ def factor(effect: FactorEffect) -> dict[str, Any]:
 
 def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str, Any]]:
     """Per row, the input values of the model that scored it (``model_inputs``)."""
+    distinct = list({id(m): m for m in models}.values())
+    if len(distinct) == 1:  # no segment model answered: the whole table at once, as before segments
+        return model_inputs(table, distinct[0])
     out: list[dict[str, Any]] = [{}] * len(models)
-    for model in {id(m): m for m in models}.values():
+    for model in distinct:
         rows = [i for i, m in enumerate(models) if m is model]
         for row, values in zip(rows, model_inputs(table.iloc[rows], model), strict=True):
             out[row] = values

@@ -63,20 +63,24 @@ def predict_routed(
     """Each row scored by its segment's model (``route``), the others by ``main``; one pass per model used."""
     chosen = route(table, segment_scorers)
     models = [main, *segment_scorers]
-    parts: list[pd.DataFrame] = []
+    used = np.unique(chosen)
+    if len(used) <= 1:  # one model answers every row: the table at once
+        scored, reasons = models[int(used[0]) if len(used) else 0].predict_with_factors(table, top=top, locale=locale)
+        return Routed(scored, reasons, chosen, [_value(models[i]) for i in chosen])
+    parts, order = [], []
     reasons: list[Any] = [None] * len(table)
-    order: list[np.ndarray] = []
-    for index in np.unique(chosen):
+    for index in used:
         rows = np.flatnonzero(chosen == index)
         scored, why = models[index].predict_with_factors(table.iloc[rows], top=top, locale=locale)
         parts.append(scored)
         order.append(rows)
         for row, reason in zip(rows, why, strict=True):
             reasons[row] = reason
-    if not parts:
-        scored, _ = main.predict_with_factors(table, top=top, locale=locale)
-        return Routed(scored, [], chosen, [])
     scored = pd.concat(parts, ignore_index=True)
     scored.index = np.concatenate(order)
-    segment = [None if i == 0 else segment_of(models[i])["value"] for i in chosen]
-    return Routed(scored.sort_index().reset_index(drop=True), reasons, chosen, segment)
+    return Routed(scored.sort_index().reset_index(drop=True), reasons, chosen, [_value(models[i]) for i in chosen])
+
+
+def _value(scorer: Scorer) -> str | None:
+    segment = segment_of(scorer)
+    return None if segment is None else segment["value"]
