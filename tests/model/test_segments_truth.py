@@ -14,6 +14,7 @@ import yaml
 from features.synth import synthesize
 from features.synth.output import TRUTH_DIR
 from tests.helpers import train_in_store
+from training.segments import segment_lines
 from training.spec import BUILT_IN
 
 LEADS, SEED, TRIALS = 12_000, 5, 2
@@ -36,6 +37,9 @@ def test_segment_models_win_where_the_drivers_differ_and_lose_nothing_elsewhere(
     for value in truth["differ"]:
         assert trained[value]["segment_auc"] > trained[value]["global_auc"], trained[value]
         assert trained[value]["promoted"], trained[value]
+    segments = result.report["segments"]
+    lines = dict(zip((s["value"] for s in segments), segment_lines(segments), strict=True))
+    assert all(lines[value].endswith("; champion") for value in truth["differ"]), lines
     for value in set(truth["same"]) & set(trained):
         s = trained[value]
         served = s["segment_auc"] if s["promoted"] else s["global_auc"]
