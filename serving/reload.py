@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from features.crm.privacy import Redactor
@@ -28,6 +29,7 @@ from features.errors import DataError, Unavailable
 from serving.context import ServingContext
 from serving.predlog import PredictionLog
 from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
+from serving.segments import load_segment_models
 from serving.store import (
     CONTEXT,
     HISTORY,
@@ -62,6 +64,7 @@ class Loaded:
     whole_history: bool  # the export holds every table (earlier ones lack what forecasts read)
     challengers: dict[str, Exported]
     log: PredictionLog
+    segments: dict[str, list[Exported]]  # by entity: the segment champions rows are routed to (serving.segments)
 
     @classmethod
     def read(cls, log_dir: Path) -> Loaded:
@@ -78,7 +81,8 @@ class Loaded:
         metadata = found.info.metadata if found is not None else {}
         whole = metadata.get(HISTORY) == WHOLE
         log = PredictionLog(log_dir, Redactor.from_settings(context.ds.manifest if context is not None else None))
-        return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers(), log)
+        segments = {entity: load_segment_models(name) for entity, name in SERVED.items() if entity in models}
+        return cls(models, unavailable, context, metadata.get("exported_at"), whole, _challengers(), log, segments)
 
     def ready(self, entity: str) -> tuple[ServingContext, Exported]:
         """The history and the entity's model; Unavailable (503) with why when either is missing."""
@@ -91,7 +95,7 @@ class Loaded:
     def answer(self) -> ModelsAnswer:
         """``GET /v1/models``: the models served, and why any other is not."""
         return ModelsAnswer(
-            models=[ModelInfo(**m.info, kind=m.kind) for m in self.models.values()],
+            models=[ModelInfo(**m.info, kind=m.kind) for m in [*self.models.values(), *chain(*self.segments.values())]],
             context_exported_at=self.context_exported_at,
             unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
         )

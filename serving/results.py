@@ -31,16 +31,19 @@ Reasons = dict[str, list[FactorEffect]]
 
 
 def scored_calls(
-    model: Exported,
+    models: list[Exported],
+    segments: list[str | None],
     calls: list[Call],
     scored: pd.DataFrame,
     reasons: list[Reasons],
     table: pd.DataFrame,
     warnings: list[list[str]],
 ) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
-    """One list of answers per call, and every item's prediction-log record. ``scored``, ``reasons``, ``table``
-    (the features) and ``warnings`` hold one row per item, the calls' items in order."""
-    rows = zip(scored.itertuples(), reasons, model_inputs(table, model), warnings, strict=True)
+    """One list of answers per call, and every item's prediction-log record. ``models`` (the model that scored the
+    item: its segment's or the global one), ``segments`` (its segment value, None: the global model), ``scored``,
+    ``reasons``, ``table`` (the features) and ``warnings`` hold one row per item, the calls' items in order."""
+    inputs = routed_inputs(table, models)
+    rows = zip(models, segments, scored.itertuples(), reasons, inputs, warnings, strict=True)
     answers, records = [], []
     logged_at = pd.Timestamp.now(tz="UTC").isoformat()
     for call in calls:
@@ -48,8 +51,8 @@ def scored_calls(
         name, key = call.request.items_and_key
         results = []
         for item in getattr(call.request, name):
-            row, reason, values, warned = next(rows)
-            result = item_result(model, row, reason, as_of, warned + row.warnings)
+            model, segment, row, reason, values, warned = next(rows)
+            result = item_result(model, row, reason, as_of, warned + row.warnings) | {"segment": segment}
             results.append({key: getattr(item, key), **result})
             records.append(
                 {
@@ -105,6 +108,19 @@ def factor(effect: FactorEffect) -> dict[str, Any]:
         "contribution": float(effect.contribution),
         "delta_probability": float(effect.delta_probability),
     }
+
+
+def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str, Any]]:
+    """Per row, the input values of the model that scored it (``model_inputs``)."""
+    distinct = list({id(m): m for m in models}.values())
+    if len(distinct) == 1:  # no segment model answered: the whole table at once, as before segments
+        return model_inputs(table, distinct[0])
+    out: list[dict[str, Any]] = [{}] * len(models)
+    for model in distinct:
+        rows = [i for i, m in enumerate(models) if m is model]
+        for row, values in zip(rows, model_inputs(table.iloc[rows], model), strict=True):
+            out[row] = values
+    return out
 
 
 def model_inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:

@@ -72,6 +72,7 @@ from serving.schemas.scoring import (
 )
 from serving.schemas.whatif import WhatIfRequest, WhatIfResponse
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
+from serving.segments import score_routed
 from serving.shadow import Shadow
 from serving.store import CONTEXT, SERVED, Exported, stored
 from serving.trend import LeadId, OpportunityId, trend_answer, trend_route
@@ -390,8 +391,8 @@ class SalesML:
             prepared = context.opportunities(deals)  # type: ignore[arg-type]
         table = prepared.features()
         first = requests[0]
-        scored, reasons = model.scorer.predict_with_factors(table, top=first.top, locale=first.locale)  # type: ignore[arg-type]
-        answers, records = scored_calls(model, calls, scored, reasons, table, prepared.warnings)
+        scored, reasons, by, segment = score_routed(model, loaded.segments[entity], table, first.top, first.locale)  # type: ignore[arg-type]
+        answers, records = scored_calls(by, segment, calls, scored, reasons, table, prepared.warnings)
         loaded.log.append(records)
         self.shadow.after(loaded.challengers.get(entity), calls, table, loaded.log)
         return answers

@@ -3,8 +3,9 @@
 ``salesml export`` (and ``salesml serve``) copies each champion from the MLflow registry, with its registry
 version and test metrics, and the export's whole dataset (``serving.context``), so that the service and a built
 bento carry everything they answer with. A challenger other than the champion is copied beside it as
-``NAME_challenger``, which ``salesml serve`` shadow-scores with (``serving.shadow``). The store is
-``BENTOML_HOME`` (default ``.bentoml`` in the local directory, ``features.config``).
+``NAME_challenger``, which ``salesml serve`` shadow-scores with (``serving.shadow``); each segment champion
+(``NAME.BY.VALUE``, ``features.scoring.segments``) is copied under its own name, which the service routes to. The
+store is ``BENTOML_HOME`` (default ``.bentoml`` in the local directory, ``features.config``).
 
 Each export ends by rewriting ``salesml-export.json`` in the store (``export_stamp``): a running service watches it
 and loads the new export without a restart (``serving.reload``).
@@ -34,6 +35,7 @@ from features.crm.dataset import Dataset
 from features.errors import DataError
 from features.scoring import served_kind
 from features.scoring.scorer import Scorer
+from features.scoring.segments import segment_prefix
 from serving.context import ServingContext
 
 #: BentoML model name of each served registry model, by entity.
@@ -90,6 +92,7 @@ def export_models(ds: Dataset, names: tuple[str, ...] = tuple(SERVED.values())) 
         else:
             tags.append(_save_scorer(name, scorer, champion))
         tags.extend(export_challenger(name, champion))
+        tags.extend(export_segments(name))
     if not tags:
         raise DataError("; ".join(skipped))
     metadata = {"source": ds.manifest.source, "exported_at": _now(), HISTORY: WHOLE}
@@ -117,6 +120,22 @@ def export_challenger(name: str, champion: str | None) -> list[str]:
         return []
     scorer, version = load_registered(name, CHALLENGER)
     return [_save_scorer(name, scorer, version, challenger_name(name))]
+
+
+def export_segments(name: str) -> list[str]:
+    """Each segment champion of ``name`` (``features.scoring.segments``), its tag; an earlier export of a segment
+    model that is no longer champion is removed, so that the service never routes to it."""
+    from features.scoring.pyfunc import segment_champions
+
+    champions = segment_champions(name)
+    for stale in set(exported_segment_names(name)) - {found for found, _, _ in champions}:
+        _remove(stale)
+    return [_save_scorer(found, scorer, version) for found, scorer, version in champions]
+
+
+def exported_segment_names(name: str) -> list[str]:
+    """The segment models of ``name`` in the BentoML store, by name."""
+    return sorted({m.tag.name for m in bentoml.models.list() if m.tag.name.startswith(segment_prefix(name))})
 
 
 def _remove(name: str) -> None:
@@ -168,6 +187,7 @@ def _save_scorer(name: str, scorer: Scorer, version: str, stored_as: str | None 
         "horizon_days": scorer.metadata.get("horizon_days"),
         "data_window": scorer.metadata.get("data_window", []),
         "metrics": scorer.metadata.get("metrics", {}),
+        "segment": scorer.metadata.get("segment"),
         "exported_at": _now(),
     }
     labels = {"mlflow_version": version}

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.messages import pair
 from features.pit.catalog import Feature
 from features.scoring.additive import signed_log1p as signed_log1p_values
+from training.data import TrainingData
 
 #: Label of a missing categorical value or numeric bin: absence is informative (e.g. no response yet).
 MISSING = "<missing>"
@@ -334,3 +335,13 @@ BASELINES: dict[str, Callable[[list[Feature]], _Baseline]] = {
     "odoo_naive_bayes": OdooFrequencyBaseline,
     "points": PointsBaseline,
 }
+
+
+def baseline_probabilities(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, np.ndarray]:
+    """Each baseline fit on train, its probabilities on test: the same rows as the model."""
+    train, test = data.rows("train"), data.rows("test")
+    out = {}
+    for name, make in BASELINES.items():
+        model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
+        out[name] = model.predict_proba(data.table.loc[test, x_cols])[:, 1]
+    return out

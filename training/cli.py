@@ -77,6 +77,10 @@ def print_training(console: Console, result: TrainResult) -> None:
     if result.promoted and report["gate"]["forced"]:
         status = "champion (--promote: the gate was not met)"
     console.print(f"registered {result.spec.name} version {result.version} as {status}; MLflow run {result.run_id}")
+    from training.segments import segment_lines
+
+    for line in segment_lines(report.get("segments", [])):
+        console.print(f"segment {line}")
 
 
 def print_prior(console: Console, result: TrainResult) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,9 +14,11 @@ import pandas as pd  # noqa: E402
 import shap  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
-from features.scoring.metrics import binary_metrics  # noqa: E402
+from features.scoring.metrics import binary_metrics, calibration_noise  # noqa: E402
 from features.scoring.scorer import Scorer  # noqa: E402
 from training.fonts import cjk_font, quiet_drawing
+from training.metrics import calibration_verdict
+from training.spec import ModelSpec
 
 GRADES = ("A", "B", "C")
 
@@ -145,4 +148,22 @@ def evaluate_model(scorer: Scorer, x: pd.DataFrame, y: np.ndarray) -> dict:
         "grades_ordered": grades_ordered(table),
         "confusion": grade_confusion(y, grades),
         "probability": p,
+    }
+
+
+def test_calibration(
+    spec: ModelSpec, evaluation: dict[str, Any], y: dict[str, np.ndarray], test_ids: np.ndarray
+) -> dict[str, Any]:
+    """The test ECE against the spec's target, what chance alone shows on these rows, the positive rates of the
+    calibration and test rows, and the verdict in words."""
+    ece, target = evaluation["metrics"]["ece"], spec.gate.max_ece
+    noise = calibration_noise(evaluation["probability"], test_ids)
+    calib_rate, test_rate = float(y["calib"].mean()), float(y["test"].mean())
+    return {
+        "ece": ece,
+        "target": target,
+        "noise_95": noise,
+        "calib_positive_rate": calib_rate,
+        "test_positive_rate": test_rate,
+        "verdict": calibration_verdict(ece, target, noise, calib_rate, test_rate),
     }

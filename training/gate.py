@@ -24,7 +24,7 @@ from training.spec import ModelSpec
 from training.split import MIN_EVAL_CLASS
 
 
-def _gate_value(metrics: dict[str, float], metric: str) -> float:
+def gate_value(metrics: dict[str, float], metric: str) -> float:
     """Gate metrics as 'higher is better'."""
     return -metrics[metric] if metric in ("log_loss", "brier") else metrics[metric]
 
@@ -53,7 +53,7 @@ def champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: 
     ours = binary_metrics(y[rows], scorer.predict(test[rows])["probability"].to_numpy())
     if spec.gate.metric not in theirs:
         return {"champion_version": version, "gain": float("inf"), "basis": "the champion has no test figures"}
-    gain = _gate_value(ours, spec.gate.metric) - _gate_value(theirs, spec.gate.metric)
+    gain = gate_value(ours, spec.gate.metric) - gate_value(theirs, spec.gate.metric)
     return {"champion_version": version, "champion_metrics": theirs, "gain": gain, "basis": basis}
 
 

@@ -10,7 +10,9 @@ from sklearn.metrics import roc_auc_score
 
 from features.errors import NotEnoughData
 from features.pit.catalog import Feature
+from training.data import TrainingData
 from training.spec import ModelSpec
+from training.split import MIN_EVAL_CLASS
 
 
 @dataclass
@@ -63,3 +65,23 @@ def leakage_flags(table: pd.DataFrame, y: np.ndarray, candidates: list[Feature],
         elif auc >= limit:
             flags.append(LeakageFlag(f.name, f"alone reaches ROC AUC {auc:.3f} >= {limit}", auc, f.name in allowed))
     return flags
+
+
+def usable_features(data: TrainingData, spec: ModelSpec) -> tuple[list[Feature], list[LeakageFlag]]:
+    """The candidates less those the leakage guard excludes and those with one value on every labelled row (a
+    leads-only export has no activity, stage or rep features: they would only crowd the report and the model)."""
+    train = data.rows("train")
+    varying = [f for f in data.candidates if data.table[f.name].nunique(dropna=False) > 1]
+    flags = leakage_flags(data.table[train], data.y[train], varying, spec)
+    dropped = {f.feature for f in flags if not f.allowed}
+    return [f for f in varying if f.name not in dropped], flags
+
+
+def check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ...]) -> None:
+    for name in names:
+        y = data.y[data.rows(name)]
+        if y.sum() < MIN_EVAL_CLASS or len(y) - y.sum() < MIN_EVAL_CLASS:
+            raise NotEnoughData(
+                f"the {name} split of {spec.name} has {int(y.sum())} positives and {int(len(y) - y.sum())} negatives;"
+                f" at least {MIN_EVAL_CLASS} of each are needed: use a longer history or change split.fractions"
+            )

@@ -89,3 +89,13 @@ def refit_scorer(
         head = cross_fit(head_candidate, inputs, head_x, labels, head_fold, kind, spec.gate.min_distinct)
         scorer.heads.append(Head(days, head.model, head.calibrator))
     return scorer, main.oof_probability
+
+
+def new_levels(evaluated: Scorer, served: Scorer) -> dict[str, int]:
+    """Per categorical input, the levels the refit learned that the evaluated model did not know."""
+    before = {f.name: set(f.levels or []) for f in evaluated.inputs}
+    return {
+        f.name: len(set(f.levels or []) - before.get(f.name, set()))
+        for f in served.inputs
+        if f.kind == "categorical" and set(f.levels or []) - before.get(f.name, set())
+    }

@@ -107,6 +107,20 @@ class Gate(_Strict):
     )
 
 
+#: The feature-table column that holds each row's segment, by the spec's ``segments.by``.
+SEGMENT_COLUMNS = {"region": "region", "industry": "industry", "source": "source", "team": "rep_team"}
+
+
+class Segments(_Strict):
+    by: Literal["region", "industry", "source", "team"] = Field(description="What a row's segment is.")
+    min_rows: int = Field(default=2000, ge=1, description="Labelled rows a segment needs for a model of its own.")
+    min_positives: int = Field(default=200, ge=1, description="... and positive rows among them.")
+
+    @property
+    def column(self) -> str:
+        return SEGMENT_COLUMNS[self.by]
+
+
 class ModelSpec(_Strict):
     """What to train: entity, label and horizon, snapshots, features, grades, guards and the promotion gate."""
 
@@ -131,6 +145,9 @@ class ModelSpec(_Strict):
     tuning: Tuning = Tuning()
     selection: Selection = Selection()
     gate: Gate = Gate()
+    segments: Segments | None = Field(
+        default=None, description="One model per segment with enough data (the global model serves the rest)."
+    )
     monitoring: MonitorThresholds = Field(
         default=MonitorThresholds(), description="When salesml monitor and /v1/monitoring raise an alert."
     )

@@ -26,10 +26,10 @@ from features.errors import DataError, NotEnoughData
 from features.pit.catalog import Feature
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
-from features.scoring.metrics import auc_interval, binary_metrics, calibration_noise
+from features.scoring.metrics import auc_interval, binary_metrics
 from features.scoring.pyfunc import CHALLENGER, CHAMPION
 from features.scoring.scorer import Head, Scorer, reference_quantiles, training_reference
-from training.baselines import BASELINES
+from training.baselines import baseline_probabilities
 from training.calibrate import choose_calibrator
 from training.candidates import (
     Candidate,
@@ -41,16 +41,17 @@ from training.candidates import (
 )
 from training.data import TrainingData, label_horizon_days, labelled_snapshots, split_snapshots
 from training.encode import model_inputs
-from training.evaluate import evaluate_model, global_factors
+from training.evaluate import evaluate_model, global_factors, test_calibration
 from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
-from training.guards import LeakageFlag, leakage_flags, require_enough
-from training.metrics import calibration_verdict, skill_verdict
+from training.guards import LeakageFlag, check_eval_splits, require_enough, usable_features
+from training.metrics import skill_verdict
 from training.prior import train_prior
-from training.refit import refit_scorer
+from training.refit import new_levels, refit_scorer
 from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
 from training.run_log import log_artifacts, log_figures
+from training.segments import Judge, train_segments
 from training.spec import ModelSpec, load_spec
-from training.split import MIN_EVAL_CLASS, SPLIT_NOTES
+from training.split import SPLIT_NOTES
 from training.tune import fit_booster, tune
 
 
@@ -65,36 +66,6 @@ class TrainResult:
     scorer: Scorer
 
 
-def _check_eval_splits(data: TrainingData, spec: ModelSpec, names: tuple[str, ...]) -> None:
-    for name in names:
-        y = data.y[data.rows(name)]
-        if y.sum() < MIN_EVAL_CLASS or len(y) - y.sum() < MIN_EVAL_CLASS:
-            raise NotEnoughData(
-                f"the {name} split of {spec.name} has {int(y.sum())} positives and {int(len(y) - y.sum())} negatives;"
-                f" at least {MIN_EVAL_CLASS} of each are needed: use a longer history or change split.fractions"
-            )
-
-
-def _usable(data: TrainingData, spec: ModelSpec) -> tuple[list[Feature], list[LeakageFlag]]:
-    """The candidates less those the leakage guard excludes and those with one value on every labelled row (a
-    leads-only export has no activity, stage or rep features: they would only crowd the report and the model)."""
-    train = data.rows("train")
-    varying = [f for f in data.candidates if data.table[f.name].nunique(dropna=False) > 1]
-    flags = leakage_flags(data.table[train], data.y[train], varying, spec)
-    dropped = {f.feature for f in flags if not f.allowed}
-    return [f for f in varying if f.name not in dropped], flags
-
-
-def _baselines(data: TrainingData, features: list[Feature], x_cols: list[str]) -> dict[str, np.ndarray]:
-    """Each baseline fit on train, its probabilities on test: the same rows as the model."""
-    train, test = data.rows("train"), data.rows("test")
-    out = {}
-    for name, make in BASELINES.items():
-        model = make(features).fit(data.table.loc[train, x_cols], data.y[train])
-        out[name] = model.predict_proba(data.table.loc[test, x_cols])[:, 1]
-    return out
-
-
 Matrices = dict[str, pd.DataFrame]
 
 
@@ -104,8 +75,8 @@ def model_matrices(
     """Guards (minimum data, the ``evaluated`` splits, leakage), then the encoded inputs and labels of every
     segment."""
     require_enough(data.y[data.rows("train")], spec, "train")
-    _check_eval_splits(data, spec, evaluated)
-    features, flags = _usable(data, spec)
+    check_eval_splits(data, spec, evaluated)
+    features, flags = usable_features(data, spec)
     inputs = model_inputs(features, data.table[data.rows("train")], spec.categorical)
     x = {name: encode_inputs(inputs, data.table[data.rows(name)])[0] for name in ("train", "valid", "calib", "test")}
     return features, flags, inputs, x, {name: data.y[data.rows(name)] for name in x}
@@ -286,13 +257,45 @@ def train(
     labelled = labelled_snapshots(spec, read_dataset(data_dir), progress=progress)
     try:
         data = split_snapshots(labelled)
-        spec = data.spec
-        features, flags, inputs, x, y = model_matrices(spec, data)
+        matrices = model_matrices(data.spec, data)
     except NotEnoughData as why:
         prior = train_prior(labelled, spec_text, experiment, str(why), promote)
         return TrainResult(labelled.spec, prior.version, prior.run_id, prior.promoted, prior.report, *prior.served)
-    table = data.table
+    budget = Budget(trials or spec.tuning.trials, timeout_s or spec.tuning.timeout_s, progress)
+    result = fit_and_register(data, matrices, spec_text, experiment, budget, promote)
+    if data.spec.segments is not None:  # the segment models follow the global one
 
+        def fit(part: TrainingData, matrices: Any, judge: Judge, segment: dict[str, str]) -> TrainResult:
+            return fit_and_register(part, matrices, spec_text, experiment, budget, judge=judge, segment=segment)
+
+        result.report["segments"] = train_segments(data, result, fit, model_matrices)
+    return result
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Optuna's trials and time budget, and whether progress bars show."""
+
+    trials: int
+    timeout_s: float
+    progress: bool
+
+
+def fit_and_register(
+    data: TrainingData,
+    matrices: tuple[list[Feature], list[LeakageFlag], list[InputFeature], Matrices, dict[str, np.ndarray]],
+    spec_text: str,
+    experiment: str,
+    budget: Budget,
+    promote: bool = False,
+    judge: Judge | None = None,
+    segment: dict[str, str] | None = None,
+) -> TrainResult:
+    """Tune, weigh, test, refit and register one model of split rows (``train``'s steps after the split), under
+    ``data.spec.name``; ``judge`` adds blockers to its gate, ``segment`` (by, column, value) marks a segment's model
+    in its metadata, which the service routes by."""
+    spec, table = data.spec, data.table
+    features, flags, inputs, x, y = matrices
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
         tuned = tune(
             x["train"],
@@ -300,10 +303,10 @@ def train(
             x["valid"],
             y["valid"],
             study_name=f"{spec.name}-{data.data_hash[:12]}",
-            trials=trials or spec.tuning.trials,
-            timeout_s=timeout_s or spec.tuning.timeout_s,
+            trials=budget.trials,
+            timeout_s=budget.timeout_s,
             seed=spec.tuning.seed,
-            progress=progress,
+            progress=budget.progress,
         )
         chosen, scorer, weighed = _weigh(spec, data, inputs, x, y, tuned)
         scorer.heads = _window_heads(spec, data, inputs, tuned.params)
@@ -313,7 +316,7 @@ def train(
         test_ids = table.loc[data.rows("test"), "entity_id"].to_numpy()
         interval = auc_interval(y["test"], evaluation["probability"], test_ids)
         evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
-        evaluation["calibration"] = _calibration(spec, evaluation, y, test_ids)
+        evaluation["calibration"] = test_calibration(spec, evaluation, y, test_ids)
         horizon = label_horizon_days(spec)
         served, oof = refit_scorer(
             spec, scorer, features, table, data.y, chosen, _refit_heads(spec, data, scorer, tuned.params)
@@ -329,15 +332,18 @@ def train(
             "horizon_note": data.horizon_note,
             "model_kind": chosen.name,
             "monitoring": spec.monitoring.model_dump(),
+            **({"segment": segment} if segment is not None else {}),
         }
         served.training_reference = training_reference(table, served, spec.split.seed)
         x_cols = [f.name for f in features]
-        baselines = _baselines(data, features, x_cols)
+        baselines = baseline_probabilities(data, features, x_cols)
         floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids)
         factors = global_factors(scorer, x["test"])
         comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
         distinct = weighed[chosen.name]["test_distinct"]
         blockers = gate_blockers(evaluation, comparison, floor, spec, min(distinct, len(np.unique(oof))))
+        judged, added = judge(evaluation["probability"]) if judge is not None else ({}, [])
+        blockers += added
         promoted = promote or not blockers
         report = {
             "model": spec.name,
@@ -369,11 +375,12 @@ def train(
                 "folds": spec.split.refit_folds,
                 "calibration": served.calibrator.kind,
                 "trained_until": trained_until,
-                "new_levels": _new_levels(scorer, served),
+                "new_levels": new_levels(scorer, served),
             },
             "baselines": {name: binary_metrics(y["test"], p) for name, p in baselines.items()},
             "global_factors": factors[:20],
             "champion": comparison,
+            **({"versus_global": judged} if judge is not None else {}),
             "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers), "floor": floor},
         }
         log_figures(report)
@@ -389,31 +396,3 @@ def train(
         test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
         test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
         return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, served)
-
-
-def _calibration(
-    spec: ModelSpec, evaluation: dict[str, Any], y: dict[str, np.ndarray], test_ids: np.ndarray
-) -> dict[str, Any]:
-    """The test ECE against the spec's target, what chance alone shows on these rows, the positive rates of the
-    calibration and test rows, and the verdict in words."""
-    ece, target = evaluation["metrics"]["ece"], spec.gate.max_ece
-    noise = calibration_noise(evaluation["probability"], test_ids)
-    calib_rate, test_rate = float(y["calib"].mean()), float(y["test"].mean())
-    return {
-        "ece": ece,
-        "target": target,
-        "noise_95": noise,
-        "calib_positive_rate": calib_rate,
-        "test_positive_rate": test_rate,
-        "verdict": calibration_verdict(ece, target, noise, calib_rate, test_rate),
-    }
-
-
-def _new_levels(evaluated: Scorer, served: Scorer) -> dict[str, int]:
-    """Per categorical input, the levels the refit learned that the evaluated model did not know."""
-    before = {f.name: set(f.levels or []) for f in evaluated.inputs}
-    return {
-        f.name: len(set(f.levels or []) - before.get(f.name, set()))
-        for f in served.inputs
-        if f.kind == "categorical" and set(f.levels or []) - before.get(f.name, set())
-    }

@@ -97,6 +97,14 @@ def synth_cmd(
     drift_strength: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="How much of the full drift happens (0: none, 1: all).")
     ] = 1.0,
+    segment_drivers: Annotated[
+        bool,
+        typer.Option(
+            "--segment-drivers",
+            help="Lead conversion drivers differ by region: source effects reversed in one, response latency "
+            "stronger in another (recorded in OUT/_truth/drivers.yaml under segments).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
     given = {name for name in ("leads", "start", "drift_strength") if ctx.get_parameter_source(name).name != "DEFAULT"}
@@ -107,15 +115,23 @@ def synth_cmd(
 
         if "start" in given:
             raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
-        if drift is not None:
-            raise DataError("--drift does not apply with --shape: a shape plants changes of its own")
+        if drift is not None or segment_drivers:
+            raise DataError("--drift and --segment-drivers do not apply with --shape: it plants changes of its own")
         size = leads if "leads" in given else None
         Console().print(synthesize_shape(out, shape, leads=size, seed=seed, end=end).summary_table())
         return
     from features.synth import synthesize
 
     result = synthesize(
-        out, leads=leads, seed=seed, start=start, end=end, progress=True, drift=drift, drift_strength=drift_strength
+        out,
+        leads=leads,
+        seed=seed,
+        start=start,
+        end=end,
+        progress=True,
+        drift=drift,
+        drift_strength=drift_strength,
+        segment_drivers=segment_drivers,
     )
     Console().print(result.summary_table())
 

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from features.config import tracking_uri
 from features.errors import DataError, one_line
 from features.scoring.scorer import Scorer
+from features.scoring.segments import segment_prefix
 from features.store import lost_model_files, open_store
 
 SCORER_ARTIFACT = "scorer"
@@ -49,6 +50,21 @@ def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
     if version is None:
         raise DataError(_missing(name, alias))
     return _load(name, version), version
+
+
+def segment_champions(name: str) -> list[tuple[str, Scorer, str]]:
+    """Each segment model of ``name`` (``features.scoring.segments``) that has a champion: its registered name,
+    scorer and version, by name."""
+    if not open_store(create=False):
+        return []
+    prefix = segment_prefix(name)
+    found = MlflowClient().search_registered_models(filter_string=f"name LIKE '{prefix}%'")
+    out = []
+    for model in sorted(found, key=lambda m: m.name):
+        version = alias_version(model.name, CHAMPION) if model.name.startswith(prefix) else None
+        if version is not None:
+            out.append((model.name, _load(model.name, version), version))
+    return out
 
 
 def load_version(name: str, version: str) -> Scorer:

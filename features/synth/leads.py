@@ -25,7 +25,7 @@ from features.synth.events import (
     notes,
     place,
 )
-from features.synth.world import SOURCE_SHARE, SOURCES, World
+from features.synth.world import REGIONS, SOURCE_SHARE, SOURCES, World
 
 # Planted effects on the conversion log-odds (truth.py lists them as drivers).
 LEAD_BASE = -2.1
@@ -50,6 +50,10 @@ CLEAN_UP_AFTER, CLEAN_UP_SHARE, CLEAN_UP_DAYS = 10.0, 0.7, (7.0, 40.0)  # forgot
 
 
 PLANTED = LeadEffects(LEAD_BASE, SOURCE_LOGIT, SIZE_LOGIT, ENGAGEMENT_LOGIT, ACTIVATION_LOGIT)
+
+#: Segment-specific drivers (``synthesize(segment_drivers=True)``): in these regions a planted driver's effect on the
+#: conversion log-odds is multiplied by this factor (-1: reversed); the other regions convert as planted.
+SEGMENT_DRIVERS = {"east": ("lead source", -3.0), "south": ("industry fit", -6.0)}
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,27 @@ def lead_logit(
     )
 
 
+def segment_logit(region: np.ndarray, source: np.ndarray, industry: np.ndarray) -> np.ndarray:
+    """What the segment-specific drivers (``SEGMENT_DRIVERS``) add to the planted log-odds."""
+    planted = {"lead source": SOURCE_LOGIT[source], "industry fit": INDUSTRY_FIT_LOGIT[industry]}
+    out = np.zeros(len(region))
+    for name, (driver, factor) in SEGMENT_DRIVERS.items():
+        mine = region == REGIONS.index(name)
+        out[mine] += (factor - 1) * planted[driver][mine]
+    return out
+
+
+def segment_truth() -> dict:
+    """The segment-specific drivers as ``_truth/drivers.yaml`` lists them under ``segments``."""
+    return {
+        "by": "region",
+        "differ": {
+            name: {"driver": driver, "effect_times": factor} for name, (driver, factor) in SEGMENT_DRIVERS.items()
+        },
+        "same": [r for r in REGIONS if r not in SEGMENT_DRIVERS],
+    }
+
+
 def first_response(rng: np.random.Generator, world: World, owner: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Days to the first outbound touch: log-normal around the owner's own speed, a few leads forgotten."""
     n = len(owner)
@@ -116,10 +141,16 @@ def first_response(rng: np.random.Generator, world: World, owner: np.ndarray, so
 
 
 def simulate_leads(
-    world: World, rng: np.random.Generator, first: int, count: int, drift: Drift | None = None
+    world: World,
+    rng: np.random.Generator,
+    first: int,
+    count: int,
+    drift: Drift | None = None,
+    segment_drivers: bool = False,
 ) -> tuple[Leads, Events]:
     """Leads ``first .. first+count-1`` of the window (in creation order) and their lead-stage activities; with
-    ``drift``, those created after its date come from its source mix and convert by its effects."""
+    ``drift``, those created after its date come from its source mix and convert by its effects; with
+    ``segment_drivers``, some regions' drivers differ (``segment_logit``; no extra draws)."""
     preferring, drifting = rng.spawn(2)  # generators of their own: the other draws keep their values
     u = (first + np.arange(count) + rng.random(count)) / world.n_leads
     created = world.arrivals(u)
@@ -147,6 +178,8 @@ def simulate_leads(
     if drift is not None:
         drifted = lead_logit(source, size, industry, engagement, latency, activated, skill, drift.effects)
         logit = np.where(drift.after(created), drifted, logit)
+    if segment_drivers:
+        logit = logit + segment_logit(region, source, industry)
     p = sigmoid(logit + fit)
     converted = rng.random(count) < p
     cleaned_up = (latency > CLEAN_UP_AFTER) & (rng.random(count) < CLEAN_UP_SHARE)  # forgotten leads cleaned up

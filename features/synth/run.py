@@ -20,7 +20,7 @@ from features.synth.deals import Deals, StageChanges, simulate_deals
 from features.synth.drift import Drift
 from features.synth.events import Events, record
 from features.synth.fit import write_rep_truth
-from features.synth.leads import PLANTED, Leads, simulate_leads
+from features.synth.leads import PLANTED, Leads, segment_truth, simulate_leads
 from features.synth.org import org_tables
 from features.synth.output import (
     EXTRAS,
@@ -55,9 +55,16 @@ class Chunk:
     activities: Events
 
 
-def simulate_chunk(world: World, rng: np.random.Generator, first: int, count: int, drift: Drift | None = None) -> Chunk:
+def simulate_chunk(
+    world: World,
+    rng: np.random.Generator,
+    first: int,
+    count: int,
+    drift: Drift | None = None,
+    segment_drivers: bool = False,
+) -> Chunk:
     """Leads ``first .. first+count-1`` with everything that follows from them, cut at the export."""
-    leads, lead_events = simulate_leads(world, rng, first, count, drift)
+    leads, lead_events = simulate_leads(world, rng, first, count, drift, segment_drivers)
     deals, stages, deal_events = simulate_deals(world, rng, leads)
     ev = record(rng, world, Events.concat([lead_events, deal_events]))
     known = np.flatnonzero(ev.recorded <= world.horizon)
@@ -98,6 +105,7 @@ def synthesize(
     outlier_share: float = OUTLIER_SHARE,
     drift: str | None = None,
     drift_strength: float = 1.0,
+    segment_drivers: bool = False,
 ) -> SynthResult:
     """Write a canonical dataset of a simulated sales organisation to ``out`` and its truth to ``out/_truth``.
 
@@ -105,6 +113,8 @@ def synthesize(
     ``outlier_share``: the share of deals given an outlier amount for the data guard to find (0: none, for tests
     that measure something else; the other columns are the same either way). ``drift``: a date (ISO) after which
     the lead-source mix and buyer intent change, at ``drift_strength`` (0-1; ``features.synth.drift``).
+    ``segment_drivers``: lead conversion drivers differ by region (``features.synth.leads.segment_logit``), as
+    ``_truth/drivers.yaml`` records under ``segments``.
     """
     began = time.perf_counter()
     start_ts, end_ts = _window(start, end)
@@ -124,7 +134,7 @@ def synthesize(
     with Streams(files) as streams, bar_opened as bar:
         for index, first in enumerate(range(0, leads, chunk_size)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
-            chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first), shift)
+            chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first), shift, segment_drivers)
             details = np.random.default_rng([seed, index, FOLLOW_UP_SEED])  # new columns: a generator of their own
             tables = plants.apply(index, chunk.leads, _columns(world, chunk, streams.rows["activities"], details))
             for name, columns in tables.items():
@@ -135,7 +145,7 @@ def synthesize(
     figures = oracle(*(np.concatenate(column) for column in zip(*scores, strict=True)))
     _finish(world, out, staging, counts, seed, plants)
     plants.write_truth(truth)
-    write_truth_meta(truth, figures)
+    write_truth_meta(truth, figures, segment_truth() if segment_drivers else None)
     write_rep_truth(truth, world)
     if shift is not None:
         shift.write_truth(truth)

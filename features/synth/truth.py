@@ -264,8 +264,11 @@ def lead_snapshot_oracle(
         return np.where(open_now > 0, p_convert * converts_in / open_now, 0.0)
 
 
-def write_truth_meta(directory: Path, figures: dict[str, dict[str, float | int]]) -> None:
+def write_truth_meta(directory: Path, figures: dict[str, dict[str, float | int]], segments: dict | None = None) -> None:
+    """The planted drivers and the oracle's figures; ``segments``: the segment-specific drivers, when planted."""
     directory.mkdir(parents=True, exist_ok=True)
     drivers = {"drivers": DRIVERS, "unobserved": UNOBSERVED, "distractors": DISTRACTORS}
+    if segments is not None:
+        drivers["segments"] = segments
     for name, content in (("drivers.yaml", drivers), ("oracle.yaml", figures)):
         (directory / name).write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")

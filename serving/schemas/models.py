@@ -17,6 +17,9 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float | None] = Field(description="Test metrics: roc_auc, pr_auc, brier, ece, ...")
     exported_at: str = Field(description="When it was copied from the MLflow registry into the BentoML store.")
     kind: ModelKind = "ml"
+    segment: dict[str, str] | None = Field(
+        None, description="A segment model: by, column and value of the rows routed to it (null: the global model)."
+    )
 
 
 class UnavailableModel(BaseModel):

@@ -220,6 +220,9 @@ class Scored(BaseModel):
     model: str = Field(description="Registered model name.")
     model_version: str = Field(description="MLflow registry version.")
     model_kind: ModelKind = "ml"
+    segment: str | None = Field(
+        None, description="The segment value whose own model scored this item (null: the global model)."
+    )
     as_of: datetime = Field(description="The time the features were built as of (UTC).")
     warnings: list[str] = Field(description="Unseen categories, unknown attributes, ...")
 
