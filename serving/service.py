@@ -384,11 +384,8 @@ class SalesML:
         loaded = self.live.current  # read once: the batch's answers name what scored them
         context, model = loaded.ready(entity)
         requests = [call.request for call in calls]
-        if entity == "lead":
-            prepared = context.leads(*requests)  # type: ignore[arg-type]
-        else:
-            (deals,) = requests  # deals: one call a batch
-            prepared = context.opportunities(deals)  # type: ignore[arg-type]
+        batch = context.leads if entity == "lead" else context.opportunities  # deals: one call a batch
+        prepared = batch(*requests)  # type: ignore[operator]
         table = prepared.features()
         first = requests[0]
         scored, reasons, by, segment = score_routed(model, loaded.segments[entity], table, first.top, first.locale)  # type: ignore[arg-type]

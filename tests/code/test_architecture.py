@@ -80,9 +80,13 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
     return {name for name in names if name in known}
 
 
-def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+def module_files(root: Path = ROOT) -> list[Path]:
     files = [p for package in PACKAGES for p in (sorted((root / package).rglob("*.py")) or [root / f"{package}.py"])]
-    files = [p for p in files if p.exists()]
+    return [p for p in files if p.exists()]
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    files = module_files(root)
     names = {p: module_name(p, root) for p in files}
     known = set(names.values())
     return {name: imported_modules(p, known) - {name} for p, name in names.items()}
@@ -151,6 +155,21 @@ def test_every_module_is_in_a_layer() -> None:
 
 def test_imports_follow_the_layers() -> None:
     assert back_edges(import_graph()) == []
+
+
+#: The longest a module may be; the simulator (one generative story told in order) is left out.
+MAX_MODULE_LINES = 400
+LONG_ALLOWED = ("features/synth/",)
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in module_files()
+        if not str(path.relative_to(ROOT)).startswith(LONG_ALLOWED)
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
 
 
 def test_no_import_cycles() -> None:
