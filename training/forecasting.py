@@ -25,6 +25,14 @@ MAX_PANELS = 12  # groups drawn in the fan chart (the largest by expected revenu
 
 
 def run_forecast(
+    data: Path, as_of: str | None, period: str, by: str, periods: int, sims: int = SIMS, seed: int = 0
+) -> tuple[Forecast, str]:
+    """The forecast with the champion model, and the model version."""
+    fc, _, version = forecast_with_drivers(data, as_of, period, by, periods, sims, seed)
+    return fc, version
+
+
+def forecast_with_drivers(
     data: Path,
     as_of: str | None,
     period: str,
@@ -36,8 +44,7 @@ def run_forecast(
     explain: bool = False,
     since: str | None = None,
 ) -> tuple[Forecast, Drivers | None, str]:
-    """The forecast with the champion model, with ``explain`` what moved its first period since ``since`` (default:
-    a week before), and the model version."""
+    """``run_forecast``, with ``explain`` what moved its first period since ``since`` (default: a week before)."""
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
     start = since_time(ds, since, at) if explain else None  # before the model loads: a bad --since answers at once

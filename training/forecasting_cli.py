@@ -51,9 +51,9 @@ def forecast_cmd(
     check_grouping(by)
     if since is not None and not explain:
         raise DataError("--since is the earlier time of --explain; add --explain")
-    from training.forecasting import fan_chart, run_forecast
+    from training.forecasting import fan_chart, forecast_with_drivers
 
-    fc, drivers, version = run_forecast(
+    fc, drivers, version = forecast_with_drivers(
         data, as_of, period, by, periods, sims=sims, seed=seed, explain=explain, since=since
     )
     folder = output_dir(out or data / "forecast")
@@ -152,7 +152,7 @@ def targets_cmd(
     check_level(level)
     from training.forecasting import run_forecast
 
-    fc, _, version = run_forecast(data, as_of, period, level, 1, seed=seed)
+    fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)
     board = attainment(read_dataset(data), fc)
     path = output_file(out or data / "forecast" / "targets.csv")
     board.to_csv(path, index=False)
