@@ -106,7 +106,10 @@ def serve_cmd(
     env[settings.AUTH.name] = "on" if auth else "off"
     if workers is not None:
         env[settings.WORKERS.name] = str(workers)
-    args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    from serving.launcher import metrics_dir
+
+    metrics = str(metrics_dir(bentoml_home(), port))
+    args = [sys.executable, "-m", "serving.launcher", metrics, "serve", SERVICE, "--host", host, "--port", str(port)]
     from serving.process import local_url, refuse_taken, served_versions, start, versions_text
 
     if background:
