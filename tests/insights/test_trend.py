@@ -128,6 +128,7 @@ def test_an_id_not_in_the_history_by_as_of_is_not_found(ds: Dataset) -> None:
         history_frame(ds, "opportunity", [late["opportunity_id"]], late["created_at"] - pd.Timedelta(seconds=1))
 
 
+@pytest.mark.slow  # a salesml process scoring every open lead and deal
 def test_salesml_score_writes_the_week_ago_probability_and_the_trend(small_crm: Stores, tmp_path: Path) -> None:
     out = tmp_path / "scores.csv"
     done = salesml("score", "--model", "close_probability", "--data", small_crm.data, "--out", out, "--locale", "en",

@@ -74,6 +74,7 @@ def test_closed_deals_and_unknown_actions_are_refused(crm) -> None:
         what_if(ds, scorers["close_probability"], [won["opportunity_id"]], at, ["fly"])
 
 
+@pytest.mark.slow  # salesml processes
 def test_the_command_ranks_a_deals_actions(small_crm: Stores, crm) -> None:
     ds, _ = crm
     deal_id = _open(ds, "opportunities", "opportunity_id", ("closed_at",))[0]
@@ -86,6 +87,7 @@ def test_the_command_ranks_a_deals_actions(small_crm: Stores, crm) -> None:
     assert "lead_score" in lead.stdout and "needs a deal" in lead.stdout
 
 
+@pytest.mark.slow  # salesml processes
 def test_the_command_refuses_in_one_line(small_crm: Stores, crm) -> None:
     ds, _ = crm
     deals = ds.get("opportunities")

@@ -15,6 +15,8 @@ from features.scoring.segments import segment_model_name
 from tests.helpers import lead_request, salesml
 from tests.serving.server import Server, Stores
 
+pytestmark = pytest.mark.slow  # trains a segment champion, exports and serves it
+
 MODEL = "lead_score"
 
 

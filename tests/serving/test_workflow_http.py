@@ -168,6 +168,7 @@ def test_the_cli_scores_activities(stores: Stores, tmp_path: Path) -> None:
     assert set(written["entity"]) == {"opportunity"} and "rep actions scored" in done.stdout
 
 
+@pytest.mark.slow  # salesml processes
 @pytest.mark.parametrize(
     ("command", "args", "fragment"),
     [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from features.synth import synthesize
@@ -44,6 +45,7 @@ def test_the_source_effects_are_reversed_only_in_their_region(tmp_path: Path) ->
     assert slope["reversed"] < -0.2 and slope["planted"] > 0.1, slope
 
 
+@pytest.mark.slow  # salesml processes
 def test_cli_plants_segment_drivers_and_refuses_them_with_a_shape(tmp_path: Path) -> None:
     made = salesml("data", "synth", "--out", tmp_path / "crm", "--leads", 300, "--segment-drivers")
     assert made.returncode == 0, made.stderr

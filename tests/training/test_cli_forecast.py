@@ -45,6 +45,7 @@ def test_forecast_writes_table_csv_and_fan_chart(crm: Path, env: dict[str, str],
     assert "total" in proc.stdout and "P90" in proc.stdout
 
 
+@pytest.mark.slow  # two forecasts through the CLI
 def test_forecast_explain_writes_drivers_that_add_up_to_the_p50_change(
     crm: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -103,8 +104,17 @@ def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str
         (("forecast", "--period", "fortnight"), ("unknown period 'fortnight'",)),
         (("forecast", "--by", "planet"), ("unknown grouping 'planet'",)),
         (("forecast", "--as-of", "2031-01-01"), ("after the export",)),
-        (("forecast", "--as-of", "2025-11-10", "--explain", "--since", "2025-11-20"), ("is not before --as-of",)),
-        (("forecast", "--explain", "--since", "2020-01-01"), ("--since 2020-01-01 00:00 is before the export's",)),
+        # slow: these read the data before they answer
+        pytest.param(
+            ("forecast", "--as-of", "2025-11-10", "--explain", "--since", "2025-11-20"),
+            ("is not before --as-of",),
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            ("forecast", "--explain", "--since", "2020-01-01"),
+            ("--since 2020-01-01 00:00 is before the export's",),
+            marks=pytest.mark.slow,
+        ),
         (("forecast", "--since", "2025-11-01"), ("add --explain",)),
         (("targets", "--level", "product"), ("targets are set per",)),
         (("backtest", "--from", "2025-06-01", "--to", "2025-03-01"), ("before --from",)),

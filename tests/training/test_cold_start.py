@@ -40,6 +40,7 @@ def thin(thin_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stores:
     return Stores.trained_on(tmp_path_factory.mktemp("thin-stores"), thin_data, 1, True, (DEAL,))
 
 
+@pytest.mark.slow  # trains and exports its own CRM
 def test_a_thin_crm_registers_a_prior_champion(thin: Stores) -> None:
     report = thin.trained[DEAL].report
     assert report["kind"] == PRIOR and report["promoted"]
@@ -65,6 +66,7 @@ def test_the_prior_ranks_by_the_field_rules_without_labels(thin_data: Path) -> N
     assert abs(everyone.mean() - FIELD_BASE_RATE["lead"]) < 0.05
 
 
+@pytest.mark.slow  # trains and exports its own CRM
 def test_score_answers_with_the_prior(thin: Stores, tmp_path: Path) -> None:
     deals = read_dataset(thin.data).tables["opportunities"]
     as_of = deals["created_at"].sort_values().iloc[len(deals) // 2] + pd.Timedelta(days=1)
@@ -78,6 +80,7 @@ def test_score_answers_with_the_prior(thin: Stores, tmp_path: Path) -> None:
     assert scores["probability"].between(0, 1).all()
 
 
+@pytest.mark.slow  # trains and exports its own CRM
 def test_the_service_answers_with_the_prior(thin: Stores, tmp_path: Path) -> None:
     example = json.loads((Path(__file__).parents[2] / "examples" / "score-opportunity.json").read_text())
     server = Server(thin, tmp_path / "log").start()

@@ -28,6 +28,7 @@ def test_segments_spec_names_the_column_of_its_by(tmp_path: Path) -> None:
     assert load_spec("lead_score")[0].segments is None  # the built-in specs train no segments
 
 
+@pytest.mark.slow  # salesml processes
 @pytest.mark.parametrize(
     ("segments", "fragment"),
     [({"by": "country"}, "segments.by"), ({"by": "region", "min_rows": 0}, "segments.min_rows")],

@@ -82,6 +82,7 @@ def test_a_version_trained_before_the_drift_goes_stale_after_it(tmp_path: Path) 
     assert_one_line_error(unknown, "no version '99' of lead_score", f"versions: {version}")
 
 
+@pytest.mark.slow  # salesml processes
 def test_bad_dates_and_an_unknown_version_are_one_line_exit_2(tmp_path: Path) -> None:
     env = _store_env(tmp_path / "store")
     base = ("evaluate", "--model", "lead_score", "--data", tmp_path)
