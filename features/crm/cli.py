@@ -105,6 +105,15 @@ def synth_cmd(
             "stronger in another (recorded in OUT/_truth/drivers.yaml under segments).",
         ),
     ] = False,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            show_default=False,
+            help="Write the large tables (leads, opportunities, stage_changes, activities and their truth) as "
+            "directories of at least this many Parquet parts, generated chunk by chunk in bounded memory.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a mid-size B2B sales organisation's CRM (truth kept apart in OUT/_truth/)."""
     given = {name for name in ("leads", "start", "drift_strength") if ctx.get_parameter_source(name).name != "DEFAULT"}
@@ -117,6 +126,8 @@ def synth_cmd(
             raise DataError("--start does not apply with --shape: a shape spans its own months before --end")
         if drift is not None or segment_drivers:
             raise DataError("--drift and --segment-drivers do not apply with --shape: it plants changes of its own")
+        if partitions is not None:
+            raise DataError("--partitions does not apply with --shape: a shape is one small leads table")
         size = leads if "leads" in given else None
         Console().print(synthesize_shape(out, shape, leads=size, seed=seed, end=end).summary_table())
         return
@@ -132,6 +143,7 @@ def synth_cmd(
         drift=drift,
         drift_strength=drift_strength,
         segment_drivers=segment_drivers,
+        partitions=partitions,
     )
     Console().print(result.summary_table())
 

@@ -1,11 +1,15 @@
 """A canonical dataset: a directory of Parquet tables plus ``manifest.yaml``.
 
+A table is one file (``leads.parquet``) or, for exports too large for one file, a directory of parts (``leads/``
+holding ``part-*.parquet`` files or hive-style ``key=value/`` folders); every reader takes either.
+
 All times are stored as UTC. ``conform`` is the single place where a frame is given the
 canonical column types, so importers, the simulator and the service agree on dtypes.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import yaml
 
 from features.crm.schema import (
@@ -155,19 +161,84 @@ def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArr
     return _cast(pd.Series(values, dtype=object), kind).array
 
 
-def write_dataset(ds: Dataset, out: Path) -> None:
-    """Write every table as Parquet and the manifest (with row counts) as YAML."""
+def write_dataset(ds: Dataset, out: Path, partitions: int | None = None) -> None:
+    """Write every table as Parquet (one file, or ``partitions`` parts per table) and the manifest (with row
+    counts) as YAML."""
     output_dir(out)
     for name in TABLE_ORDER:
-        path = out / f"{name}.parquet"
+        remove_table(out, name)
         if name in ds.tables:
-            ds.tables[name].to_parquet(path, index=False)
+            if partitions is None:
+                ds.tables[name].to_parquet(out / f"{name}.parquet", index=False)
+            else:
+                write_parts(ds.tables[name], out / name, partitions)
             ds.manifest.counts[name] = int(len(ds.tables[name]))
-        elif path.exists():
-            path.unlink()
     (out / MANIFEST).write_text(
         yaml.safe_dump(ds.manifest.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
+
+
+def part_file(directory: Path, number: int) -> Path:
+    """The ``number``-th part of a partitioned table: names sort in row order."""
+    return directory / f"part-{number:05d}.parquet"
+
+
+def write_parts(table: pd.DataFrame, directory: Path, partitions: int) -> None:
+    """``table`` as ``partitions`` parts of consecutive rows (at least one part, empty for an empty table)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, len(table), max(partitions, 1) + 1).astype(int)
+    for number, (first, last) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        table.iloc[first:last].to_parquet(part_file(directory, number), index=False)
+
+
+def remove_table(directory: Path, name: str) -> None:
+    """Remove table ``name`` in either form, so a rewritten dataset never keeps both."""
+    file, parts = directory / f"{name}.parquet", directory / name
+    if file.exists():
+        file.unlink()
+    if parts.is_dir():
+        shutil.rmtree(parts)
+
+
+def table_path(directory: Path, name: str) -> Path | None:
+    """Where table ``name`` is kept: ``name.parquet`` or a directory ``name/`` of parts (None: neither)."""
+    file, parts = directory / f"{name}.parquet", directory / name
+    if file.exists():
+        return file
+    return parts if parts.is_dir() else None
+
+
+def table_parts(path: Path) -> list[Path]:
+    """The Parquet files of a table, in row order: the file itself, or a directory's parts sorted by path."""
+    if not path.is_dir():
+        return [path]
+    parts = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
+    if not parts:
+        raise DataError(f"{path}: a partitioned table without Parquet parts (part-*.parquet or key=value/ folders)")
+    return parts
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One table as written (``table_path``): a file, or its parts one after another, hive-style folder names
+    (``region=emea/``) read as columns. DataError for unreadable parts and for parts whose columns differ."""
+    parts = table_parts(path)
+    try:
+        if len(parts) == 1 and parts[0] == path:
+            return pd.read_parquet(path)
+        schemas = {str(pq.read_schema(part).remove_metadata()): part for part in parts}
+        if len(schemas) > 1:
+            first, other = list(schemas.values())[:2]
+            raise DataError(
+                f"{path}: parts with different columns or types ({first.relative_to(path)} and "
+                f"{other.relative_to(path)}); write every part with the same schema"
+            )
+        hive = pads.partitioning(flavor="hive")
+        found = pads.dataset([str(p) for p in parts], format="parquet", partitioning=hive, partition_base_dir=str(path))
+        return found.to_table().to_pandas()
+    except DataError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{path}: unreadable Parquet table ({' '.join(str(exc).split())})") from exc
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -185,13 +256,9 @@ def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
     manifest = read_manifest(path)
     ds = Dataset(manifest)
     for name in tables:
-        file = path / f"{name}.parquet"
-        if file.exists():
-            try:
-                df = pd.read_parquet(file)
-            except Exception as exc:  # pyarrow raises several types for corrupt files
-                raise DataError(f"{file}: unreadable Parquet file ({exc})") from exc
-            ds.tables[name] = conform(name, df, manifest.extras(name))
+        found = table_path(path, name)
+        if found is not None:
+            ds.tables[name] = conform(name, read_table(found), manifest.extras(name))
     return ds
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.crm.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, to_utc
+from features.crm.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, read_table, table_path, to_utc
 from features.crm.schema import POLYMORPHIC_REFERENCES, TABLE_ORDER, TABLES, ExtraColumn
 from features.errors import DataError
 
@@ -345,13 +345,7 @@ def summarize(title: str, ds: Dataset, quarantine: dict[str, pd.DataFrame]) -> V
 def validate_directory(path: Path) -> ValidationResult:
     """Re-check a written dataset with the import rules; nothing is written."""
     manifest = read_manifest(path)
-    raw = {}
-    for name in TABLE_ORDER:
-        file = path / f"{name}.parquet"
-        if file.exists():
-            try:
-                raw[name] = pd.read_parquet(file)
-            except Exception as exc:  # pyarrow raises several types for corrupt files
-                raise DataError(f"{file}: unreadable Parquet file ({' '.join(str(exc).split())})") from exc
+    found = {name: table_path(path, name) for name in TABLE_ORDER}
+    raw = {name: read_table(file) for name, file in found.items() if file is not None}
     ds, quarantine = validate_tables(raw, manifest)
     return summarize(f"Validation of {path}", ds, quarantine)

@@ -15,17 +15,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.crm.dataset import read_table, table_path
+from features.errors import DataError
 from features.insights.periods import Window
 from features.synth.output import TRUTH_DIR
 
 
 def has_truth(data: Path) -> bool:
-    return (data / TRUTH_DIR / "opportunities.parquet").exists()
+    return table_path(data / TRUTH_DIR, "opportunities") is not None
 
 
 def read_truth(data: Path, opportunities: pd.DataFrame) -> pd.DataFrame:
     """The truth joined to the full export's deals: created_at, closed_at, p_win, won_drawn, won_at."""
-    truth = pd.read_parquet(data / TRUTH_DIR / "opportunities.parquet")
+    found = table_path(data / TRUTH_DIR, "opportunities")
+    if found is None:
+        raise DataError(f"{data / TRUTH_DIR}: no opportunities truth (a salesml data synth export has one)")
+    truth = read_table(found)
     deals = opportunities[["opportunity_id", "created_at"]].astype({"opportunity_id": str})
     truth = truth.astype({"opportunity_id": str}).merge(deals, on="opportunity_id", how="inner")
     return truth.set_index("opportunity_id")

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.crm.dataset import conform
+from features.crm.dataset import conform, part_file
 from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS, ENTITY_TYPES, OUTCOMES, TABLES, ExtraColumn
 from features.synth.deals import CURRENCY, PRODUCTS, STAGES, Deals, StageChanges
 from features.synth.events import (
@@ -192,19 +192,36 @@ def deal_truth(world: World, deals: Deals) -> Columns:
 
 
 class Streams:
-    """One ParquetWriter per streamed file (name: (path, schema)), fed a chunk at a time, closed together."""
+    """The streamed files (name: (path, schema)), fed a chunk at a time and closed together: one ParquetWriter
+    per file, or with ``slices`` a directory per table into which each chunk goes as ``slices`` parts of
+    consecutive rows (parts named in row order, so the table reads as the one file would)."""
 
-    def __init__(self, files: dict[str, tuple[Path, pa.Schema]]) -> None:
-        self.writers = {name: pq.ParquetWriter(path, schema) for name, (path, schema) in files.items()}
+    def __init__(self, files: dict[str, tuple[Path, pa.Schema]], slices: int | None = None) -> None:
+        self.files, self.slices = files, slices
+        self.writers = {} if slices else {name: pq.ParquetWriter(*file) for name, file in files.items()}
         self.rows = dict.fromkeys(files, 0)
+        self.parts = dict.fromkeys(files, 0)
 
     def write(self, name: str, columns: Columns) -> None:
-        writer = self.writers[name]
+        path, schema = self.files[name]
         rows = len(next(iter(columns.values())))
         # optional canonical columns the simulator does not fill are written empty
-        arrays = [columns.get(field.name, pa.nulls(rows)).cast(field.type) for field in writer.schema]
-        writer.write_table(pa.Table.from_arrays(arrays, schema=writer.schema))
-        self.rows[name] += len(arrays[0])
+        arrays = [columns.get(field.name, pa.nulls(rows)).cast(field.type) for field in schema]
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        if self.slices is None:
+            self.writers[name].write_table(table)
+        else:
+            bounds = np.linspace(0, rows, self.slices + 1).astype(int)
+            for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+                if last > first:
+                    self._write_part(name, table.slice(first, last - first))
+        self.rows[name] += rows
+
+    def _write_part(self, name: str, table: pa.Table) -> None:
+        path, _ = self.files[name]
+        path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, part_file(path, self.parts[name]))
+        self.parts[name] += 1
 
     def __enter__(self) -> Streams:
         return self
@@ -212,3 +229,6 @@ class Streams:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for writer in self.writers.values():
             writer.close()
+        for name, count in self.parts.items():
+            if self.slices and not count:  # a table without rows still has its (empty) part
+                self._write_part(name, self.files[name][1].empty_table())

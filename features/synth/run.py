@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from features.crm.dataset import Dataset, Manifest, to_utc_scalar, write_dataset
+from features.crm.dataset import Dataset, Manifest, remove_table, to_utc_scalar, write_dataset
 from features.crm.schema import TABLE_ORDER
 from features.errors import DataError
 from features.progress import progress_bar
@@ -106,6 +106,7 @@ def synthesize(
     drift: str | None = None,
     drift_strength: float = 1.0,
     segment_drivers: bool = False,
+    partitions: int | None = None,
 ) -> SynthResult:
     """Write a canonical dataset of a simulated sales organisation to ``out`` and its truth to ``out/_truth``.
 
@@ -114,24 +115,33 @@ def synthesize(
     that measure something else; the other columns are the same either way). ``drift``: a date (ISO) after which
     the lead-source mix and buyer intent change, at ``drift_strength`` (0-1; ``features.synth.drift``).
     ``segment_drivers``: lead conversion drivers differ by region (``features.synth.leads.segment_logit``), as
-    ``_truth/drivers.yaml`` records under ``segments``.
+    ``_truth/drivers.yaml`` records under ``segments``. ``partitions``: write the streamed tables (and the lead and
+    deal truth) as directories of at least that many parts, each chunk cut into parts of consecutive rows, so
+    memory stays one chunk's whatever the size; the rows are the same as without it.
     """
     began = time.perf_counter()
     start_ts, end_ts = _window(start, end)
     if leads < 1:
         raise DataError(f"--leads must be at least 1, got {leads}")
+    if partitions is not None and partitions < 1:
+        raise DataError(f"--partitions must be at least 1, got {partitions}")
     shift = _drift(drift, drift_strength, start_ts, end_ts)
     world = build_world(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))), leads, start_ts, end_ts)
     out = Path(out)
     staging, truth = out / STAGING, out / TRUTH_DIR
     staging.mkdir(parents=True, exist_ok=True)
     truth.mkdir(exist_ok=True)
-    files = {name: (staging / f"{name}.parquet", canonical_schema(name)) for name in STREAMED}
-    files |= {f"truth_{name}": (truth / f"{name}.parquet", schema) for name, schema in TRUTH_SCHEMAS.items()}
+    suffix = ".parquet" if partitions is None else ""
+    files = {name: (staging / f"{name}{suffix}", canonical_schema(name)) for name in STREAMED}
+    for name in TRUTH_SCHEMAS:
+        remove_table(truth, name)
+    files |= {f"truth_{name}": (truth / f"{name}{suffix}", schema) for name, schema in TRUTH_SCHEMAS.items()}
+    chunks = -(-leads // chunk_size)
+    slices = None if partitions is None else -(-partitions // chunks)
     scores: list[tuple[np.ndarray, ...]] = []
     plants = Plants(world, seed, outlier_share)  # the data anomaly guard's duplicates, outliers and discounts
     bar_opened = progress_bar("simulating leads", leads, progress, transient=False, counts=True)
-    with Streams(files) as streams, bar_opened as bar:
+    with Streams(files, slices) as streams, bar_opened as bar:
         for index, first in enumerate(range(0, leads, chunk_size)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
             chunk = simulate_chunk(world, rng, first, min(chunk_size, leads - first), shift, segment_drivers)
