@@ -209,36 +209,46 @@ def table_path(directory: Path, name: str) -> Path | None:
 
 
 def table_parts(path: Path) -> list[Path]:
-    """The Parquet files of a table, in row order: the file itself, or a directory's parts sorted by path."""
+    """The Parquet files of a table, in row order: the file itself, or a directory's parts sorted by path. DataError
+    for a directory without parts and for parts whose columns or types differ."""
     if not path.is_dir():
         return [path]
     parts = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
     if not parts:
         raise DataError(f"{path}: a partitioned table without Parquet parts (part-*.parquet or key=value/ folders)")
+    schemas: dict[str, Path] = {}
+    for part in parts:
+        schemas.setdefault(str(_unreadable_as_data_error(part, lambda p: pq.read_schema(p).remove_metadata())), part)
+    if len(schemas) > 1:
+        first, other = list(schemas.values())[:2]
+        raise DataError(
+            f"{path}: parts with different columns or types ({first.relative_to(path)} and "
+            f"{other.relative_to(path)}); write every part with the same schema"
+        )
     return parts
 
 
+def read_part(part: Path, table: Path) -> pd.DataFrame:
+    """One part of table ``table`` (``table_parts``), hive-style folder names under it (``region=emea/``) read as
+    columns; the whole table when it is one file."""
+    if part == table:
+        return _unreadable_as_data_error(part, pd.read_parquet)
+    hive = pads.partitioning(flavor="hive")
+    found = pads.dataset(str(part), format="parquet", partitioning=hive, partition_base_dir=str(table))
+    return _unreadable_as_data_error(part, lambda _: found.to_table().to_pandas())
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """One table as written (``table_path``): a file, or its parts one after another, hive-style folder names
-    (``region=emea/``) read as columns. DataError for unreadable parts and for parts whose columns differ."""
-    parts = table_parts(path)
+    """One table as written (``table_path``): a file, or its parts one after another (``read_part``)."""
+    parts = [read_part(part, path) for part in table_parts(path)]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _unreadable_as_data_error(file: Path, read: Any) -> Any:
     try:
-        if len(parts) == 1 and parts[0] == path:
-            return pd.read_parquet(path)
-        schemas = {str(pq.read_schema(part).remove_metadata()): part for part in parts}
-        if len(schemas) > 1:
-            first, other = list(schemas.values())[:2]
-            raise DataError(
-                f"{path}: parts with different columns or types ({first.relative_to(path)} and "
-                f"{other.relative_to(path)}); write every part with the same schema"
-            )
-        hive = pads.partitioning(flavor="hive")
-        found = pads.dataset([str(p) for p in parts], format="parquet", partitioning=hive, partition_base_dir=str(path))
-        return found.to_table().to_pandas()
-    except DataError:
-        raise
+        return read(file)
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise DataError(f"{path}: unreadable Parquet table ({' '.join(str(exc).split())})") from exc
+        raise DataError(f"{file}: unreadable Parquet file ({' '.join(str(exc).split())})") from exc
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -47,11 +47,11 @@ from features.progress import tracked
 OVERRIDABLE = ("owner_rep_id",)
 
 Family = Callable[[FrameRows], Columns]
-_SHARED: tuple[Family, ...] = (static, lifecycle, activity, response, intensity, decision_chain, poc, notes)
+SHARED: tuple[Family, ...] = (static, lifecycle, activity, response, intensity, decision_chain, poc, notes)
 #: The families of each entity, in the order they run (the output is in catalog order whatever this is).
 FAMILIES: dict[str, tuple[Family, ...]] = {
-    "lead": (*_SHARED, rep, rep_fit, account),
-    "opportunity": (*_SHARED, stage, deal, lead_origin, rep, account),
+    "lead": (*SHARED, rep, rep_fit, account),
+    "opportunity": (*SHARED, stage, deal, lead_origin, rep, account),
 }
 
 
@@ -109,6 +109,28 @@ def build_features(
         >>> table["first_response_h"].round(2).tolist()
         [5.12, 5.12]
     """
+    columns = family_columns(ds, entity, frame, FAMILIES[entity], lexicon=lexicon, history=history, progress=progress)
+    names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
+    if set(names) != set(columns):
+        raise RuntimeError(f"features and catalog disagree: {sorted(set(names) ^ set(columns))}")
+    features = pd.DataFrame({name: columns[name] for name in names})  # consolidated: cheap to add to later
+    out = pd.concat([frame.reset_index(drop=True), features], axis=1)
+    out.attrs["features"] = names
+    return out
+
+
+def family_columns(
+    ds: Dataset,
+    entity: str,
+    frame: pd.DataFrame,
+    families: tuple[Family, ...],
+    *,
+    lexicon: Lexicon = DEFAULT_LEXICON,
+    history: History | None = None,
+    progress: bool = False,
+) -> Columns:
+    """The columns of some of the entity's families for the frame's rows, in frame order: ``build_features`` runs
+    them all, a distributed build each key's families on the records of the keys its partition holds."""
     codes = frame_codes(ds, entity, frame)
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
     order = np.lexsort((cutoffs, codes))
@@ -119,14 +141,8 @@ def build_features(
     }
     rows = FrameRows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
     columns: Columns = {}
-    for family in tracked(FAMILIES[entity], "features", progress, name=lambda family: family.__name__):
+    for family in tracked(families, "features", progress, name=lambda family: family.__name__):
         columns.update(family(rows))
-    names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
-    if set(names) != set(columns):
-        raise RuntimeError(f"features and catalog disagree: {sorted(set(names) ^ set(columns))}")
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
-    features = pd.DataFrame({name: columns[name][back] for name in names})  # consolidated: cheap to add to later
-    out = pd.concat([frame.reset_index(drop=True), features], axis=1)
-    out.attrs["features"] = names
-    return out
+    return {name: values[back] for name, values in columns.items()}

@@ -153,11 +153,33 @@ class _Change:
     entities: frozenset[str] | None
 
 
+@dataclass(frozen=True)
+class Totals:
+    """Everyone's events of a stream by each of some times (sorted, unique), and the marked ones: what a history
+    holding only some keys' records (a partition of a distributed build) smooths its shares towards."""
+
+    times: np.ndarray
+    events: np.ndarray
+    marked: np.ndarray
+
+    def at(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The counts by each cutoff; every cutoff must be one of ``times``."""
+        i = np.searchsorted(self.times, cutoffs)
+        if len(cutoffs) and (i.max() >= len(self.times) or (self.times[i] != cutoffs).any()):
+            raise ValueError("totals asked at a time they were not counted for")
+        return self.events[i], self.marked[i]
+
+
 class History:
     """Counts of the streams over a dataset, or over one dataset with some rows taken out and others put in."""
 
-    def __init__(self, base: _Part, changes: tuple[_Change, ...] = ()) -> None:
-        self._base, self._changes = base, changes
+    def __init__(self, base: _Part, changes: tuple[_Change, ...] = (), totals: dict[str, Totals] | None = None) -> None:
+        self._base, self._changes, self._totals = base, changes, totals or {}
+
+    def with_totals(self, totals: dict[str, Totals]) -> History:
+        """This history smoothing towards ``totals`` (per stream) instead of its own dataset's events: the
+        dataset of one partition holds only its keys' records, everyone's share was counted over all of them."""
+        return History(self._base, self._changes, totals)
 
     @classmethod
     def of(cls, ds: Dataset) -> History:
@@ -179,7 +201,7 @@ class History:
         in place of the export's rows for them, counted without indexing the whole history again. With
         ``entities``, only the frame rows of those entities see the change: calls scored in one batch each see
         the history with their own rows alone."""
-        return History(self._base, (*self._changes, _Change(_Part(old), _Part(new), entities)))
+        return History(self._base, (*self._changes, _Change(_Part(old), _Part(new), entities)), self._totals)
 
     @property
     def per_entity(self) -> bool:
@@ -229,7 +251,10 @@ class History:
         self, name: str, n: np.ndarray, k: np.ndarray, cutoffs: np.ndarray, seen: tuple[Rows, ...] | None = None
     ) -> np.ndarray:
         """The share ``k / n`` of a count (``count``), smoothed towards everyone's share at the cutoff."""
-        n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, seen)
+        if name in self._totals:
+            n_all, k_all = self._totals[name].at(cutoffs)
+        else:
+            n_all, k_all = self._sum(name, lambda indexed, rows: indexed.total(cutoffs[rows]), cutoffs, seen)
         prior = (k_all + 1) / (n_all + 2)
         return (k + SMOOTHING * prior) / (n + SMOOTHING)
 

@@ -1,0 +1,191 @@
+"""Point-in-time features on Dask: the point-in-time join of Feast's Spark and Dask offline stores, key by key.
+
+For each ``features.pit.joins.Join`` of the entity, the frame rows are shuffled by their key's bucket and so is
+every table the join's families read (by the column holding that key), so that each partition holds its keys'
+frame rows and all of their records; ``joins.build_partition`` then runs the local path's family code on it.
+Each join's columns go back to their frame rows by row number, and the table comes out in the frame's order,
+partition by partition. Everyone's counts at each cutoff (what rep and account rates are smoothed towards) are
+summed over the tables' parts first and travel with the frame rows.
+
+This process reads the manifest, the lead and deal tables (to make and check the frame) and the frame; the
+activities and stage changes are read by the workers only, part by part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial, reduce
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.crm.dataset import (
+    Dataset,
+    Manifest,
+    conform,
+    read_dataset,
+    read_manifest,
+    read_part,
+    table_parts,
+    table_path,
+    time_ns,
+    to_utc,
+)
+from features.crm.schema import ENTITIES, TABLE_ORDER, TABLES
+from features.pit import catalog
+from features.pit.build import OVERRIDABLE
+from features.pit.frames import frame_codes
+from features.pit.history import STREAMS
+from features.pit.joins import (
+    BUCKET,
+    JOINS,
+    ROW,
+    Join,
+    add_counts,
+    bucket,
+    build_partition,
+    count_events,
+    frame_keys,
+    with_totals,
+)
+from features.pit.keywords import DEFAULT_LEXICON, Lexicon
+
+#: Tables the driver reads whole: the frame is made from them and checked against them.
+DRIVER_TABLES = ("leads", "opportunities")
+DEFAULT_PARTITIONS = 16
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A dataset as a distributed build reads it: the manifest, the lead and deal tables here (``local``), and
+    every table as a Dask DataFrame whose rows carry their position in the table (``ROW``)."""
+
+    manifest: Manifest
+    local: Dataset
+    lazy: dict[str, dd.DataFrame]
+
+    @classmethod
+    def read(cls, path: Path) -> Tables:
+        """A dataset directory; each part of a partitioned table is one Dask partition."""
+        manifest = read_manifest(path)
+        lazy = {}
+        for name in TABLE_ORDER:
+            found = table_path(path, name)
+            if found is not None:
+                lazy[name] = _read_lazy(found, name, manifest)
+        return cls(manifest, read_dataset(path, DRIVER_TABLES), lazy)
+
+    @classmethod
+    def of(cls, ds: Dataset, partitions: int) -> Tables:
+        """A dataset in memory, each table cut into ``partitions`` Dask partitions."""
+        lazy = {
+            name: dd.from_pandas(_numbered(table, 0), npartitions=max(1, min(partitions, len(table))), sort=False)
+            for name, table in ds.tables.items()
+        }
+        return cls(ds.manifest, ds, lazy)
+
+
+def _numbered(table: pd.DataFrame, first: int) -> pd.DataFrame:
+    return table.assign(**{ROW: np.arange(first, first + len(table), dtype=np.int64)})
+
+
+def _read_numbered(part: Path, first: int, table: Path, name: str, manifest: Manifest) -> pd.DataFrame:
+    return _numbered(conform(name, read_part(part, table), manifest.extras(name)), first)
+
+
+def _read_lazy(path: Path, name: str, manifest: Manifest) -> dd.DataFrame:
+    parts = table_parts(path)
+    sizes = [pq.read_metadata(part).num_rows for part in parts]
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    extras = manifest.extras(name)
+    meta = _numbered(conform(name, pd.DataFrame(columns=[*TABLES[name].names, *(e.name for e in extras)]), extras), 0)
+    read = partial(_read_numbered, table=path, name=name, manifest=manifest)
+    return dd.from_map(read, parts, firsts, meta=meta, label=f"read-{name}", enforce_metadata=False)
+
+
+def distributed_features(
+    tables: Tables,
+    entity: str,
+    frame: pd.DataFrame,
+    partitions: int = DEFAULT_PARTITIONS,
+    *,
+    lexicon: Lexicon = DEFAULT_LEXICON,
+) -> dd.DataFrame:
+    """``features.pit.build.build_features`` on Dask: the same table (the frame's columns, then the features in
+    catalog order), as a Dask DataFrame in the frame's row order, ``partitions`` partitions of consecutive rows,
+    indexed by row number. Computes everyone's counts at the frame's cutoffs before it returns.
+
+    Raises:
+        DataError: as ``build_features`` for a bad frame (checked here, before anything is sent to the cluster).
+    """
+    local, table_name = tables.local, ENTITIES[entity][0]
+    codes = frame_codes(local, entity, frame)
+    entities = local.get(table_name).iloc[codes].reset_index(drop=True)
+    slim = frame[["entity_id", "cutoff_time", *(c for c in OVERRIDABLE if c in frame.columns)]].reset_index(drop=True)
+    slim = with_totals(_numbered(slim, 0), _totals(tables, frame))
+    results = [
+        _joined(tables, join, entity, slim, entities.assign(**{ROW: codes}), partitions, lexicon)
+        for join in JOINS[entity]
+    ]
+    names = [f.name for f in catalog.feature_catalog(tables.manifest, entity, lexicon)]
+    given = {column for result in results for column in result.columns if column != ROW}
+    if set(names) != given:
+        raise RuntimeError(f"joins and catalog disagree: {sorted(set(names) ^ given)}")
+    divisions = _row_divisions(len(frame), partitions)
+    own = dd.from_pandas(_numbered(frame.reset_index(drop=True), 0).set_index(ROW), sort=True, npartitions=1)
+    parts = [own.repartition(divisions=divisions)] + [r.set_index(ROW, divisions=divisions) for r in results]
+    return dd.concat(parts, axis=1)[[*frame.columns, *names]]
+
+
+def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
+    """Everyone's events of each stream by each of the frame's cutoffs, summed over the tables' parts."""
+    times = dask.delayed(np.unique(time_ns(to_utc(frame["cutoff_time"]))))
+    counted = [
+        dask.delayed(count_events)(part, name, tables.manifest, times)
+        for name, table in tables.lazy.items()
+        if any(stream.table == name for stream in STREAMS.values())
+        for part in table.to_delayed()
+    ]
+    return dask.compute(dask.delayed(reduce)(add_counts, counted, {}))[0] if counted else {}
+
+
+def _joined(
+    tables: Tables,
+    join: Join,
+    entity: str,
+    slim: pd.DataFrame,
+    entities: pd.DataFrame,
+    partitions: int,
+    lexicon: Lexicon,
+) -> dd.DataFrame:
+    """One join's columns for every frame row, with its ``ROW``: frame rows and records shuffled to the partition
+    of their key, each partition built by ``joins.build_partition``."""
+    buckets = bucket(frame_keys(join, slim, entities), partitions)
+    frame = _shuffled(dd.from_pandas(slim.assign(**{BUCKET: buckets}), npartitions=1, sort=False), partitions)
+    carried = entities.assign(**{BUCKET: buckets}).drop_duplicates([ROW, BUCKET])
+    names = tuple(name for name in join.tables if name in tables.lazy)
+    keyed = [_shuffled(_keyed(tables.lazy[name], join.tables[name], partitions), partitions) for name in names]
+    build = partial(build_partition, join=join, entity=entity, manifest=tables.manifest, names=names, lexicon=lexicon)
+    meta = build(slim.iloc[:0], carried.iloc[:0], *(table._meta for table in keyed))
+    carried_dd = _shuffled(dd.from_pandas(carried, npartitions=1, sort=False), partitions)
+    return dd.map_partitions(build, frame, carried_dd, *keyed, meta=meta, align_dataframes=False)
+
+
+def _keyed(table: dd.DataFrame, key: str, partitions: int) -> dd.DataFrame:
+    meta = table._meta.assign(**{BUCKET: np.array([], dtype=np.int64)})
+    return table.map_partitions(lambda part: part.assign(**{BUCKET: bucket(part[key], partitions)}), meta=meta)
+
+
+def _shuffled(table: dd.DataFrame, partitions: int) -> dd.DataFrame:
+    """The rows of each bucket in one partition: the same one for every table shuffled this way."""
+    return table.shuffle(BUCKET, npartitions=partitions)
+
+
+def _row_divisions(rows: int, partitions: int) -> tuple[int, ...]:
+    """Row-number boundaries of ``partitions`` (at most one per row) partitions of consecutive rows."""
+    bounds = np.unique(np.linspace(0, max(rows - 1, 0), min(partitions, max(rows, 1)) + 1).astype(int))
+    return tuple(int(b) for b in bounds) if len(bounds) > 1 else (0, 0)

@@ -1,0 +1,174 @@
+"""Point-in-time features one key at a time: which records each feature family needs, and one partition's build.
+
+Every family reads the records of one key per frame row: the entity's own activities and stage changes, its owner
+rep's leads and deals, its account's deals, a deal's originating lead and its activities, the deals of its product.
+A ``Join`` names that key (a column of the entity's table), the column holding it in each table the families
+read, and which of their columns it gives. A distributed build (``features.pit.distributed``) sends each frame row
+and each record to the partition of its key's ``bucket``; ``build_partition`` then runs the same family code as
+``features.pit.build.build_features`` on that partition's records alone, which are all the records of its keys,
+so every value is the one the whole dataset gives. Only everyone's share at the cutoff, which rep and account
+rates are smoothed towards, spans all keys: it is counted apart (``history.Totals``) and passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.crm.dataset import STRING_DTYPE, Dataset, Manifest, time_ns, to_utc
+from features.crm.schema import ENTITIES
+from features.pit.build import OVERRIDABLE, SHARED, Family, family_columns
+from features.pit.families.account import account
+from features.pit.families.deal import deal
+from features.pit.families.rep import rep, rep_fit
+from features.pit.families.response import lead_origin
+from features.pit.families.stage import stage
+from features.pit.history import STREAMS, History, Totals, visible
+from features.pit.keywords import Lexicon
+from features.pit.timeline import NAT
+
+#: Columns a distributed build adds: a row's position in its frame or table, and the partition of its key.
+ROW, BUCKET = "_row", "_bucket"
+#: Prefixes of the frame columns carrying everyone's counts of a stream at the row's cutoff (``with_totals``).
+EVENTS, MARKED = "_events:", "_marked:"
+#: Every missing key hashes as this value, so records without a key meet the frame rows without one.
+MISSING_KEY = ""
+
+
+@dataclass(frozen=True)
+class Join:
+    """Families whose values for a frame row depend only on the records of one key of that row.
+
+    ``key``: the entity table's column holding the key (the frame may override it when ``overridable``);
+    ``tables``: per table the families read, its column holding the key; ``columns``: the families' columns this
+    join gives (None: all of them), when another join gives the others.
+    """
+
+    key: str
+    tables: dict[str, str]
+    families: tuple[Family, ...]
+    columns: frozenset[str] | None = None
+    overridable: bool = False
+
+
+_OWNER_TABLES = {"leads": "owner_rep_id", "opportunities": "owner_rep_id", "reps": "rep_id"}
+_ACCOUNT = Join("account_id", {"opportunities": "account_id", "accounts": "account_id"}, (account,))
+
+JOINS: dict[str, tuple[Join, ...]] = {
+    "lead": (
+        Join("lead_id", {"leads": "lead_id", "activities": "entity_id"}, SHARED),
+        Join("owner_rep_id", _OWNER_TABLES, (rep, rep_fit), overridable=True),
+        _ACCOUNT,
+    ),
+    "opportunity": (
+        Join(
+            "opportunity_id",
+            {"opportunities": "opportunity_id", "activities": "entity_id", "stage_changes": "opportunity_id"},
+            (*SHARED, stage),
+        ),
+        Join("lead_id", {"leads": "lead_id", "activities": "entity_id"}, (lead_origin,)),
+        Join("owner_rep_id", _OWNER_TABLES, (rep,), overridable=True),
+        # a deal's amount against its own rep's deals (never the what-if owner's) and against its product's deals
+        Join("owner_rep_id", {"opportunities": "owner_rep_id"}, (deal,), frozenset({"amount_vs_rep_median"})),
+        Join(
+            "product",
+            {"opportunities": "product"},
+            (deal,),
+            frozenset({"amount_vs_product_median", "expected_close_slip_days"}),
+        ),
+        _ACCOUNT,
+    ),
+}
+
+
+def bucket(keys: pd.Series, partitions: int) -> np.ndarray:
+    """The partition of each key (a missing key as ``MISSING_KEY``): the same in every process and run."""
+    values = keys.astype(STRING_DTYPE).fillna(MISSING_KEY).to_numpy(dtype=object)
+    return (pd.util.hash_array(values) % np.uint64(partitions)).astype(np.int64)
+
+
+def frame_keys(join: Join, frame: pd.DataFrame, entities: pd.DataFrame) -> pd.Series:
+    """Each frame row's key for ``join``: its entity's value (``entities``: the entity's row per frame row), or
+    the frame's own where the join lets the frame override it and the frame sets it."""
+    own = entities[join.key].astype(STRING_DTYPE).reset_index(drop=True)
+    if join.overridable and join.key in OVERRIDABLE and join.key in frame.columns:
+        return frame[join.key].astype(STRING_DTYPE).reset_index(drop=True).fillna(own)
+    return own
+
+
+def build_partition(
+    frame: pd.DataFrame,
+    carried: pd.DataFrame,
+    *tables: pd.DataFrame,
+    join: Join,
+    entity: str,
+    manifest: Manifest,
+    names: tuple[str, ...],
+    lexicon: Lexicon,
+) -> pd.DataFrame:
+    """The join's columns for one partition's frame rows (with their ``ROW``), from the partition's records.
+
+    ``carried``: the frame rows' own entity records (the entity may sit in another key's partition); ``tables``:
+    the records of the partition's keys, one per name in ``names``, each with its ``ROW`` in the whole table, so
+    that the records keep the whole table's order. The frame rows carry everyone's counts at their cutoffs
+    (``with_totals``).
+    """
+    entity_table = ENTITIES[entity][0]
+    parts = dict(zip(names, tables, strict=True))
+    parts[entity_table] = pd.concat([carried, parts[entity_table]]) if entity_table in parts else carried
+    ds = Dataset(manifest, {name: _in_table_order(part) for name, part in parts.items()})
+    frame = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+    history = History.of(ds).with_totals(totals_of(frame))
+    columns = family_columns(ds, entity, frame, join.families, lexicon=lexicon, history=history)
+    kept = columns if join.columns is None else {name: columns[name] for name in sorted(join.columns)}
+    return pd.concat([frame[[ROW]], pd.DataFrame(kept)], axis=1)
+
+
+def count_events(part: pd.DataFrame, name: str, manifest: Manifest, times: np.ndarray) -> dict[str, Totals]:
+    """Per stream of table ``name``, its events in this part of the table by each of ``times`` (sorted, unique),
+    and the marked ones: summed over a table's parts, everyone's counts (``History.smoothed``'s prior)."""
+    table = visible(Dataset(manifest, {name: part}), name)
+    out = {}
+    for stream_name, stream in STREAMS.items():
+        if stream.table == name:
+            at, marked = stream.events(table)
+            counted = [np.searchsorted(np.sort(at[(at != NAT) & mask]), times, side="right") for mask in (True, marked)]
+            out[stream_name] = Totals(times, *counted)
+    return out
+
+
+def add_counts(a: dict[str, Totals], b: dict[str, Totals]) -> dict[str, Totals]:
+    """Two parts' ``count_events`` together."""
+    out = dict(a)
+    for name, t in b.items():
+        out[name] = Totals(t.times, out[name].events + t.events, out[name].marked + t.marked) if name in out else t
+    return out
+
+
+def with_totals(frame: pd.DataFrame, totals: dict[str, Totals]) -> pd.DataFrame:
+    """The frame with, per stream, everyone's events and marked events by each row's cutoff (``totals_of``)."""
+    cutoffs = time_ns(to_utc(frame["cutoff_time"]))
+    counts = {}
+    for name, total in totals.items():
+        counts[f"{EVENTS}{name}"], counts[f"{MARKED}{name}"] = total.at(cutoffs)
+    return frame.assign(**counts)
+
+
+def totals_of(frame: pd.DataFrame) -> dict[str, Totals]:
+    """The counts ``with_totals`` put on the frame's rows, as ``Totals`` at the rows' cutoffs."""
+    times, first = np.unique(time_ns(to_utc(frame["cutoff_time"])), return_index=True)
+    return {
+        column.removeprefix(EVENTS): Totals(
+            times, frame[column].to_numpy()[first], frame[MARKED + column.removeprefix(EVENTS)].to_numpy()[first]
+        )
+        for column in frame.columns
+        if column.startswith(EVENTS)
+    }
+
+
+def _in_table_order(part: pd.DataFrame) -> pd.DataFrame:
+    """A partition's records in the whole table's order, each once, without the build's own columns."""
+    ordered = part.drop_duplicates(ROW).sort_values(ROW, kind="stable")
+    return ordered.drop(columns=[ROW, BUCKET], errors="ignore").reset_index(drop=True)
