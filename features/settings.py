@@ -230,6 +230,14 @@ LOG_MAX_MB: Setting[float] = Setting(
     10.0,
     "Size in MiB at which the background service's log rotates (3 older files kept).",
 )
+DASK_SCHEDULER: Setting[str | None] = Setting(
+    "SALESML_DASK_SCHEDULER",
+    TEXT,
+    None,
+    "A running Dask scheduler (`tcp://host:8786`) that `salesml features build --engine dask` sends its work to "
+    "(`--scheduler` sets it per command).",
+    "an embedded `LocalCluster` on 127.0.0.1",
+)
 SERVICE: Setting[str | None] = Setting(
     "SALESML_SERVICE",
     TEXT,
@@ -256,6 +264,7 @@ SETTINGS: tuple[Setting, ...] = (
     BODY_MIN_KIB_S,
     MAX_CONCURRENCY,
     LOG_MAX_MB,
+    DASK_SCHEDULER,
     SERVICE,
 )
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.cli import DataDir, user_errors
+from features.errors import DataError
 from features.outputs import output_file
 
 if TYPE_CHECKING:
@@ -19,28 +20,98 @@ if TYPE_CHECKING:
 features_app = typer.Typer(help="Build point-in-time features and labels.", no_args_is_help=True)
 
 
+ENGINES = ("local", "dask")
+DEFAULT_WORKERS = 2
+
+
 @features_app.command("build")
 @user_errors
 def build_cmd(
+    ctx: typer.Context,
     data: DataDir,
     entity: Annotated[str, typer.Option(help="lead or opportunity.")],
-    out: Annotated[Path, typer.Option(help="Parquet file to write the features (and labels) to.")],
+    out: Annotated[
+        Path, typer.Option(help="Parquet file to write the features (and labels) to; with --engine dask a directory.")
+    ],
     cutoffs: Annotated[
         Path | None,
         typer.Option(help="CSV of entity_id,cutoff_time[,label...] rows; default: the snapshot policy."),
     ] = None,
     policy: Annotated[str, typer.Option(help="Snapshot policy when no --cutoffs: default.")] = "default",
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or dask (a Dask cluster, output written part by part).")
+    ] = "local",
+    workers: Annotated[
+        int, typer.Option(help="--engine dask: worker processes of the embedded LocalCluster.")
+    ] = DEFAULT_WORKERS,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help="--engine dask: a running Dask scheduler (tcp://host:8786) instead of the embedded LocalCluster; "
+            "default SALESML_DASK_SCHEDULER.",
+        ),
+    ] = None,
+    partitions: Annotated[
+        int | None, typer.Option(show_default=False, help="--engine dask: partitions of each shuffle (default 16).")
+    ] = None,
 ) -> None:
     """Build point-in-time features for (entity, cutoff) rows: only events known by each cutoff."""
     from features.crm.dataset import read_dataset
-    from features.pit.build import build_features
     from features.pit.frames import entity_frame
+
+    _check_engine(ctx, engine, workers, partitions)
+    if engine == "dask":
+        _build_on_dask(data, entity, cutoffs, policy, out, workers, scheduler, partitions)
+        return
+    from features.pit.build import build_features
 
     ds = read_dataset(data)
     frame = entity_frame(ds, entity, cutoffs_csv=cutoffs, policy=policy)
     table = build_features(ds, entity, frame, progress=True)
     table.to_parquet(output_file(out), index=False)
     Console().print(summary_table(table, entity, out))
+
+
+def _check_engine(ctx: typer.Context, engine: str, workers: int, partitions: int | None) -> None:
+    """One line for an unknown engine, a count below 1, or a Dask option without --engine dask."""
+    if engine not in ENGINES:
+        raise DataError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    for option, value in (("--workers", workers), ("--partitions", partitions)):
+        if value is not None and value < 1:
+            raise DataError(f"{option} {value}: must be 1 or more")
+    dask_options = ("workers", "scheduler", "partitions")
+    given = [name for name in dask_options if ctx.get_parameter_source(name).name != "DEFAULT"]
+    if engine != "dask" and given:
+        raise DataError(f"--{given[0]} applies only with --engine dask")
+
+
+def _build_on_dask(
+    data: Path,
+    entity: str,
+    cutoffs: Path | None,
+    policy: str,
+    out: Path,
+    workers: int,
+    scheduler: str | None,
+    partitions: int | None,
+) -> None:
+    """The features built on Dask and written to ``out`` as parts, the frame made and checked here first."""
+    from features.pit.cluster import dask_client, write_parts
+    from features.pit.distributed import DEFAULT_PARTITIONS, Tables, distributed_features
+    from features.pit.frames import entity_frame
+
+    tables = Tables.read(data)
+    frame = entity_frame(tables.local, entity, cutoffs_csv=cutoffs, policy=policy)
+    console = Console(stderr=True)
+    with dask_client(workers, scheduler, lambda line: console.print(line, highlight=False, soft_wrap=True)):
+        table = distributed_features(tables, entity, frame, partitions or DEFAULT_PARTITIONS)
+        write_parts(table, out)
+    Console().print(
+        f"{len(frame):,} {entity} rows, {len(table.columns) - len(frame.columns)} features -> {out}/ "
+        f"({table.npartitions} parts)",
+        highlight=False,
+    )
 
 
 @user_errors

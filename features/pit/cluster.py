@@ -1,0 +1,66 @@
+"""The Dask cluster a distributed build runs on: an embedded ``LocalCluster`` on 127.0.0.1, or a running scheduler
+named by its address (``--scheduler`` or ``SALESML_DASK_SCHEDULER``); and the build's output, written part by part.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dask.dataframe as dd
+from distributed import Client, KilledWorker, LocalCluster
+
+from features import settings
+from features.crm.dataset import part_file
+from features.errors import DataError
+from features.outputs import output_dir
+
+#: Seconds to wait for a named scheduler before giving up on it.
+CONNECT_TIMEOUT_S = 10
+LOOPBACK = "127.0.0.1"
+
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None]) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler`` (default: ``SALESML_DASK_SCHEDULER``), else of a LocalCluster of
+    ``workers`` processes (one thread each) started here; ``say`` is told where its dashboard is. The embedded
+    cluster is closed on the way out, Ctrl-C and errors included. DataError: the scheduler cannot be reached, or a
+    worker died (most often out of memory)."""
+    address = scheduler or settings.DASK_SCHEDULER.get()
+    cluster = None
+    if address:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise DataError(f"Dask scheduler {address} unreachable ({' '.join(str(exc).split())})") from None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host=LOOPBACK,
+            dashboard_address=f"{LOOPBACK}:0",
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    dashboard = client.dashboard_link if importlib.util.find_spec("bokeh") else "off (pip install bokeh to see it)"
+    say(f"Dask scheduler {client.scheduler.address}, dashboard {dashboard}")
+    try:
+        yield client
+    except KilledWorker as exc:
+        raise DataError(f"a Dask worker died running {exc.task} (out of memory?); give workers more memory") from None
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def write_parts(table: dd.DataFrame, out: Path) -> None:
+    """The table as ``out/part-*.parquet``, one file per partition in row order (earlier parts removed first)."""
+    output_dir(out)
+    for old in out.glob("part-*.parquet"):
+        old.unlink()
+    table.reset_index(drop=True).to_parquet(out, write_index=False, name_function=lambda i: part_file(out, i).name)
