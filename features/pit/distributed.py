@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial, reduce
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -53,6 +54,7 @@ from features.pit.joins import (
     with_totals,
 )
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
+from features.pit.timeline import column
 
 #: Tables the driver reads whole: the frame is made from them and checked against them.
 DRIVER_TABLES = ("leads", "opportunities")
@@ -73,20 +75,28 @@ class Tables:
         """A dataset directory; each part of a partitioned table is one Dask partition."""
         manifest = read_manifest(path)
         lazy = {}
-        for name in TABLE_ORDER:
-            found = table_path(path, name)
-            if found is not None:
-                lazy[name] = _read_lazy(found, name, manifest)
+        with _dtypes_kept():
+            for name in TABLE_ORDER:
+                found = table_path(path, name)
+                if found is not None:
+                    lazy[name] = _read_lazy(found, name, manifest)
         return cls(manifest, read_dataset(path, DRIVER_TABLES), lazy)
 
     @classmethod
     def of(cls, ds: Dataset, partitions: int) -> Tables:
         """A dataset in memory, each table cut into ``partitions`` Dask partitions."""
-        lazy = {
-            name: dd.from_pandas(_numbered(table, 0), npartitions=max(1, min(partitions, len(table))), sort=False)
-            for name, table in ds.tables.items()
-        }
+        with _dtypes_kept():
+            lazy = {
+                name: dd.from_pandas(_numbered(table, 0), npartitions=max(1, min(partitions, len(table))), sort=False)
+                for name, table in ds.tables.items()
+            }
         return cls(ds.manifest, ds, lazy)
+
+
+def _dtypes_kept() -> Any:
+    """Dask left from turning text columns into its own string type: the tables and the frame keep the dtypes the
+    local path sees, so both paths give the same table."""
+    return dask.config.set({"dataframe.convert-string": False})
 
 
 def _numbered(table: pd.DataFrame, first: int) -> pd.DataFrame:
@@ -122,6 +132,13 @@ def distributed_features(
     Raises:
         DataError: as ``build_features`` for a bad frame (checked here, before anything is sent to the cluster).
     """
+    with _dtypes_kept():
+        return _distributed_features(tables, entity, frame, partitions, lexicon)
+
+
+def _distributed_features(
+    tables: Tables, entity: str, frame: pd.DataFrame, partitions: int, lexicon: Lexicon
+) -> dd.DataFrame:
     local, table_name = tables.local, ENTITIES[entity][0]
     codes = frame_codes(local, entity, frame)
     entities = local.get(table_name).iloc[codes].reset_index(drop=True)
@@ -177,7 +194,7 @@ def _joined(
 
 def _keyed(table: dd.DataFrame, key: str, partitions: int) -> dd.DataFrame:
     meta = table._meta.assign(**{BUCKET: np.array([], dtype=np.int64)})
-    return table.map_partitions(lambda part: part.assign(**{BUCKET: bucket(part[key], partitions)}), meta=meta)
+    return table.map_partitions(lambda part: part.assign(**{BUCKET: bucket(column(part, key), partitions)}), meta=meta)
 
 
 def _shuffled(table: dd.DataFrame, partitions: int) -> dd.DataFrame:

@@ -27,7 +27,7 @@ from features.pit.families.response import lead_origin
 from features.pit.families.stage import stage
 from features.pit.history import STREAMS, History, Totals, visible
 from features.pit.keywords import Lexicon
-from features.pit.timeline import NAT
+from features.pit.timeline import NAT, column
 
 #: Columns a distributed build adds: a row's position in its frame or table, and the partition of its key.
 ROW, BUCKET = "_row", "_bucket"
@@ -92,7 +92,7 @@ def bucket(keys: pd.Series, partitions: int) -> np.ndarray:
 def frame_keys(join: Join, frame: pd.DataFrame, entities: pd.DataFrame) -> pd.Series:
     """Each frame row's key for ``join``: its entity's value (``entities``: the entity's row per frame row), or
     the frame's own where the join lets the frame override it and the frame sets it."""
-    own = entities[join.key].astype(STRING_DTYPE).reset_index(drop=True)
+    own = column(entities, join.key).astype(STRING_DTYPE).reset_index(drop=True)
     if join.overridable and join.key in OVERRIDABLE and join.key in frame.columns:
         return frame[join.key].astype(STRING_DTYPE).reset_index(drop=True).fillna(own)
     return own

@@ -23,6 +23,12 @@ ENTITIES = ["lead", "opportunity"]
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
+#: Through a Dask cluster (the module's ``dask_client``) each example takes seconds: fewer of them.
+DASK_PROPERTY = settings(
+    PROPERTY,
+    max_examples=8,
+    suppress_health_check=[*PROPERTY.suppress_health_check, HealthCheck.function_scoped_fixture],
+)
 
 
 def leaked_columns(build: Builder, before: Dataset, after: Dataset, entity: str, frame: pd.DataFrame) -> list[str]:
@@ -45,14 +51,47 @@ def _builder(ds: Dataset, entity: str, frame: pd.DataFrame) -> pd.DataFrame:
     return build_features(ds, entity, frame)
 
 
+def _dask_builder(ds: Dataset, entity: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The Dask build (on the module's cluster), the dataset cut into 3 partitions and shuffled into 4."""
+    from features.pit.distributed import Tables, distributed_features
+
+    return distributed_features(Tables.of(ds, 3), entity, frame, partitions=4).compute().reset_index(drop=True)
+
+
+def _features_ignore_the_future(builder: Builder, entity: str, data: st.DataObject) -> None:
+    ds = data.draw(s.datasets())
+    frame, cutoff = _frame_and_cutoff(data, ds, entity)
+    after = data.draw(s.changes_after(ds, cutoff))
+    assert leaked_columns(builder, ds, after, entity, frame[frame["cutoff_time"] <= cutoff]) == []
+
+
 @pytest.mark.parametrize("entity", ENTITIES)
 @PROPERTY
 @given(data=st.data())
 def test_features_ignore_everything_known_only_after_the_cutoff(entity: str, data: st.DataObject) -> None:
+    _features_ignore_the_future(_builder, entity, data)
+
+
+@pytest.mark.slow  # a few seconds an example: two builds through the cluster's shuffles
+@pytest.mark.parametrize("entity", ENTITIES)
+@DASK_PROPERTY
+@given(data=st.data())
+def test_dask_features_ignore_everything_known_only_after_the_cutoff(
+    entity: str, data: st.DataObject, dask_client: object
+) -> None:
+    _features_ignore_the_future(_dask_builder, entity, data)
+
+
+@pytest.mark.slow  # as above
+@pytest.mark.parametrize("entity", ENTITIES)
+@DASK_PROPERTY
+@given(data=st.data())
+def test_dask_gives_the_local_features_on_random_datasets(
+    entity: str, data: st.DataObject, dask_client: object
+) -> None:
     ds = data.draw(s.datasets())
-    frame, cutoff = _frame_and_cutoff(data, ds, entity)
-    after = data.draw(s.changes_after(ds, cutoff))
-    assert leaked_columns(_builder, ds, after, entity, frame[frame["cutoff_time"] <= cutoff]) == []
+    frame = data.draw(s.frames(ds, entity))
+    pd.testing.assert_frame_equal(_dask_builder(ds, entity, frame), _builder(ds, entity, frame), check_exact=True)
 
 
 @pytest.mark.parametrize("entity", ENTITIES)
