@@ -108,7 +108,6 @@ def synth_cmd(
     partitions: Annotated[
         int | None,
         typer.Option(
-            min=1,
             show_default=False,
             help="Write the large tables (leads, opportunities, stage_changes, activities and their truth) as "
             "directories of at least this many Parquet parts, generated chunk by chunk in bounded memory.",

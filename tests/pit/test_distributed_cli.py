@@ -1,0 +1,53 @@
+"""``salesml features build --engine dask``: the same features as the local engine, written as parts; a user's
+mistake with the engine's options is one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.crm.dataset import read_table
+from tests.helpers import assert_one_line_error, salesml
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (("--engine", "spark"), "--engine 'spark'"),
+        (("--engine", "dask", "--workers", "0"), "--workers 0"),
+        (("--engine", "dask", "--partitions", "0"), "--partitions 0"),
+        (("--workers", "2"), "--workers applies only with --engine dask"),
+        (("--scheduler", "tcp://127.0.0.1:8786"), "--scheduler applies only with --engine dask"),
+    ],
+)
+def test_engine_mistakes_are_one_line(
+    small_data: Path, tmp_path: Path, options: tuple[str, ...], fragment: str
+) -> None:
+    proc = salesml("features", "build", "--data", small_data, "--entity", "lead", "--out", tmp_path / "f", *options)
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "f").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line(small_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    proc = salesml(
+        "features", "build", "--data", small_data, "--entity", "lead", "--out", out, "--engine", "dask",
+        env={"SALESML_DASK_SCHEDULER": "tcp://127.0.0.1:9"},  # the discard port: nothing listens there
+    )  # fmt: skip
+    assert_one_line_error(proc, "Dask scheduler tcp://127.0.0.1:9 unreachable")
+
+
+@pytest.mark.slow  # two salesml processes, one with a LocalCluster of two workers
+def test_the_dask_engine_writes_the_local_features_as_parts(small_data: Path, tmp_path: Path) -> None:
+    args = ("features", "build", "--data", small_data, "--entity", "opportunity")
+    local = salesml(*args, "--out", tmp_path / "local.parquet")
+    assert local.returncode == 0, local.stderr
+    dask = salesml(*args, "--out", tmp_path / "parts", "--engine", "dask", "--workers", 2, "--partitions", 8)
+    assert dask.returncode == 0, dask.stderr
+    assert "Dask scheduler tcp://127.0.0.1:" in dask.stderr
+    assert "(8 parts)" in dask.stdout
+    assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == 8
+    expected = pd.read_parquet(tmp_path / "local.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "parts"), expected, check_exact=True)
