@@ -217,7 +217,7 @@ def test_checker_finds_a_planted_cycle(tmp_path: Path) -> None:
 
 #: What the ``salesml`` command must not load before a command runs: each costs a fraction of a second at every
 #: start, and together they made ``salesml --help`` take 3 s.
-HEAVY = ("mlflow", "shap", "matplotlib", "lightgbm", "scipy", "sklearn", "bentoml", "optuna")
+HEAVY = ("mlflow", "shap", "matplotlib", "lightgbm", "scipy", "sklearn", "bentoml", "optuna", "dask", "distributed")
 
 
 def test_the_command_loads_no_heavy_library_before_a_command_runs() -> None:

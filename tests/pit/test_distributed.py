@@ -3,6 +3,8 @@ and whatever the partition counts and the frame's row order."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +76,14 @@ def test_the_features_do_not_depend_on_partitioning(
     local = build_features(small, entity, frame)
     got = distributed_features(Tables.of(small, table_parts), entity, frame, partitions).compute()
     pd.testing.assert_frame_equal(got.reset_index(drop=True), local, check_exact=True)
+
+
+def test_the_local_build_never_imports_dask(small_data: Path) -> None:
+    probe = (
+        "import sys; from pathlib import Path; from features.crm.dataset import read_dataset;"
+        "from features.pit.build import build_features; from features.pit.frames import entity_frame;"
+        f"ds = read_dataset(Path({str(small_data)!r})); build_features(ds, 'lead', entity_frame(ds, 'lead'));"
+        "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
