@@ -104,9 +104,9 @@ def _build_on_dask(
     tables = Tables.read(data)
     frame = entity_frame(tables.local, entity, cutoffs_csv=cutoffs, policy=policy)
     console = Console(stderr=True)
-    with dask_client(workers, scheduler, lambda line: console.print(line, highlight=False, soft_wrap=True)):
+    with dask_client(workers, scheduler, lambda line: console.print(line, highlight=False, soft_wrap=True)) as client:
         table = distributed_features(tables, entity, frame, partitions or DEFAULT_PARTITIONS)
-        write_parts(table, out)
+        write_parts(client, table, out)
     Console().print(
         f"{len(frame):,} {entity} rows, {len(table.columns) - len(frame.columns)} features -> {out}/ "
         f"({table.npartitions} parts)",

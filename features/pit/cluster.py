@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dask
 import dask.dataframe as dd
-from distributed import Client, KilledWorker, LocalCluster
+import pandas as pd
+from distributed import Client, KilledWorker, LocalCluster, as_completed
 
 from features import settings
 from features.crm.dataset import part_file
 from features.errors import DataError
 from features.outputs import output_dir
+from features.progress import progress_bar
 
 #: Seconds to wait for a named scheduler before giving up on it.
 CONNECT_TIMEOUT_S = 10
@@ -58,9 +61,18 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
             cluster.close()
 
 
-def write_parts(table: dd.DataFrame, out: Path) -> None:
-    """The table as ``out/part-*.parquet``, one file per partition in row order (earlier parts removed first)."""
+def write_parts(client: Client, table: dd.DataFrame, out: Path, progress: bool = True) -> None:
+    """The table as ``out/part-*.parquet``, one file per partition in row order (earlier parts removed first), a
+    bar on stderr counting the parts written."""
     output_dir(out)
     for old in out.glob("part-*.parquet"):
         old.unlink()
-    table.reset_index(drop=True).to_parquet(out, write_index=False, name_function=lambda i: part_file(out, i).name)
+    writes = [dask.delayed(_write_part)(part, part_file(out, number)) for number, part in enumerate(table.to_delayed())]
+    with progress_bar("partitions written", len(writes), progress, counts=True) as bar:
+        for written in as_completed(client.compute(writes)):
+            written.result()  # a part that failed raises its error here
+            bar.advance(1)
+
+
+def _write_part(part: pd.DataFrame, file: Path) -> None:
+    part.reset_index(drop=True).to_parquet(file, index=False)
