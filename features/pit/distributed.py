@@ -23,6 +23,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from distributed import get_client
 
 from features.crm.dataset import (
     Dataset,
@@ -59,6 +60,8 @@ from features.pit.timeline import column
 #: Tables the driver reads whole: the frame is made from them and checked against them.
 DRIVER_TABLES = ("leads", "opportunities")
 DEFAULT_PARTITIONS = 16
+#: Rows of each piece a frame is sent to the cluster in (``_sent``) when nothing else sets the cut.
+PIECE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -141,21 +144,53 @@ def _distributed_features(
 ) -> dd.DataFrame:
     local, table_name = tables.local, ENTITIES[entity][0]
     codes = frame_codes(local, entity, frame)
-    entities = local.get(table_name).iloc[codes].reset_index(drop=True)
+    entities = local.get(table_name).iloc[codes].reset_index(drop=True).assign(**{ROW: codes})
     slim = frame[["entity_id", "cutoff_time", *(c for c in OVERRIDABLE if c in frame.columns)]].reset_index(drop=True)
     slim = with_totals(_numbered(slim, 0), _totals(tables, frame))
+    joins = JOINS[entity]
+    buckets = [bucket(frame_keys(join, slim, entities), partitions) for join in joins]
+    divisions = _row_divisions(len(frame), partitions)
+    sent = _sent(slim.assign(**{_bucket_of(i): b for i, b in enumerate(buckets)}), divisions)
     results = [
-        _joined(tables, join, entity, slim, entities.assign(**{ROW: codes}), partitions, lexicon)
-        for join in JOINS[entity]
+        _joined(tables, join, entity, sent, i, _carried(join, entity, slim, entities, buckets[i]), partitions, lexicon)
+        for i, join in enumerate(joins)
     ]
     names = [f.name for f in catalog.feature_catalog(tables.manifest, entity, lexicon)]
     given = {column for result in results for column in result.columns if column != ROW}
     if set(names) != given:
         raise RuntimeError(f"joins and catalog disagree: {sorted(set(names) ^ given)}")
-    divisions = _row_divisions(len(frame), partitions)
-    own = dd.from_pandas(_numbered(frame.reset_index(drop=True), 0).set_index(ROW), sort=True, npartitions=1)
-    parts = [own.repartition(divisions=divisions)] + [r.set_index(ROW, divisions=divisions) for r in results]
+    own = _sent(_numbered(frame.reset_index(drop=True), 0).set_index(ROW), divisions)
+    parts = [own] + [result.set_index(ROW, divisions=divisions) for result in results]
     return dd.concat(parts, axis=1)[[*frame.columns, *names]]
+
+
+def _bucket_of(join: int) -> str:
+    return f"{BUCKET}{join}"
+
+
+def _sent(table: pd.DataFrame, divisions: tuple[int, ...] | None = None) -> dd.DataFrame:
+    """A frame of this process as a Dask DataFrame: with a client, its pieces scattered to the workers (not put in
+    the task graph, which the scheduler would hold whole); with ``divisions``, cut at those row numbers (the
+    index), else in pieces of about ``PIECE_ROWS``."""
+    if divisions is not None:
+        bounds = [*divisions[:-1], divisions[-1] + 1]
+    else:
+        bounds = list(range(0, len(table), PIECE_ROWS)) + [len(table)] if len(table) else [0, 0]
+    pieces = [table.iloc[first:last] for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
+    try:
+        scattered = get_client().scatter(pieces)
+    except ValueError:  # no cluster: the synchronous or threaded scheduler of tests and small runs
+        scattered = [dask.delayed(piece) for piece in pieces]
+    return dd.from_delayed(scattered, meta=table.iloc[:0], divisions=divisions, verify_meta=False)
+
+
+def _carried(join: Join, entity: str, slim: pd.DataFrame, entities: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:
+    """The frame rows' own entity records with the bucket of each row's key, where the join's tables do not bring
+    them there themselves: when they lack the entity's table or the frame overrides the key."""
+    table_name = ENTITIES[entity][0]
+    if join.tables.get(table_name) == join.key and not (join.overridable and join.key in slim.columns):
+        return entities.iloc[:0].assign(**{BUCKET: np.array([], dtype=np.int64)})
+    return entities.assign(**{BUCKET: buckets}).drop_duplicates([ROW, BUCKET]).reset_index(drop=True)
 
 
 def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
@@ -174,22 +209,32 @@ def _joined(
     tables: Tables,
     join: Join,
     entity: str,
-    slim: pd.DataFrame,
-    entities: pd.DataFrame,
+    sent: dd.DataFrame,
+    number: int,
+    carried: pd.DataFrame,
     partitions: int,
     lexicon: Lexicon,
 ) -> dd.DataFrame:
-    """One join's columns for every frame row, with its ``ROW``: frame rows and records shuffled to the partition
-    of their key, each partition built by ``joins.build_partition``."""
-    buckets = bucket(frame_keys(join, slim, entities), partitions)
-    frame = _shuffled(dd.from_pandas(slim.assign(**{BUCKET: buckets}), npartitions=1, sort=False), partitions)
-    carried = entities.assign(**{BUCKET: buckets}).drop_duplicates([ROW, BUCKET])
+    """One join's columns for every frame row, with its ``ROW``: frame rows (``sent``, with each join's bucket;
+    this is join ``number``), their carried entity records and the join's tables shuffled to the partition of
+    their key, each partition built by ``joins.build_partition``."""
+    own_bucket = _bucket_of(number)
+    frame_meta = sent._meta.drop(columns=[c for c in sent.columns if c.startswith(BUCKET)]).assign(
+        **{BUCKET: np.array([], dtype=np.int64)}
+    )
+    frame = _shuffled(sent.map_partitions(_with_bucket, own_bucket, meta=frame_meta), partitions)
     names = tuple(name for name in join.tables if name in tables.lazy)
     keyed = [_shuffled(_keyed(tables.lazy[name], join.tables[name], partitions), partitions) for name in names]
     build = partial(build_partition, join=join, entity=entity, manifest=tables.manifest, names=names, lexicon=lexicon)
-    meta = build(slim.iloc[:0], carried.iloc[:0], *(table._meta for table in keyed))
-    carried_dd = _shuffled(dd.from_pandas(carried, npartitions=1, sort=False), partitions)
+    meta = build(frame_meta, carried.iloc[:0], *(table._meta for table in keyed))
+    carried_dd = _shuffled(_sent(carried), partitions)
     return dd.map_partitions(build, frame, carried_dd, *keyed, meta=meta, align_dataframes=False)
+
+
+def _with_bucket(part: pd.DataFrame, bucket_column: str) -> pd.DataFrame:
+    """A piece of the sent frame with one join's bucket as ``BUCKET``, the others left out."""
+    others = [c for c in part.columns if c.startswith(BUCKET)]
+    return part.drop(columns=others).assign(**{BUCKET: part[bucket_column].to_numpy()})
 
 
 def _keyed(table: dd.DataFrame, key: str, partitions: int) -> dd.DataFrame:
