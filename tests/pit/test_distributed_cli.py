@@ -3,13 +3,18 @@ mistake with the engine's options is one line and exit 2."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from features.crm.dataset import read_table
-from tests.helpers import assert_one_line_error, salesml
+from tests.helpers import ROOT, assert_one_line_error, salesml
 
 
 @pytest.mark.parametrize(
@@ -51,3 +56,25 @@ def test_the_dask_engine_writes_the_local_features_as_parts(small_data: Path, tm
     assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == 8
     expected = pd.read_parquet(tmp_path / "local.parquet")
     pd.testing.assert_frame_equal(read_table(tmp_path / "parts"), expected, check_exact=True)
+
+
+@pytest.mark.slow  # a salesml process with a LocalCluster of two workers, stopped half way
+def test_ctrl_c_closes_the_embedded_cluster(small_data: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "salesml_cli", "features", "build", "--data", str(small_data)]
+    command += ["--entity", "lead", "--out", str(tmp_path / "f"), "--engine", "dask", "--workers", "2"]
+    env = os.environ | {"COLUMNS": "200", "NO_COLOR": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("Dask scheduler"):
+                break
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) >= 2  # the worker processes
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
