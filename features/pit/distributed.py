@@ -7,7 +7,8 @@ Each join's columns go back to their frame rows by row number, and the table com
 partition by partition. Everyone's counts at each cutoff (what rep and account rates are smoothed towards) are
 summed over the tables' parts first and travel with the frame rows.
 
-This process reads the manifest, the lead and deal tables (to make and check the frame) and the frame; the
+This process reads the manifest, the lead and deal tables (to make and check the frame) and the frame, and
+scatters the frame (with each join's bucket) and the entity records some joins need to the workers; the
 activities and stage changes are read by the workers only, part by part.
 """
 
