@@ -15,7 +15,7 @@ activities and stage changes are read by the workers only, part by part.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial, reduce
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,10 @@ def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
         if any(stream.table == name for stream in STREAMS.values())
         for part in table.to_delayed()
     ]
-    return dask.compute(dask.delayed(reduce)(add_counts, counted, {}))[0] if counted else {}
+    while len(counted) > 1:  # a tree of sums, so that no task holds every part's counts
+        pairs = [counted[i : i + 2] for i in range(0, len(counted), 2)]
+        counted = [dask.delayed(add_counts)(*pair) if len(pair) == 2 else pair[0] for pair in pairs]
+    return dask.compute(counted[0])[0] if counted else {}
 
 
 def _joined(
