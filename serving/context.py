@@ -25,6 +25,7 @@ from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column
+from serving.schemas.columnar import ActivityColumns, activity_columns
 from serving.schemas.scoring import (
     ACTIVITY_BLANK,
     ActivityIn,
@@ -247,18 +248,45 @@ def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
 KNOWN_TYPES = frozenset(ACTIVITY_TYPES)
 
 
-def _activity_warnings(activities: list[ActivityIn], created_at: datetime) -> list[str]:
+def _activity_warnings(activities: list[ActivityIn] | ActivityColumns, created_at: datetime) -> list[str]:
     """Unknown types, and times that are possible but suspicious: long before the entity existed, or entered in the
     CRM before they happened (the features take an activity as known when it happened)."""
-    early, warnings = created_at - timedelta(days=EARLY_ACTIVITY_DAYS), []
-    for j, a in enumerate(activities):
-        if a["type"] not in KNOWN_TYPES:
-            warnings.append(f"activities[{j}].type: unknown type {a['type']!r} (counted as other)")
-        if a["occurred_at"] < early:
-            warnings.append(f"activities[{j}].occurred_at: more than {EARLY_ACTIVITY_DAYS} days before created_at")
-        recorded = a.get("recorded_at")
-        if recorded is not None and recorded < a["occurred_at"]:
-            warnings.append(f"activities[{j}].recorded_at: before occurred_at (counted from occurred_at)")
+    early = created_at - timedelta(days=EARLY_ACTIVITY_DAYS)
+    if isinstance(activities, ActivityColumns):
+        return _column_warnings(activities, early)
+    return [
+        w
+        for j, a in enumerate(activities)
+        for w in _warned(j, a["type"], a["occurred_at"], a.get("recorded_at"), early)
+    ]
+
+
+def _column_warnings(activities: ActivityColumns, early: datetime) -> list[str]:
+    """``_activity_warnings`` of columns: the rows to warn about found at once, their words as for one activity."""
+    columns, rows = activities.columns, slice(activities.start, activities.stop)
+    kinds, occurred, recorded = columns["type"][rows], columns["occurred_at"][rows], columns["recorded_at"][rows]
+    unknown = np.fromiter((kind not in KNOWN_TYPES for kind in kinds), bool, len(kinds))
+    flagged = unknown | (occurred < np.datetime64(early.replace(tzinfo=None), "us")) | (recorded < occurred)
+    return [
+        w
+        for j in np.flatnonzero(flagged).tolist()
+        for w in _warned(j, kinds[j], _utc(occurred[j]), _utc(recorded[j]), early)
+    ]
+
+
+def _utc(value: np.datetime64) -> datetime | None:
+    return None if np.isnat(value) else pd.Timestamp(value, tz="UTC").to_pydatetime()
+
+
+def _warned(j: int, kind: str, occurred: datetime, recorded: datetime | None, early: datetime) -> list[str]:
+    """The warnings of the ``j``-th activity."""
+    warnings = []
+    if kind not in KNOWN_TYPES:
+        warnings.append(f"activities[{j}].type: unknown type {kind!r} (counted as other)")
+    if occurred < early:
+        warnings.append(f"activities[{j}].occurred_at: more than {EARLY_ACTIVITY_DAYS} days before created_at")
+    if recorded is not None and recorded < occurred:
+        warnings.append(f"activities[{j}].recorded_at: before occurred_at (counted from occurred_at)")
     return warnings
 
 
@@ -267,15 +295,22 @@ def _values(ds: Dataset, sources: tuple[tuple[str, str], ...]) -> frozenset[str]
     return frozenset(pd.concat([column(ds.get(t), c).astype(STRING_DTYPE) for t, c in sources]).dropna().unique())
 
 
-def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
+def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn] | ActivityColumns]]) -> pd.DataFrame:
     """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
     no activity_id: no feature reads it."""
-    values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]
-    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
-    columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
-    columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
-    columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
-    columns["entity_type"] = [entity_type] * len(values)
+    ids = [entity_id for entity_id, history in histories for _ in range(len(history))]
+    if histories and all(isinstance(history, ActivityColumns) for _, history in histories):
+        columns = activity_columns([history for _, history in histories])  # type: ignore[misc]
+        recorded, occurred = columns["recorded_at"], columns["occurred_at"]
+        columns["recorded_at"] = np.where(np.isnat(recorded), occurred, recorded)
+        columns |= {f: pd.DatetimeIndex(columns[f], tz="UTC") for f in ("occurred_at", "recorded_at")}
+    else:
+        values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]  # type: ignore[dict-item]
+        transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
+        columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
+        columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
+    columns["entity_id"] = ids
+    columns["entity_type"] = [entity_type] * len(ids)
     return conform_values("activities", columns)
 
 
