@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchmarks.report import machine, write_section
 from benchmarks.serve.payloads import BATCH, Crm, batch_body, single_body
-from serving.context import _activity_rows, _activity_warnings
+from serving.context import _activity_rows, activity_warnings
 from serving.predlog import input_hash
 from serving.schemas.scoring import LeadScoreRequest
 
@@ -52,7 +52,7 @@ def with_rows(parse: Callable[[bytes], LeadScoreRequest]) -> Callable[[bytes], A
     def run(body: bytes) -> Any:
         leads = parse(body).leads
         rows = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in leads])
-        warnings = [_activity_warnings(lead.activities, lead.created_at) for lead in leads]
+        warnings = activity_warnings(leads)
         return rows, warnings, [input_hash(lead) for lead in leads]
 
     return run

@@ -109,7 +109,7 @@ class ServingContext:
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
         acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
         history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
-        warnings = [self._warnings(lead) for lead in items]
+        warnings = [self._warnings(lead, acts) for lead, acts in zip(items, activity_warnings(items), strict=True)]
         tables = {"leads": rows, "activities": acts}
         return self._prepared(tables, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
 
@@ -133,7 +133,7 @@ class ServingContext:
             "stage_changes": _stage_rows(items),
             "activities": pd.concat([origin, acts], ignore_index=True),
         }
-        warnings = [self._warnings(deal) for deal in items]
+        warnings = [self._warnings(deal, acts) for deal, acts in zip(items, activity_warnings(items), strict=True)]
         return self._prepared(tables, "opportunity", ids, _cutoffs((request,), "opportunities"), warnings, history)
 
     def _prepared(
@@ -180,7 +180,7 @@ class ServingContext:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
         return self.ds.get("activities").take(np.concatenate(positions) if positions else np.array([], dtype=int))
 
-    def _warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
+    def _warnings(self, item: LeadIn | OpportunityIn, activities: list[str]) -> list[str]:
         """What an item's answer says about its data: what was ignored or counted otherwise, and what is possible
         but suspicious (the item is scored either way)."""
         stages = self._stage_warnings(item.stages, item.created_at) if isinstance(item, OpportunityIn) else []
@@ -188,7 +188,7 @@ class ServingContext:
             *self._attribute_warnings(item),
             *self._record_warnings(item),
             *stages,
-            *_activity_warnings(item.activities, item.created_at),
+            *activities,
         ]
 
     def _attribute_warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
@@ -248,29 +248,35 @@ def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
 KNOWN_TYPES = frozenset(ACTIVITY_TYPES)
 
 
-def _activity_warnings(activities: list[ActivityIn] | ActivityColumns, created_at: datetime) -> list[str]:
+def activity_warnings(items: list[LeadIn] | list[OpportunityIn]) -> list[list[str]]:
+    """Per item, its activities' warnings (``_activity_warnings``); a request's columns checked all at once, the
+    rows found worded one by one."""
+    if not items or not all(isinstance(item.activities, ActivityColumns) for item in items):
+        return [_activity_warnings(item.activities, item.created_at) for item in items]  # type: ignore[arg-type]
+    histories: list[ActivityColumns] = [item.activities for item in items]  # type: ignore[misc]
+    columns = activity_columns(histories)
+    counts = [len(history) for history in histories]
+    starts = np.cumsum([0, *counts])
+    early = [item.created_at - timedelta(days=EARLY_ACTIVITY_DAYS) for item in items]
+    early_rows = np.repeat(np.array([e.replace(tzinfo=None) for e in early], dtype="datetime64[us]"), counts)
+    kinds, occurred, recorded = columns["type"], columns["occurred_at"], columns["recorded_at"]
+    unknown = np.fromiter((kind not in KNOWN_TYPES for kind in kinds), bool, len(kinds))
+    warnings: list[list[str]] = [[] for _ in items]
+    for row in np.flatnonzero(unknown | (occurred < early_rows) | (recorded < occurred)).tolist():
+        i = int(np.searchsorted(starts, row, side="right")) - 1
+        worded = _warned(row - int(starts[i]), kinds[row], _utc(occurred[row]), _utc(recorded[row]), early[i])
+        warnings[i] += worded
+    return warnings
+
+
+def _activity_warnings(activities: list[ActivityIn], created_at: datetime) -> list[str]:
     """Unknown types, and times that are possible but suspicious: long before the entity existed, or entered in the
     CRM before they happened (the features take an activity as known when it happened)."""
     early = created_at - timedelta(days=EARLY_ACTIVITY_DAYS)
-    if isinstance(activities, ActivityColumns):
-        return _column_warnings(activities, early)
     return [
         w
         for j, a in enumerate(activities)
         for w in _warned(j, a["type"], a["occurred_at"], a.get("recorded_at"), early)
-    ]
-
-
-def _column_warnings(activities: ActivityColumns, early: datetime) -> list[str]:
-    """``_activity_warnings`` of columns: the rows to warn about found at once, their words as for one activity."""
-    columns, rows = activities.columns, slice(activities.start, activities.stop)
-    kinds, occurred, recorded = columns["type"][rows], columns["occurred_at"][rows], columns["recorded_at"][rows]
-    unknown = np.fromiter((kind not in KNOWN_TYPES for kind in kinds), bool, len(kinds))
-    flagged = unknown | (occurred < np.datetime64(early.replace(tzinfo=None), "us")) | (recorded < occurred)
-    return [
-        w
-        for j in np.flatnonzero(flagged).tolist()
-        for w in _warned(j, kinds[j], _utc(occurred[j]), _utc(recorded[j]), early)
     ]
 
 

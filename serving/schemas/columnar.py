@@ -30,11 +30,8 @@ Text = Annotated[str, Meta(max_length=MAX_ID)]
 Note = Annotated[str, Meta(max_length=MAX_TEXT)]
 #: The times this path takes: UTC with Z, whole seconds or six decimals (not .000000): what the model writes back.
 #: Their layouts, digits as 0, padded to a width no time fits in (so a longer one shows).
-WIDTH, FILLER = 28, "2000-01-01T00:00:00Z"
-WHOLE, FRACTION = (
-    np.frombuffer(t.ljust(WIDTH, b"\0"), np.uint8) for t in (b"0000-00-00T00:00:00Z", b"0000-00-00T00:00:00.000000Z")
-)
-WHOLE_Z, FRACTION_Z, DECIMALS = 19, 26, slice(20, 26)
+NUL = b"\\u0000"
+WIDTH, WHOLE, FRACTION, DECIMALS = 28, b"0000-00-00T00:00:00Z", b"0000-00-00T00:00:00.000000Z", slice(20, 26)
 #: Above this a float's JSON is written 1e16 by msgspec and 1e+16 by pydantic.
 MAX_DURATION = 1e16
 
@@ -103,6 +100,8 @@ class ColumnarParser:
     def parse(self, body: bytes | str) -> BaseModel | None:
         """The request, or None for a body this path does not take whole (the model then decides)."""
         name, key = self.model.items_and_key  # type: ignore[attr-defined]
+        if (NUL if isinstance(body, bytes) else NUL.decode()) in body:
+            return None  # a NUL ends a text where numpy reads it: a time with one after it would pass as canonical
         try:
             raw = self.decoder.decode(body)
             sent = {n: self.options[n].validate_python(v) for n in self.options if (v := getattr(raw, n)) is not UNSET}
@@ -144,19 +143,23 @@ def _activity_table(histories: list[list[ActivityStruct]], at: datetime) -> dict
 def _times(values: list[str | None]) -> np.ndarray | None:
     """Canonical UTC texts as datetime64[us] (None is NaT), or None when one is not canonical (the layout checked
     here, the date and the clock by numpy: a wrong one is a ValueError) or outside the model's years."""
-    missing = np.fromiter((v is None for v in values), bool, len(values))
-    text = np.array([FILLER if v is None else v for v in values], dtype=f"S{WIDTH}")  # not ASCII: UnicodeError
+    missing = np.fromiter((v is None for v in values), bool, len(values)) if None in values else None
+    text = np.array(
+        values if missing is None else [v or "" for v in values], dtype=f"S{WIDTH}"
+    )  # not ASCII: UnicodeError
     chars = text.view(np.uint8).reshape(-1, WIDTH)
-    shape = np.where((chars >= ord("0")) & (chars <= ord("9")), ord("0"), chars)
-    whole = (shape == WHOLE).all(axis=1)
-    fraction = (shape == FRACTION).all(axis=1) & (chars[:, DECIMALS] != ord("0")).any(axis=1)
+    shape = np.where(chars - np.uint8(ord("0")) <= 9, np.uint8(ord("0")), chars).view(f"S{WIDTH}").ravel()
+    whole, fraction = shape == WHOLE, shape == FRACTION
+    if fraction.any():
+        fraction &= (chars[:, DECIMALS] != ord("0")).any(axis=1)  # .000000 is written without them
+    if missing is not None:
+        whole |= missing
     if not (whole | fraction).all():
         return None
-    bare = chars.copy()
-    bare[whole, WHOLE_Z], bare[fraction, FRACTION_Z] = 0, 0
-    times = bare.view(f"S{WIDTH}").ravel().astype("datetime64[us]")
-    times[missing] = np.datetime64("NaT")
-    sent = times[~missing]
+    bare = text.astype("S26")  # the fraction without its Z
+    bare[whole] = text[whole].astype("S19")  # whole seconds without it
+    times = bare.astype("datetime64[us]")  # a wrong date or clock: ValueError; an empty text (None): NaT
+    sent = times[~np.isnat(times)]
     if len(sent) and (sent.min() < _utc64(EARLIEST) or sent.max() >= _utc64(LATEST)):
         return None
     return times

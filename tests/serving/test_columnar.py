@@ -9,6 +9,9 @@ canonical activity rows and the same warnings; where the model refuses one, the 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,12 @@ from pydantic import BaseModel, ValidationError
 
 from benchmarks.serve.payloads import Crm, batch_body, single_body
 from features.crm.dataset import Dataset, read_dataset
-from serving.context import ServingContext, _activity_rows, _activity_warnings
+from serving.context import ServingContext, _activity_rows, activity_warnings
 from serving.predlog import input_hash
 from serving.schemas.columnar import ActivityColumns, item_json
 from serving.schemas.common import example
 from serving.schemas.scoring import LeadScoreRequest, OpportunityScoreRequest, _columnar
-from tests.helpers import deal_request, lead_request
+from tests.helpers import ROOT, deal_request, lead_request
 
 MODELS = {"leads": LeadScoreRequest, "opportunities": OpportunityScoreRequest}
 AS_OF = "2026-03-01T09:00:00Z"
@@ -50,7 +53,7 @@ def assert_same(model: type[BaseModel], fast: Any, slow: Any) -> None:
     for f, s in zip(fast_items, slow_items, strict=True):
         assert isinstance(f.activities, ActivityColumns)
         assert f.model_dump(exclude={"activities"}) == s.model_dump(exclude={"activities"})
-        assert _activity_warnings(f.activities, f.created_at) == _activity_warnings(s.activities, s.created_at)
+    assert activity_warnings(fast_items) == activity_warnings(slow_items)
     rows = [
         _activity_rows("lead", [(getattr(i, key), i.activities) for i in items]) for items in (fast_items, slow_items)
     ]
@@ -80,6 +83,9 @@ ODD_TIMES = st.one_of(
             "2026-01-05T24:00:00Z",
             "2026-04-05T10:00:00Z",  # after as_of
             "1899-12-31T23:59:59Z",
+            "2026-01-05T10:00:00Z\x00",
+            "2026-01-05T10:00:00Z ",
+            "2026-01-05T10:00:00.123456Z0",
             "0001-01-01T00:00:00Z",
             "",
         ]
@@ -232,3 +238,28 @@ def test_requests_from_the_history_give_the_same_features_and_warnings(context: 
     ):
         pd.testing.assert_frame_equal(fast.features(), slow.features())
         assert fast.warnings == slow.warnings
+
+
+#: What BentoML parses each endpoint's body with: its input spec, built from the request model when the service is
+#: declared; the columnar items' activities are ActivityColumns, the what-if deals' plain lists.
+WIRING = (
+    "import json; from serving.service import SalesML; from serving.schemas.common import example\n"
+    "for api, name, items in (('score_leads', 'score-lead', 'leads'), "
+    "('score_opportunities', 'score-opportunity', 'opportunities'), "
+    "('whatif_opportunities', 'whatif-opportunity', 'opportunities')):\n"
+    "    parsed = SalesML.apis[api].input_spec.model_validate_json(json.dumps(example(name)).encode())\n"
+    "    print(api, type(getattr(parsed, items)[0].activities).__name__)"
+)
+
+
+def test_the_service_parses_scoring_bodies_into_columns(tmp_path: Path) -> None:
+    env = os.environ | {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", WIRING], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "score_leads ActivityColumns",
+        "score_opportunities ActivityColumns",
+        "whatif_opportunities list",
+    ]
