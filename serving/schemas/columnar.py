@@ -28,9 +28,9 @@ from serving.schemas.common import EARLIEST, LATEST, MAX_EVENTS, MAX_ID, MAX_ITE
 
 Text = Annotated[str, Meta(max_length=MAX_ID)]
 Note = Annotated[str, Meta(max_length=MAX_TEXT)]
+NUL = b"\\u0000"  # a NUL ends a text where numpy reads it: a time with one after it would pass as canonical
 #: The times this path takes: UTC with Z, whole seconds or six decimals (not .000000): what the model writes back.
-#: Their layouts, digits as 0, padded to a width no time fits in (so a longer one shows).
-NUL = b"\\u0000"
+#: Their layouts (digits as 0), read at a width no time fits in (so a longer one shows).
 WIDTH, WHOLE, FRACTION, DECIMALS = 28, b"0000-00-00T00:00:00Z", b"0000-00-00T00:00:00.000000Z", slice(20, 26)
 #: Above this a float's JSON is written 1e16 by msgspec and 1e+16 by pydantic.
 MAX_DURATION = 1e16
@@ -53,7 +53,6 @@ class ActivityStruct(Struct, kw_only=True, forbid_unknown_fields=True, gc=False)
 
 
 ACTIVITY_FIELDS = ActivityStruct.__struct_fields__
-TEXT_FIELDS = ("type", "direction", "contact_role", "note", "rep_id", "next_step")
 Activities = Annotated[list[ActivityStruct], Meta(max_length=MAX_EVENTS)]
 
 
@@ -97,11 +96,11 @@ class ColumnarParser:
         adapters = {n: TypeAdapter(Annotated[f.annotation, f]) for n, f in options.items()}
         return cls(model, item, msgspec.json.Decoder(body), adapters)
 
-    def parse(self, body: bytes | str) -> BaseModel | None:
+    def parse(self, body: bytes | bytearray | str) -> BaseModel | None:
         """The request, or None for a body this path does not take whole (the model then decides)."""
         name, key = self.model.items_and_key  # type: ignore[attr-defined]
-        if (NUL if isinstance(body, bytes) else NUL.decode()) in body:
-            return None  # a NUL ends a text where numpy reads it: a time with one after it would pass as canonical
+        if (NUL.decode() if isinstance(body, str) else NUL) in body:
+            return None
         try:
             raw = self.decoder.decode(body)
             sent = {n: self.options[n].validate_python(v) for n in self.options if (v := getattr(raw, n)) is not UNSET}

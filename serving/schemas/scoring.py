@@ -162,7 +162,7 @@ class ScoreOptions(Strict):
     def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
         """BentoML parses a body with this. The columnar path first, for the bodies it takes; the model's own
         validation for the others, its errors included."""
-        if cls.columnar and not options and not isinstance(json_data, bytearray):
+        if cls.columnar and not options:
             parsed = _columnar(cls).parse(json_data)
             if parsed is not None:
                 return parsed  # type: ignore[return-value]
