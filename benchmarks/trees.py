@@ -1,7 +1,9 @@
 """Compiled trees beside LightGBM: lleaves' compiled ``predict`` against ``Booster.predict`` on the served models.
 
-Run: ``.venv/bin/python -m benchmarks.trees [--quick] [--workdir DIR]`` with lleaves installed beside salesml (it is
-not a dependency: ``uv pip install lleaves==1.3.0``; without it the run says so, and a ``--quick`` run exits 0).
+Run: ``PYTHONPATH=$PWD:/tmp/lleaves .venv/bin/python -m benchmarks.trees [--quick] [--workdir DIR]`` with lleaves
+installed apart (``.venv/bin/uv pip install --target /tmp/lleaves --no-deps lleaves==1.3.0 llvmlite==0.43.0``): it is
+not a dependency, and cannot be one beside shap, whose numba needs an llvmlite without the pass manager lleaves
+compiles with. Without it the run says so (a ``--quick`` run exits 0).
 Trains (or reuses) the serving benchmark's stores; for each served model that is a LightGBM booster, compiles it,
 times one row and 1,000 rows each way (and ``pred_contrib``, what the service runs for its factors), and compares
 the calibrated probabilities on random rows. Prints a markdown section and, unless ``--quick``, writes its section of
@@ -29,12 +31,13 @@ from features.crm.dataset import read_dataset
 from features.pit.build import build_features
 from features.pit.frames import entity_frame
 from features.scoring import MODELS
+from features.scoring.inputs import encode_matrix
 from features.scoring.scorer import Scorer
 from training.registry import load_scorer
 
 SIZES = {"full": (StoreSize(20_000, 5, 7), 2_000), "quick": (QUICK_STORE, 20)}  # the store, and repeats of one row
 RANDOM_ROWS, BATCH_ROWS, TOLERANCE = 5_000, 1_000, 1e-9
-INSTALL = "lleaves is not installed (not a salesml dependency): `uv pip install lleaves==1.3.0` to run this"
+INSTALL = "lleaves is not importable (not a salesml dependency): see `benchmarks/trees.py` for how to run this"
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,9 @@ def compare(name: str, scorer: Scorer, x: np.ndarray, repeats: int) -> Compared:
         compile_s = time.perf_counter() - began
     one, batch = x[:1], x[:BATCH_ROWS]
     ways = {
-        "LightGBM predict": lambda rows: booster.predict(rows, raw_score=True),
+        "LightGBM predict": lambda rows: booster.predict(rows, raw_score=True, num_threads=1),
         "lleaves predict": lambda rows: compiled.predict(rows, n_jobs=1),
-        "LightGBM pred_contrib": lambda rows: booster.predict(rows, pred_contrib=True),
+        "LightGBM pred_contrib": lambda rows: booster.predict(rows, pred_contrib=True, num_threads=1),
     }
     seconds = {}
     for way, run in ways.items():
@@ -94,11 +97,11 @@ def compare(name: str, scorer: Scorer, x: np.ndarray, repeats: int) -> Compared:
 def encoded_rows(stores: Stores, scorer: Scorer) -> np.ndarray:
     """The model's encoded inputs for every snapshot of the store's data."""
     ds = read_dataset(stores.data)
-    x, _ = scorer.encode(build_features(ds, scorer.entity, entity_frame(ds, scorer.entity)))
-    return np.ascontiguousarray(x, dtype=np.float64)
+    x, _ = encode_matrix(scorer.inputs, build_features(ds, scorer.entity, entity_frame(ds, scorer.entity)))
+    return x
 
 
-def report(command: str, results: list[Compared | str]) -> str:
+def report(command: str, store: StoreSize, results: list[Compared | str]) -> str:
     import lleaves
 
     lines = [
@@ -106,9 +109,15 @@ def report(command: str, results: list[Compared | str]) -> str:
         "",
         f"`{command}` on {machine()}, LightGBM {lgb.__version__}, lleaves "
         f"{getattr(lleaves, '__version__', '1.3.0')}, one thread each, {date.today().isoformat()}.",
-        f"Each served LightGBM model compiled by lleaves (`raw_score=True`), timed on one row and {BATCH_ROWS:,} rows "
+        f"The models `salesml train` makes on {store.leads:,} synthetic leads ({store.trials} trials, seed "
+        f"{store.seed}): "
+        f"each served LightGBM model compiled by lleaves (`raw_score=True`), timed on one row and {BATCH_ROWS:,} rows "
         f"of encoded inputs; the probabilities compared on {RANDOM_ROWS:,} random rows (every input drawn on its own "
         "from its values, missing included), through the model's own calibration.",
+        "Not used by the service: it takes a probability from the sum of the exact tree SHAP values (`pred_contrib`,"
+        " its factors), which compiled trees do not give, so they would replace no call there; only `predict` alone"
+        " (a deal's window heads, shadow scores, forecasts) could use them, and lleaves 1.3.0 needs an llvmlite (the"
+        " 0.43 measured here, installed apart) that the numba shap depends on does not accept.",
         "",
     ]
     for result in results:
@@ -157,7 +166,7 @@ def main() -> int:
                 continue
             results.append(compare(name, scorer, encoded_rows(stores, scorer), repeats))
     quick = " --quick" if args.quick else ""
-    text = report(f".venv/bin/python -m benchmarks.trees{quick}", results)
+    text = report(f"PYTHONPATH=$PWD:/tmp/lleaves .venv/bin/python -m benchmarks.trees{quick}", store, results)
     print(text)
     if not args.quick:
         write_section("trees", text)

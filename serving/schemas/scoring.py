@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, NotRequired, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict  # pydantic takes typing_extensions.TypedDict before Python 3.12
 
-from serving.schemas.columnar import ColumnarParser
+from serving.schemas.columnar import MIN_BODY_BYTES, ColumnarParser
 from serving.schemas.common import (
     MAX_EVENTS,
     MAX_ITEMS,
@@ -160,9 +160,9 @@ class ScoreOptions(Strict):
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
-        """BentoML parses a body with this. The columnar path first, for the bodies it takes; the model's own
+        """BentoML parses a body with this. The columnar path first, for the large bodies it takes; the model's own
         validation for the others, its errors included."""
-        if cls.columnar and not options:
+        if cls.columnar and not options and len(json_data) >= MIN_BODY_BYTES:
             parsed = _columnar(cls).parse(json_data)
             if parsed is not None:
                 return parsed  # type: ignore[return-value]

@@ -25,9 +25,9 @@ from benchmarks.serve.payloads import Crm, batch_body, single_body
 from features.crm.dataset import Dataset, read_dataset
 from serving.context import ServingContext, _activity_rows, activity_warnings
 from serving.predlog import input_hash
-from serving.schemas.columnar import ActivityColumns, item_json
+from serving.schemas.columnar import MIN_BODY_BYTES, ActivityColumns, item_json
 from serving.schemas.common import example
-from serving.schemas.scoring import LeadScoreRequest, OpportunityScoreRequest, _columnar
+from serving.schemas.scoring import ACTIVITY_BLANK, LeadScoreRequest, OpportunityScoreRequest, _columnar
 from tests.helpers import ROOT, deal_request, lead_request
 
 MODELS = {"leads": LeadScoreRequest, "opportunities": OpportunityScoreRequest}
@@ -53,6 +53,7 @@ def assert_same(model: type[BaseModel], fast: Any, slow: Any) -> None:
     for f, s in zip(fast_items, slow_items, strict=True):
         assert isinstance(f.activities, ActivityColumns)
         assert f.model_dump(exclude={"activities"}) == s.model_dump(exclude={"activities"})
+        assert list(f.activities) == [{**ACTIVITY_BLANK, **a} for a in s.activities]
     assert activity_warnings(fast_items) == activity_warnings(slow_items)
     rows = [
         _activity_rows("lead", [(getattr(i, key), i.activities) for i in items]) for items in (fast_items, slow_items)
@@ -188,12 +189,18 @@ def crm() -> Crm:
     )
 
 
-@pytest.mark.parametrize("payload", [single_body(crm(), 100, 7), batch_body(crm(), 50, 8)], ids=["single", "batch"])
-def test_the_benchmark_bodies_take_the_columnar_path(payload: bytes) -> None:
+@pytest.mark.parametrize(
+    ("payload", "columnar"), [(single_body(crm(), 100, 7), False), (batch_body(crm(), 50, 8), True)], ids=["1", "50"]
+)
+def test_large_bodies_take_the_columnar_path(payload: bytes, columnar: bool) -> None:
+    """Both read the same either way; the request model takes the large one the columnar way, and parses the one of
+    13 KiB itself (as fast for so few activities)."""
     fast, slow = parsed_both_ways(LeadScoreRequest, payload)
     assert fast is not None and slow is not None
     assert_same(LeadScoreRequest, fast, slow)
-    assert isinstance(LeadScoreRequest.model_validate_json(payload).leads[0].activities, ActivityColumns)
+    parsed = LeadScoreRequest.model_validate_json(payload)
+    assert isinstance(parsed.leads[0].activities, ActivityColumns) is columnar
+    assert (len(payload) >= MIN_BODY_BYTES) is columnar
 
 
 @pytest.mark.parametrize("name", ["score-lead", "score-opportunity"])
@@ -234,28 +241,49 @@ def test_requests_from_the_history_give_the_same_features_and_warnings(context: 
     assert_same(OpportunityScoreRequest, fast_deal, slow_deal)
     for fast, slow in (
         (served.leads(*fast_leads), served.leads(*slow_leads)),
+        (served.leads(fast_leads[0], slow_leads[1]), served.leads(*slow_leads)),  # calls parsed both ways, batched
         (served.opportunities(fast_deal), served.opportunities(slow_deal)),
     ):
         pd.testing.assert_frame_equal(fast.features(), slow.features())
         assert fast.warnings == slow.warnings
 
 
+def large(name: str) -> bytes:
+    """The endpoint's example with its one item sent under new ids until the body is large enough to be parsed
+    into columns."""
+    request = example(name)
+    items_name = "leads" if name == "score-lead" else "opportunities"
+    key = "lead_id" if name == "score-lead" else "opportunity_id"
+    (item,) = request[items_name]
+    copies = MIN_BODY_BYTES // len(json.dumps(item)) + 1
+    return json.dumps({**request, items_name: [{**item, key: f"{item[key]}-{i}"} for i in range(copies)]}).encode()
+
+
 #: What BentoML parses each endpoint's body with: its input spec, built from the request model when the service is
-#: declared; the columnar items' activities are ActivityColumns, the what-if deals' plain lists.
+#: declared. The scoring endpoints' items get ActivityColumns, the what-if deals plain lists (parsed by the model).
 WIRING = (
-    "import json; from serving.service import SalesML; from serving.schemas.common import example\n"
-    "for api, name, items in (('score_leads', 'score-lead', 'leads'), "
-    "('score_opportunities', 'score-opportunity', 'opportunities'), "
-    "('whatif_opportunities', 'whatif-opportunity', 'opportunities')):\n"
-    "    parsed = SalesML.apis[api].input_spec.model_validate_json(json.dumps(example(name)).encode())\n"
-    "    print(api, type(getattr(parsed, items)[0].activities).__name__)"
+    "import sys; from pathlib import Path; from serving.service import SalesML\n"
+    "for api, path in zip(('score_leads', 'score_opportunities', 'whatif_opportunities'), sys.argv[1:], strict=True):\n"
+    "    parsed = SalesML.apis[api].input_spec.model_validate_json(Path(path).read_bytes())\n"
+    "    items = getattr(parsed, 'leads', None) or parsed.opportunities\n"
+    "    print(api, type(items[0].activities).__name__)"
 )
 
 
-def test_the_service_parses_scoring_bodies_into_columns(tmp_path: Path) -> None:
+def test_the_service_parses_large_scoring_bodies_into_columns(tmp_path: Path) -> None:
+    bodies = []
+    for name in ("score-lead", "score-opportunity", "whatif-opportunity"):
+        bodies.append(tmp_path / f"{name}.json")
+        bodies[-1].write_bytes(large(name))
     env = os.environ | {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(
-        [sys.executable, "-c", WIRING], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", WIRING, *map(str, bodies)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:3] == [
