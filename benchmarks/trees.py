@@ -3,7 +3,8 @@
 Run: ``PYTHONPATH=$PWD:/tmp/lleaves .venv/bin/python -m benchmarks.trees [--quick] [--workdir DIR]`` with lleaves
 installed apart (``.venv/bin/uv pip install --target /tmp/lleaves --no-deps lleaves==1.3.0 llvmlite==0.43.0``): it is
 not a dependency, and cannot be one beside shap, whose numba needs an llvmlite without the pass manager lleaves
-compiles with. Without it the run says so (a ``--quick`` run exits 0).
+compiles with (so build the stores first, without it on the path: ``--workdir`` reuses them). Without lleaves the run
+says so (a ``--quick`` run exits 0).
 Trains (or reuses) the serving benchmark's stores; for each served model that is a LightGBM booster, compiles it,
 times one row and 1,000 rows each way (and ``pred_contrib``, what the service runs for its factors), and compares
 the calibrated probabilities on random rows. Prints a markdown section and, unless ``--quick``, writes its section of
