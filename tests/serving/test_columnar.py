@@ -179,6 +179,29 @@ def test_the_columnar_path_takes_only_what_the_model_takes_and_reads_it_the_same
         assert slow is not None and len(getattr(either, name)) == len(getattr(slow, name))
 
 
+EDGE = (
+    '{"as_of":"2026-03-01T09:00:00Z","leads":[{"lead_id":"a","created_at":"2026-01-01T00:00:00Z","activities":'
+    '[{"occurred_at":"2026-01-02T00:00:00Z","type":"call","duration_s":DURATION}]}]}'
+)
+EDGES = {
+    **{f"duration {d}": EDGE.replace("DURATION", d).encode() for d in ("-0", "-0.0", "1E3", "NaN", "1e400", "9" * 30)},
+    "byte order mark": b"\xef\xbb\xbf" + EDGE.replace("DURATION", "1").encode(),
+    "trailing text": EDGE.replace("DURATION", "1").encode() + b" x",
+    "keys twice": EDGE.replace("DURATION", '1,"type":"email","note":null,"note":"x"')
+    .replace('"as_of"', '"as_of":"2026-03-02T09:00:00Z","as_of"')
+    .replace('"lead_id":"a"', '"lead_id":"a","lead_id":"b"')
+    .encode(),
+}
+
+
+@pytest.mark.parametrize("payload", EDGES.values(), ids=list(EDGES))
+def test_edge_bodies_read_the_same_or_go_to_the_model(payload: bytes) -> None:
+    fast, slow = parsed_both_ways(LeadScoreRequest, payload)
+    if fast is not None:
+        assert slow is not None
+        assert_same(LeadScoreRequest, fast, slow)
+
+
 def crm() -> Crm:
     reps, accounts = [f"R{i}" for i in range(20)], [f"A{i}" for i in range(50)]
     return Crm(
