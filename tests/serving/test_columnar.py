@@ -17,9 +17,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+import schemathesis
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+from schemathesis import GenerationMode
 
 from benchmarks.serve.payloads import Crm, batch_body, single_body
 from features.crm.dataset import Dataset, read_dataset
@@ -314,3 +316,41 @@ def test_the_service_parses_large_scoring_bodies_into_columns(tmp_path: Path) ->
         "score_opportunities ActivityColumns",
         "whatif_opportunities list",
     ]
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The service's /docs.json (as ``tests/serving/test_examples.py`` builds it), which the fuzz test reads."""
+    script = (
+        "import json; from serving.service import SalesML; from serving.openapi import documented; "
+        "print(json.dumps(documented(SalesML.openapi_spec.asdict())))"
+    )
+    env = os.environ | {"BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml")), "BENTOML_DO_NOT_TRACK": "true"}
+    built = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return json.loads(built.stdout)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
+@pytest.mark.parametrize("path", ["/v1/leads/score", "/v1/opportunities/score"])
+def test_the_fuzz_bodies_read_the_same_either_way(document: dict[str, Any], path: str, mode: GenerationMode) -> None:
+    """The bodies schemathesis sends the live service (``test_fuzz.py``), from the same document, parsed both ways."""
+    model = LeadScoreRequest if path == "/v1/leads/score" else OpportunityScoreRequest
+    operation = schemathesis.openapi.from_dict(document)[path]["POST"]
+    taken = []
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(operation.as_strategy(generation_mode=mode))
+    def read_the_same(case: Any) -> None:
+        assume(isinstance(case.body, dict | list | str | int | float | bool) or case.body is None)
+        fast, slow = parsed_both_ways(model, json.dumps(case.body).encode())
+        if fast is not None:
+            assert slow is not None, "the columnar path took a body the model refuses"
+            taken.append(fast)
+            if b'"as_of"' in json.dumps(case.body).encode() and fast.as_of is not None:
+                assert_same(model, fast, slow)
+
+    read_the_same()
+    assert taken, "no body took the columnar path: the test would check nothing"
