@@ -5,11 +5,12 @@ features and the scores together. Here msgspec decodes the body in C, with the a
 and their times are checked and converted in one vectorised pass; each item's own fields (ids, attributes, stages,
 times) go through its pydantic model as before, so their rules are the models' own.
 
-A body this path does not take whole returns None, and the request model parses it as before (``parse``): its
-answer, an error message included, is then the one it always gave. The path takes only what it can give exactly as
-the model would (``tests/serving/test_columnar.py`` proves it on generated bodies): times already in the canonical
-form ``2025-06-30T18:00:00Z`` (or with six decimals), and durations under 1e16, whose JSON is the one the model
-writes (the prediction log's ``input_hash`` is taken of it).
+``LeadScoreRequest`` and ``OpportunityScoreRequest`` parse a body of ``MIN_BODY_BYTES`` or more this way (BentoML
+calls their ``model_validate_json``). A body this path does not take whole returns None, and the request model parses
+it as before: its answer, an error message included, is then the one it always gave. The path takes only what it
+can give exactly as the model would (``tests/serving/test_columnar.py`` proves it on generated and fuzzed bodies):
+times already in the canonical form ``2025-06-30T18:00:00Z`` (or with six decimals), and durations under 1e16, whose
+JSON is the one the model writes (the prediction log's ``input_hash`` is taken of it).
 """
 
 from __future__ import annotations
