@@ -25,6 +25,7 @@ from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column
+from serving.schemas.columnar import ActivityColumns, activity_columns
 from serving.schemas.scoring import (
     ACTIVITY_BLANK,
     ActivityIn,
@@ -108,7 +109,7 @@ class ServingContext:
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
         acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
         history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
-        warnings = [self._warnings(lead) for lead in items]
+        warnings = [self._warnings(lead, acts) for lead, acts in zip(items, activity_warnings(items), strict=True)]
         tables = {"leads": rows, "activities": acts}
         return self._prepared(tables, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
 
@@ -132,7 +133,7 @@ class ServingContext:
             "stage_changes": _stage_rows(items),
             "activities": pd.concat([origin, acts], ignore_index=True),
         }
-        warnings = [self._warnings(deal) for deal in items]
+        warnings = [self._warnings(deal, acts) for deal, acts in zip(items, activity_warnings(items), strict=True)]
         return self._prepared(tables, "opportunity", ids, _cutoffs((request,), "opportunities"), warnings, history)
 
     def _prepared(
@@ -179,7 +180,7 @@ class ServingContext:
         positions = [self._by_lead[i] for i in dict.fromkeys(lead_ids) if i in self._by_lead]
         return self.ds.get("activities").take(np.concatenate(positions) if positions else np.array([], dtype=int))
 
-    def _warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
+    def _warnings(self, item: LeadIn | OpportunityIn, activities: list[str]) -> list[str]:
         """What an item's answer says about its data: what was ignored or counted otherwise, and what is possible
         but suspicious (the item is scored either way)."""
         stages = self._stage_warnings(item.stages, item.created_at) if isinstance(item, OpportunityIn) else []
@@ -187,7 +188,7 @@ class ServingContext:
             *self._attribute_warnings(item),
             *self._record_warnings(item),
             *stages,
-            *_activity_warnings(item.activities, item.created_at),
+            *activities,
         ]
 
     def _attribute_warnings(self, item: LeadIn | OpportunityIn) -> list[str]:
@@ -247,18 +248,51 @@ def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:
 KNOWN_TYPES = frozenset(ACTIVITY_TYPES)
 
 
+def activity_warnings(items: list[LeadIn] | list[OpportunityIn]) -> list[list[str]]:
+    """Per item, its activities' warnings (``_activity_warnings``); a request's columns checked all at once, the
+    rows found worded one by one."""
+    if not items or not all(isinstance(item.activities, ActivityColumns) for item in items):
+        return [_activity_warnings(item.activities, item.created_at) for item in items]  # type: ignore[arg-type]
+    histories: list[ActivityColumns] = [item.activities for item in items]  # type: ignore[misc]
+    columns = activity_columns(histories)
+    counts = [len(history) for history in histories]
+    starts = np.cumsum([0, *counts])
+    early = [item.created_at - timedelta(days=EARLY_ACTIVITY_DAYS) for item in items]
+    early_rows = np.repeat(np.array([e.replace(tzinfo=None) for e in early], dtype="datetime64[us]"), counts)
+    kinds, occurred, recorded = columns["type"], columns["occurred_at"], columns["recorded_at"]
+    unknown = np.fromiter((kind not in KNOWN_TYPES for kind in kinds), bool, len(kinds))
+    warnings: list[list[str]] = [[] for _ in items]
+    for row in np.flatnonzero(unknown | (occurred < early_rows) | (recorded < occurred)).tolist():
+        i = int(np.searchsorted(starts, row, side="right")) - 1
+        worded = _warned(row - int(starts[i]), kinds[row], _utc(occurred[row]), _utc(recorded[row]), early[i])
+        warnings[i] += worded
+    return warnings
+
+
 def _activity_warnings(activities: list[ActivityIn], created_at: datetime) -> list[str]:
     """Unknown types, and times that are possible but suspicious: long before the entity existed, or entered in the
     CRM before they happened (the features take an activity as known when it happened)."""
-    early, warnings = created_at - timedelta(days=EARLY_ACTIVITY_DAYS), []
-    for j, a in enumerate(activities):
-        if a["type"] not in KNOWN_TYPES:
-            warnings.append(f"activities[{j}].type: unknown type {a['type']!r} (counted as other)")
-        if a["occurred_at"] < early:
-            warnings.append(f"activities[{j}].occurred_at: more than {EARLY_ACTIVITY_DAYS} days before created_at")
-        recorded = a.get("recorded_at")
-        if recorded is not None and recorded < a["occurred_at"]:
-            warnings.append(f"activities[{j}].recorded_at: before occurred_at (counted from occurred_at)")
+    early = created_at - timedelta(days=EARLY_ACTIVITY_DAYS)
+    return [
+        w
+        for j, a in enumerate(activities)
+        for w in _warned(j, a["type"], a["occurred_at"], a.get("recorded_at"), early)
+    ]
+
+
+def _utc(value: np.datetime64) -> datetime | None:
+    return None if np.isnat(value) else pd.Timestamp(value, tz="UTC").to_pydatetime()
+
+
+def _warned(j: int, kind: str, occurred: datetime, recorded: datetime | None, early: datetime) -> list[str]:
+    """The warnings of the ``j``-th activity."""
+    warnings = []
+    if kind not in KNOWN_TYPES:
+        warnings.append(f"activities[{j}].type: unknown type {kind!r} (counted as other)")
+    if occurred < early:
+        warnings.append(f"activities[{j}].occurred_at: more than {EARLY_ACTIVITY_DAYS} days before created_at")
+    if recorded is not None and recorded < occurred:
+        warnings.append(f"activities[{j}].recorded_at: before occurred_at (counted from occurred_at)")
     return warnings
 
 
@@ -267,15 +301,22 @@ def _values(ds: Dataset, sources: tuple[tuple[str, str], ...]) -> frozenset[str]
     return frozenset(pd.concat([column(ds.get(t), c).astype(STRING_DTYPE) for t, c in sources]).dropna().unique())
 
 
-def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn]]]) -> pd.DataFrame:
+def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn] | ActivityColumns]]) -> pd.DataFrame:
     """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
     no activity_id: no feature reads it."""
-    values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]
-    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
-    columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
-    columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
-    columns["entity_id"] = [entity_id for entity_id, history in histories for _ in history]
-    columns["entity_type"] = [entity_type] * len(values)
+    ids = [entity_id for entity_id, history in histories for _ in range(len(history))]
+    if histories and all(isinstance(history, ActivityColumns) for _, history in histories):
+        columns = activity_columns([history for _, history in histories])  # type: ignore[misc]
+        recorded, occurred = columns["recorded_at"], columns["occurred_at"]
+        columns["recorded_at"] = np.where(np.isnat(recorded), occurred, recorded)
+        columns |= {f: pd.DatetimeIndex(columns[f], tz="UTC") for f in ("occurred_at", "recorded_at")}
+    else:
+        values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]  # type: ignore[dict-item]
+        transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
+        columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
+        columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
+    columns["entity_id"] = ids
+    columns["entity_type"] = [entity_type] * len(ids)
     return conform_values("activities", columns)
 
 

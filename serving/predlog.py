@@ -22,11 +22,12 @@ from pydantic_core import to_json
 from features import settings
 from features.crm.privacy import Redactor
 from features.insights.monitoring.outcomes import LOG_FILE
+from serving.schemas.columnar import item_json
 
 
 def input_hash(item: BaseModel) -> str:
     """SHA-256 of the item as validated (its JSON in field order), so an audit can match a CRM record to its score."""
-    return hashlib.sha256(item.model_dump_json().encode("utf-8")).hexdigest()
+    return hashlib.sha256(item_json(item)).hexdigest()
 
 
 class PredictionLog:

@@ -22,6 +22,7 @@ class WhatIfRequest(OpportunityScoreRequest):
     """Up to 100 open deals as of one time, and which candidate actions to try on each."""
 
     model_config = documented("whatif-opportunity")
+    columnar = False  # its deals' activities are read one by one (``features.insights.whatif``)
 
     opportunities: list[OpportunityIn] = Field(
         min_length=1, max_length=MAX_DEALS, description="The open deals (1 to 100)."
