@@ -114,7 +114,11 @@ def dense_rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """``np.searchsorted(side='right')`` with the needles sorted first: ordered look-ups are cache friendly."""
+    """``np.searchsorted(side='right')`` with the needles sorted first: ordered look-ups are cache friendly. Needles
+    already in order (a frame's (entity, cutoff) keys, as ``build_features`` sorts it) are searched as they are:
+    one pass to check instead of a sort (a third of a lead build's time at 2 M activities)."""
+    if len(needles) < 2 or bool((needles[1:] >= needles[:-1]).all()):
+        return np.searchsorted(haystack, needles, side="right")
     order = np.argsort(needles)
     out = np.empty(len(needles), dtype=np.int64)
     out[order] = np.searchsorted(haystack, needles[order], side="right")
