@@ -4,7 +4,8 @@ Run: ``.venv/bin/python -m benchmarks.features [--quick] [--repeats N]``. Genera
 (vectorised, seeded), builds every lead feature, and times a DuckDB reference (ASOF JOINs over running counts)
 of the activity window counts on the same data, and the same counts from ``pit.Timeline`` alone, checking that
 all three agree. Prints a markdown section and, at full size, writes its section of BENCHMARKS.md.
-Targets from the issue: at most 60 s and 8 GiB peak RSS on 2 cores.
+Targets: ``build_features`` at most 2.0x the DuckDB reference timed in the same run (a ratio holds on a loaded or
+a faster machine, where seconds do not), and at most 4 GiB peak RSS, on 2 cores.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES
 from features.pit.build import build_features
 from features.pit.timeline import DAY_NS, Timeline, lookup
 
-TARGET_S, TARGET_GIB, CORES = 60.0, 8.0, 2
+TARGET_RATIO, TARGET_GIB, CORES = 2.0, 4.0, 2
 START = pd.Timestamp("2024-01-01", tz="UTC").value // 10**9  # all times in whole seconds (DuckDB keeps µs)
 DAY_S = 86_400
 NOTES = ("客户预算审批中", "已沟通", "客户在比价", "Customer also evaluating Nordtek", "讨论上线周期", "Sent quote")
@@ -192,8 +193,9 @@ def main() -> int:
     began = time.perf_counter()
     ds, frame = dataset(size, args.seed)
     generated_s, data_peak = time.perf_counter() - began, peak_rss_gib()
-    build_s = []
+    build_s, built = [], None
     for _ in range(args.repeats):
+        built = None  # the peak is one build's: the last result is not kept alive through the next
         began = time.perf_counter()
         built = build_features(ds, "lead", frame)
         build_s.append(time.perf_counter() - began)
@@ -224,14 +226,15 @@ def main() -> int:
         ),
         ("counts agree (to date, 1 d, 7 d, 30 d), all three", "yes" if agree else "**NO**"),
         ("data generation (not timed above)", f"{generated_s:.1f} s"),
+        ("load average of the machine (1, 5, 15 min) at the end", ", ".join(f"{x:.1f}" for x in os.getloadavg())),
     ]
-    within = build <= TARGET_S and build_peak <= TARGET_GIB
+    within = build / ref <= TARGET_RATIO and build_peak <= TARGET_GIB
     lines = [
         "## Point-in-time features: `build_features` for leads",
         "",
         f"{command} on {machine()}, {CORES} cores used, numpy {np.__version__}, "
         f"pandas {pd.__version__}, DuckDB {duckdb.__version__}, {dt.date.today()}.",
-        f"Target: at most {TARGET_S:.0f} s and {TARGET_GIB:.0f} GiB peak RSS on {CORES} cores"
+        f"Target: at most {TARGET_RATIO:.1f}x the reference's time and {TARGET_GIB:.0f} GiB peak RSS on {CORES} cores"
         + ("." if args.quick else f" ({'met' if within else '**missed**'})."),
         "The reference computes only the four all-activity counts; `build_features` computes every feature.",
         "",
