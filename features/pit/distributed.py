@@ -179,7 +179,9 @@ def _sent(table: pd.DataFrame, divisions: tuple[int, ...] | None = None) -> dd.D
         bounds = list(range(0, len(table), PIECE_ROWS)) + [len(table)] if len(table) else [0, 0]
     pieces = [table.iloc[first:last] for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
     try:
-        scattered = get_client().scatter(pieces)
+        # keys of their own: a key by content would be shared with an equal piece of an earlier build, and lost
+        # when that build's pieces are released
+        scattered = get_client().scatter(pieces, hash=False)
     except ValueError:  # no cluster: the synchronous or threaded scheduler of tests and small runs
         scattered = [dask.delayed(piece) for piece in pieces]
     return dd.from_delayed(scattered, meta=table.iloc[:0], divisions=divisions, verify_meta=False)
