@@ -38,7 +38,7 @@ from features.crm.dataset import (
     time_ns,
     to_utc,
 )
-from features.crm.schema import ENTITIES, TABLE_ORDER, TABLES
+from features.crm.schema import ENTITIES, TABLE_ORDER
 from features.pit import catalog
 from features.pit.build import OVERRIDABLE
 from features.pit.frames import frame_codes
@@ -116,9 +116,16 @@ def _read_lazy(path: Path, name: str, manifest: Manifest) -> dd.DataFrame:
     sizes = [pq.read_metadata(part).num_rows for part in parts]
     firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
     extras = manifest.extras(name)
-    meta = _numbered(conform(name, pd.DataFrame(columns=[*TABLES[name].names, *(e.name for e in extras)]), extras), 0)
+    meta = _numbered(conform(name, pd.DataFrame(columns=_columns(parts[0], path)), extras), 0)
     read = partial(_read_numbered, table=path, name=name, manifest=manifest)
     return dd.from_map(read, parts, firsts, meta=meta, label=f"read-{name}", enforce_metadata=False)
+
+
+def _columns(part: Path, table: Path) -> list[str]:
+    """The columns a part of ``table`` holds (every part holds the same, ``table_parts``): its own and the keys of
+    its hive-style folders. A canonical column the export lacks stays absent, as in ``conform``."""
+    folders = part.relative_to(table).parent.parts if part != table else ()
+    return [*pq.read_schema(part).names, *(folder.split("=", 1)[0] for folder in folders if "=" in folder)]
 
 
 def distributed_features(
