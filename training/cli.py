@@ -148,6 +148,7 @@ def score_cmd(
         if given_options(ctx, ("show",)):
             raise DataError("--show applies only with --engine local (the scores stay on the workers)")
         _score_on_dask(model, data, out, as_of, locale, top, workers, scheduler, partitions)
+        Console().print(f"trend: {trend_rule(locale_of(locale))}")
         return
     from training.scoring import score_open
 

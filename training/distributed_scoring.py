@@ -37,8 +37,9 @@ def score_open_on_dask(
     sent = client.scatter(champions, broadcast=True, hash=False)  # once to each worker, not into every task
 
     def probabilities(rows: pd.DataFrame) -> np.ndarray:
-        parts = distributed_features(tables, entity, rows, partitions).to_delayed()
-        return np.concatenate(dask.compute(*(dask.delayed(_probability)(part, sent) for part in parts)))
+        table = distributed_features(tables, entity, rows, partitions)  # held: its scattered frame lives with it
+        parts = [dask.delayed(_probability)(part, sent) for part in table.to_delayed()]
+        return np.concatenate(dask.compute(*parts))
 
     before = week_ago(tables.local, champions.main, frame, probabilities)
     table = distributed_features(tables, entity, frame.assign(**{BEFORE: before}), partitions)

@@ -138,7 +138,8 @@ def distributed_features(
 ) -> dd.DataFrame:
     """``features.pit.build.build_features`` on Dask: the same table (the frame's columns, then the features in
     catalog order), as a Dask DataFrame in the frame's row order, ``partitions`` partitions of consecutive rows,
-    indexed by row number. Computes everyone's counts at the frame's cutoffs before it returns.
+    indexed by row number. Computes everyone's counts at the frame's cutoffs before it returns. Hold the result while
+    its parts are computed (``to_delayed`` included): the frame pieces it scattered to the workers live as long as it.
 
     Raises:
         DataError: as ``build_features`` for a bad frame (checked here, before anything is sent to the cluster).

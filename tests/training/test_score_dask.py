@@ -17,17 +17,21 @@ TEXT_COLUMNS = ["entity_id", "grade", "trend", "top_positive", "top_negative", "
 NUMBER_COLUMNS = ["probability", "score", "base_probability", "p_7d_ago", "other_effect"]
 
 
-@pytest.mark.slow  # two salesml processes each, one scoring on the test's LocalCluster
-@pytest.mark.parametrize("model", ["lead_score", "close_probability"])
-def test_dask_scores_are_the_local_scores(small_crm: Stores, dask_client: Client, tmp_path: Path, model: str) -> None:
+@pytest.mark.slow  # two salesml processes each, one scoring on a LocalCluster
+@pytest.mark.parametrize(("model", "embedded"), [("lead_score", True), ("close_probability", False)])
+def test_dask_scores_are_the_local_scores(
+    small_crm: Stores, dask_client: Client, tmp_path: Path, model: str, embedded: bool
+) -> None:
+    """On the command's own LocalCluster, or on the test's named by its address."""
     args = ("score", "--model", model, "--data", small_crm.data, "--locale", "en")
     local = salesml(*args, "--out", tmp_path / "local.csv", env=small_crm.env)
     assert local.returncode == 0, local.stderr
     out = tmp_path / "scores"
-    dask = salesml(*args, "--out", out, "--engine", "dask", "--scheduler", dask_client.scheduler.address,
-                   "--partitions", 4, env=small_crm.env)  # fmt: skip
+    cluster = ("--workers", 2) if embedded else ("--scheduler", dask_client.scheduler.address)
+    dask = salesml(*args, "--out", out, "--engine", "dask", *cluster, "--partitions", 4, env=small_crm.env)
     assert dask.returncode == 0, dask.stderr
-    assert f"Dask scheduler {dask_client.scheduler.address}" in dask.stderr
+    assert "Dask scheduler tcp://127.0.0.1:" in dask.stderr
+    assert embedded or f"Dask scheduler {dask_client.scheduler.address}" in dask.stderr
     assert "(4 parts)" in dask.stdout
     assert len(list(out.glob("part-*.parquet"))) == 4
     expected = pd.read_csv(tmp_path / "local.csv", dtype={"model_version": str})
