@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from features.crm.dataset import as_of_time
+from features.crm.dataset import STRING_DTYPE, as_of_time
 from features.insights.trend import week_ago
 from features.messages import Locale, locale_of
 from features.pit.cluster import write_parts
@@ -54,4 +54,7 @@ def _probability(part: pd.DataFrame, champions: Champions) -> np.ndarray:
 
 
 def _scored(part: pd.DataFrame, champions: Champions, top: int, language: Locale) -> pd.DataFrame:
-    return champions.scores(part.drop(columns=[BEFORE]), part[BEFORE].to_numpy(), top, language)
+    """A partition's scores, its text columns typed as text even where every value is missing (no trend in a part
+    of young entities), so that every part has the same schema."""
+    scores = champions.scores(part.drop(columns=[BEFORE]), part[BEFORE].to_numpy(), top, language)
+    return scores.astype({column: STRING_DTYPE for column in scores.columns if scores[column].dtype == object})
