@@ -148,3 +148,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the run alone on one worker."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    """A Dask LocalCluster of two worker processes (one thread each) on 127.0.0.1 and a client of it, started once
+    per test module that asks for it and closed after it."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    )
+    with cluster, Client(cluster) as client:
+        yield client

@@ -10,8 +10,19 @@ from rich.console import Console
 from rich.table import Table
 
 from features.cli import AsOf, DataDir, Language, ModelName, ModelSpec, Trials, user_errors
+from features.errors import DataError
 from features.messages import text
-from features.outputs import output_file
+from features.outputs import output_dir, output_file
+from features.pit.cli import (
+    DEFAULT_WORKERS,
+    Engine,
+    Partitions,
+    Scheduler,
+    Workers,
+    check_engine,
+    given_options,
+    say_on_stderr,
+)
 from features.scoring import PRIOR
 
 if TYPE_CHECKING:
@@ -113,17 +124,32 @@ def summary_table(report: dict[str, Any]) -> Table:
 
 @user_errors
 def score_cmd(
+    ctx: typer.Context,
     model: ModelName,
     data: DataDir,
-    out: Annotated[Path, typer.Option(help="CSV file to write the scores to.")],
+    out: Annotated[
+        Path, typer.Option(help="CSV file to write the scores to; with --engine dask a directory of Parquet parts.")
+    ],
     as_of: AsOf = None,
     locale: Language = "zh-CN",
     top: Annotated[int, typer.Option(min=1, max=20, help="Factors to list each way.")] = 3,
-    show: Annotated[int, typer.Option(min=0, help="Print this many of the highest scores.")] = 3,
+    show: Annotated[int, typer.Option(min=0, help="Print this many of the highest scores (--engine local).")] = 3,
+    engine: Engine = "local",
+    workers: Workers = DEFAULT_WORKERS,
+    scheduler: Scheduler = None,
+    partitions: Partitions = None,
 ) -> None:
     """Score every open lead or opportunity as of a time with the champion model."""
     from features.insights.trend import trend_rule
     from features.messages import locale_of
+
+    check_engine(ctx, engine, workers, partitions)
+    if engine == "dask":
+        if given_options(ctx, ("show",)):
+            raise DataError("--show applies only with --engine local (the scores stay on the workers)")
+        _score_on_dask(model, data, out, as_of, locale, top, workers, scheduler, partitions)
+        Console().print(f"trend: {trend_rule(locale_of(locale))}")
+        return
     from training.scoring import score_open
 
     output_file(out)  # before scoring: a path that cannot be written fails now, not after the work
@@ -134,6 +160,30 @@ def score_cmd(
         console.print(highest_scores(scores, model, show))
     console.print(f"scored {len(scores):,} open rows with {model} -> {out}")
     console.print(f"trend: {trend_rule(locale_of(locale))}")
+
+
+def _score_on_dask(
+    model: str,
+    data: Path,
+    out: Path,
+    as_of: str | None,
+    locale: str,
+    top: int,
+    workers: int,
+    scheduler: str | None,
+    partitions: int | None,
+) -> None:
+    """The scores written to ``out`` as Parquet parts by the workers of a Dask cluster."""
+    from features.pit.cluster import dask_client
+    from features.pit.distributed import DEFAULT_PARTITIONS
+    from training.distributed_scoring import score_open_on_dask
+
+    output_dir(out)  # before the cluster starts: a path that cannot be written fails now
+    with dask_client(workers, scheduler, say_on_stderr()) as client:
+        rows, parts = score_open_on_dask(
+            client, model, data, out, as_of=as_of, locale=locale, top=top, partitions=partitions or DEFAULT_PARTITIONS
+        )
+    Console().print(f"scored {rows:,} open rows with {model} -> {out}/ ({parts} parts)", highlight=False)
 
 
 def highest_scores(scores: pd.DataFrame, model: str, show: int) -> Table:

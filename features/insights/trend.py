@@ -19,7 +19,7 @@ An export without event times is one snapshot: it has no past to go back to, so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,19 +57,32 @@ def trend_rule(locale: Locale) -> str:
     return text("trend.rule", locale, days=TREND_DAYS, points=f"{TREND_POINTS:g}")
 
 
-def week_ago(ds: Dataset, scorer: Scorer, frame: pd.DataFrame) -> np.ndarray:
+def week_ago(
+    ds: Dataset, scorer: Scorer, frame: pd.DataFrame, probabilities: Callable[[pd.DataFrame], np.ndarray] | None = None
+) -> np.ndarray:
     """The probability of each frame row's entity ``TREND_DAYS`` before the row's cutoff; NaN where the entity was
-    created after that, or the export has no event times."""
-    entity = scorer.entity
+    created after that, or the export has no event times. ``probabilities``: ``scorer``'s probability of each row of
+    an entity frame (default: built by ``build_features`` here; a distributed build elsewhere)."""
+    old, rows = week_ago_frame(ds, scorer.entity, frame)
+    out = np.full(len(frame), np.nan)
+    if old.any():
+        out[old] = (
+            probabilities(rows)
+            if probabilities is not None
+            else scorer.predict(build_features(ds, scorer.entity, rows))["probability"].to_numpy()
+        )
+    return out
+
+
+def week_ago_frame(ds: Dataset, entity: str, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which frame rows have a point ``TREND_DAYS`` before their cutoff (their entity existed then and the export
+    has event times), and the entity frame of those points, in the rows' order."""
     table, _ = entity_table(ds, entity)
     created = time_ns(table["created_at"])[frame_codes(ds, entity, frame)]
     before = time_ns(to_utc(frame["cutoff_time"])) - TREND_DAYS * DAY_NS
     old = (created <= before) & ds.manifest.has_event_times
-    out = np.full(len(frame), np.nan)
-    if old.any():
-        rows = pd.DataFrame({"entity_id": frame["entity_id"][old].to_numpy(), "cutoff_time": to_time(before[old])})
-        out[old] = scorer.predict(build_features(ds, entity, rows))["probability"].to_numpy()
-    return out
+    rows = pd.DataFrame({"entity_id": frame["entity_id"][old].to_numpy(), "cutoff_time": to_time(before[old])})
+    return old, rows
 
 
 def history_frame(ds: Dataset, entity: str, ids: Sequence[str], at: pd.Timestamp) -> pd.DataFrame:

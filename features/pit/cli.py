@@ -3,6 +3,7 @@ an export as it stood at an earlier time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,24 @@ features_app = typer.Typer(help="Build point-in-time features and labels.", no_a
 
 ENGINES = ("local", "dask")
 DEFAULT_WORKERS = 2
+#: The options that only ``--engine dask`` takes, as their parameter names.
+DASK_OPTIONS = ("workers", "scheduler", "partitions")
+
+Engine = Annotated[
+    str, typer.Option(help="local (this process) or dask (a Dask cluster, output written part by part).")
+]
+Workers = Annotated[int, typer.Option(help="--engine dask: worker processes of the embedded LocalCluster.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        show_default=False,
+        help="--engine dask: a running Dask scheduler (tcp://host:8786) instead of the embedded LocalCluster; "
+        "default SALESML_DASK_SCHEDULER.",
+    ),
+]
+Partitions = Annotated[
+    int | None, typer.Option(show_default=False, help="--engine dask: partitions of each shuffle (default 16).")
+]
 
 
 @features_app.command("build")
@@ -38,29 +57,16 @@ def build_cmd(
         typer.Option(help="CSV of entity_id,cutoff_time[,label...] rows; default: the snapshot policy."),
     ] = None,
     policy: Annotated[str, typer.Option(help="Snapshot policy when no --cutoffs: default.")] = "default",
-    engine: Annotated[
-        str, typer.Option(help="local (this process) or dask (a Dask cluster, output written part by part).")
-    ] = "local",
-    workers: Annotated[
-        int, typer.Option(help="--engine dask: worker processes of the embedded LocalCluster.")
-    ] = DEFAULT_WORKERS,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            show_default=False,
-            help="--engine dask: a running Dask scheduler (tcp://host:8786) instead of the embedded LocalCluster; "
-            "default SALESML_DASK_SCHEDULER.",
-        ),
-    ] = None,
-    partitions: Annotated[
-        int | None, typer.Option(show_default=False, help="--engine dask: partitions of each shuffle (default 16).")
-    ] = None,
+    engine: Engine = "local",
+    workers: Workers = DEFAULT_WORKERS,
+    scheduler: Scheduler = None,
+    partitions: Partitions = None,
 ) -> None:
     """Build point-in-time features for (entity, cutoff) rows: only events known by each cutoff."""
     from features.crm.dataset import read_dataset
     from features.pit.frames import entity_frame
 
-    _check_engine(ctx, engine, workers, partitions)
+    check_engine(ctx, engine, workers, partitions)
     if engine == "dask":
         _build_on_dask(data, entity, cutoffs, policy, out, workers, scheduler, partitions)
         return
@@ -73,17 +79,27 @@ def build_cmd(
     Console().print(summary_table(table, entity, out))
 
 
-def _check_engine(ctx: typer.Context, engine: str, workers: int, partitions: int | None) -> None:
+def check_engine(ctx: typer.Context, engine: str, workers: int, partitions: int | None) -> None:
     """One line for an unknown engine, a count below 1, or a Dask option without --engine dask."""
     if engine not in ENGINES:
         raise DataError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     for option, value in (("--workers", workers), ("--partitions", partitions)):
         if value is not None and value < 1:
             raise DataError(f"{option} {value}: must be 1 or more")
-    dask_options = ("workers", "scheduler", "partitions")
-    given = [name for name in dask_options if ctx.get_parameter_source(name).name != "DEFAULT"]
+    given = given_options(ctx, DASK_OPTIONS)
     if engine != "dask" and given:
         raise DataError(f"--{given[0]} applies only with --engine dask")
+
+
+def given_options(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """Those of the parameters ``names`` the user set (on the command line or from the environment)."""
+    return [name for name in names if ctx.get_parameter_source(name).name != "DEFAULT"]
+
+
+def say_on_stderr() -> Callable[[str], None]:
+    """Lines for the user on stderr, beside the bar: the cluster's addresses."""
+    console = Console(stderr=True)
+    return lambda line: console.print(line, highlight=False, soft_wrap=True)
 
 
 def _build_on_dask(
@@ -103,10 +119,9 @@ def _build_on_dask(
 
     tables = Tables.read(data)
     frame = entity_frame(tables.local, entity, cutoffs_csv=cutoffs, policy=policy)
-    console = Console(stderr=True)
-    with dask_client(workers, scheduler, lambda line: console.print(line, highlight=False, soft_wrap=True)) as client:
+    with dask_client(workers, scheduler, say_on_stderr()) as client:
         table = distributed_features(tables, entity, frame, partitions or DEFAULT_PARTITIONS)
-        write_parts(client, table, out)
+        write_parts(client, table.to_delayed(), out)
     Console().print(
         f"{len(frame):,} {entity} rows, {len(table.columns) - len(frame.columns)} features -> {out}/ "
         f"({table.npartitions} parts)",

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dask
-import dask.dataframe as dd
 import pandas as pd
+from dask.delayed import Delayed
 from distributed import Client, KilledWorker, LocalCluster, as_completed
 
 from features import settings
@@ -61,13 +61,13 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
             cluster.close()
 
 
-def write_parts(client: Client, table: dd.DataFrame, out: Path, progress: bool = True) -> None:
-    """The table as ``out/part-*.parquet``, one file per partition in row order (earlier parts removed first), a
-    bar on stderr counting the parts written."""
+def write_parts(client: Client, parts: list[Delayed], out: Path, progress: bool = True) -> None:
+    """A table's partitions (``dd.DataFrame.to_delayed``, or frames made from them) as ``out/part-*.parquet``, one
+    file per partition in their order (earlier parts removed first), a bar on stderr counting the parts written."""
     output_dir(out)
     for old in out.glob("part-*.parquet"):
         old.unlink()
-    writes = [dask.delayed(_write_part)(part, part_file(out, number)) for number, part in enumerate(table.to_delayed())]
+    writes = [dask.delayed(_write_part)(part, part_file(out, number)) for number, part in enumerate(parts)]
     with progress_bar("partitions written", len(writes), progress, counts=True) as bar:
         for written in as_completed(client.compute(writes)):
             written.result()  # a part that failed raises its error here

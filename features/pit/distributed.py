@@ -38,7 +38,7 @@ from features.crm.dataset import (
     time_ns,
     to_utc,
 )
-from features.crm.schema import ENTITIES, TABLE_ORDER, TABLES
+from features.crm.schema import ENTITIES, TABLE_ORDER
 from features.pit import catalog
 from features.pit.build import OVERRIDABLE
 from features.pit.frames import frame_codes
@@ -116,9 +116,16 @@ def _read_lazy(path: Path, name: str, manifest: Manifest) -> dd.DataFrame:
     sizes = [pq.read_metadata(part).num_rows for part in parts]
     firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
     extras = manifest.extras(name)
-    meta = _numbered(conform(name, pd.DataFrame(columns=[*TABLES[name].names, *(e.name for e in extras)]), extras), 0)
+    meta = _numbered(conform(name, pd.DataFrame(columns=_columns(parts[0], path)), extras), 0)
     read = partial(_read_numbered, table=path, name=name, manifest=manifest)
     return dd.from_map(read, parts, firsts, meta=meta, label=f"read-{name}", enforce_metadata=False)
+
+
+def _columns(part: Path, table: Path) -> list[str]:
+    """The columns a part of ``table`` holds (every part holds the same, ``table_parts``): its own and the keys of
+    its hive-style folders. A canonical column the export lacks stays absent, as in ``conform``."""
+    folders = part.relative_to(table).parent.parts if part != table else ()
+    return [*pq.read_schema(part).names, *(folder.split("=", 1)[0] for folder in folders if "=" in folder)]
 
 
 def distributed_features(
@@ -131,7 +138,8 @@ def distributed_features(
 ) -> dd.DataFrame:
     """``features.pit.build.build_features`` on Dask: the same table (the frame's columns, then the features in
     catalog order), as a Dask DataFrame in the frame's row order, ``partitions`` partitions of consecutive rows,
-    indexed by row number. Computes everyone's counts at the frame's cutoffs before it returns.
+    indexed by row number. Computes everyone's counts at the frame's cutoffs before it returns. Hold the result while
+    its parts are computed (``to_delayed`` included): the frame pieces it scattered to the workers live as long as it.
 
     Raises:
         DataError: as ``build_features`` for a bad frame (checked here, before anything is sent to the cluster).
@@ -179,7 +187,9 @@ def _sent(table: pd.DataFrame, divisions: tuple[int, ...] | None = None) -> dd.D
         bounds = list(range(0, len(table), PIECE_ROWS)) + [len(table)] if len(table) else [0, 0]
     pieces = [table.iloc[first:last] for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
     try:
-        scattered = get_client().scatter(pieces)
+        # keys of their own: a key by content would be shared with an equal piece of an earlier build, and lost
+        # when that build's pieces are released
+        scattered = get_client().scatter(pieces, hash=False)
     except ValueError:  # no cluster: the synchronous or threaded scheduler of tests and small runs
         scattered = [dask.delayed(piece) for piece in pieces]
     return dd.from_delayed(scattered, meta=table.iloc[:0], divisions=divisions, verify_meta=False)

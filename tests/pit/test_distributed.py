@@ -61,6 +61,18 @@ def test_dask_gives_exactly_the_local_features(
     assert got.isna().to_numpy().any()  # NaN where NaN was compared, not only numbers
 
 
+def test_an_export_without_optional_columns_gives_the_local_features(
+    small: Dataset, tmp_path: Path, dask_client: object
+) -> None:
+    """The export lacks some canonical columns (a source may not have them): absent on both paths alike."""
+    leads = small.get("leads").drop(columns=["phone", "region", "company_size"])
+    thin = Dataset(small.manifest, {**small.tables, "leads": leads})
+    write_dataset(thin, tmp_path / "crm", partitions=3)
+    frame = entity_frame(thin, "lead").head(300)
+    got = distributed_features(Tables.read(tmp_path / "crm"), "lead", frame, partitions=4).compute()
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), build_features(thin, "lead", frame), check_exact=True)
+
+
 @pytest.mark.slow  # about 9 s an example: each sends a fresh in-memory dataset through the cluster
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(

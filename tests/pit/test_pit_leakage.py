@@ -58,7 +58,7 @@ def _dask_builder(ds: Dataset, entity: str, frame: pd.DataFrame) -> pd.DataFrame
     return distributed_features(Tables.of(ds, 3), entity, frame, partitions=4).compute().reset_index(drop=True)
 
 
-def _features_ignore_the_future(builder: Builder, entity: str, data: st.DataObject) -> None:
+def assert_features_ignore_the_future(builder: Builder, entity: str, data: st.DataObject) -> None:
     ds = data.draw(s.datasets())
     frame, cutoff = _frame_and_cutoff(data, ds, entity)
     after = data.draw(s.changes_after(ds, cutoff))
@@ -69,7 +69,7 @@ def _features_ignore_the_future(builder: Builder, entity: str, data: st.DataObje
 @PROPERTY
 @given(data=st.data())
 def test_features_ignore_everything_known_only_after_the_cutoff(entity: str, data: st.DataObject) -> None:
-    _features_ignore_the_future(_builder, entity, data)
+    assert_features_ignore_the_future(_builder, entity, data)
 
 
 @pytest.mark.slow  # a few seconds an example: two builds through the cluster's shuffles
@@ -79,7 +79,7 @@ def test_features_ignore_everything_known_only_after_the_cutoff(entity: str, dat
 def test_dask_features_ignore_everything_known_only_after_the_cutoff(
     entity: str, data: st.DataObject, dask_client: object
 ) -> None:
-    _features_ignore_the_future(_dask_builder, entity, data)
+    assert_features_ignore_the_future(_dask_builder, entity, data)
 
 
 @pytest.mark.slow  # as above

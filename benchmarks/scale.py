@@ -1,0 +1,240 @@
+"""Scale curve: lead features for 1 M and 10 M activities (cutoffs 10% of that) on Dask and on the local path.
+
+Run: ``.venv/bin/python -m benchmarks.scale [--quick] [--sizes 1M,10M,100M] [--workers 2] [--memory-limit 4GiB]``.
+For each size, generates the random canonical dataset of ``benchmarks.features`` (seeded), writes it as a
+partitioned export, and builds every lead feature twice: ``features.pit.distributed`` through a LocalCluster of
+``--workers`` single-threaded processes, each held to ``--memory-limit`` (Dask spills to disk above it), its parts
+written to disk as ``salesml features build --engine dask`` does; and ``build_features`` in this process, where it
+fits. Reports wall time, peak memory of each worker and of this process, the most bytes spilled to disk at once,
+the cost of each 10x more data, and that both paths give the same table. Prints a markdown section and, at full
+size, writes its section of BENCHMARKS.md. 100 M activities only with ``--sizes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import pandas as pd
+import psutil
+from distributed import Client, LocalCluster
+
+from benchmarks.features import Size, dataset
+from benchmarks.report import figure_table, machine, write_section
+from features.crm.dataset import read_table, write_dataset
+from features.pit.build import build_features
+from features.pit.cluster import LOOPBACK, write_parts
+from features.pit.distributed import Tables, distributed_features
+
+CORES = 2
+GIB = 2**30
+#: Activities per size, cutoffs a tenth of that; leads, deals and accounts scale with them.
+SIZES = {
+    "quick": Size(50_000, 5_000, 1_250, 300, 30, 500),
+    "1M": Size(1_000_000, 100_000, 25_000, 6_000, 300, 2_000),
+    "10M": Size(10_000_000, 1_000_000, 250_000, 60_000, 300, 20_000),
+    "100M": Size(100_000_000, 10_000_000, 2_500_000, 600_000, 300, 200_000),
+}
+DEFAULT_SIZES = ("1M", "10M")
+#: Seconds between two samples of the processes' memory and the workers' spilled bytes.
+SAMPLE_S = 0.5
+
+
+@dataclass
+class Peaks:
+    """The most resident memory each sampled process held, and the most bytes the workers held on disk at once."""
+
+    rss: dict[int, int] = field(default_factory=dict)
+    spilled: int = 0
+
+
+@contextmanager
+def sampled(pids: list[int], client: Client | None = None) -> Iterator[Peaks]:
+    """Peaks of ``pids``' memory (and, with ``client``, its workers' spilled bytes) while the block runs."""
+    peaks, done = Peaks({pid: 0 for pid in pids}), threading.Event()
+    processes = [psutil.Process(pid) for pid in pids]
+
+    def sample() -> None:
+        for process in processes:
+            peaks.rss[process.pid] = max(peaks.rss[process.pid], process.memory_info().rss)
+        if client is not None:
+            peaks.spilled = max(peaks.spilled, sum(client.run(_spilled_bytes).values()))
+
+    def keep_sampling() -> None:
+        while not done.wait(SAMPLE_S):
+            sample()
+
+    sample()
+    sampler = threading.Thread(target=keep_sampling, daemon=True)
+    sampler.start()
+    try:
+        yield peaks
+    finally:
+        done.set()
+        sampler.join()
+        sample()
+
+
+def _spilled_bytes(dask_worker: object) -> int:
+    """Bytes a worker holds on disk now (pickled)."""
+    data = getattr(dask_worker, "data", None)
+    return int(data.spilled_total.disk) if hasattr(data, "spilled_total") else 0
+
+
+@dataclass(frozen=True)
+class Run:
+    size: str
+    activities: int
+    rows: int
+    partitions: int
+    dask_s: float
+    worker_gib: list[float]
+    driver_gib: float
+    spilled_gib: float
+    local_s: float | None
+    local_gib: float | None
+    equal: bool | None
+
+
+def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -> Run:
+    """One size through Dask, then (``local``) through ``build_features``, both checked equal."""
+    size = SIZES[name]
+    ds, frame = dataset(size, seed)
+    data, out = workdir / f"data-{name}", workdir / f"features-{name}"
+    partitions = max(4, size.activities // 250_000)  # parts of about 250,000 activities
+    write_dataset(ds, data, partitions)
+    me = os.getpid()
+    workers = sorted(client.run(os.getpid).values())
+    gc.collect()
+    began = time.perf_counter()
+    with sampled([me, *workers], client) as dask_peaks:
+        table = distributed_features(Tables.read(data), "lead", frame, partitions)
+        write_parts(client, table.to_delayed(), out, progress=False)
+    dask_s = time.perf_counter() - began
+    local_s = local_gib = equal = None
+    if local:
+        before = psutil.Process(me).memory_info().rss
+        began = time.perf_counter()
+        with sampled([me]) as local_peaks:
+            built = build_features(ds, "lead", frame)
+        local_s, local_gib = time.perf_counter() - began, (local_peaks.rss[me] - before) / GIB
+        with dask.config.set({"dataframe.convert-string": False}):
+            equal = read_table(out).equals(built.reset_index(drop=True))
+        del built
+    shutil.rmtree(data)
+    shutil.rmtree(out)
+    return Run(
+        name,
+        size.activities,
+        len(frame),
+        partitions,
+        dask_s,
+        [dask_peaks.rss[pid] / GIB for pid in workers],
+        dask_peaks.rss[me] / GIB,
+        dask_peaks.spilled / GIB,
+        local_s,
+        local_gib,
+        equal,
+    )
+
+
+def _growth(runs: list[Run], seconds: str) -> str:
+    """Each step's time ratio (per 10x more activities when the sizes are 10x apart)."""
+    steps = []
+    for small, large in zip(runs, runs[1:], strict=False):
+        a, b = getattr(small, seconds), getattr(large, seconds)
+        if a and b:
+            steps.append(f"{small.size} -> {large.size}: {b / a:.1f}x")
+    return ", ".join(steps) or "one size"
+
+
+def report(runs: list[Run], command: str, workers: int, memory_limit: str) -> str:
+    rows: list[tuple[str, object]] = []
+    for run in runs:
+        local = (
+            f"{run.local_s:.1f} s, +{run.local_gib:.2f} GiB in this process" if run.local_s is not None else "not run"
+        )
+        rows += [
+            (f"**{run.size}**: data", f"{run.activities:,} activities, {run.rows:,} (lead, cutoff) rows"),
+            (f"{run.size}: Dask, {run.partitions} partitions", f"{run.dask_s:.1f} s"),
+            (
+                f"{run.size}: Dask peak RSS per worker",
+                ", ".join(f"{g:.2f}" for g in run.worker_gib) + f" GiB (driver {run.driver_gib:.2f} GiB)",
+            ),
+            (f"{run.size}: most spilled to disk at once (all workers)", f"{run.spilled_gib:.2f} GiB"),
+            (f"{run.size}: local `build_features`", local),
+            (f"{run.size}: same table", {True: "yes", False: "**NO**", None: "not checked"}[run.equal]),
+        ]
+    rows += [("Dask time per step", _growth(runs, "dask_s")), ("local time per step", _growth(runs, "local_s"))]
+    lines = [
+        "## Scale curve: lead features on Dask and locally",
+        "",
+        f"{command} on {machine()}, a LocalCluster of {workers} worker processes (one thread each, memory limit "
+        f"{memory_limit} each) on {CORES} cores shared with the driver, dask {dask.__version__}, pandas "
+        f"{pd.__version__}, {dt.date.today()}. The data is `benchmarks.features`' random export, written as parts of "
+        "about 250,000 activities; the Dask time includes reading it and writing the table's parts, not starting "
+        "the cluster. Peak memory is sampled every "
+        f"{SAMPLE_S} s (psutil); the local figure is the growth of this process's RSS during the build.",
+        "",
+        *figure_table(rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small size for smoke runs (not written to results)")
+    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES), help=f"of {', '.join(SIZES)}, comma-separated")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit", default="4GiB", help="per worker; Dask spills to disk above it")
+    parser.add_argument("--local-up-to", default="10M", help="the largest size also built by the local path")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    names = ["quick"] if args.quick else args.sizes.split(",")
+    unknown = [name for name in names if name not in SIZES]
+    if unknown:
+        parser.error(f"unknown size {unknown[0]!r}: use {', '.join(SIZES)}")
+    local_limit = SIZES["quick" if args.quick else args.local_up_to].activities
+    runs = []
+    with (
+        tempfile.TemporaryDirectory(prefix="salesml-scale-") as workdir,
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host=LOOPBACK,
+            dashboard_address=f"{LOOPBACK}:0",
+            memory_limit=args.memory_limit,
+            local_directory=workdir,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        for name in names:
+            runs.append(run_size(name, client, Path(workdir), args.seed, SIZES[name].activities <= local_limit))
+            print(runs[-1], file=sys.stderr, flush=True)
+    sizes = "" if args.quick or args.sizes == ",".join(DEFAULT_SIZES) else f" --sizes {args.sizes}"
+    command = f"`.venv/bin/python -m benchmarks.scale{' --quick' if args.quick else ''}{sizes}`"
+    text = report(runs, command, args.workers, args.memory_limit)
+    print(text)
+    if not args.quick:
+        write_section("scale", text)
+    return 0 if all(run.equal is not False for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
