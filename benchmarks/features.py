@@ -193,15 +193,15 @@ def main() -> int:
     began = time.perf_counter()
     ds, frame = dataset(size, args.seed)
     generated_s, data_peak = time.perf_counter() - began, peak_rss_gib()
-    build_s, built = [], None
-    for _ in range(args.repeats):
+    build_s, built, reference, engine, build_peak = [], None, [], [], 0.0
+    for _ in range(args.repeats):  # the three side by side in each round: a swing of the machine's load hits all
         built = None  # the peak is one build's: the last result is not kept alive through the next
         began = time.perf_counter()
         built = build_features(ds, "lead", frame)
         build_s.append(time.perf_counter() - began)
-    build_peak = peak_rss_gib()
-    reference = [reference_counts(ds, frame) for _ in range(args.repeats)]
-    engine = [engine_counts(ds, frame) for _ in range(args.repeats)]
+        build_peak = build_peak or peak_rss_gib()  # after the first build, before DuckDB runs in this process
+        reference.append(reference_counts(ds, frame))
+        engine.append(engine_counts(ds, frame))
     counts, own = reference[-1][0], engine[-1][0]
     agree = all(
         np.array_equal(built[f"act_all_n_{w}"].to_numpy(), counts[w].to_numpy())
