@@ -238,6 +238,12 @@ DASK_SCHEDULER: Setting[str | None] = Setting(
     "(`--scheduler` sets it per command).",
     "an embedded `LocalCluster` on 127.0.0.1",
 )
+DASK_CONNECT_S: Setting[float] = Setting(
+    "SALESML_DASK_CONNECT_S",
+    NUMBER,
+    10.0,
+    "Seconds to keep trying to reach the Dask scheduler `SALESML_DASK_SCHEDULER` (or `--scheduler`) names.",
+)
 SERVICE: Setting[str | None] = Setting(
     "SALESML_SERVICE",
     TEXT,
@@ -265,6 +271,7 @@ SETTINGS: tuple[Setting, ...] = (
     MAX_CONCURRENCY,
     LOG_MAX_MB,
     DASK_SCHEDULER,
+    DASK_CONNECT_S,
     SERVICE,
 )
 

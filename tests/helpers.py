@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, REVOKED, ADMIN_KEY = "test-key-0123456789", "old-key-9876543210", "admin-key-5555555555"
+#: A Dask scheduler where nothing listens (the discard port), tried for one second.
+UNREACHABLE_SCHEDULER = {"SALESML_DASK_SCHEDULER": "tcp://127.0.0.1:9", "SALESML_DASK_CONNECT_S": "1"}
 
 
 def salesml(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,6 @@ from features.outputs import output_dir
 from features.progress import progress_bar
 
 #: Seconds to wait for a named scheduler before giving up on it.
-CONNECT_TIMEOUT_S = 10
 LOOPBACK = "127.0.0.1"
 
 
@@ -36,7 +35,7 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
     cluster = None
     if address:
         try:
-            client = Client(address, timeout=CONNECT_TIMEOUT_S)
+            client = Client(address, timeout=settings.DASK_CONNECT_S.get())
         except (OSError, TimeoutError, ValueError) as exc:
             raise DataError(f"Dask scheduler {address} unreachable ({' '.join(str(exc).split())})") from None
     else:

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from features.crm.dataset import read_table
-from tests.helpers import ROOT, assert_one_line_error, salesml
+from tests.helpers import ROOT, UNREACHABLE_SCHEDULER, assert_one_line_error, salesml
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_an_unreachable_scheduler_is_one_line(small_data: Path, tmp_path: Path) 
     out = tmp_path / "f"
     proc = salesml(
         "features", "build", "--data", small_data, "--entity", "lead", "--out", out, "--engine", "dask",
-        env={"SALESML_DASK_SCHEDULER": "tcp://127.0.0.1:9"},  # the discard port: nothing listens there
+        env=UNREACHABLE_SCHEDULER,
     )  # fmt: skip
     assert_one_line_error(proc, "Dask scheduler tcp://127.0.0.1:9 unreachable")
 

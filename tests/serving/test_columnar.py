@@ -333,6 +333,7 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(built.stdout)
 
 
+@pytest.mark.slow  # schemathesis generates a few hundred bodies from the document, as the fuzz test does
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 @pytest.mark.parametrize("path", ["/v1/leads/score", "/v1/opportunities/score"])
 def test_the_fuzz_bodies_read_the_same_either_way(document: dict[str, Any], path: str, mode: GenerationMode) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 
 from features.crm.dataset import read_dataset
 from tests.helpers import lead_request
@@ -21,6 +22,7 @@ def gauge(metrics: str, name: str) -> float | None:
     return float(found[1]) if found else None
 
 
+@pytest.mark.slow  # a second server started and stopped
 def test_monitoring_answers_the_summary_and_sets_the_gauges(server: Server, tmp_path: Path) -> None:
     ds = read_dataset(server.stores.data)
     leads = ds.get("leads")

@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 from features.crm.dataset import read_table
-from tests.helpers import Stores, assert_one_line_error, salesml
+from tests.helpers import UNREACHABLE_SCHEDULER, Stores, assert_one_line_error, salesml
 
 TEXT_COLUMNS = ["entity_id", "grade", "trend", "top_positive", "top_negative", "model", "model_version", "segment"]
 NUMBER_COLUMNS = ["probability", "score", "base_probability", "p_7d_ago", "other_effect"]
@@ -75,6 +75,6 @@ def test_score_engine_mistakes_are_one_line(
 def test_score_with_an_unreachable_scheduler_is_one_line(small_crm: Stores, tmp_path: Path) -> None:
     proc = salesml(
         "score", "--model", "lead_score", "--data", small_crm.data, "--out", tmp_path / "s", "--engine", "dask",
-        env=small_crm.env | {"SALESML_DASK_SCHEDULER": "tcp://127.0.0.1:9"},  # the discard port: nothing listens there
+        env=small_crm.env | UNREACHABLE_SCHEDULER,
     )  # fmt: skip
     assert_one_line_error(proc, "Dask scheduler tcp://127.0.0.1:9 unreachable")
