@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.insights.values import MIN_CASES, MISSING, POOLED, latest_labelled, value_rates
 from tests.helpers import Stores, assert_one_line_error, salesml
@@ -57,6 +58,7 @@ def test_each_entity_counts_once_as_last_seen_with_its_label() -> None:
     assert latest.set_index("entity_id").loc["a", "cutoff_time"] == t + pd.Timedelta(days=7)
 
 
+@pytest.mark.slow  # a salesml process scoring the small CRM's history
 def test_the_command_prints_each_factor_by_value(small_crm: Stores) -> None:
     done = salesml("insights", "--data", small_crm.data, "--model", "lead_score", "--top", "2", "--locale", "en",
                    env=small_crm.env)  # fmt: skip

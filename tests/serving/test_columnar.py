@@ -163,7 +163,7 @@ def body(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, json.dumps(request, ensure_ascii=draw(st.booleans())).encode()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body())
 def test_the_columnar_path_takes_only_what_the_model_takes_and_reads_it_the_same(case: tuple[str, bytes]) -> None:
     name, payload = case

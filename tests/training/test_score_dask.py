@@ -72,6 +72,7 @@ def test_score_engine_mistakes_are_one_line(
     assert not out.exists()
 
 
+@pytest.mark.slow  # a salesml process that loads the model first; features build's test covers the fast loop
 def test_score_with_an_unreachable_scheduler_is_one_line(small_crm: Stores, tmp_path: Path) -> None:
     proc = salesml(
         "score", "--model", "lead_score", "--data", small_crm.data, "--out", tmp_path / "s", "--engine", "dask",
