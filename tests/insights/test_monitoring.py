@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.insights.monitoring.drift import categorical_drift, drift, numeric_drift
 from features.insights.monitoring.outcomes import SHADOW, scored
@@ -72,6 +73,7 @@ def test_shadow_scores_are_kept_apart() -> None:
     assert scored(records, "lead_score", shadow=True)["model_version"].tolist() == ["2"]
 
 
+@pytest.mark.slow  # salesml processes, one per mistake
 def test_monitor_refuses_bad_input_in_one_line(small_data: Path, tmp_path: Path) -> None:
     assert_one_line_error(salesml("monitor", "--data", small_data, "--log", tmp_path / "nowhere"), "--log")
     proc = salesml("monitor", "--data", small_data, "--log", tmp_path, "--since", "last spring")

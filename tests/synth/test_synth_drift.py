@@ -90,6 +90,7 @@ def test_truth_records_the_date_the_shift_and_the_changed_drivers(runs: dict[str
     assert set(truth["changed_drivers"]) >= {"source", "web_engagement"}
 
 
+@pytest.mark.slow  # salesml processes, one per mistake
 def test_cli_rejects_a_bad_or_outside_drift_date_and_a_strength_without_one(tmp_path: Path) -> None:
     for date, fragment in (("soon", "--drift must be a date"), ("2030-01-01", "must fall between")):
         proc = salesml("data", "synth", "--out", tmp_path / "x", "--leads", 100, "--drift", date)
