@@ -103,6 +103,7 @@ def test_bad_input_is_one_line(stores: Stores, args: tuple[str, ...], fragments:
     assert_one_line_error(run(stores, *args), *fragments)
 
 
+@pytest.mark.slow  # a copy of the stores and a salesml process that reads the registry
 def test_rollback_without_an_export_names_the_missing_history(small_crm: Stores, tmp_path: Path) -> None:
     """The alias moves; the export has no history to reuse, and the error says where the champion now is."""
     copy = small_crm.copy(tmp_path / "stores")

@@ -97,7 +97,7 @@ def test_compare_and_promotion_refuse_a_losing_challenger(stores: Stores, tmp_pa
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ((), "lead_score has no challenger besides its champion v1"),
+        pytest.param((), "lead_score has no challenger besides its champion v1", marks=pytest.mark.slow),  # loads it
         (("--since", "someday"), "--since"),
         (("--log", "missing"), "--log: no prediction log folder at"),
     ],
