@@ -88,7 +88,7 @@ serve: install ## (re)start the scoring service in the background on 127.0.0.1:$
 stop: ## stop the background scoring service whole (supervisor, server, workers, and what a kill left of them)
 	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
-test: install browser ## run the whole test suite, slow tests included (about 14 min on 2 cores, fresh clone; installs the report's browser first when root)
+test: install browser ## run the whole test suite, slow tests included (about 16 min on 2 cores, fresh clone; installs the report's browser first when root)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: install ## the daily loop: every test not marked slow (about 3 min on 2 cores)
@@ -109,7 +109,7 @@ report-screenshot: install browser ## write the demo report (after make demo) an
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## feature-building, simulator, training, scoring, serving, request parsing and forecast benchmarks (minutes; writes BENCHMARKS.md)
+bench: install ## feature-building, simulator, training, scoring, serving, request parsing, forecast and Dask scale-out benchmarks (minutes; writes BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.synth
 	$(BIN)/python -m benchmarks.train
@@ -117,6 +117,7 @@ bench: install ## feature-building, simulator, training, scoring, serving, reque
 	$(BIN)/python -m benchmarks.serve
 	$(BIN)/python -m benchmarks.parsing
 	$(BIN)/python -m benchmarks.forecast
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

@@ -26,7 +26,7 @@ PROPERTY = settings(
 #: Through a Dask cluster (the module's ``dask_client``) each example takes seconds: fewer of them.
 DASK_PROPERTY = settings(
     PROPERTY,
-    max_examples=8,
+    max_examples=4,
     suppress_health_check=[*PROPERTY.suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 
