@@ -65,6 +65,12 @@ EXCERPT = 200  # characters quoted of any text that may come from the input
 MAX_LISTED = 20  # errors listed in one answer
 
 
+def service_workers() -> int:
+    """Worker processes (``SALESML_WORKERS``, default 1): scoring holds the GIL, so throughput grows with processes;
+    each one holds its own copy of the models and the history."""
+    return settings.WORKERS.get()
+
+
 def max_body_bytes() -> int:
     return int(settings.MAX_BODY_MB.get() * 2**20)
 

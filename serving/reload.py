@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+import pandas as pd
+
 from features.crm.privacy import Redactor
 from features.errors import DataError, Unavailable
 from serving.context import ServingContext
 from serving.predlog import PredictionLog
+from serving.schemas.forecast import ForecastOptions
 from serving.schemas.models import ModelInfo, ModelsAnswer, UnavailableModel
 from serving.segments import load_segment_models
 from serving.store import (
@@ -91,6 +94,13 @@ class Loaded:
         if self.context is None:
             raise Unavailable(NO_HISTORY)
         return self.context, self.models[entity]
+
+    def forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
+        """What a forecast call runs with: the history, the close-probability model and the checked as-of time."""
+        context, model = self.ready("opportunity")
+        if not self.whole_history:
+            raise Unavailable("the exported history predates forecasts; run `salesml export`")
+        return context, model, pd.Timestamp(request.at(*context.span()))
 
     def answer(self) -> ModelsAnswer:
         """``GET /v1/models``: the models served, and why any other is not."""

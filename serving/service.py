@@ -26,13 +26,11 @@ from functools import partial
 from typing import Any
 
 import bentoml
-import pandas as pd
 from bentoml.models import BentoModel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from features import settings
 from features.config import prediction_log_dir
 from features.crm.checks import DEFAULT_SIMILARITY
 from features.errors import Unavailable
@@ -42,10 +40,10 @@ from features.insights.targets import attainment
 from features.insights.whatif import FOLLOW_UP_HOURS
 from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
-from serving.http import ApiGuard, GuardedService
+from serving.http import ApiGuard, GuardedService, service_workers
 from serving.monitoring import monitoring_answer
 from serving.refusals import answered
-from serving.reload import NO_HISTORY, LiveModels, Loaded, settle
+from serving.reload import NO_HISTORY, LiveModels, settle
 from serving.report import RESPONSES as REPORT_RESPONSES
 from serving.report import ReportLocale, serve_report, validation_refused
 from serving.results import forecast_logged, log_head, request_id, scored_calls
@@ -55,7 +53,6 @@ from serving.schemas.forecast import (
     AttainmentRequest,
     AttainmentResponse,
     AttainmentRow,
-    ForecastOptions,
     ForecastRequest,
     ForecastResponse,
     ForecastRow,
@@ -70,29 +67,16 @@ from serving.schemas.scoring import (
     OpportunityScoreRequest,
     OpportunityScoreResponse,
 )
-from serving.schemas.whatif import WhatIfRequest, WhatIfResponse
+from serving.schemas.whatif import LeadWhatIfRequest, LeadWhatIfResponse, WhatIfRequest, WhatIfResponse
 from serving.schemas.workflow import QualityRequest, QualityResponse, SweepRequest, SweepResponse
 from serving.segments import score_routed
 from serving.shadow import Shadow
-from serving.store import CONTEXT, SERVED, Exported, stored
+from serving.store import CONTEXT, SERVED, declared
 from serving.trend import LeadId, OpportunityId, trend_answer, trend_route
 from serving.workflow import entity_of, run_quality, run_sweep, run_whatif
 
 GC_YOUNG_THRESHOLD = 50_000
 logger = logging.getLogger(__name__)
-
-
-def service_workers() -> int:
-    """Worker processes (``SALESML_WORKERS``, default 1): scoring holds the GIL, so throughput grows with processes;
-    each one holds its own copy of the models and the history."""
-    return settings.WORKERS.get()
-
-
-def _declared(name: str) -> BentoModel | None:
-    """The service's reference to a model in the store, which ``bentoml build`` packs into a bento (the workers read
-    the store themselves, ``serving.reload``); None for one never exported, which BentoML would otherwise refuse to
-    start without (the service starts, and that model's endpoints answer 503 with the reason)."""
-    return BentoModel(f"{name}:latest") if stored(name) is not None else None
 
 
 #: GET routes (BentoML's own API routes are POST); mounted passively under /v1, behind the same guard.
@@ -108,8 +92,8 @@ meta.add_exception_handler(RequestValidationError, validation_refused)
     service_class=GuardedService,
 )
 class SalesML:
-    lead_model = _declared(SERVED["lead"])
-    opportunity_model = _declared(SERVED["opportunity"])
+    lead_model = declared(SERVED["lead"])
+    opportunity_model = declared(SERVED["opportunity"])
     context_model = BentoModel(f"{CONTEXT}:latest")
 
     def __init__(self) -> None:
@@ -191,6 +175,30 @@ class SalesML:
         )
         return self._logged("opportunity", run_whatif, request, ctx)
 
+    @bentoml.api(route="/v1/leads/whatif", input_spec=LeadWhatIfRequest, output_spec=LeadWhatIfResponse)
+    @answered
+    def whatif_leads(
+        self,
+        leads: list[LeadIn],
+        ctx: bentoml.Context,
+        as_of: datetime | None = None,
+        locale: str = "zh-CN",
+        top: int = 5,
+        actions: list[str] | None = None,
+        follow_up_hours: float = FOLLOW_UP_HOURS,
+    ) -> LeadWhatIfResponse:
+        """The actions a lead can take, for up to 100 open leads, each re-scored as a hypothetical activity: the
+        conversion probability without and with it and the factors it moved, best first."""
+        request = LeadWhatIfRequest.model_construct(
+            leads=leads,
+            as_of=as_of or datetime.now(UTC),
+            locale=locale,
+            top=top,
+            actions=actions,
+            follow_up_hours=follow_up_hours,
+        )
+        return self._logged("lead", run_whatif, request, ctx)
+
     @bentoml.api(route="/v1/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
     @answered
     def forecast(
@@ -204,8 +212,9 @@ class SalesML:
         """Won revenue per period and group as of a time (default: the history's export): won so far, expected from
         the open pipeline and from deals not yet created, with P10/P50/P90."""
         request = ForecastRequest.model_construct(as_of=as_of, period=period, by=by, periods=periods)
-        loaded, model, at = self._forecaster(request)
-        table = model_forecast(loaded.context.ds, model.scorer, at, period, by, periods).table
+        loaded = self.live.current
+        context, model, at = loaded.forecaster(request)
+        table = model_forecast(context.ds, model.scorer, at, period, by, periods).table
         rows = [ForecastRow(**row) for row in table.to_dict("records")]
         return ForecastResponse(
             **forecast_logged(loaded.log, log_head(ctx, model), at, request, rows), by=by, rows=rows
@@ -223,8 +232,9 @@ class SalesML:
         """Each rep's, team's or region's chance of reaching its red, yellow and green lines in the period holding
         as_of, its color on the target board and the early warning."""
         request = AttainmentRequest.model_construct(as_of=as_of, level=level, period=period)
-        loaded, model, at = self._forecaster(request)
-        history = loaded.context.ds
+        loaded = self.live.current
+        context, model, at = loaded.forecaster(request)
+        history = context.ds
         board = attainment(history, model_forecast(history, model.scorer, at, period, level, 1))
         rows = [AttainmentRow(**row) for row in board.to_dict("records")]
         return AttainmentResponse(
@@ -352,15 +362,6 @@ class SalesML:
     @meta.get("/opportunities/{opportunity_id}/trend", **trend_route("opportunity"))
     def opportunity_trend(self, request: Request, opportunity_id: OpportunityId) -> JSONResponse:
         return trend_answer(request, self.live.current, "opportunity", opportunity_id)
-
-    def _forecaster(self, request: ForecastOptions) -> tuple[Loaded, Exported, pd.Timestamp]:
-        """What a forecast call runs with: the served state (its history), the close-probability model and the checked
-        as-of time."""
-        loaded = self.live.current
-        context, model = loaded.ready("opportunity")
-        if not loaded.whole_history:
-            raise Unavailable("the exported history predates forecasts; run `salesml export`")
-        return loaded, model, pd.Timestamp(request.at(*context.span()))
 
     def _logged(
         self, entity: str, run: Callable[..., tuple[Any, dict[str, Any]]], request: Any, ctx: bentoml.Context

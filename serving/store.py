@@ -285,3 +285,10 @@ def read_context(path: str) -> ServingContext:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def declared(name: str) -> bentoml.models.BentoModel | None:
+    """The service's reference to a model in the store, which ``bentoml build`` packs into a bento (the workers read
+    the store themselves, ``serving.reload``); None for one never exported, which BentoML would otherwise refuse to
+    start without (the service starts, and that model's endpoints answer 503 with the reason)."""
+    return bentoml.models.BentoModel(f"{name}:latest") if stored(name) is not None else None

@@ -1,11 +1,12 @@
 """The workflow endpoints a scheduler and a CRM call beside the scores: the silent-lead sweep (``/v1/leads/sweep``),
-follow-up quality (``/v1/activities/quality``) and what-if actions (``/v1/opportunities/whatif``).
+follow-up quality (``/v1/activities/quality``) and what-if actions (``/v1/opportunities/whatif``,
+``/v1/leads/whatif``).
 
 They run ``features.insights.sweep``, ``features.insights.activity_quality`` and ``features.insights.whatif``, the code
 the CLI runs, with the served champions:
 the sweep on the CRM history the service holds, follow-up quality on a deal or lead sent with its history (as
-``/v1/opportunities/score`` takes it) or on one held in the history, what-if on deals sent as scoring takes them
-(through the same request-to-rows code). Each answer is one prediction-log record (its parameters and every row),
+``/v1/opportunities/score`` takes it) or on one held in the history, what-if on deals or leads sent as scoring takes
+them (through the same request-to-rows code). Each answer is one prediction-log record (its parameters and every row),
 written by the service before the answer is sent.
 """
 
@@ -26,7 +27,18 @@ from serving.context import ServingContext
 from serving.results import answer_head
 from serving.schemas.common import at_or_now
 from serving.schemas.scoring import LeadIn, LeadScoreRequest, OpportunityIn, OpportunityScoreRequest
-from serving.schemas.whatif import ActionOption, DealWhatIf, MovedFactor, SkippedAction, WhatIfRequest, WhatIfResponse
+from serving.schemas.whatif import (
+    ActionOption,
+    DealWhatIf,
+    LeadActionOption,
+    LeadWhatIf,
+    LeadWhatIfRequest,
+    LeadWhatIfResponse,
+    MovedFactor,
+    SkippedAction,
+    WhatIfRequest,
+    WhatIfResponse,
+)
 from serving.schemas.workflow import (
     ActivityQuality,
     QualityChecks,
@@ -100,41 +112,63 @@ def run_quality(
 
 
 def run_whatif(
-    context: ServingContext, model: Exported, request: WhatIfRequest, head: dict[str, Any]
-) -> tuple[WhatIfResponse, dict[str, Any]]:
-    """Each sent deal's candidate actions re-scored, and the prediction-log record."""
-    prepared = context.opportunities(request)
+    context: ServingContext, model: Exported, request: WhatIfRequest | LeadWhatIfRequest, head: dict[str, Any]
+) -> tuple[WhatIfResponse | LeadWhatIfResponse, dict[str, Any]]:
+    """Each sent deal's or lead's candidate actions re-scored, and the prediction-log record."""
+    deals = isinstance(request, WhatIfRequest)
+    prepared = context.opportunities(request) if deals else context.leads(request)
     at = pd.Timestamp(request.at())
-    ids = [deal.opportunity_id for deal in request.opportunities]
-    locale = request.locale
+    ids = prepared.frame["entity_id"].tolist()
     answers = what_if(
-        prepared.dataset, model.scorer, ids, at, request.actions, request.follow_up_hours, locale, prepared.history
+        prepared.dataset,
+        model.scorer,
+        ids,
+        at,
+        request.actions or request.offered,
+        request.follow_up_hours,
+        request.locale,
+        prepared.history,
     )
-    results = [_deal_whatif(a, request.top, w) for a, w in zip(answers, prepared.warnings, strict=True)]
-    answer = WhatIfResponse(**answer_head(head), as_of=at.to_pydatetime(), results=results)
+    result = _deal_whatif if deals else _lead_whatif
+    results = [result(a, request.top, w) for a, w in zip(answers, prepared.warnings, strict=True)]
+    response = WhatIfResponse if deals else LeadWhatIfResponse
+    answer = response(**answer_head(head), as_of=at.to_pydatetime(), results=results)
     return answer, _record(head, answer, request)
 
 
-def _deal_whatif(answer: WhatIf, top: int, warnings: list[str]) -> DealWhatIf:
-    options = [
-        ActionOption(
-            action=o.action,
-            name=o.name,
-            occurs_at=o.occurs_at.to_pydatetime(),
-            p_win_before=o.p_before,
-            p_win_after=o.p_after,
-            change=o.change,
-            factors_moved=[MovedFactor(**vars(m), change=m.change) for m in o.moved[:top]],
-        )
+def _options(answer: WhatIf, top: int, probability: str) -> list[dict[str, Any]]:
+    """The proposed actions as the response models take them, the probabilities named ``probability``."""
+    return [
+        {
+            "action": o.action,
+            "name": o.name,
+            "occurs_at": o.occurs_at.to_pydatetime(),
+            f"{probability}_before": o.p_before,
+            f"{probability}_after": o.p_after,
+            "change": o.change,
+            "factors_moved": [MovedFactor(**vars(m), change=m.change) for m in o.moved[:top]],
+        }
         for o in answer.options
     ]
-    skipped = [SkippedAction(**vars(s)) for s in answer.skipped]
+
+
+def _deal_whatif(answer: WhatIf, top: int, warnings: list[str]) -> DealWhatIf:
     return DealWhatIf(
         opportunity_id=answer.entity_id,
         p_win=answer.p_now,
         stage=answer.stage,
-        actions=options,
-        skipped=skipped,
+        actions=[ActionOption(**o) for o in _options(answer, top, "p_win")],
+        skipped=[SkippedAction(**vars(s)) for s in answer.skipped],
+        warnings=warnings,
+    )
+
+
+def _lead_whatif(answer: WhatIf, top: int, warnings: list[str]) -> LeadWhatIf:
+    return LeadWhatIf(
+        lead_id=answer.entity_id,
+        probability=answer.p_now,
+        actions=[LeadActionOption(**o) for o in _options(answer, top, "probability")],
+        skipped=[SkippedAction(**vars(s)) for s in answer.skipped],
         warnings=warnings,
     )
 

@@ -72,6 +72,8 @@ STAGE_RULES: dict[str, tuple[str, ...] | None] = {
     "inbound_response": None,
 }
 KNOWN_STAGES = tuple(s.name for s in DEFAULT_STAGES)
+#: The actions a lead can take: those possible in the first stage (no POC or quote before a deal exists).
+LEAD_ACTIONS = tuple(key for key, stages in STAGE_RULES.items() if stages is None or "lead" in stages)
 
 
 @dataclass

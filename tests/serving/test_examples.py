@@ -17,7 +17,7 @@ from serving.schemas.common import EXAMPLES, example
 from serving.schemas.forecast import AttainmentRequest, ForecastRequest
 from serving.schemas.routing import RouteRequest
 from serving.schemas.scoring import LeadScoreRequest, OpportunityScoreRequest
-from serving.schemas.whatif import WhatIfRequest
+from serving.schemas.whatif import LeadWhatIfRequest, WhatIfRequest
 from serving.schemas.workflow import QualityRequest, SweepRequest
 from tests.helpers import ROOT
 
@@ -31,6 +31,7 @@ ENDPOINTS: dict[str, tuple[str, type[BaseModel]]] = {
     "/v1/activities/quality": ("activity-quality", QualityRequest),
     "/v1/leads/route": ("route-lead", RouteRequest),
     "/v1/opportunities/whatif": ("whatif-opportunity", WhatIfRequest),
+    "/v1/leads/whatif": ("whatif-lead", LeadWhatIfRequest),
 }
 #: /docs.json is BentoML's document of the service, amended by the guard (``ApiGuard._document``).
 DOCUMENT = (

@@ -55,7 +55,12 @@ CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 SCORING = ("POST /v1/leads/score", "POST /v1/opportunities/score")
 FORECASTS = ("POST /v1/forecast", "POST /v1/targets/attainment")
-WORKFLOW = ("POST /v1/leads/sweep", "POST /v1/activities/quality", "POST /v1/opportunities/whatif")
+WORKFLOW = (
+    "POST /v1/leads/sweep",
+    "POST /v1/activities/quality",
+    "POST /v1/opportunities/whatif",
+    "POST /v1/leads/whatif",
+)
 TRENDS = ("GET /v1/leads/{lead_id}/trend", "GET /v1/opportunities/{opportunity_id}/trend")
 #: Generated cases per (operation, mode); operations not named here (no input: /healthz, /v1/models, ...) get one.
 BUDGET = {

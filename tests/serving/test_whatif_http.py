@@ -1,5 +1,6 @@
-"""What-if actions over real HTTP: the documented example answers, the answer is ``features.insights.whatif`` on the
-same deal and champion (the request's rows through the scoring code), refusals are 422 and each call is logged."""
+"""What-if actions over real HTTP, for deals and leads: the documented examples answer, the answer is
+``features.insights.whatif`` on the same item and champion (the request's rows through the scoring code), refusals
+are 422 and each call is logged."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import pytest
 
 from features.crm.dataset import read_dataset, to_utc_scalar
 from features.insights.monitoring.outcomes import read_log
-from features.insights.whatif import ACTIONS, what_if
+from features.insights.whatif import ACTIONS, LEAD_ACTIONS, what_if
 from features.scoring.pyfunc import CHAMPION, load_registered
-from serving.schemas.whatif import WHATIF_EXAMPLE
-from tests.helpers import deal_request
+from serving.schemas.whatif import LEAD_WHATIF_EXAMPLE, WHATIF_EXAMPLE
+from tests.helpers import deal_request, lead_request
 from tests.serving.server import Server, Stores
 
 PATH = "/v1/opportunities/whatif"
+LEAD_PATH = "/v1/leads/whatif"
 
 
 def test_the_documented_example_ranks_its_actions(server: Server) -> None:
@@ -76,3 +78,62 @@ def test_refusals_are_422_with_the_field(server: Server) -> None:
             answer = client.post(PATH, json=body)
             assert answer.status_code == 422, answer.text
             assert field in answer.text
+
+
+def test_the_documented_lead_example_ranks_its_actions(server: Server) -> None:
+    with server.client() as client:
+        answer = client.post(LEAD_PATH, json=LEAD_WHATIF_EXAMPLE, headers={"X-Request-ID": "whatif-lead-1"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"] == "lead_score"
+    (lead,) = body["results"]
+    assert lead["lead_id"] == LEAD_WHATIF_EXAMPLE["leads"][0]["lead_id"]
+    proposed = [a["action"] for a in lead["actions"]]
+    skipped = {s["action"]: s["reason"] for s in lead["skipped"]}
+    assert set(proposed) | set(skipped) == set(LEAD_WHATIF_EXAMPLE["actions"])
+    assert "meet_cto" in skipped and "follow_up" in proposed  # the lead met its CTO; no call in the last 24 h
+    assert [a["change"] for a in lead["actions"]] == sorted((a["change"] for a in lead["actions"]), reverse=True)
+    for a in lead["actions"]:
+        assert a["change"] == pytest.approx(a["probability_after"] - a["probability_before"])
+    (record,) = [r for r in read_log(server.log_dir) if r["request_id"] == "whatif-lead-1"]
+    assert record["endpoint"] == LEAD_PATH
+    (logged,) = record["answer"]["results"]
+    assert [(a["action"], a["change"]) for a in logged["actions"]] == [
+        (a["action"], a["change"]) for a in lead["actions"]
+    ]
+
+
+def test_the_lead_answer_is_whatif_on_the_history(server: Server, stores: Stores) -> None:
+    ds = read_dataset(stores.data)
+    at = to_utc_scalar(ds.manifest.exported_at)
+    leads = ds.get("leads")
+    lead_id = str(leads.loc[leads["converted_at"].isna() & leads["disqualified_at"].isna(), "lead_id"].iloc[-1])
+    actions = [a for a in LEAD_ACTIONS if a != "next_step"]
+    body = {**lead_request(ds, [lead_id], at).model_dump(mode="json"), "actions": actions, "locale": "en"}
+    with server.client() as client:
+        answer = client.post(LEAD_PATH, json=body)
+    assert answer.status_code == 200, answer.text
+    (got,) = answer.json()["results"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SALESML_STORE", stores.env["SALESML_STORE"])
+        mp.setenv("MLFLOW_TRACKING_URI", stores.env["MLFLOW_TRACKING_URI"])
+        scorer, _ = load_registered("lead_score", CHAMPION)
+    (expected,) = what_if(ds, scorer, [lead_id], at, actions, locale="en")
+    assert got["probability"] == pytest.approx(expected.p_now)
+    assert [a["action"] for a in got["actions"]] == [o.action for o in expected.options]
+    assert [a["probability_after"] for a in got["actions"]] == pytest.approx([o.p_after for o in expected.options])
+    assert {s["action"] for s in got["skipped"]} == {s.action for s in expected.skipped}
+
+
+def test_a_lead_is_offered_only_what_a_lead_can_take(server: Server) -> None:
+    """A POC or a quote needs a deal: asking for one on a lead is a 422 naming the field, as is a closed lead."""
+    with server.client() as client:
+        for action in ("poc_start", "quote_revision"):
+            answer = client.post(LEAD_PATH, json={**LEAD_WHATIF_EXAMPLE, "actions": [action]})
+            assert answer.status_code == 422, answer.text
+            assert "actions" in answer.text
+        default = client.post(LEAD_PATH, json={k: v for k, v in LEAD_WHATIF_EXAMPLE.items() if k != "actions"})
+    assert default.status_code == 200, default.text
+    (lead,) = default.json()["results"]
+    offered = {a["action"] for a in lead["actions"]} | {s["action"] for s in lead["skipped"]}
+    assert offered == set(LEAD_ACTIONS) and not offered & {"poc_start", "quote_revision"}
