@@ -50,9 +50,10 @@ def figures(model: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def monitoring_answer(models: dict[str, Exported], ds: Dataset, log_dir: Path, since: datetime | None) -> JSONResponse:
-    """The summary ``salesml monitor --json`` prints, for the served models; the gauges set from it."""
-    served = [(model.scorer, str(model.info["version"])) for model in models.values()]
+def monitoring_answer(models: list[Exported], ds: Dataset, log_dir: Path, since: datetime | None) -> JSONResponse:
+    """The summary ``salesml monitor --json`` prints, for the served models (each segment champion on the rows
+    routed to it); the gauges set from it."""
+    served = [(model.scorer, str(model.info["version"])) for model in models]
     start = to_utc_scalar(since) if since is not None else None
     summary = plain(monitor(ds, read_log(log_dir), served, start))
     gauges = _gauges()

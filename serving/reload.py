@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import pandas as pd
 
 from features.crm.privacy import Redactor
 from features.errors import DataError, Unavailable
+from features.scoring.segments import Segmented
 from serving.context import ServingContext
 from serving.predlog import PredictionLog
 from serving.schemas.forecast import ForecastOptions
@@ -95,6 +96,16 @@ class Loaded:
             raise Unavailable(NO_HISTORY)
         return self.context, self.models[entity]
 
+    def routed(self, entity: str) -> tuple[ServingContext, Exported]:
+        """``ready``, with the model's scorer routing each row to its segment's champion (``Segmented``)."""
+        context, model = self.ready(entity)
+        segments = tuple(m.scorer for m in self.segments.get(entity, []))
+        return context, replace(model, scorer=Segmented(model.scorer, segments)) if segments else model
+
+    def served(self) -> list[Exported]:
+        """Every model served: the global ones and the segment champions."""
+        return [*self.models.values(), *chain(*self.segments.values())]
+
     def forecaster(self, request: ForecastOptions) -> tuple[ServingContext, Exported, pd.Timestamp]:
         """What a forecast call runs with: the history, the close-probability model and the checked as-of time."""
         context, model = self.ready("opportunity")
@@ -105,7 +116,7 @@ class Loaded:
     def answer(self) -> ModelsAnswer:
         """``GET /v1/models``: the models served, and why any other is not."""
         return ModelsAnswer(
-            models=[ModelInfo(**m.info, kind=m.kind) for m in [*self.models.values(), *chain(*self.segments.values())]],
+            models=[ModelInfo(**m.info, kind=m.kind) for m in self.served()],
             context_exported_at=self.context_exported_at,
             unavailable=[UnavailableModel(name=SERVED[e], reason=why) for e, why in self.unavailable.items()],
         )

@@ -348,7 +348,7 @@ class SalesML:
         served = self.live.current
         if served.context is None:
             return JSONResponse({"message": NO_HISTORY}, status_code=503)
-        return monitoring_answer(served.models, served.context.ds, served.log.directory, since)
+        return monitoring_answer(served.served(), served.context.ds, served.log.directory, since)
 
     @meta.get("/report", response_class=Response, responses=REPORT_RESPONSES)
     def report(self, request: Request, locale: ReportLocale = "zh-CN") -> Response:
@@ -366,10 +366,10 @@ class SalesML:
     def _logged(
         self, entity: str, run: Callable[..., tuple[Any, dict[str, Any]]], request: Any, ctx: bentoml.Context
     ) -> Any:
-        """A call that ``run`` answers from the history with the entity's served model: its prediction-log record
-        is written before the answer is sent."""
+        """A call that ``run`` answers from the history with the entity's served model (each row its segment's):
+        its prediction-log record is written before the answer is sent."""
         loaded = self.live.current
-        context, model = loaded.ready(entity)
+        context, model = loaded.routed(entity)
         answer, record = run(context, model, request, log_head(ctx, model))
         loaded.log.append([record])
         return answer
@@ -392,7 +392,7 @@ class SalesML:
         scored, reasons, by, segment = score_routed(model, loaded.segments[entity], table, first.top, first.locale)  # type: ignore[arg-type]
         answers, records = scored_calls(by, segment, calls, scored, reasons, table, prepared.warnings)
         loaded.log.append(records)
-        self.shadow.after(loaded.challengers.get(entity), calls, table, loaded.log)
+        self.shadow.after(loaded.challengers.get(entity), calls, table, loaded.log, [m is model for m in by])
         return answers
 
 

@@ -5,8 +5,9 @@ challenger's scores.
 Which calls are shadowed depends on the request id alone (its hash against ``SALESML_SHADOW_SHARE``), so every
 worker picks the same ones and a share of 1 or 0 is exact. The challenger scores the feature table the champion's
 batch was built with (features are built once), without factors, on the scoring thread once the batch's answers are
-out; its records go to the prediction log marked ``shadow``, with the call's request id and item ids. A challenger
-that fails is logged once per worker, and the calls go on as before.
+out, on the items the global champion answered (those routed to a segment's champion are not its to replace); its
+records go to the prediction log marked ``shadow``, with the call's request id and item ids. A challenger that fails
+is logged once per worker, and the calls go on as before.
 """
 
 from __future__ import annotations
@@ -44,20 +45,34 @@ class Shadow:
         self.share = settings.SHADOW_SHARE.get() if share is None else share
         self._failed = False
 
-    def after(self, challenger: Exported | None, calls: list[Call], table: pd.DataFrame, log: PredictionLog) -> None:
+    def after(
+        self,
+        challenger: Exported | None,
+        calls: list[Call],
+        table: pd.DataFrame,
+        log: PredictionLog,
+        answered: list[bool] | None = None,
+    ) -> None:
         """Queue the challenger's scores of the chosen calls in ``table`` (the batch's features), when any, for
-        ``log`` (the one the champion's records went to)."""
+        ``log`` (the one the champion's records went to); ``answered``: per row, whether the champion the challenger
+        would replace answered it (False: its segment's champion did; default: every row)."""
         if challenger is None or self.share <= 0:
             return
         chosen = [shadowed(call.head["request_id"], self.share) for call in calls]
         if any(chosen):
-            self.executor.submit(self._score, challenger, calls, table, chosen, log)
+            self.executor.submit(self._score, challenger, calls, table, chosen, log, answered)
 
     def _score(
-        self, challenger: Exported, calls: list[Call], table: pd.DataFrame, chosen: list[bool], log: PredictionLog
+        self,
+        challenger: Exported,
+        calls: list[Call],
+        table: pd.DataFrame,
+        chosen: list[bool],
+        log: PredictionLog,
+        answered: list[bool] | None,
     ) -> None:
         try:
-            log.append(shadow_records(challenger, calls, table, chosen))
+            log.append(shadow_records(challenger, calls, table, chosen, answered))
         except Exception:  # whatever the challenger raises: the champion answered, and goes on answering
             if not self._failed:
                 self._failed = True
@@ -66,21 +81,32 @@ class Shadow:
 
 
 def shadow_records(
-    challenger: Exported, calls: list[Call], table: pd.DataFrame, chosen: list[bool]
+    challenger: Exported,
+    calls: list[Call],
+    table: pd.DataFrame,
+    chosen: list[bool],
+    answered: list[bool] | np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """The challenger's prediction-log record of each item of the ``chosen`` calls; ``table`` holds the features of
-    every call's items in order."""
+    """The challenger's prediction-log record of each item of the ``chosen`` calls that the champion it would
+    replace answered (``answered``, per row; default: every row); ``table`` holds the features of every call's items
+    in order. An item its segment's champion answered is left out: the challenger would not score it if promoted, and
+    ``salesml models compare`` pairs the challenger with the champion's own records."""
     items = [getattr(call.request, call.request.items_and_key[0]) for call in calls]
-    part = pd.DataFrame(table, copy=False).iloc[np.flatnonzero(np.repeat(chosen, [len(i) for i in items]))]
+    picked = np.repeat(chosen, [len(i) for i in items])
+    if answered is not None:
+        picked &= np.asarray(answered, dtype=bool)
+    part = pd.DataFrame(table, copy=False).iloc[np.flatnonzero(picked)]
     rows = zip(challenger.scorer.predict(part).itertuples(), model_inputs(part, challenger), strict=True)
     logged_at = pd.Timestamp.now(tz="UTC").isoformat()
     records = []
-    for call, its_items, pick in zip(calls, items, chosen, strict=True):
-        if not pick:
-            continue
+    position = 0
+    for call, its_items in zip(calls, items, strict=True):
         key = call.request.items_and_key[1]
         as_of = pd.Timestamp(call.request.at()).to_pydatetime().isoformat()
         for item in its_items:
+            position += 1
+            if not picked[position - 1]:
+                continue
             row, values = next(rows)
             records.append(
                 {

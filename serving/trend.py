@@ -1,8 +1,9 @@
 """``GET /v1/leads/{lead_id}/trend`` and ``GET /v1/opportunities/{opportunity_id}/trend``: one lead's or deal's
 probability as of each week back to its creation in the CRM history the service holds, scored by the served champion
-through ``features.insights.trend`` (the code ``salesml score`` and the manager report run), as of the history's
-export. An id the history does not hold: 404 with a one-line message; no model or history: 503. Each answer is in
-the prediction log before it is sent (the id asked, the status, and the answer when there is one).
+(its segment's, when one is served) through ``features.insights.trend`` (the code ``salesml score`` and the manager
+report run), as of the history's export. An id the history does not hold: 404 with a one-line message; no model or
+history: 503. Each answer is in the prediction log before it is sent (the id asked, the status, and the answer when
+there is one).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def trend_answer(request: Request, loaded: Loaded, entity: str, entity_id: str) 
         "request": {f"{entity}_id": entity_id},
     }
     try:
-        context, model = loaded.ready(entity)
+        context, model = loaded.routed(entity)
         at = context.ds.manifest.exported_at
         trend = entity_trend(context.ds, model.scorer, entity_id, at)
     except SalesmlError as error:

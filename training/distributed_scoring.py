@@ -17,7 +17,6 @@ from features.insights.trend import week_ago
 from features.messages import Locale, locale_of
 from features.pit.cluster import write_parts
 from features.pit.distributed import Tables, distributed_features
-from features.scoring.scorer import Scorer
 from training.scoring import Champions, open_frame
 
 #: The frame column that carries each row's probability ``TREND_DAYS`` earlier to its partition.
@@ -41,7 +40,7 @@ def score_open_on_dask(
         parts = [dask.delayed(_probability)(part, sent) for part in table.to_delayed()]
         return np.concatenate(dask.compute(*parts))
 
-    before = week_ago(tables.local, champions.main, frame, probabilities)
+    before = week_ago(tables.local, champions.segmented(), frame, probabilities)
     table = distributed_features(tables, entity, frame.assign(**{BEFORE: before}), partitions)
     language = locale_of(locale)
     write_parts(client, [dask.delayed(_scored)(part, sent, top, language) for part in table.to_delayed()], out)
@@ -49,8 +48,7 @@ def score_open_on_dask(
 
 
 def _probability(part: pd.DataFrame, champions: Champions) -> np.ndarray:
-    scorer: Scorer = champions.main
-    return scorer.predict(part)["probability"].to_numpy()
+    return champions.segmented().predict(part)["probability"].to_numpy()
 
 
 def _scored(part: pd.DataFrame, champions: Champions, top: int, language: Locale) -> pd.DataFrame:

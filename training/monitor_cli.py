@@ -68,14 +68,16 @@ def _since(value: str | None) -> pd.Timestamp | None:
 
 
 def _champions() -> list[tuple[Scorer, str]]:
-    """Each built-in model's champion in the registry and its version; DataError when there is none."""
-    from features.scoring.pyfunc import CHAMPION
+    """Each built-in model's champion in the registry and its segment champions, each with its version (a segment
+    champion is judged on the rows routed to it); DataError when there is none."""
+    from features.scoring.pyfunc import CHAMPION, segment_champions
     from training.registry import load_scorer
 
     found, missing = [], []
     for name in MODELS:
         try:
             found.append(load_scorer(name, CHAMPION))
+            found.extend((scorer, version) for _, scorer, version in segment_champions(name))
         except DataError as why:
             missing.append(str(why))
     if not found:

@@ -19,7 +19,7 @@ from features.scoring import served_kind
 from features.scoring.explanations import FactorEffect
 from features.scoring.pyfunc import CHAMPION, segment_champions
 from features.scoring.scorer import Scorer
-from features.scoring.segments import predict_routed
+from features.scoring.segments import AnyScorer, Segmented, predict_routed
 from training.registry import load_scorer
 
 
@@ -41,6 +41,10 @@ class Champions:
     def load(cls, model: str) -> Champions:
         scorer, version = load_scorer(model, CHAMPION)
         return cls(model, scorer, version, segment_champions(model))
+
+    def segmented(self) -> AnyScorer:
+        """The champions as one scorer routing each row to its segment's (``Segmented``)."""
+        return Segmented(self.main, tuple(s for _, s, _ in self.segments)) if self.segments else self.main
 
     def scores(self, table: pd.DataFrame, before: np.ndarray, top: int, language: Locale) -> pd.DataFrame:
         """The scores of a feature table's rows (``score_open``'s columns), in its order; ``before``: each row's
@@ -88,4 +92,4 @@ def score_open(model: str, data: Path, *, as_of: str | None, locale: str, top: i
     champions = Champions.load(model)
     frame = open_frame(ds, champions.main.entity, at)
     table = build_features(ds, champions.main.entity, frame, progress=True)
-    return champions.scores(table, week_ago(ds, champions.main, frame), top, locale_of(locale))
+    return champions.scores(table, week_ago(ds, champions.segmented(), frame), top, locale_of(locale))

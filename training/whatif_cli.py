@@ -14,6 +14,7 @@ from features.messages import locale_of
 
 if TYPE_CHECKING:
     from features.insights.whatif import WhatIf
+    from training.scoring import Champions
 
 MODELS = {"opportunity": "close_probability", "lead": "lead_score"}
 SHOWN_FACTORS = 3  # factors moved, per action
@@ -34,16 +35,22 @@ def whatif_cmd(
     """Each candidate action re-scored as a hypothetical activity: the probability without and with it, best first."""
     from features.crm.dataset import as_of_time, read_dataset
     from features.insights.whatif import what_if
-    from training.registry import load_scorer
+    from training.scoring import Champions
 
     if (opportunity is None) == (lead is None):
         raise DataError("give one of --opportunity ID or --lead ID")
     entity, entity_id = ("opportunity", opportunity) if opportunity is not None else ("lead", lead)
     ds = read_dataset(data)
     at = as_of_time(ds, as_of)
-    scorer, version = load_scorer(MODELS[entity])
+    champions = Champions.load(MODELS[entity])
+    scorer = champions.segmented()
     (answer,) = what_if(ds, scorer, [str(entity_id)], at, action, follow_up_hours, locale_of(locale))
-    print_whatif(wide_console(), answer, f"{MODELS[entity]} v{version}")
+    print_whatif(wide_console(), answer, f"{MODELS[entity]} v{champions.version}{_segments(champions)}")
+
+
+def _segments(champions: Champions) -> str:
+    """What the title says of the segment champions that scored the entity's segment, when the model has any."""
+    return f" (+{len(champions.segments)} segment champions)" if champions.segments else ""
 
 
 def print_whatif(console: Console, answer: WhatIf, model: str) -> None:

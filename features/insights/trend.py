@@ -31,7 +31,7 @@ from features.messages import Locale, text
 from features.pit.build import build_features
 from features.pit.frames import closed_at, entity_table, frame_codes
 from features.pit.timeline import DAY_NS, NAT, lookup, to_time
-from features.scoring.scorer import Scorer
+from features.scoring.segments import AnyScorer
 
 #: How far back the label looks, in days (also ``p_7d_ago``'s distance and the grid's step).
 TREND_DAYS = 7
@@ -58,7 +58,10 @@ def trend_rule(locale: Locale) -> str:
 
 
 def week_ago(
-    ds: Dataset, scorer: Scorer, frame: pd.DataFrame, probabilities: Callable[[pd.DataFrame], np.ndarray] | None = None
+    ds: Dataset,
+    scorer: AnyScorer,
+    frame: pd.DataFrame,
+    probabilities: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> np.ndarray:
     """The probability of each frame row's entity ``TREND_DAYS`` before the row's cutoff; NaN where the entity was
     created after that, or the export has no event times. ``probabilities``: ``scorer``'s probability of each row of
@@ -112,7 +115,7 @@ def history_frame(ds: Dataset, entity: str, ids: Sequence[str], at: pd.Timestamp
     )
 
 
-def score_history(ds: Dataset, scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
+def score_history(ds: Dataset, scorer: AnyScorer, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the probability, score and grade of each row: its features as of its cutoff, scored."""
     scored = scorer.predict(build_features(ds, scorer.entity, frame))
     return frame.assign(**{c: scored[c].to_numpy() for c in ("probability", "score", "grade")})
@@ -151,7 +154,7 @@ def _week_before_last(points: pd.DataFrame) -> float:
     return float(match.iloc[0]) if len(match) else float("nan")
 
 
-def entity_trend(ds: Dataset, scorer: Scorer, entity_id: str, at: pd.Timestamp) -> Trend:
+def entity_trend(ds: Dataset, scorer: AnyScorer, entity_id: str, at: pd.Timestamp) -> Trend:
     """One lead's or deal's scored history as of ``at``; NotFound for an id the history does not hold by then."""
     points = score_history(ds, scorer, history_frame(ds, scorer.entity, [entity_id], at))
     table, id_col = entity_table(ds, scorer.entity)

@@ -25,7 +25,7 @@ from features.pit.activity_log import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column, flags, times
-from features.scoring.scorer import Scorer
+from features.scoring.segments import AnyScorer
 
 FOLLOW_UP_HOURS = 24.0  # default N of "a follow-up within N hours"
 INBOUND_RESPONSE_HOURS = 1.0  # an inbound contact answered within this many hours
@@ -127,7 +127,7 @@ class WhatIf:
 
 def what_if(
     ds: Dataset,
-    scorer: Scorer,
+    scorer: AnyScorer,
     ids: Sequence[str],
     as_of: pd.Timestamp,
     actions: Sequence[str] | None = None,
@@ -230,7 +230,7 @@ def _check_open(ds: Dataset, entity: str, ids: Sequence[str], as_of: pd.Timestam
 
 def _scored(
     ds: Dataset,
-    scorer: Scorer,
+    scorer: AnyScorer,
     entity: str,
     rows: list[tuple[str, pd.Timestamp]],
     history: History,

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from features.config import tracking_uri
 from features.errors import DataError, one_line
 from features.scoring.scorer import Scorer
-from features.scoring.segments import segment_prefix
+from features.scoring.segments import AnyScorer, Segmented, segment_prefix
 from features.store import lost_model_files, open_store
 
 SCORER_ARTIFACT = "scorer"
@@ -65,6 +65,12 @@ def segment_champions(name: str) -> list[tuple[str, Scorer, str]]:
         if version is not None:
             out.append((model.name, _load(model.name, version), version))
     return out
+
+
+def with_segments(name: str, scorer: Scorer) -> AnyScorer:
+    """``name``'s champion ``scorer`` routing each row to its segment's champion, when ``name`` has any."""
+    segments = tuple(found for _, found, _ in segment_champions(name))
+    return Segmented(scorer, segments) if segments else scorer
 
 
 def load_version(name: str, version: str) -> Scorer:

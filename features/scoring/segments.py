@@ -1,12 +1,14 @@
 """Routing rows to their segment's model: a spec with ``segments`` registers, beside the global model, a model per
 segment value as ``<model>.<by>.<value slug>``, each marked in its metadata with the feature-table column and value
 it serves (``segment``). ``salesml score`` and the service score each row with the model of its segment's value
-when one is served, and with the global model otherwise, through ``predict_routed``.
+when one is served, and with the global model otherwise, through ``predict_routed``; everything else that scores
+rows of a model (what-if, trend, monitoring) takes its champions as one ``Segmented`` scorer that routes the same way.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,22 +65,64 @@ def predict_routed(
     """Each row scored by its segment's model (``route``), the others by ``main``; one pass per model used."""
     chosen = route(table, segment_scorers)
     models = [main, *segment_scorers]
+    scored, reasons = _per_model(table, chosen, models, lambda m, t: m.predict_with_factors(t, top=top, locale=locale))
+    return Routed(scored, reasons, chosen, [_value(models[i]) for i in chosen])
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A model's global scorer and its segment champions taken as one scorer, each row scored by its segment's model
+    as ``salesml score`` and the service score it: what-if, trend, monitoring and the workflow endpoints take it where
+    they take a ``Scorer``. Every other attribute is the global scorer's."""
+
+    main: Scorer
+    segments: tuple[Scorer, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("main", "segments"):  # copying and pickling look these up first
+            raise AttributeError(name)
+        return getattr(self.main, name)
+
+    def predict(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``Scorer.predict`` of each row by its segment's model."""
+        chosen = route(table, list(self.segments))
+        scored, _ = _per_model(table, chosen, [self.main, *self.segments], lambda m, t: (m.predict(t), [None] * len(t)))
+        return scored
+
+    def predict_with_factors(
+        self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
+    ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
+        """``Scorer.predict_with_factors`` of each row by its segment's model."""
+        routed = predict_routed(table, self.main, list(self.segments), top=top, locale=locale)
+        return routed.scored, routed.reasons
+
+
+#: What takes a scorer's place: one model, or a global model with its segment models.
+AnyScorer = Scorer | Segmented
+
+
+def _per_model(
+    table: pd.DataFrame,
+    chosen: np.ndarray,
+    models: list[Scorer],
+    score: Callable[[Scorer, pd.DataFrame], tuple[pd.DataFrame, list[Any]]],
+) -> tuple[pd.DataFrame, list[Any]]:
+    """``score`` of each row by the model ``chosen`` for it, in the table's order; one pass per model used."""
     used = np.unique(chosen)
     if len(used) <= 1:  # one model answers every row: the table at once
-        scored, reasons = models[int(used[0]) if len(used) else 0].predict_with_factors(table, top=top, locale=locale)
-        return Routed(scored, reasons, chosen, [_value(models[i]) for i in chosen])
+        return score(models[int(used[0]) if len(used) else 0], table)
     parts, order = [], []
     reasons: list[Any] = [None] * len(table)
     for index in used:
         rows = np.flatnonzero(chosen == index)
-        scored, why = models[index].predict_with_factors(table.iloc[rows], top=top, locale=locale)
+        scored, why = score(models[index], table.iloc[rows])
         parts.append(scored)
         order.append(rows)
         for row, reason in zip(rows, why, strict=True):
             reasons[row] = reason
     scored = pd.concat(parts, ignore_index=True)
     scored.index = np.concatenate(order)
-    return Routed(scored.sort_index().reset_index(drop=True), reasons, chosen, [_value(models[i]) for i in chosen])
+    return scored.sort_index().reset_index(drop=True), reasons
 
 
 def _value(scorer: Scorer) -> str | None:

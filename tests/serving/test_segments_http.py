@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,11 +21,13 @@ pytestmark = pytest.mark.slow  # trains a segment champion, exports and serves i
 MODEL = "lead_score"
 
 
-def register_segment_champion(stores: Stores, region: str) -> str:
-    """The global champion's copy registered as ``region``'s segment model, aliased champion; its name."""
+def register_segment_champion(stores: Stores, region: str, constant: float | None = None) -> str:
+    """The global champion's copy registered as ``region``'s segment model, aliased champion; its name. With
+    ``constant``, its calibration answers that probability for every row, so that its scores tell it apart."""
     import mlflow
 
     from features.scoring.pyfunc import CHAMPION
+    from features.scoring.scorer import Calibrator
     from training.registry import load_scorer, log_scorer, set_alias, use_local_store
 
     name = segment_model_name(MODEL, "region", region)
@@ -38,6 +41,8 @@ def register_segment_champion(stores: Stores, region: str) -> str:
         segment = copy.deepcopy(scorer)
         segment.model_name = name
         segment.metadata = {**scorer.metadata, "segment": {"by": "region", "column": "region", "value": region}}
+        if constant is not None:
+            segment.calibrator = Calibrator("sigmoid", a=0.0, b=float(np.log(constant / (1 - constant))))
         example = scorer.training_reference[scorer.feature_names].head(5).reset_index(drop=True)
         with mlflow.start_run(experiment_id=experiment):
             version = log_scorer(segment, example)

@@ -11,6 +11,7 @@ from features.crm.dataset import Dataset
 from features.insights.trend import TREND_DAYS, history_frame, score_history, trend_labels, trend_rule, week_ago
 from features.messages import Locale, text
 from features.pit.frames import entity_table
+from features.scoring.pyfunc import with_segments
 from training.report.champions import Champion
 from training.report.section import Section, pct
 
@@ -38,7 +39,7 @@ def trend_section(
     if deals is None:
         section.notes.append(t["trend_none"].format(days=TREND_DAYS))
         return section
-    scorer = champion.scorer
+    scorer = with_segments(champion.name, champion.scorer)
     now = scorer.predict(deals)["probability"].to_numpy()
     change = now - week_ago(ds, scorer, deals[["entity_id", "cutoff_time"]])
     fell = np.flatnonzero(change < 0)
