@@ -5,13 +5,16 @@ A renamed command or option breaks the README's examples here, not on a reader's
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import typer
 
+from features.crm.dataset import read_dataset
 from salesml_cli import app
-from tests.helpers import ROOT
+from tests.helpers import ROOT, salesml
 from tests.serving.test_examples import ENDPOINTS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -74,3 +77,21 @@ def test_each_readme_curl_sends_its_routes_example() -> None:
         assert path in ENDPOINTS, path
         assert body == f"examples/{ENDPOINTS[path][0]}.json", (path, body)
         assert (ROOT / body).is_file(), body
+
+
+def test_the_demo_examples_name_open_items_of_the_demo(tmp_path: Path) -> None:
+    """The ids README's demo examples use are a deal and a lead open at the export of the data ``make demo``
+    simulates (its own ``data synth`` line, run here)."""
+    synth = re.search(r"\$\(SALESML\) data synth --out \$\(DEMO\) (.+)", (ROOT / "Makefile").read_text())
+    assert synth, "make demo no longer runs salesml data synth"
+    made = salesml("data", "synth", "--out", tmp_path / "demo", *synth[1].split())
+    assert made.returncode == 0, made.stderr
+    ds = read_dataset(tmp_path / "demo")
+    demo = README[README.index("data/demo --opportunity") - 200 :]
+    deal = re.search(r"--opportunity (\S+)", demo)[1]  # type: ignore[index]
+    lead = re.search(r"--lead (\S+)", demo)[1]  # type: ignore[index]
+    assert f"/v1/opportunities/{deal}/trend" in demo
+    deals = ds.get("opportunities").set_index("opportunity_id")
+    leads = ds.get("leads").set_index("lead_id")
+    assert deal in deals.index and pd.isna(deals.loc[deal, "closed_at"])
+    assert lead in leads.index and leads.loc[lead, ["converted_at", "disqualified_at"]].isna().all()
