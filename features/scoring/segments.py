@@ -89,6 +89,11 @@ class Segmented:
         scored, _ = _per_model(table, chosen, [self.main, *self.segments], lambda m, t: (m.predict(t), [None] * len(t)))
         return scored
 
+    def segment_values(self, table: pd.DataFrame) -> list[str | None]:
+        """Per row, the segment value whose model scores it (None: the global model)."""
+        models = [self.main, *self.segments]
+        return [_value(models[i]) for i in route(table, list(self.segments))]
+
     def predict_with_factors(
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:

@@ -97,6 +97,9 @@ class DealWhatIf(BaseModel):
     opportunity_id: str
     p_win: float = Field(ge=0, le=1, description="p_win at as_of.")
     stage: str | None = Field(description="The deal's funnel stage at as_of.")
+    segment: str | None = Field(
+        None, description="The segment value whose own model scored this item (null: the global model)."
+    )
     actions: list[ActionOption] = Field(description="The proposed actions, largest change first.")
     skipped: list[SkippedAction] = Field(description="Candidate actions not proposed, with why.")
     warnings: list[str] = Field(description="Unseen categories, unknown attributes, ...")
@@ -105,6 +108,9 @@ class DealWhatIf(BaseModel):
 class LeadWhatIf(BaseModel):
     lead_id: str
     probability: float = Field(ge=0, le=1, description="Conversion probability at as_of.")
+    segment: str | None = Field(
+        None, description="The segment value whose own model scored this item (null: the global model)."
+    )
     actions: list[LeadActionOption] = Field(description="The proposed actions, largest change first.")
     skipped: list[SkippedAction] = Field(description="Candidate actions not proposed, with why.")
     warnings: list[str] = Field(description="Unseen categories, unknown attributes, ...")

@@ -57,6 +57,7 @@ def test_whatif_scores_each_lead_with_its_segments_champion(routed: tuple[Stores
     assert answer.status_code == 200, answer.text
     got = {r["lead_id"]: r for r in answer.json()["results"]}
     assert got[mine]["probability"] == pytest.approx(CONSTANT)
+    assert (got[mine]["segment"], got[other]["segment"]) == (region, None)
     assert got[other]["probability"] != pytest.approx(CONSTANT)
     for action in got[mine]["actions"]:
         assert action["probability_before"] == action["probability_after"] == pytest.approx(CONSTANT)
