@@ -18,7 +18,8 @@ from tests.helpers import Stores as TestStores
 
 BENCHMARKS = ROOT / "benchmarks"
 MAIN_GUARD = 'if __name__ == "__main__":'
-SHARE_STORES = ("scoring", "serve", "trees")  # they take --workdir: their quick runs train and export one store together
+#: They take --workdir: their quick runs train and export one store together.
+SHARE_STORES = ("scoring", "serve", "trees")
 QUICK_RUN_S = 600
 
 
