@@ -1,0 +1,71 @@
+"""``salesml train --engine dask``: features and the final LightGBM on a cluster (the test's LocalCluster, named by
+its address), Optuna on a sample whose size the run records; the registered version tests within noise of the local
+path's on the same data and is scored by the local ``salesml score``; a user's mistake is one line and exit 2."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import UNREACHABLE_SCHEDULER, Stores, assert_one_line_error, salesml
+from training.distributed_training import TUNING_SAMPLE_ROWS
+
+#: How far the Dask path's test ROC AUC may sit from the local path's on the same rows (a different fit: LightGBM
+#: across two workers, the local path's chosen candidate refit on every row).
+AUC_TOLERANCE = 0.03
+
+
+@pytest.mark.slow  # a training run on the cluster, then a local scoring run
+def test_dask_training_registers_a_model_the_local_path_scores(
+    small_crm: Stores, dask_client: Client, tmp_path: Path
+) -> None:
+    stores = small_crm.copy(tmp_path / "stores")
+    trials = str(small_crm.trained["lead_score"].report["tuning"]["trials"])
+    proc = salesml(
+        "train", "--model", "lead_score", "--data", stores.data, "--trials", trials, "--promote",
+        "--engine", "dask", "--scheduler", dask_client.scheduler.address, "--partitions", "4",
+        env=stores.env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"Dask scheduler {dask_client.scheduler.address}" in proc.stderr
+    assert "fitted on the Dask cluster on the" in proc.stdout
+    registered = re.search(r"registered lead_score version (\d+) as champion.*MLflow run (\w+)", proc.stdout)
+    assert registered, proc.stdout
+    version, run_id = registered.groups()
+    uri = stores.env["MLFLOW_TRACKING_URI"]
+    run = MlflowClient(tracking_uri=uri, registry_uri=uri).get_run(run_id)
+    local = small_crm.trained["lead_score"].report
+    train_rows = local["split"]["rows"]["train"]
+    assert run.data.params["engine"] == "dask"
+    assert int(run.data.params["dask_tuning_sample"]) == min(train_rows, TUNING_SAMPLE_ROWS)
+    assert int(run.data.params["dask_train_rows"]) == train_rows
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(local["test"]["metrics"]["roc_auc"], abs=AUC_TOLERANCE)
+
+    out = tmp_path / "scores.csv"
+    scored = salesml("score", "--model", "lead_score", "--data", stores.data, "--out", out, env=stores.env)
+    assert scored.returncode == 0, scored.stderr
+    scores = pd.read_csv(out, dtype={"model_version": str})
+    assert len(scores) > 0
+    assert (scores["model_version"] == version).all()
+    assert scores["probability"].between(0, 1).all() and scores["probability"].nunique() > 10
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "env", "fragment"),
+    [
+        ("lead_score", ("--workers", "2"), {}, "--workers applies only with --engine dask"),
+        ("close_probability", ("--engine", "dask"), {}, "window heads (window_heads_days) are trained"),
+        ("lead_score", ("--engine", "dask"), UNREACHABLE_SCHEDULER, "Dask scheduler tcp://127.0.0.1:9 unreachable"),
+    ],
+)
+def test_train_engine_mistakes_are_one_line(
+    small_crm: Stores, tmp_path: Path, model: str, options: tuple[str, ...], env: dict[str, str], fragment: str
+) -> None:
+    stores = small_crm.copy(tmp_path / "stores")
+    proc = salesml("train", "--model", model, "--data", stores.data, "--trials", "1", *options, env=stores.env | env)
+    assert_one_line_error(proc, fragment)
