@@ -47,6 +47,9 @@ def train_cmd(
     """Tune, calibrate, evaluate beside the baselines, and register a model version (alias challenger)."""
     check_engine(ctx, engine, workers, partitions)
     if engine == "dask":
+        from training.spec import load_spec, require_dask_trainable
+
+        require_dask_trainable(load_spec(model)[0])  # before Dask and LightGBM load: a second or more each
         from features.pit.distributed import DEFAULT_PARTITIONS
         from training.distributed_training import train_on_dask
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import dask
 import dask.dataframe as dd
 import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
+from distributed import Client
 from lightgbm.dask import DaskLGBMClassifier
 
 from features.errors import DataError, NotEnoughData
@@ -30,9 +30,9 @@ from features.scoring.inputs import InputFeature, encode_inputs
 from features.scoring.metrics import binary_metrics
 from training.candidates import grown_rounds
 from training.data import TrainingData, frame_only, labelled_snapshots, split_snapshots
-from training.publish import Fitted, TrainResult, register_run
+from training.publish import Fitted, Prepared, TrainResult, register_run
 from training.registry import use_local_store
-from training.spec import ModelSpec, load_spec
+from training.spec import load_spec, require_dask_trainable
 from training.train import Budget, calibrated_scorer, model_matrices, tune_on_valid
 
 #: Train-split rows Optuna tunes on, drawn stratified by label (the whole split when smaller): about 200 MB of
@@ -70,7 +70,7 @@ def train_on_dask(
             too little data for a model (``--engine local`` registers a prior then), an unreachable scheduler.
     """
     spec, spec_text = load_spec(spec_ref)
-    _check_supported(spec)
+    require_dask_trainable(spec)
     experiment = use_local_store(spec.name)
     tables = Tables.read(data_dir)
     try:
@@ -89,50 +89,51 @@ def train_on_dask(
             segment=data.segment[kept],
         )
         prepared = model_matrices(here.spec, here)
-        features, _, inputs, x, y = prepared
-        train_x, train_y = _train_split(table, inputs, data.spec.label)
+        train_x, train_y = _train_split(client, table, prepared[2], data.spec.label)
         with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}"):
-            tuned = tune_on_valid(here, x, y, budget)
-            rows = int(data.rows("train").sum())
-            rounds = grown_rounds(tuned.best_iteration, len(y["train"]), rows)
-            booster = _fit_on_cluster(client, tuned.params, rounds, train_x, train_y)
-            scorer, losses = calibrated_scorer(here.spec, inputs, booster, x, y)
-            mlflow.log_params({"engine": "dask", "dask_tuning_sample": len(y["train"]), "dask_train_rows": rows})
-            test_p = scorer.probability(x["test"])
-            weighed = {
-                "lightgbm": {
-                    "settings": {"rounds": rounds, "train_rows": rows, "tuning_sample": len(y["train"])},
-                    "calibration": scorer.calibrator.kind,
-                    "test": binary_metrics(y["test"], test_p),
-                    "test_distinct": int(len(np.unique(test_p))),
-                    "calib_log_loss": float(losses.mean()),
-                    "vs_default": 0.0,
-                    "se": 0.0,
-                }
-            }
-            refit = {
-                "rows": rows,
-                "positives": int(data.y[data.rows("train")].sum()),
-                "folds": 0,
-                "calibration": scorer.calibrator.kind,
-                "trained_until": str(data.table.loc[data.rows("train"), "cutoff_time"].max()),
-                "new_levels": {},
-                "engine": "dask",
-                "tuning_sample": len(y["train"]),
-            }
-            oof = scorer.probability(x["calib"])
-            fitted = Fitted(tuned, "lightgbm", scorer, weighed, scorer, oof, refit, PROTOCOL)
+            fitted = _fit(client, data, here, prepared, (train_x, train_y), budget)
             return register_run(here, prepared, spec_text, fitted, promote)
 
 
-def _check_supported(spec: ModelSpec) -> None:
-    if spec.window_heads_days:
-        raise DataError(
-            f"{spec.name}: window heads (window_heads_days) are trained by --engine local only; "
-            "use it, or a copy of the spec with window_heads_days: []"
-        )
-    if spec.segments is not None:
-        raise DataError(f"{spec.name}: segment models (segments) are trained by --engine local only")
+def _fit(
+    client: Client,
+    data: TrainingData,
+    here: TrainingData,
+    prepared: Prepared,
+    train: tuple[dd.DataFrame, dd.Series],
+    budget: Budget,
+) -> Fitted:
+    """Optuna on the sample (``here``'s train rows), the tuned LightGBM on the whole train split (``train``, on the
+    cluster) with its trees grown in proportion, calibrated on calib: what ``register_run`` tests and registers."""
+    _, _, inputs, x, y = prepared
+    sample, rows = len(y["train"]), int(data.rows("train").sum())
+    tuned = tune_on_valid(here, x, y, budget)
+    rounds = grown_rounds(tuned.best_iteration, sample, rows)
+    booster = _fit_on_cluster(client, tuned.params, rounds, *train)
+    scorer, losses = calibrated_scorer(here.spec, inputs, booster, x, y)
+    mlflow.log_params({"engine": "dask", "dask_tuning_sample": sample, "dask_train_rows": rows})
+    test_p = scorer.probability(x["test"])
+    summary = {
+        "settings": {"rounds": rounds, "train_rows": rows, "tuning_sample": sample},
+        "calibration": scorer.calibrator.kind,
+        "test": binary_metrics(y["test"], test_p),
+        "test_distinct": int(len(np.unique(test_p))),
+        "calib_log_loss": float(losses.mean()),
+        "vs_default": 0.0,  # the only candidate
+        "se": 0.0,
+    }
+    served = {
+        "rows": rows,
+        "positives": int(data.y[data.rows("train")].sum()),
+        "folds": 0,
+        "calibration": scorer.calibrator.kind,
+        "trained_until": str(data.table.loc[data.rows("train"), "cutoff_time"].max()),
+        "new_levels": {},
+        "engine": "dask",
+        "tuning_sample": sample,
+    }
+    calib_p = scorer.probability(x["calib"])  # the gate's distinct-values check, as the refit's out-of-fold values
+    return Fitted(tuned, "lightgbm", scorer, {"lightgbm": summary}, scorer, calib_p, served, PROTOCOL)
 
 
 def tuning_rows(data: TrainingData, sample: int) -> np.ndarray:
@@ -150,16 +151,29 @@ def tuning_rows(data: TrainingData, sample: int) -> np.ndarray:
     return kept
 
 
-def _train_split(table: dd.DataFrame, inputs: list[InputFeature], label: str) -> tuple[dd.DataFrame, dd.Series]:
-    """The train split's encoded inputs and labels on the workers, its empty partitions left out (LightGBM's
-    workers each need rows)."""
-    train = table[table[IN_TRAIN]].persist()
-    sizes = dask.compute(*(dask.delayed(len)(part) for part in train.to_delayed()))
-    parts = [part for part, size in zip(train.to_delayed(), sizes, strict=True) if size]
+def _train_split(
+    client: Client, table: dd.DataFrame, inputs: list[InputFeature], label: str
+) -> tuple[dd.DataFrame, dd.Series]:
+    """The train split's encoded inputs and labels on the workers, one part a worker: its partitions dealt round the
+    workers in turn (in address order) and joined where they were dealt. LightGBM's workers each grow their bins
+    from the rows they hold and sample them in their order, so the same deal gives the same model on a cluster of
+    the same size."""
+    parts = client.compute(table[table[IN_TRAIN]].to_delayed())
+    workers = sorted(client.scheduler_info()["workers"])
+    dealt = [(worker, parts[number :: len(workers)]) for number, worker in enumerate(workers) if number < len(parts)]
+    x, y = [], []
+    for worker, held in dealt:
+        joined = client.submit(_joined, held, workers=[worker], allow_other_workers=False)
+        x.append(client.submit(_encoded, joined, inputs, workers=[worker], allow_other_workers=False))
+        y.append(client.submit(_labels, joined, label, workers=[worker], allow_other_workers=False))
+    sizes = client.gather([client.submit(len, part) for part in y])
+    x, y = [p for p, n in zip(x, sizes, strict=True) if n], [p for p, n in zip(y, sizes, strict=True) if n]
     meta = encode_inputs(inputs, table._meta)[0]
-    x = dd.from_delayed([dask.delayed(_encoded)(part, inputs) for part in parts], meta=meta, verify_meta=False)
-    y = dd.from_delayed([dask.delayed(_labels)(part, label) for part in parts], meta=pd.Series([], dtype=int))
-    return x, y
+    return dd.from_delayed(x, meta=meta, verify_meta=False), dd.from_delayed(y, meta=pd.Series([], dtype=int))
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True)
 
 
 def _encoded(part: pd.DataFrame, inputs: list[InputFeature]) -> pd.DataFrame:
@@ -171,7 +185,7 @@ def _labels(part: pd.DataFrame, label: str) -> pd.Series:
 
 
 def _fit_on_cluster(
-    client: object, params: dict[str, object], rounds: int, x: dd.DataFrame, y: dd.Series
+    client: Client, params: dict[str, object], rounds: int, x: dd.DataFrame, y: dd.Series
 ) -> lgb.Booster:
     """LightGBM fitted by the workers on the partitions they hold, as one model here."""
     threads = ("num_threads", "n_jobs")  # lightgbm.dask gives each worker its own threads

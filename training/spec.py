@@ -170,3 +170,21 @@ def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise DataError(f"{path}: {where}: {first['msg']}") from exc
+
+
+def require_dask_trainable(spec: ModelSpec) -> None:
+    """DataError for the parts of a spec only ``--engine local`` trains: window heads and segment models, each
+    fitted on all of its rows in one process."""
+    local_only = [
+        part
+        for part, used in (
+            ("window heads (window_heads_days)", bool(spec.window_heads_days)),
+            ("segment models (segments)", spec.segments is not None),
+        )
+        if used
+    ]
+    if local_only:
+        raise DataError(
+            f"{spec.name}: {' and '.join(local_only)} are trained by --engine local only; use it, or a copy of the "
+            "spec without them"
+        )

@@ -60,7 +60,13 @@ def test_dask_training_registers_a_model_the_local_path_scores(
     [
         ("lead_score", ("--workers", "2"), {}, "--workers applies only with --engine dask"),
         ("close_probability", ("--engine", "dask"), {}, "window heads (window_heads_days) are trained"),
-        ("lead_score", ("--engine", "dask"), UNREACHABLE_SCHEDULER, "Dask scheduler tcp://127.0.0.1:9 unreachable"),
+        pytest.param(
+            "lead_score",
+            ("--engine", "dask"),
+            UNREACHABLE_SCHEDULER,
+            "Dask scheduler tcp://127.0.0.1:9 unreachable",
+            marks=pytest.mark.slow,  # the snapshots are made and Dask loaded before the scheduler is tried
+        ),
     ],
 )
 def test_train_engine_mistakes_are_one_line(
