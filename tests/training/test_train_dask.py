@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import UNREACHABLE_SCHEDULER, Stores, assert_one_line_error, salesml
-from training.distributed_training import TUNING_SAMPLE_ROWS
+from training.distributed_training import TUNING_SAMPLE_ROWS, tuning_rows
 
 #: How far the Dask path's test ROC AUC may sit from the local path's on the same rows (a different fit: LightGBM
 #: across two workers, the local path's chosen candidate refit on every row).
@@ -75,3 +76,17 @@ def test_train_engine_mistakes_are_one_line(
     stores = small_crm.copy(tmp_path / "stores")
     proc = salesml("train", "--model", model, "--data", stores.data, "--trials", "1", *options, env=stores.env | env)
     assert_one_line_error(proc, fragment)
+
+
+def test_the_tuning_sample_keeps_every_evaluation_row_and_each_labels_share_of_train() -> None:
+    rng = np.random.default_rng(3)
+    segment = rng.choice(np.array(["train", "valid", "calib", "test", None], dtype=object), 10_000)
+    y = (rng.random(10_000) < 0.1).astype(int)
+    kept = tuning_rows(segment, y, 1_000, seed=5)
+    train = segment == "train"
+    assert kept[~train & (segment != None)].all() and not kept[segment == None].any()  # noqa: E711
+    assert (kept & train).sum() == pytest.approx(1_000, abs=1)
+    assert y[kept & train].mean() == pytest.approx(y[train].mean(), abs=0.002)
+    assert (tuning_rows(segment, y, 1_000, seed=5) == kept).all()
+    assert (tuning_rows(segment, y, 1_000, seed=6) != kept).any()
+    assert (tuning_rows(segment, y, int(train.sum()), seed=5) == (segment != None)).all()  # noqa: E711
