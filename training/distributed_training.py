@@ -155,9 +155,9 @@ def _train_split(
     client: Client, table: dd.DataFrame, inputs: list[InputFeature], label: str
 ) -> tuple[dd.DataFrame, dd.Series]:
     """The train split's encoded inputs and labels on the workers, one part a worker: its partitions dealt round the
-    workers in turn (in address order) and joined where they were dealt. LightGBM's workers each grow their bins
-    from the rows they hold and sample them in their order, so the same deal gives the same model on a cluster of
-    the same size."""
+    workers in turn (in address order) and joined where they were dealt, so that each worker's rows and their order
+    depend only on the partitions and the cluster's size (LightGBM's workers each grow bins from the rows they
+    hold)."""
     parts = client.compute(table[table[IN_TRAIN]].to_delayed())
     workers = sorted(client.scheduler_info()["workers"])
     dealt = [(worker, parts[number :: len(workers)]) for number, worker in enumerate(workers) if number < len(parts)]
