@@ -149,9 +149,14 @@ class Build(Protocol):
     def __call__(self, ds: Dataset, entity: str, frame: pd.DataFrame, *, progress: bool) -> pd.DataFrame: ...
 
 
+#: The column ``frame_only`` numbers the snapshot rows in: what matches a row of the main table or of a window
+#: label's table to its features built elsewhere.
+SNAPSHOT = "_snapshot"
+
+
 def frame_only(ds: Dataset, entity: str, frame: pd.DataFrame, *, progress: bool) -> pd.DataFrame:
-    """The snapshot rows without features: for a run that builds them on a cluster."""
-    return frame
+    """The snapshot rows without features, numbered (``SNAPSHOT``): for a run that builds them on a cluster."""
+    return frame.assign(**{SNAPSHOT: np.arange(len(frame))})
 
 
 @dataclass

@@ -8,16 +8,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
 
+from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.inputs import InputFeature, encode_inputs
 from features.scoring.metrics import auc_interval, binary_metrics
 from features.scoring.pyfunc import CHALLENGER, CHAMPION
-from features.scoring.scorer import Scorer, training_reference
+from features.scoring.scorer import Head, Scorer, training_reference
 from training.baselines import baseline_probabilities
+from training.calibrate import choose_calibrator
 from training.data import TrainingData, label_horizon_days
 from training.evaluate import evaluate_model, global_factors, test_calibration
 from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
@@ -69,6 +72,22 @@ def window_matrices(
     parts = {name: rows.table[rows.rows(name)] for name in segments}
     x = {name: encode_inputs(inputs, part)[0] for name, part in parts.items()}
     return x, {name: part[f"label_{days}d"].to_numpy(dtype=float) for name, part in parts.items()}
+
+
+def head_matrices(
+    spec: ModelSpec, data: TrainingData, days: int, inputs: list[InputFeature]
+) -> tuple[Matrices, dict[str, np.ndarray]]:
+    """A window head's train, valid and calib rows (its label's own rows) encoded with the main model's inputs;
+    DataError when the data has no such label."""
+    if days not in data.windows:
+        raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no 'label_{days}d' labels")
+    return window_matrices(data, days, inputs, ("train", "valid", "calib"))
+
+
+def calibrated_head(spec: ModelSpec, days: int, booster: lgb.Booster, x: Matrices, y: dict[str, np.ndarray]) -> Head:
+    """A window head's booster with its own calibration, chosen on its calib rows."""
+    calibrator, _ = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
+    return Head(days, booster, calibrator)
 
 
 def _evaluate_windows(scorer: Scorer, data: TrainingData) -> dict[str, Any]:

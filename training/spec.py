@@ -173,18 +173,10 @@ def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:
 
 
 def require_dask_trainable(spec: ModelSpec) -> None:
-    """DataError for the parts of a spec only ``--engine local`` trains: window heads and segment models, each
-    fitted on all of its rows in one process."""
-    local_only = [
-        part
-        for part, used in (
-            ("window heads (window_heads_days)", bool(spec.window_heads_days)),
-            ("segment models (segments)", spec.segments is not None),
-        )
-        if used
-    ]
-    if local_only:
+    """DataError for a spec with segment models, which only ``--engine local`` trains: each is weighed against the
+    global model on all of its segment's rows in one process."""
+    if spec.segments is not None:
         raise DataError(
-            f"{spec.name}: {' and '.join(local_only)} are trained by --engine local only; use it, or a copy of the "
+            f"{spec.name}: segment models (segments) are trained by --engine local only; use it, or a copy of the "
             "spec without them"
         )

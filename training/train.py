@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import read_dataset
-from features.errors import DataError, NotEnoughData
+from features.errors import NotEnoughData
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
 from features.scoring.metrics import binary_metrics
@@ -40,7 +40,7 @@ from training.data import TrainingData, labelled_snapshots, split_snapshots
 from training.encode import model_inputs
 from training.guards import check_eval_splits, require_enough, usable_features
 from training.prior import train_prior
-from training.publish import Fitted, Matrices, Prepared, TrainResult, register_run, window_matrices
+from training.publish import Fitted, Matrices, Prepared, TrainResult, calibrated_head, head_matrices, register_run
 from training.refit import new_levels, refit_scorer
 from training.registry import use_local_store
 from training.segments import Judge, train_segments
@@ -103,12 +103,9 @@ def _window_heads(
     parameters, its own early stopping and calibration."""
     heads = []
     for days in spec.window_heads_days:
-        if days not in data.windows:
-            raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no 'label_{days}d' labels")
-        x, y = window_matrices(data, days, inputs, ("train", "valid", "calib"))
+        x, y = head_matrices(spec, data, days, inputs)
         booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
-        calibrator, _ = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
-        heads.append(Head(days, booster, calibrator))
+        heads.append(calibrated_head(spec, days, booster, x, y))
     return heads
 
 
