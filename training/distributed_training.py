@@ -121,14 +121,14 @@ class Cluster:
     meta: pd.DataFrame
 
 
-def in_train(label: str) -> str:
+def _in_train(label: str) -> str:
     """The frame column that marks the rows in the train split of the fit of ``label``."""
     return f"_train_{label}"
 
 
 def _marked_snapshots(data: TrainingData, kept: np.ndarray, heads_kept: dict[int, np.ndarray]) -> pd.DataFrame:
     """The snapshots some fit needs, each once (a deal's snapshot is a row of the main table and of the window
-    tables): marked ``KEPT`` where this process gets its features, and ``in_train(label)`` where it is in the
+    tables): marked ``KEPT`` where this process gets its features, and ``_in_train(label)`` where it is in the
     train split of the fit of ``label``."""
     fits = [(data.spec.label, data.table, data.segment, kept)] + [
         (f"label_{days}d", rows.table, rows.segment, heads_kept[days]) for days, rows in data.windows.items()
@@ -138,7 +138,7 @@ def _marked_snapshots(data: TrainingData, kept: np.ndarray, heads_kept: dict[int
     marks = {KEPT: np.zeros(len(frame), dtype=bool)}
     for label, table, segment, here in fits:
         marks[KEPT] |= frame[SNAPSHOT].isin(table[SNAPSHOT][here]).to_numpy()
-        marks[in_train(label)] = frame[SNAPSHOT].isin(table[SNAPSHOT][segment == "train"]).to_numpy()
+        marks[_in_train(label)] = frame[SNAPSHOT].isin(table[SNAPSHOT][segment == "train"]).to_numpy()
     return frame.assign(**marks)
 
 
@@ -225,7 +225,7 @@ def _train_split(cluster: Cluster, inputs: list[InputFeature], label: str) -> tu
     dealt = [(worker, parts[number :: len(workers)]) for number, worker in enumerate(workers) if number < len(parts)]
     x, y = [], []
     for worker, held in dealt:
-        joined = client.submit(_joined, held, in_train(label), workers=[worker], allow_other_workers=False)
+        joined = client.submit(_joined, held, _in_train(label), workers=[worker], allow_other_workers=False)
         x.append(client.submit(_encoded, joined, inputs, workers=[worker], allow_other_workers=False))
         y.append(client.submit(_labels, joined, label, workers=[worker], allow_other_workers=False))
     sizes = client.gather([client.submit(len, part) for part in y])
