@@ -59,13 +59,19 @@ class Candidate:
         return model
 
 
+def grown_rounds(rounds: int, validated_rows: int, rows: int) -> int:
+    """Trees for a fit on ``rows`` rows, ``rounds`` having been validated on ``validated_rows``: in proportion (more
+    data supports more trees at the same learning rate), at most ``MAX_ROUND_GROWTH`` times, never fewer."""
+    grown = rounds * min(max(rows / max(validated_rows, 1), 1.0), MAX_ROUND_GROWTH)
+    return max(1, int(round(grown)))
+
+
 def lightgbm_candidate(params: dict[str, Any], rounds: int, train_rows: int) -> Candidate:
     """Tuned LightGBM with ``rounds`` trees validated on ``train_rows`` rows: a refit on n rows grows
     ``rounds * n / train_rows`` trees (capped), as more data supports more trees at the same learning rate."""
 
     def fit(inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray) -> lgb.Booster:
-        grown = rounds * min(max(len(y) / max(train_rows, 1), 1.0), MAX_ROUND_GROWTH)
-        return lgb.train(params, lgb.Dataset(x, y), num_boost_round=max(1, int(round(grown))))
+        return lgb.train(params, lgb.Dataset(x, y), num_boost_round=grown_rounds(rounds, train_rows, len(y)))
 
     return Candidate("lightgbm", fit, {"rounds": rounds, "train_rows": train_rows})
 

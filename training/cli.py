@@ -33,16 +33,41 @@ if TYPE_CHECKING:
 
 @user_errors
 def train_cmd(
+    ctx: typer.Context,
     model: ModelSpec,
     data: DataDir,
     trials: Trials = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Tuning time limit in seconds (default: spec).")] = None,
     promote: Annotated[bool, typer.Option(help="Make this version champion whatever the gate says.")] = False,
+    engine: Engine = "local",
+    workers: Workers = DEFAULT_WORKERS,
+    scheduler: Scheduler = None,
+    partitions: Partitions = None,
 ) -> None:
     """Tune, calibrate, evaluate beside the baselines, and register a model version (alias challenger)."""
-    from training.train import train
+    check_engine(ctx, engine, workers, partitions)
+    if engine == "dask":
+        from training.spec import load_spec, require_dask_trainable
 
-    result = train(model, data, trials=trials, timeout_s=timeout, promote=promote, progress=True)
+        require_dask_trainable(load_spec(model)[0])  # before Dask and LightGBM load: a second or more each
+        from features.pit.distributed import DEFAULT_PARTITIONS
+        from training.distributed_training import train_on_dask
+
+        result = train_on_dask(
+            model,
+            data,
+            workers=workers,
+            scheduler=scheduler,
+            partitions=partitions or DEFAULT_PARTITIONS,
+            say=say_on_stderr(),
+            trials=trials,
+            timeout_s=timeout,
+            promote=promote,
+        )
+    else:
+        from training.train import train
+
+        result = train(model, data, trials=trials, timeout_s=timeout, promote=promote, progress=True)
     print_training(Console(), result)
 
 
@@ -75,10 +100,16 @@ def print_training(console: Console, result: TrainResult) -> None:
     if report["horizon_days"]:
         console.print(f"label horizon: {report['horizon_note']}")
     refit = report["refit"]
-    console.print(
-        f"served: {CANDIDATE_NAMES[report['chosen']]} (chosen on calib), refit on "
-        f"{refit['rows']:,} rows up to {refit['trained_until']}"
-    )
+    if refit.get("engine") == "dask":
+        console.print(
+            f"served: {CANDIDATE_NAMES[report['chosen']]} fitted on the Dask cluster on the {refit['rows']:,} train"
+            f" rows up to {refit['trained_until']} (tuned on a sample of {refit['tuning_sample']:,})"
+        )
+    else:
+        console.print(
+            f"served: {CANDIDATE_NAMES[report['chosen']]} (chosen on calib), refit on "
+            f"{refit['rows']:,} rows up to {refit['trained_until']}"
+        )
     for blocker in report["gate"]["blockers"]:
         console.print(f"[yellow]held back:[/yellow] {blocker}")
     flags = [f["feature"] for f in report["leakage_flags"] if not f["allowed"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,22 @@ def snapshot_frame(spec: ModelSpec, ds: Dataset) -> pd.DataFrame:
     return frame
 
 
+class Build(Protocol):
+    """How snapshot rows get their features: ``build_features``'s signature."""
+
+    def __call__(self, ds: Dataset, entity: str, frame: pd.DataFrame, *, progress: bool) -> pd.DataFrame: ...
+
+
+#: The column ``frame_only`` numbers the snapshot rows in: what matches a row of the main table or of a window
+#: label's table to its features built elsewhere.
+SNAPSHOT = "_snapshot"
+
+
+def frame_only(ds: Dataset, entity: str, frame: pd.DataFrame, *, progress: bool) -> pd.DataFrame:
+    """The snapshot rows without features, numbered (``SNAPSHOT``): for a run that builds them on a cluster."""
+    return frame.assign(**{SNAPSHOT: np.arange(len(frame))})
+
+
 @dataclass
 class Labelled:
     """The spec's snapshots with point-in-time features (``rows``, ``built``: those with any label known, every
@@ -163,8 +180,9 @@ class Labelled:
         return select_candidates(feature_catalog(self.dataset.manifest, self.spec.entity), self.spec)
 
 
-def labelled_snapshots(spec: ModelSpec, ds: Dataset, progress: bool = False) -> Labelled:
-    """The spec's snapshots of ``ds``, their features (the serving code) and their settled labels."""
+def labelled_snapshots(spec: ModelSpec, ds: Dataset, progress: bool = False, build: Build = build_features) -> Labelled:
+    """The spec's snapshots of ``ds``, their features (the serving code; ``build``: ``frame_only`` leaves them to
+    be built elsewhere) and their settled labels."""
     spec, horizon_note = resolve_horizon(spec, ds)
     frame = snapshot_frame(spec, ds)
     main = frame[spec.label].notna().to_numpy(dtype=bool)
@@ -172,7 +190,7 @@ def labelled_snapshots(spec: ModelSpec, ds: Dataset, progress: bool = False) -> 
     with_window = ds.manifest.has_event_times and window_labels
     any_known = main | (frame[list(window_labels.values())].notna().any(axis=1).to_numpy() if with_window else False)
     rows = (frame[any_known] if any_known.any() else frame).reset_index(drop=True)
-    built = build_features(ds, spec.entity, rows, progress=progress)
+    built = build(ds, spec.entity, rows, progress=progress)
     main = rows[spec.label].notna().to_numpy(dtype=bool)
     table = built[main].reset_index(drop=True)
     y = table[spec.label].astype(int).to_numpy()

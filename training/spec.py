@@ -170,3 +170,13 @@ def load_spec(spec: str | Path) -> tuple[ModelSpec, str]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise DataError(f"{path}: {where}: {first['msg']}") from exc
+
+
+def require_dask_trainable(spec: ModelSpec) -> None:
+    """DataError for a spec with segment models, which only ``--engine local`` trains: each is weighed against the
+    global model on all of its segment's rows in one process."""
+    if spec.segments is not None:
+        raise DataError(
+            f"{spec.name}: segment models (segments) are trained by --engine local only; use it, or a copy of the "
+            "spec without them"
+        )

@@ -58,6 +58,14 @@ def _candidate_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _served_fit(refit: dict[str, Any]) -> str:
+    """What the served model was fitted on: every row (the local path's refit) or the train split on Dask."""
+    rows = f"{refit['rows']:,} rows ({refit['positives']:,} positives) up to {refit['trained_until']}"
+    if refit.get("engine") == "dask":
+        return f"fitted on the Dask cluster on the {rows} of train, tuned on a sample of {refit['tuning_sample']:,}"
+    return f"refit on {rows}, calibrated across {refit['folds']} folds ({refit['calibration']})"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     split, grades = report["split"], report["test"]["grades"]
     lines = [
@@ -70,10 +78,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- data window: {report['data_window'][0]} .. {report['data_window'][1]}",
         f"- data hash: `{report['data_hash'][:16]}`",
         f"- split: {split['kind']} ({split['note']}); rows {split['rows']}; positives {split['positives']}",
-        f"- served: {CANDIDATE_NAMES[report['chosen']]}, calibration {report['calibration']['chosen']}; refit on "
-        f"{report['refit']['rows']:,} rows ({report['refit']['positives']:,} positives) up to "
-        f"{report['refit']['trained_until']}, calibrated across {report['refit']['folds']} folds "
-        f"({report['refit']['calibration']})",
+        f"- served: {CANDIDATE_NAMES[report['chosen']]}, calibration {report['calibration']['chosen']}; "
+        + _served_fit(report["refit"]),
         "- gate: "
         + ("passed" if not report["gate"]["blockers"] else "; ".join(report["gate"]["blockers"]))
         + (" (promoted anyway: --promote)" if report["gate"]["forced"] else ""),

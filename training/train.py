@@ -12,7 +12,7 @@ against the current champion (or ``promote``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,11 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import read_dataset
-from features.errors import DataError, NotEnoughData
-from features.pit.catalog import Feature
+from features.errors import NotEnoughData
 from features.scoring.blend import Model
 from features.scoring.inputs import InputFeature, encode_inputs
-from features.scoring.metrics import auc_interval, binary_metrics
-from features.scoring.pyfunc import CHALLENGER, CHAMPION
-from features.scoring.scorer import Head, Scorer, reference_quantiles, training_reference
-from training.baselines import baseline_probabilities
+from features.scoring.metrics import binary_metrics
+from features.scoring.scorer import Head, Scorer, reference_quantiles
 from training.calibrate import choose_calibrator
 from training.candidates import (
     Candidate,
@@ -39,39 +36,21 @@ from training.candidates import (
     logistic_candidate,
     naive_bayes_candidate,
 )
-from training.data import TrainingData, label_horizon_days, labelled_snapshots, split_snapshots
+from training.data import TrainingData, labelled_snapshots, split_snapshots
 from training.encode import model_inputs
-from training.evaluate import evaluate_model, global_factors, test_calibration
-from training.gate import baseline_floor, champion_comparison, gate_blockers, promotion_reason
-from training.guards import LeakageFlag, check_eval_splits, require_enough, usable_features
-from training.metrics import skill_verdict
+from training.guards import check_eval_splits, require_enough, usable_features
 from training.prior import train_prior
+from training.publish import Fitted, Matrices, Prepared, TrainResult, calibrated_head, head_matrices, register_run
 from training.refit import new_levels, refit_scorer
-from training.registry import TRAIN, log_scorer, set_alias, set_data_window, set_gate_note, use_local_store
-from training.run_log import log_artifacts, log_figures
+from training.registry import use_local_store
 from training.segments import Judge, train_segments
 from training.spec import ModelSpec, load_spec
-from training.split import SPLIT_NOTES
-from training.tune import fit_booster, tune
-
-
-@dataclass
-class TrainResult:
-    spec: ModelSpec
-    version: str
-    run_id: str
-    promoted: bool
-    report: dict[str, Any]
-    test_rows: pd.DataFrame  # entity_id, cutoff_time, label and the calibrated probability of every test row
-    scorer: Scorer
-
-
-Matrices = dict[str, pd.DataFrame]
+from training.tune import TuningResult, fit_booster, tune
 
 
 def model_matrices(
     spec: ModelSpec, data: TrainingData, evaluated: tuple[str, ...] = ("valid", "calib", "test")
-) -> tuple[list[Feature], list[LeakageFlag], list[InputFeature], Matrices, dict[str, np.ndarray]]:
+) -> Prepared:
     """Guards (minimum data, the ``evaluated`` splits, leakage), then the encoded inputs and labels of every
     segment."""
     require_enough(data.y[data.rows("train")], spec, "train")
@@ -124,34 +103,10 @@ def _window_heads(
     parameters, its own early stopping and calibration."""
     heads = []
     for days in spec.window_heads_days:
-        if days not in data.windows:
-            raise DataError(f"{spec.name}: window_heads_days has {days}, but the data has no 'label_{days}d' labels")
-        x, y = _window_matrices(data, days, inputs, ("train", "valid", "calib"))
+        x, y = head_matrices(spec, data, days, inputs)
         booster = fit_booster(params, lgb.Dataset(x["train"], y["train"]), lgb.Dataset(x["valid"], y["valid"]))
-        calibrator, _ = choose_calibrator(booster.predict(x["calib"], raw_score=True), y["calib"], spec.split.seed)
-        heads.append(Head(days, booster, calibrator))
+        heads.append(calibrated_head(spec, days, booster, x, y))
     return heads
-
-
-def _window_matrices(
-    data: TrainingData, days: int, inputs: list[InputFeature], segments: tuple[str, ...]
-) -> tuple[Matrices, dict[str, np.ndarray]]:
-    rows = data.windows[days]
-    parts = {name: rows.table[rows.rows(name)] for name in segments}
-    x = {name: encode_inputs(inputs, part)[0] for name, part in parts.items()}
-    return x, {name: part[f"label_{days}d"].to_numpy(dtype=float) for name, part in parts.items()}
-
-
-def _evaluate_windows(scorer: Scorer, data: TrainingData) -> dict[str, Any]:
-    """Each window head on its own test rows, after the consistency caps (against the main probability)."""
-    out = {}
-    for head in scorer.heads:
-        x, y = _window_matrices(data, head.days, scorer.inputs, ("test",))
-        if not len(y["test"]):
-            continue
-        probability = scorer.windows(x["test"], scorer.probability(x["test"]))[head.days]
-        out[f"{head.days}d"] = binary_metrics(y["test"].astype(int), probability)
-    return out
 
 
 def _weigh(
@@ -281,9 +236,25 @@ class Budget:
     progress: bool
 
 
+def tune_on_valid(data: TrainingData, x: Matrices, y: dict[str, np.ndarray], budget: Budget) -> TuningResult:
+    """Optuna over LightGBM fitted on the train rows ``x`` holds and stopped early on valid, in the study of
+    ``data``'s spec and rows."""
+    return tune(
+        x["train"],
+        y["train"],
+        x["valid"],
+        y["valid"],
+        study_name=f"{data.spec.name}-{data.data_hash[:12]}",
+        trials=budget.trials,
+        timeout_s=budget.timeout_s,
+        seed=data.spec.tuning.seed,
+        progress=budget.progress,
+    )
+
+
 def fit_and_register(
     data: TrainingData,
-    matrices: tuple[list[Feature], list[LeakageFlag], list[InputFeature], Matrices, dict[str, np.ndarray]],
+    matrices: Prepared,
     spec_text: str,
     experiment: str,
     budget: Budget,
@@ -295,104 +266,21 @@ def fit_and_register(
     ``data.spec.name``; ``judge`` adds blockers to its gate, ``segment`` (by, column, value) marks a segment's model
     in its metadata, which the service routes by."""
     spec, table = data.spec, data.table
-    features, flags, inputs, x, y = matrices
-    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}") as run:
-        tuned = tune(
-            x["train"],
-            y["train"],
-            x["valid"],
-            y["valid"],
-            study_name=f"{spec.name}-{data.data_hash[:12]}",
-            trials=budget.trials,
-            timeout_s=budget.timeout_s,
-            seed=spec.tuning.seed,
-            progress=budget.progress,
-        )
+    features, _, inputs, x, y = matrices
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{spec.name}"):
+        tuned = tune_on_valid(data, x, y, budget)
         chosen, scorer, weighed = _weigh(spec, data, inputs, x, y, tuned)
         scorer.heads = _window_heads(spec, data, inputs, tuned.params)
-        evaluation = evaluate_model(scorer, x["test"], y["test"])
-        evaluation["windows"] = _evaluate_windows(scorer, data)
-        auc = evaluation["metrics"]["roc_auc"]
-        test_ids = table.loc[data.rows("test"), "entity_id"].to_numpy()
-        interval = auc_interval(y["test"], evaluation["probability"], test_ids)
-        evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
-        evaluation["calibration"] = test_calibration(spec, evaluation, y, test_ids)
-        horizon = label_horizon_days(spec)
         served, oof = refit_scorer(
             spec, scorer, features, table, data.y, chosen, _refit_heads(spec, data, scorer, tuned.params)
         )
-        trained_until = str(table["cutoff_time"].max())
-        served.metadata = scorer.metadata = {
-            "data_window": [str(table["cutoff_time"].min()), trained_until],
-            "trained_until": trained_until,
-            "metrics": evaluation["metrics"],
-            "data_hash": data.data_hash,
-            "label": spec.label,
-            "horizon_days": horizon,
-            "horizon_note": data.horizon_note,
-            "model_kind": chosen.name,
-            "monitoring": spec.monitoring.model_dump(),
-            **({"segment": segment} if segment is not None else {}),
+        refit = {
+            "rows": int(len(table)),
+            "positives": int(data.y.sum()),
+            "folds": spec.split.refit_folds,
+            "calibration": served.calibrator.kind,
+            "trained_until": str(table["cutoff_time"].max()),
+            "new_levels": new_levels(scorer, served),
         }
-        served.training_reference = training_reference(table, served, spec.split.seed)
-        x_cols = [f.name for f in features]
-        baselines = baseline_probabilities(data, features, x_cols)
-        floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids)
-        factors = global_factors(scorer, x["test"])
-        comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
-        distinct = weighed[chosen.name]["test_distinct"]
-        blockers = gate_blockers(evaluation, comparison, floor, spec, min(distinct, len(np.unique(oof))))
-        judged, added = judge(evaluation["probability"]) if judge is not None else ({}, [])
-        blockers += added
-        promoted = promote or not blockers
-        report = {
-            "model": spec.name,
-            "entity": spec.entity,
-            "label": spec.label,
-            "horizon_days": horizon,
-            "horizon_note": data.horizon_note,
-            "protocol": PROTOCOL,
-            "split": {
-                "kind": data.split_kind,
-                "note": SPLIT_NOTES[data.split_kind],
-                "segment_starts": data.segment_starts,
-                "rows": {name: int(len(v)) for name, v in y.items()},
-                "positives": {name: int(v.sum()) for name, v in y.items()},
-            },
-            "data_window": scorer.metadata["data_window"],
-            "data_hash": data.data_hash,
-            "features_used": x_cols,
-            "leakage_flags": [asdict(f) for f in flags],
-            "tuning": asdict(tuned),
-            "candidates": weighed,
-            "chosen": chosen.name,
-            "selection": spec.selection.model_dump(),
-            "calibration": {"chosen": scorer.calibrator.kind, "chosen_on": "calib"},
-            "test": {k: v for k, v in evaluation.items() if k != "probability"},
-            "refit": {
-                "rows": int(len(table)),
-                "positives": int(data.y.sum()),
-                "folds": spec.split.refit_folds,
-                "calibration": served.calibrator.kind,
-                "trained_until": trained_until,
-                "new_levels": new_levels(scorer, served),
-            },
-            "baselines": {name: binary_metrics(y["test"], p) for name, p in baselines.items()},
-            "global_factors": factors[:20],
-            "champion": comparison,
-            **({"versus_global": judged} if judge is not None else {}),
-            "gate": {"promoted": promoted, "blockers": blockers, "forced": promote and bool(blockers), "floor": floor},
-        }
-        log_figures(report)
-        log_artifacts(report, spec_text, scorer, x["test"], y["test"], evaluation["probability"])
-        version = log_scorer(served, table.loc[data.rows("test"), x_cols].head(5).reset_index(drop=True))
-        set_alias(spec.name, CHALLENGER, version, "newly trained", TRAIN)
-        set_gate_note(spec.name, version, "; ".join(blockers))
-        set_data_window(spec.name, version, scorer.metadata["data_window"])
-        if promoted:
-            set_alias(spec.name, CHAMPION, version, promotion_reason(blockers), TRAIN)
-        report["version"], report["promoted"] = version, promoted
-        mlflow.set_tags({"model_version": version, "promoted": str(promoted)})
-        test_rows = table.loc[data.rows("test"), ["entity_id", "cutoff_time"]].reset_index(drop=True)
-        test_rows["label"], test_rows["probability"] = y["test"], evaluation["probability"]
-        return TrainResult(spec, version, run.info.run_id, promoted, report, test_rows, served)
+        fitted = Fitted(tuned, chosen.name, scorer, weighed, served, oof, refit, PROTOCOL)
+        return register_run(data, matrices, spec_text, fitted, promote, judge, segment)
