@@ -218,12 +218,13 @@ def dataset(size: Size, seed: int = 0) -> tuple[Dataset, pd.DataFrame]:
 
 def write_export(size: Size, seed: int, data: Path, frame: Path, part_rows: int) -> None:
     """The dataset of ``dataset(size, seed)`` as a partitioned export in ``data`` and its frame as a partitioned
-    table in ``frame``, tables cut into parts of at most ``part_rows`` rows; the activities and the frame are made a
-    part at a time, so this process never holds them whole."""
+    table in ``frame``: the activities and the frame in parts of at most ``part_rows`` rows, made a part at a time so
+    this process never holds them whole; the small tables one part each, as a distributed build's driver reads them
+    whole and each of their parts costs its workers an array the size of the frame's cutoffs (everyone's counts)."""
     export = Export.plan(size, seed)
     output_dir(data)
     for name, table in export.ds.tables.items():
-        write_parts(table, data / name, -(-len(table) // part_rows))
+        write_parts(table, data / name, 1)
         export.ds.manifest.counts[name] = len(table)
     for directory, parts in ((data / "activities", export.activities(part_rows)), (frame, export.frames(part_rows))):
         output_dir(directory)

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,11 +60,14 @@ SAMPLE_S = 0.5
 
 @dataclass
 class Peaks:
-    """The most resident memory each sampled process held, and the most bytes the workers held on disk at once."""
+    """The most resident memory each sampled process held (and all of them at once), the most bytes the workers
+    held on disk at once, and the processes that died on the way (a worker over its memory limit, killed by its
+    nanny and replaced by one not sampled)."""
 
     rss: dict[int, int] = field(default_factory=dict)
     together: int = 0
     spilled: int = 0
+    died: set[int] = field(default_factory=set)
 
 
 @contextmanager
@@ -74,11 +77,17 @@ def sampled(pids: list[int], client: Client | None = None) -> Iterator[Peaks]:
     processes = [psutil.Process(pid) for pid in pids]
 
     def sample() -> None:
-        now = {process.pid: process.memory_info().rss for process in processes}
-        peaks.rss = {pid: max(peaks.rss[pid], rss) for pid, rss in now.items()}
+        now = {}
+        for process in processes:
+            try:
+                now[process.pid] = process.memory_info().rss
+            except psutil.NoSuchProcess:
+                peaks.died.add(process.pid)
+        peaks.rss = {pid: max(peaks.rss[pid], now.get(pid, 0)) for pid in peaks.rss}
         peaks.together = max(peaks.together, sum(now.values()))
         if client is not None:
-            peaks.spilled = max(peaks.spilled, sum(client.run(_spilled_bytes).values()))
+            with suppress(OSError):  # a worker went away while asked (CommClosedError); the next sample asks again
+                peaks.spilled = max(peaks.spilled, sum(client.run(_spilled_bytes).values()))
 
     def keep_sampling() -> None:
         while not done.wait(SAMPLE_S):
@@ -114,6 +123,7 @@ class Run:
     driver_gib: float
     together_gib: float
     spilled_gib: float
+    workers_died: int
     local_s: float | None
     local_gib: float | None
     equal: bool | None
@@ -165,6 +175,7 @@ def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -
         dask_peaks.rss[me] / GIB,
         dask_peaks.together / GIB,
         dask_peaks.spilled / GIB,
+        len(dask_peaks.died),
         local_s,
         local_gib,
         equal,
@@ -198,6 +209,7 @@ def report(runs: list[Run], command: str, workers: int, memory_limit: str) -> st
             ),
             (f"{run.size}: most RSS at once, driver and workers", f"{run.together_gib:.2f} GiB"),
             (f"{run.size}: most spilled to disk at once (all workers)", f"{run.spilled_gib:.2f} GiB"),
+            (f"{run.size}: workers that died (over their memory limit) and were replaced", run.workers_died),
             (f"{run.size}: local `build_features`", local),
             (f"{run.size}: same table", {True: "yes", False: "**NO**", None: "not checked"}[run.equal]),
         ]
