@@ -1,7 +1,7 @@
 """Feature-building benchmark: ``build_features`` for 1M lead cutoffs over 10M activities, time and peak memory.
 
-Run: ``.venv/bin/python -m benchmarks.features [--quick] [--repeats N]``. Generates a random canonical dataset
-(vectorised, seeded), builds every lead feature, and times a DuckDB reference (ASOF JOINs over running counts)
+Run: ``.venv/bin/python -m benchmarks.features [--quick] [--repeats N]``. Generates the random canonical dataset of
+``benchmarks.export`` (seeded), builds every lead feature, and times a DuckDB reference (ASOF JOINs over running counts)
 of the activity window counts on the same data, and the same counts from ``pit.Timeline`` alone, checking that
 all three agree. Prints a markdown section and, at full size, writes its section of BENCHMARKS.md.
 Targets: ``build_features`` at most 2.0x the DuckDB reference timed in the same run (a ratio holds on a loaded or
@@ -16,117 +16,21 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks.export import Size, dataset
 from benchmarks.report import figure_table, machine, peak_rss_gib, write_section
-from features.crm.dataset import STRING_DTYPE, Dataset, Manifest, conform, time_ns
-from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES
+from features.crm.dataset import Dataset, time_ns
 from features.pit.build import build_features
 from features.pit.timeline import DAY_NS, Timeline, lookup
 
 TARGET_RATIO, TARGET_GIB, CORES = 2.0, 4.0, 2
-START = pd.Timestamp("2024-01-01", tz="UTC").value // 10**9  # all times in whole seconds (DuckDB keeps µs)
-DAY_S = 86_400
-NOTES = ("客户预算审批中", "已沟通", "客户在比价", "Customer also evaluating Nordtek", "讨论上线周期", "Sent quote")
 WINDOWS = {"total": None, "1d": 1, "7d": 7, "30d": 30}
-
-
-@dataclass(frozen=True)
-class Size:
-    activities: int
-    cutoffs: int
-    leads: int
-    deals: int
-    reps: int = 300
-    accounts: int = 20_000
-
-
 SIZES = {"full": Size(10_000_000, 1_000_000, 250_000, 60_000), "quick": Size(200_000, 20_000, 5_000, 1_200, 30, 500)}
-
-
-def _ids(prefix: str, codes: np.ndarray, n: int) -> pd.Series:
-    """Id strings for codes (-1: missing), built in Arrow so 10M of them take a second, not a minute."""
-    vocab = pa.array([f"{prefix}{i}" for i in range(n)], type=pa.large_string())
-    return pd.Series(pd.array(vocab.take(pa.array(codes, mask=codes < 0)), dtype=STRING_DTYPE))
-
-
-def _pick(rng: np.random.Generator, values: tuple[str, ...], n: int, missing: float = 0.0) -> pd.Series:
-    codes = np.where(rng.random(n) < missing, -1, rng.integers(0, len(values), n))
-    vocab = pa.array(values, type=pa.large_string())
-    return pd.Series(pd.array(vocab.take(pa.array(codes, mask=codes < 0)), dtype=STRING_DTYPE))
-
-
-def _times(seconds: np.ndarray) -> pd.Series:
-    """Whole UTC seconds (NaN: missing) as canonical times."""
-    ns = np.where(np.isnan(seconds), np.iinfo(np.int64).min, np.nan_to_num(seconds).astype(np.int64) * 10**9)
-    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
-
-
-def dataset(size: Size, seed: int = 0) -> tuple[Dataset, pd.DataFrame]:
-    """A random canonical dataset (two years of leads, deals and activities) and a frame of lead cutoffs."""
-    rng = np.random.default_rng(seed)
-    span = 730 * DAY_S
-    lead_created = START + rng.integers(0, span, size.leads).astype(float)
-    deal_created = START + rng.integers(0, span, size.deals).astype(float)
-    converted = np.where(rng.random(size.leads) < 0.1, lead_created + rng.exponential(20 * DAY_S, size.leads), np.nan)
-    closed = np.where(rng.random(size.deals) < 0.7, deal_created + rng.exponential(40 * DAY_S, size.deals), np.nan)
-    lead_of = rng.integers(0, size.leads, size.activities)
-    occurred = np.round(lead_created[lead_of] + rng.exponential(10 * DAY_S, size.activities))
-    lag = np.where(rng.random(size.activities) < 0.3, np.round(rng.exponential(2 * DAY_S, size.activities)), np.nan)
-    tables = {
-        "reps": {"rep_id": _ids("R", np.arange(size.reps), size.reps), "team": _pick(rng, ("east", "west"), size.reps)},
-        "accounts": {
-            "account_id": _ids("C", np.arange(size.accounts), size.accounts),
-            "industry": _pick(rng, ("saas", "medical", "manufacturing"), size.accounts),
-            "employees": np.round(rng.lognormal(5, 1.5, size.accounts)),
-        },
-        "leads": {
-            "lead_id": _ids("L", np.arange(size.leads), size.leads),
-            "created_at": _times(lead_created),
-            "source": _pick(rng, ("web", "referral", "cold_call", "event"), size.leads),
-            "owner_rep_id": _ids("R", rng.integers(0, size.reps, size.leads), size.reps),
-            "account_id": _ids("C", rng.integers(-size.accounts, size.accounts, size.leads), size.accounts),
-            "converted_at": _times(np.round(converted)),
-        },
-        "opportunities": {
-            "opportunity_id": _ids("O", np.arange(size.deals), size.deals),
-            "owner_rep_id": _ids("R", rng.integers(0, size.reps, size.deals), size.reps),
-            "account_id": _ids("C", rng.integers(0, size.accounts, size.deals), size.accounts),
-            "amount": np.round(rng.lognormal(11, 1, size.deals)),
-            "created_at": _times(deal_created),
-            "closed_at": _times(np.round(closed)),
-            "outcome": pd.Series(
-                np.where(np.isnan(closed), None, np.where(rng.random(size.deals) < 0.4, "won", "lost"))
-            ),
-        },
-        "activities": {
-            "activity_id": _ids("A", np.arange(size.activities), size.activities),
-            "entity_type": _pick(rng, ("lead",), size.activities),
-            "entity_id": _ids("L", lead_of, size.leads),
-            "occurred_at": _times(occurred),
-            "recorded_at": _times(occurred + lag),
-            "type": _pick(rng, ACTIVITY_TYPES, size.activities),
-            "direction": _pick(rng, ("inbound", "outbound"), size.activities, missing=0.1),
-            "duration_s": np.where(
-                rng.random(size.activities) < 0.5, np.round(rng.exponential(300, size.activities)), np.nan
-            ),
-            "contact_role": _pick(rng, CONTACT_ROLES, size.activities, missing=0.7),
-            "note": _pick(rng, NOTES, size.activities, missing=0.9),
-        },
-    }
-    manifest = Manifest(source="benchmark", exported_at=pd.Timestamp(START + span, unit="s", tz="UTC"))
-    ds = Dataset(manifest, {name: conform(name, pd.DataFrame(columns)) for name, columns in tables.items()})
-    row = rng.integers(0, size.leads, size.cutoffs)
-    cutoffs = np.round(lead_created[row] + rng.uniform(0, 60 * DAY_S, size.cutoffs))
-    frame = pd.DataFrame(
-        {"entity_id": ds.tables["leads"]["lead_id"].take(row).to_numpy(), "cutoff_time": _times(cutoffs)}
-    )
-    return ds, frame
 
 
 REFERENCE_SQL = """

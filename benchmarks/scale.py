@@ -1,14 +1,14 @@
-"""Scale curve: lead features for 1 M and 10 M activities (cutoffs 10% of that) on Dask and on the local path.
+"""Scale curve: lead features for 1 M, 10 M and 100 M activities (cutoffs 10% of that) on Dask and locally.
 
 Run: ``.venv/bin/python -m benchmarks.scale [--quick] [--sizes 1M,10M,100M] [--workers 2] [--memory-limit 4GiB]``.
-For each size, generates the random canonical dataset of ``benchmarks.features`` (seeded), writes it as a
-partitioned export, and builds every lead feature twice: ``features.pit.distributed`` through a LocalCluster of
-``--workers`` single-threaded processes, each held to ``--memory-limit`` (Dask spills to disk above it), its parts
-written to disk as ``salesml features build --engine dask`` does; and ``build_features`` in this process, where it
-fits. Reports wall time, peak memory of each worker and of this process, the most bytes spilled to disk at once,
-the cost of each 10x more data, and that both paths give the same table. Prints a markdown section and, at full
-size, writes its section of BENCHMARKS.md. 100 M activities only with ``--sizes``.
-"""
+For each size, writes the random canonical export of ``benchmarks.export`` (seeded) and its frame of cutoffs to
+disk a part at a time, and builds every lead feature twice: ``features.pit.distributed`` through a LocalCluster of
+``--workers`` single-threaded processes, each held to ``--memory-limit`` (Dask spills to disk above it), reading
+the parts from disk and writing its own as ``salesml features build --engine dask`` does; and ``build_features``
+in this process on the export read whole, up to ``--local-up-to``. Reports the export's time and peak memory,
+wall time, peak memory of each worker and of this process (and of all together), the most bytes spilled to disk
+at once, the cost of each 10x more data, and that both paths give the same table. Prints a markdown section and,
+without ``--quick``, writes its section of BENCHMARKS.md. 100 M activities only with ``--sizes``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import gc
 import logging
+import math
 import os
 import shutil
 import sys
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,9 @@ import pandas as pd
 import psutil
 from distributed import Client, LocalCluster
 
-from benchmarks.features import Size, dataset
+from benchmarks.export import Size, write_export
 from benchmarks.report import figure_table, machine, write_section
-from features.crm.dataset import read_table, write_dataset
+from features.crm.dataset import read_dataset, read_table
 from features.pit.build import build_features
 from features.pit.cluster import LOOPBACK, write_parts
 from features.pit.distributed import Tables, distributed_features
@@ -49,16 +50,24 @@ SIZES = {
     "100M": Size(100_000_000, 10_000_000, 2_500_000, 600_000, 300, 200_000),
 }
 DEFAULT_SIZES = ("1M", "10M")
+#: Most the Dask time may grow per 10x more activities.
+TARGET_GROWTH = 11.0
+#: Activities per part of the export and per partition of the Dask build.
+PART_ROWS = 250_000
 #: Seconds between two samples of the processes' memory and the workers' spilled bytes.
 SAMPLE_S = 0.5
 
 
 @dataclass
 class Peaks:
-    """The most resident memory each sampled process held, and the most bytes the workers held on disk at once."""
+    """The most resident memory each sampled process held (and all of them at once), the most bytes the workers
+    held on disk at once, and the processes that died on the way (a worker over its memory limit, killed by its
+    nanny and replaced by one not sampled)."""
 
     rss: dict[int, int] = field(default_factory=dict)
+    together: int = 0
     spilled: int = 0
+    died: set[int] = field(default_factory=set)
 
 
 @contextmanager
@@ -68,10 +77,17 @@ def sampled(pids: list[int], client: Client | None = None) -> Iterator[Peaks]:
     processes = [psutil.Process(pid) for pid in pids]
 
     def sample() -> None:
+        now = {}
         for process in processes:
-            peaks.rss[process.pid] = max(peaks.rss[process.pid], process.memory_info().rss)
+            try:
+                now[process.pid] = process.memory_info().rss
+            except psutil.NoSuchProcess:
+                peaks.died.add(process.pid)
+        peaks.rss = {pid: max(peaks.rss[pid], now.get(pid, 0)) for pid in peaks.rss}
+        peaks.together = max(peaks.together, sum(now.values()))
         if client is not None:
-            peaks.spilled = max(peaks.spilled, sum(client.run(_spilled_bytes).values()))
+            with suppress(OSError):  # a worker went away while asked (CommClosedError); the next sample asks again
+                peaks.spilled = max(peaks.spilled, sum(client.run(_spilled_bytes).values()))
 
     def keep_sampling() -> None:
         while not done.wait(SAMPLE_S):
@@ -100,32 +116,43 @@ class Run:
     activities: int
     rows: int
     partitions: int
+    export_s: float
+    export_gib: float
     dask_s: float
     worker_gib: list[float]
     driver_gib: float
+    together_gib: float
     spilled_gib: float
+    workers_died: int
     local_s: float | None
     local_gib: float | None
     equal: bool | None
 
 
 def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -> Run:
-    """One size through Dask, then (``local``) through ``build_features``, both checked equal."""
+    """One size: its export written part by part, its features through Dask from the parts on disk, then
+    (``local``) through ``build_features`` on the export read whole, both checked equal."""
     size = SIZES[name]
-    ds, frame = dataset(size, seed)
-    data, out = workdir / f"data-{name}", workdir / f"features-{name}"
-    partitions = max(4, size.activities // 250_000)  # parts of about 250,000 activities
-    write_dataset(ds, data, partitions)
+    data, frame_parts, out = workdir / f"data-{name}", workdir / f"frame-{name}", workdir / f"features-{name}"
+    partitions = max(4, size.activities // PART_ROWS)
     me = os.getpid()
     workers = sorted(client.run(os.getpid).values())
+    began = time.perf_counter()
+    with sampled([me]) as export_peaks:
+        write_export(size, seed, data, frame_parts, -(-size.activities // partitions))
+    export_s = time.perf_counter() - began
     gc.collect()
     began = time.perf_counter()
     with sampled([me, *workers], client) as dask_peaks:
+        frame = read_table(frame_parts)
         table = distributed_features(Tables.read(data), "lead", frame, partitions)
         write_parts(client, table.to_delayed(), out, progress=False)
+        rows = len(frame)
+        del table, frame
     dask_s = time.perf_counter() - began
     local_s = local_gib = equal = None
     if local:
+        ds, frame = read_dataset(data), read_table(frame_parts)
         before = psutil.Process(me).memory_info().rss
         began = time.perf_counter()
         with sampled([me]) as local_peaks:
@@ -133,18 +160,22 @@ def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -
         local_s, local_gib = time.perf_counter() - began, (local_peaks.rss[me] - before) / GIB
         with dask.config.set({"dataframe.convert-string": False}):
             equal = read_table(out).equals(built.reset_index(drop=True))
-        del built
-    shutil.rmtree(data)
-    shutil.rmtree(out)
+        del built, ds, frame
+    for directory in (data, frame_parts, out):
+        shutil.rmtree(directory)
     return Run(
         name,
         size.activities,
-        len(frame),
+        rows,
         partitions,
+        export_s,
+        export_peaks.rss[me] / GIB,
         dask_s,
         [dask_peaks.rss[pid] / GIB for pid in workers],
         dask_peaks.rss[me] / GIB,
+        dask_peaks.together / GIB,
         dask_peaks.spilled / GIB,
+        len(dask_peaks.died),
         local_s,
         local_gib,
         equal,
@@ -152,12 +183,13 @@ def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -
 
 
 def _growth(runs: list[Run], seconds: str) -> str:
-    """Each step's time ratio (per 10x more activities when the sizes are 10x apart)."""
+    """Each step's time ratio against ``TARGET_GROWTH`` per 10x more activities."""
     steps = []
     for small, large in zip(runs, runs[1:], strict=False):
         a, b = getattr(small, seconds), getattr(large, seconds)
         if a and b:
-            steps.append(f"{small.size} -> {large.size}: {b / a:.1f}x")
+            allowed = TARGET_GROWTH ** math.log10(large.activities / small.activities)
+            steps.append(f"{small.size} -> {large.size}: {b / a:.1f}x ({'met' if b / a <= allowed else '**missed**'})")
     return ", ".join(steps) or "one size"
 
 
@@ -169,25 +201,34 @@ def report(runs: list[Run], command: str, workers: int, memory_limit: str) -> st
         )
         rows += [
             (f"**{run.size}**: data", f"{run.activities:,} activities, {run.rows:,} (lead, cutoff) rows"),
+            (f"{run.size}: export written part by part", f"{run.export_s:.1f} s, peak {run.export_gib:.2f} GiB"),
             (f"{run.size}: Dask, {run.partitions} partitions", f"{run.dask_s:.1f} s"),
             (
                 f"{run.size}: Dask peak RSS per worker",
                 ", ".join(f"{g:.2f}" for g in run.worker_gib) + f" GiB (driver {run.driver_gib:.2f} GiB)",
             ),
+            (f"{run.size}: most RSS at once, driver and workers", f"{run.together_gib:.2f} GiB"),
             (f"{run.size}: most spilled to disk at once (all workers)", f"{run.spilled_gib:.2f} GiB"),
+            (f"{run.size}: workers that died (over their memory limit) and were replaced", run.workers_died),
             (f"{run.size}: local `build_features`", local),
             (f"{run.size}: same table", {True: "yes", False: "**NO**", None: "not checked"}[run.equal]),
         ]
-    rows += [("Dask time per step", _growth(runs, "dask_s")), ("local time per step", _growth(runs, "local_s"))]
+    rows += [
+        (f"Dask time per step (target at most {TARGET_GROWTH:g}x per 10x)", _growth(runs, "dask_s")),
+        ("local time per step", _growth(runs, "local_s")),
+    ]
     lines = [
         "## Scale curve: lead features on Dask and locally",
         "",
         f"{command} on {machine()}, a LocalCluster of {workers} worker processes (one thread each, memory limit "
         f"{memory_limit} each) on {CORES} cores shared with the driver, dask {dask.__version__}, pandas "
-        f"{pd.__version__}, {dt.date.today()}. The data is `benchmarks.features`' random export, written as parts of "
-        "about 250,000 activities; the Dask time includes reading it and writing the table's parts, not starting "
-        "the cluster. Peak memory is sampled every "
-        f"{SAMPLE_S} s (psutil); the local figure is the growth of this process's RSS during the build.",
+        f"{pd.__version__}, {dt.date.today()}. The data is `benchmarks.export`' random export, generated and "
+        f"written a part at a time (parts of at most {PART_ROWS:,} activities) with its frame of cutoffs, so no "
+        "process holds the activities whole. The Dask time includes reading the frame and the parts from disk and "
+        "writing the table's parts, not starting the cluster; the driver holds the frame and the lead and deal "
+        "tables, the workers read the activities part by part. Peak memory is sampled every "
+        f"{SAMPLE_S} s (psutil); the local figure is the growth of this process's RSS during the build, on the "
+        "export read whole.",
         "",
         *figure_table(rows),
         "",

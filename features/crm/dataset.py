@@ -173,8 +173,13 @@ def write_dataset(ds: Dataset, out: Path, partitions: int | None = None) -> None
             else:
                 write_parts(ds.tables[name], out / name, partitions)
             ds.manifest.counts[name] = int(len(ds.tables[name]))
+    write_manifest(ds.manifest, out)
+
+
+def write_manifest(manifest: Manifest, out: Path) -> None:
+    """The manifest as ``out/manifest.yaml``, for a dataset written table by table (``write_dataset``)."""
     (out / MANIFEST).write_text(
-        yaml.safe_dump(ds.manifest.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+        yaml.safe_dump(manifest.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
 
 
