@@ -205,10 +205,12 @@ def _carried(join: Join, entity: str, slim: pd.DataFrame, entities: pd.DataFrame
 
 
 def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
-    """Everyone's events of each stream by each of the frame's cutoffs, summed over the tables' parts."""
-    times = dask.delayed(np.unique(time_ns(to_utc(frame["cutoff_time"]))))
+    """Everyone's events of each stream by each of the frame's cutoffs, summed over the tables' parts as counts per
+    cutoff bin (each part's the size of its events) and made cumulative here."""
+    times = np.unique(time_ns(to_utc(frame["cutoff_time"])))
+    shared = dask.delayed(times)
     counted = [
-        dask.delayed(count_events)(part, name, tables.manifest, times)
+        dask.delayed(count_events)(part, name, tables.manifest, shared)
         for name, table in tables.lazy.items()
         if any(stream.table == name for stream in STREAMS.values())
         for part in table.to_delayed()
@@ -216,7 +218,8 @@ def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
     while len(counted) > 1:  # a tree of sums, so that no task holds every part's counts
         pairs = [counted[i : i + 2] for i in range(0, len(counted), 2)]
         counted = [dask.delayed(add_counts)(*pair) if len(pair) == 2 else pair[0] for pair in pairs]
-    return dask.compute(counted[0])[0] if counted else {}
+    binned = dask.compute(counted[0])[0] if counted else {}
+    return {name: counts.totals(times) for name, counts in binned.items()}
 
 
 def _joined(

@@ -126,25 +126,52 @@ def build_partition(
     return pd.concat([frame[[ROW]], pd.DataFrame(kept)], axis=1)
 
 
-def count_events(part: pd.DataFrame, name: str, manifest: Manifest, times: np.ndarray) -> dict[str, Totals]:
-    """Per stream of table ``name``, its events in this part of the table by each of ``times`` (sorted, unique),
-    and the marked ones: summed over a table's parts, everyone's counts (``History.smoothed``'s prior)."""
+@dataclass(frozen=True)
+class Binned:
+    """Some of a stream's events as counts per time bin: bin ``i`` holds the events after ``times[i - 1]`` up to
+    ``times[i]`` (bins sorted, unique, only those with events). A table part's counts take the room of its events,
+    not of the times, which at scale number millions for every part."""
+
+    bins: np.ndarray
+    events: np.ndarray
+    marked: np.ndarray
+
+    def totals(self, times: np.ndarray) -> Totals:
+        """The counts by each of ``times``: everyone's events at or before it."""
+        dense = [np.bincount(self.bins, weights=counts, minlength=len(times)) for counts in (self.events, self.marked)]
+        return Totals(times, *(np.cumsum(d).astype(np.int64) for d in dense))
+
+
+def count_events(part: pd.DataFrame, name: str, manifest: Manifest, times: np.ndarray) -> dict[str, Binned]:
+    """Per stream of table ``name``, its events in this part of the table binned by ``times`` (sorted, unique; events
+    after the last are left out), and the marked ones: summed over a table's parts (``add_counts``), everyone's
+    counts (``History.smoothed``'s prior)."""
     table = visible(Dataset(manifest, {name: part}), name)
     out = {}
     for stream_name, stream in STREAMS.items():
         if stream.table == name:
             at, marked = stream.events(table)
-            counted = [np.searchsorted(np.sort(at[(at != NAT) & mask]), times, side="right") for mask in (True, marked)]
-            out[stream_name] = Totals(times, *counted)
+            seen = at != NAT
+            bins = np.searchsorted(times, at[seen], side="left")
+            kept = bins < len(times)
+            out[stream_name] = _binned(bins[kept], np.ones(int(kept.sum())), marked[seen][kept])
     return out
 
 
-def add_counts(a: dict[str, Totals], b: dict[str, Totals]) -> dict[str, Totals]:
+def add_counts(a: dict[str, Binned], b: dict[str, Binned]) -> dict[str, Binned]:
     """Two parts' ``count_events`` together."""
     out = dict(a)
     for name, t in b.items():
-        out[name] = Totals(t.times, out[name].events + t.events, out[name].marked + t.marked) if name in out else t
+        both = (out[name], t) if name in out else (t,)
+        out[name] = _binned(*(np.concatenate([getattr(x, f) for x in both]) for f in ("bins", "events", "marked")))
     return out
+
+
+def _binned(bins: np.ndarray, events: np.ndarray, marked: np.ndarray) -> Binned:
+    """Counts by bin, summed where a bin repeats."""
+    unique, inverse = np.unique(bins, return_inverse=True)
+    counts = (np.bincount(inverse, weights=c, minlength=len(unique)).astype(np.int64) for c in (events, marked))
+    return Binned(unique, *counts)
 
 
 def with_totals(frame: pd.DataFrame, totals: dict[str, Totals]) -> pd.DataFrame:

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from features.crm.dataset import Dataset, read_dataset, write_dataset
+from features.crm.dataset import Dataset, read_dataset, time_ns, to_utc, write_dataset
 from features.pit.build import FAMILIES, build_features
 from features.pit.distributed import Tables, distributed_features
 from features.pit.frames import entity_frame
-from features.pit.joins import JOINS
+from features.pit.joins import JOINS, add_counts, count_events
 
 ENTITIES = ["lead", "opportunity"]
 
@@ -104,3 +104,30 @@ def test_the_local_build_never_imports_dask(small_data: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_each_parts_counts_take_the_room_of_its_events(small: Dataset) -> None:
+    """Everyone's counts by every cutoff, summed from the parts, equal the counts over the whole table; a part's
+    own counts hold a number per cutoff it has events for, not one per cutoff (millions at scale)."""
+    leads = small.get("leads")
+    times = np.unique(time_ns(to_utc(leads["created_at"])))  # cutoffs falling on events' own times
+    whole = count_events(leads, "leads", small.manifest, times)
+    bounds = np.linspace(0, len(leads), 5).astype(int)
+    pieces = [leads.iloc[first:last] for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [count_events(piece, "leads", small.manifest, times) for piece in pieces]
+    summed = parts[0]
+    for part in parts[1:]:
+        summed = add_counts(summed, part)
+    assert (
+        set(whole)
+        == set(summed)
+        == {"rep_leads_created", "rep_leads_resolved", "rep_industry_leads_resolved", "rep_source_leads_resolved"}
+    )
+    for name, counts in whole.items():
+        expected, got = counts.totals(times), summed[name].totals(times)
+        assert np.array_equal(got.events, expected.events) and np.array_equal(got.marked, expected.marked), name
+        assert expected.events[-1] >= expected.marked[-1] and expected.events[-1] > 0, name
+        assert all(len(part[name].bins) <= len(piece) < len(times) for part, piece in zip(parts, pieces, strict=True))
+    created = summed["rep_leads_created"].totals(times).events
+    assert np.array_equal(created, np.searchsorted(np.sort(time_ns(to_utc(leads["created_at"]))), times, "right"))
+    assert summed["rep_leads_resolved"].totals(times).marked[-1] > 0  # conversions: the marked resolutions
