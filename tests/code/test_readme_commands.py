@@ -79,6 +79,7 @@ def test_each_readme_curl_sends_its_routes_example() -> None:
         assert (ROOT / body).is_file(), body
 
 
+@pytest.mark.slow  # a salesml process simulating the 20,000-lead demo
 def test_the_demo_examples_name_open_items_of_the_demo(tmp_path: Path) -> None:
     """The ids README's demo examples use are a deal and a lead open at the export of the data ``make demo``
     simulates (its own ``data synth`` line, run here)."""
