@@ -44,10 +44,8 @@ def test_every_family_is_built_by_some_join(entity: str) -> None:
     assert {family for join in JOINS[entity] for family in join.families} == set(FAMILIES[entity])
 
 
-@pytest.mark.parametrize(
-    "entity",
-    ["lead", pytest.param("opportunity", marks=pytest.mark.slow)],  # deals: six shuffles, make test
-)
+@pytest.mark.slow  # the whole small CRM through the cluster, per entity (make test runs it)
+@pytest.mark.parametrize("entity", ENTITIES)
 def test_dask_gives_exactly_the_local_features(
     entity: str, small: Dataset, small_parts: Path, dask_client: object
 ) -> None:

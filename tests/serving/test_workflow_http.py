@@ -145,6 +145,7 @@ def test_each_call_is_logged_with_its_request_and_answer(server: Server) -> None
             assert record["answer"] == server.redactor().redact(body)
 
 
+@pytest.mark.slow  # a salesml process beside the server
 def test_the_cli_sweep_writes_what_the_endpoint_answers(server: Server, stores: Stores, tmp_path: Path) -> None:
     out = tmp_path / "sweep.csv"
     args = ("--as-of", SWEEP_EXAMPLE["as_of"], "--since", SWEEP_EXAMPLE["since"], "--locale", "en")
@@ -158,6 +159,7 @@ def test_the_cli_sweep_writes_what_the_endpoint_answers(server: Server, stores: 
     assert f"{body['reassign']:,} to reassign" in done.stdout
 
 
+@pytest.mark.slow  # a salesml process
 def test_the_cli_scores_activities(stores: Stores, tmp_path: Path) -> None:
     out = tmp_path / "quality.csv"
     done = salesml("activities", "score", "--data", stores.data, "--days", "7", "--out", out, env=stores.env)

@@ -117,8 +117,14 @@ def test_backtest_writes_report_and_logs_to_mlflow(crm: Path, env: dict[str, str
         ),
         (("forecast", "--since", "2025-11-01"), ("add --explain",)),
         (("targets", "--level", "product"), ("targets are set per",)),
-        (("backtest", "--from", "2025-06-01", "--to", "2025-03-01"), ("before --from",)),
-        (("backtest", "--from", "2031-01-01", "--to", "2031-06-01"), ("choose earlier dates",)),
+        pytest.param(
+            ("backtest", "--from", "2025-06-01", "--to", "2025-03-01"), ("before --from",), marks=pytest.mark.slow
+        ),
+        pytest.param(
+            ("backtest", "--from", "2031-01-01", "--to", "2031-06-01"),
+            ("choose earlier dates",),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -127,6 +133,7 @@ def test_bad_options_are_one_line_errors(
     assert_one_line_error(salesml(*args, "--data", crm, env=env), *fragments)
 
 
+@pytest.mark.slow  # a salesml process that loads the model first
 def test_score_with_no_deal_open_yet_is_one_line(crm: Path, env: dict[str, str], tmp_path: Path) -> None:
     """At the first lead's creation no deal exists yet: nothing to score (LightGBM divided by zero rows)."""
     first = pd.read_parquet(crm / "leads.parquet")["created_at"].min()

@@ -94,8 +94,12 @@ def test_no_export_moves_the_alias_only(stores: Stores) -> None:
     [
         (("promote", "--model", MODEL, "--version", "9"), ("no version '9' of lead_score", "1, 2")),
         (("promote", "--model", MODEL, "--version", "1"), ("version 1 is champion already",)),
-        (("promote", "--model", "lead", "--version", "1"), ("no registered model 'lead'", "lead_score")),
-        (("rollback", "--model", "nothing"), ("no registered model 'nothing'",)),
+        pytest.param(  # slow: the same registry lookup as the next, each a process
+            ("promote", "--model", "lead", "--version", "1"),
+            ("no registered model 'lead'", "lead_score"),
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(("rollback", "--model", "nothing"), ("no registered model 'nothing'",), marks=pytest.mark.slow),
         (("list", "--model", "nothing"), ("no registered model 'nothing'",)),
     ],
 )
