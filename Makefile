@@ -88,7 +88,7 @@ serve: install ## (re)start the scoring service in the background on 127.0.0.1:$
 stop: ## stop the background scoring service whole (supervisor, server, workers, and what a kill left of them)
 	@$(SALESML) service stop --pid-file $(SERVICE_PID)
 
-test: install browser ## run the whole test suite, slow tests included (about 16 min on 2 cores, fresh clone; installs the report's browser first when root)
+test: install browser ## run the whole test suite, slow tests included (about 19 min on 2 cores, fresh clone; installs the report's browser first when root)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: install ## the daily loop: every test not marked slow (about 3 min on 2 cores)
