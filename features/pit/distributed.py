@@ -35,8 +35,6 @@ from features.crm.dataset import (
     read_part,
     table_parts,
     table_path,
-    time_ns,
-    to_utc,
 )
 from features.crm.schema import ENTITIES, TABLE_ORDER
 from features.pit import catalog
@@ -52,6 +50,7 @@ from features.pit.joins import (
     bucket,
     build_partition,
     count_events,
+    cutoff_times,
     frame_keys,
     with_totals,
 )
@@ -186,13 +185,18 @@ def _sent(table: pd.DataFrame, divisions: tuple[int, ...] | None = None) -> dd.D
     else:
         bounds = list(range(0, len(table), PIECE_ROWS)) + [len(table)] if len(table) else [0, 0]
     pieces = [table.iloc[first:last] for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
+    return dd.from_delayed(_on_workers(pieces), meta=table.iloc[:0], divisions=divisions, verify_meta=False)
+
+
+def _on_workers(values: list[Any], broadcast: bool = False) -> list[Any]:
+    """This process's ``values`` as task inputs: with a client, scattered to the workers (every worker with
+    ``broadcast``), not put in the task graph, which the scheduler would hold whole; else as delayed values."""
     try:
-        # keys of their own: a key by content would be shared with an equal piece of an earlier build, and lost
-        # when that build's pieces are released
-        scattered = get_client().scatter(pieces, hash=False)
+        # keys of their own: a key by content would be shared with an equal value of an earlier build, and lost
+        # when that build's values are released
+        return get_client().scatter(values, broadcast=broadcast, hash=False)
     except ValueError:  # no cluster: the synchronous or threaded scheduler of tests and small runs
-        scattered = [dask.delayed(piece) for piece in pieces]
-    return dd.from_delayed(scattered, meta=table.iloc[:0], divisions=divisions, verify_meta=False)
+        return [dask.delayed(value) for value in values]
 
 
 def _carried(join: Join, entity: str, slim: pd.DataFrame, entities: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:
@@ -207,8 +211,8 @@ def _carried(join: Join, entity: str, slim: pd.DataFrame, entities: pd.DataFrame
 def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
     """Everyone's events of each stream by each of the frame's cutoffs, summed over the tables' parts as counts per
     cutoff bin (each part's the size of its events) and made cumulative here."""
-    times = np.unique(time_ns(to_utc(frame["cutoff_time"])))
-    shared = dask.delayed(times)
+    times, _ = cutoff_times(frame)
+    shared = _on_workers([times], broadcast=True)[0]  # every part's count needs them
     counted = [
         dask.delayed(count_events)(part, name, tables.manifest, shared)
         for name, table in tables.lazy.items()
