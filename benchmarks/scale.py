@@ -31,7 +31,8 @@ from pathlib import Path
 import dask
 import pandas as pd
 import psutil
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
+from distributed.utils import key_split
 
 from benchmarks.export import Size, write_export
 from benchmarks.report import figure_table, machine, write_section
@@ -52,8 +53,10 @@ SIZES = {
 DEFAULT_SIZES = ("1M", "10M")
 #: Most the Dask time may grow per 10x more activities.
 TARGET_GROWTH = 11.0
-#: Activities per part of the export and per partition of the Dask build.
-PART_ROWS = 250_000
+#: Activities per part of the export and per partition of the Dask build: about 120 MB of them in memory, the
+#: 100 MB or more Dask advises. A shuffle cuts every partition into a piece per partition, so the pieces grow as the
+#: square of the count: with 250,000 the 100 M build took 1.4x as long (461 s against 321 s, one cluster).
+PART_ROWS = 1_000_000
 #: Seconds between two samples of the processes' memory and the workers' spilled bytes.
 SAMPLE_S = 0.5
 
@@ -110,6 +113,26 @@ def _spilled_bytes(dask_worker: object) -> int:
     return int(data.spilled_total.disk) if hasattr(data, "spilled_total") else 0
 
 
+#: Stages of the Dask build, each the tasks whose name (``key_split``) holds one of the words, tried in this order;
+#: the rest (sorting the joined columns back into row order, everyone's counts) is ``other``.
+STAGES = {
+    "read": ("read",),
+    "shuffle": ("shuffle",),
+    "build": ("build_partition",),
+    "write": ("write_part",),
+}
+
+
+def stage_seconds(tasks: list[dict]) -> dict[str, float]:
+    """Worker seconds computing each stage's tasks (``distributed.get_task_stream``'s records)."""
+    seconds = dict.fromkeys([*STAGES, "other"], 0.0)
+    for task in tasks:
+        name = key_split(task["key"])
+        stage = next((s for s, words in STAGES.items() if any(w in name for w in words)), "other")
+        seconds[stage] += sum(s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Run:
     size: str
@@ -124,6 +147,7 @@ class Run:
     together_gib: float
     spilled_gib: float
     workers_died: int
+    stages: dict[str, float]
     local_s: float | None
     local_gib: float | None
     equal: bool | None
@@ -143,7 +167,7 @@ def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -
     export_s = time.perf_counter() - began
     gc.collect()
     began = time.perf_counter()
-    with sampled([me, *workers], client) as dask_peaks:
+    with sampled([me, *workers], client) as dask_peaks, get_task_stream(client) as tasks:
         frame = read_table(frame_parts)
         table = distributed_features(Tables.read(data), "lead", frame, partitions)
         write_parts(client, table.to_delayed(), out, progress=False)
@@ -176,6 +200,7 @@ def run_size(name: str, client: Client, workdir: Path, seed: int, local: bool) -
         dask_peaks.together / GIB,
         dask_peaks.spilled / GIB,
         len(dask_peaks.died),
+        stage_seconds(tasks.data),
         local_s,
         local_gib,
         equal,
@@ -210,6 +235,10 @@ def report(runs: list[Run], command: str, workers: int, memory_limit: str) -> st
             (f"{run.size}: most RSS at once, driver and workers", f"{run.together_gib:.2f} GiB"),
             (f"{run.size}: most spilled to disk at once (all workers)", f"{run.spilled_gib:.2f} GiB"),
             (f"{run.size}: workers that died (over their memory limit) and were replaced", run.workers_died),
+            (
+                f"{run.size}: worker seconds by stage (per partition)",
+                ", ".join(f"{s} {t:.1f} ({t / run.partitions:.2f})" for s, t in run.stages.items()),
+            ),
             (f"{run.size}: local `build_features`", local),
             (f"{run.size}: same table", {True: "yes", False: "**NO**", None: "not checked"}[run.equal]),
         ]
@@ -228,7 +257,9 @@ def report(runs: list[Run], command: str, workers: int, memory_limit: str) -> st
         "writing the table's parts, not starting the cluster; the driver holds the frame and the lead and deal "
         "tables, the workers read the activities part by part. Peak memory is sampled every "
         f"{SAMPLE_S} s (psutil); the local figure is the growth of this process's RSS during the build, on the "
-        "export read whole.",
+        "export read whole. Worker seconds by stage are the tasks' compute time in Dask's task stream, summed over "
+        "the workers (per partition in brackets): reading the parts, the shuffles, the family code, writing the "
+        "table's parts, and the rest (row order restored, everyone's counts).",
         "",
         *figure_table(rows),
         "",
