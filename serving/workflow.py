@@ -23,7 +23,6 @@ from features.errors import DataError
 from features.insights.activity_quality import score_activities
 from features.insights.sweep import sweep
 from features.insights.whatif import WhatIf, what_if
-from features.scoring.segments import Segmented
 from serving.context import ServingContext
 from serving.results import answer_head
 from serving.schemas.common import at_or_now
@@ -130,12 +129,8 @@ def run_whatif(
         request.locale,
         prepared.history,
     )
-    scorer = model.scorer
-    segments = scorer.segment_values(prepared.features()) if isinstance(scorer, Segmented) else [None] * len(ids)
     result = _deal_whatif if deals else _lead_whatif
-    results = [
-        result(a, request.top, w, segment) for a, w, segment in zip(answers, prepared.warnings, segments, strict=True)
-    ]
+    results = [result(a, request.top, w) for a, w in zip(answers, prepared.warnings, strict=True)]
     response = WhatIfResponse if deals else LeadWhatIfResponse
     answer = response(**answer_head(head), as_of=at.to_pydatetime(), results=results)
     return answer, _record(head, answer, request)
@@ -157,23 +152,23 @@ def _options(answer: WhatIf, top: int, probability: str) -> list[dict[str, Any]]
     ]
 
 
-def _deal_whatif(answer: WhatIf, top: int, warnings: list[str], segment: str | None) -> DealWhatIf:
+def _deal_whatif(answer: WhatIf, top: int, warnings: list[str]) -> DealWhatIf:
     return DealWhatIf(
         opportunity_id=answer.entity_id,
         p_win=answer.p_now,
         stage=answer.stage,
-        segment=segment,
+        segment=answer.segment,
         actions=[ActionOption(**o) for o in _options(answer, top, "p_win")],
         skipped=[SkippedAction(**vars(s)) for s in answer.skipped],
         warnings=warnings,
     )
 
 
-def _lead_whatif(answer: WhatIf, top: int, warnings: list[str], segment: str | None) -> LeadWhatIf:
+def _lead_whatif(answer: WhatIf, top: int, warnings: list[str]) -> LeadWhatIf:
     return LeadWhatIf(
         lead_id=answer.entity_id,
         probability=answer.p_now,
-        segment=segment,
+        segment=answer.segment,
         actions=[LeadActionOption(**o) for o in _options(answer, top, "probability")],
         skipped=[SkippedAction(**vars(s)) for s in answer.skipped],
         warnings=warnings,

@@ -56,9 +56,10 @@ def _segments(champions: Champions) -> str:
 def print_whatif(console: Console, answer: WhatIf, model: str) -> None:
     """The proposed actions best first, with the factors each moved, then the skipped ones and why."""
     stage = f", stage {answer.stage}" if answer.stage else ""
+    segment = f", scored by the {answer.segment} segment's model" if answer.segment else ""
     table = Table(
         title=f"What-if for {answer.entity_id} as of {answer.as_of:%Y-%m-%d %H:%M} UTC ({model}): "
-        f"p now {answer.p_now:.1%}{stage}"
+        f"p now {answer.p_now:.1%}{stage}{segment}"
     )
     for name in ("#", "action", "at (UTC)", "p without", "p with", "change", "factors moved"):
         table.add_column(name, justify="left" if name in ("action", "at (UTC)", "factors moved") else "right")

@@ -25,7 +25,7 @@ from features.pit.activity_log import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column, flags, times
-from features.scoring.segments import AnyScorer
+from features.scoring.segments import AnyScorer, segment_values
 
 FOLLOW_UP_HOURS = 24.0  # default N of "a follow-up within N hours"
 INBOUND_RESPONSE_HOURS = 1.0  # an inbound contact answered within this many hours
@@ -33,6 +33,7 @@ MOVED_MIN = 0.005  # a factor whose effect changes less than half a point did no
 KNOWN_AFTER = pd.Timedelta(seconds=1)  # the cutoff after an action: it is known
 #: Scored rows: per entity id the probability and stage index, each row's factor effects, the factors' names.
 Scored = tuple[pd.DataFrame, list[dict[str, float]], dict[str, str]]
+SEGMENT = "segment"  # the scores' column naming the segment value whose model scored the row
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ class Skipped:
 
 @dataclass
 class WhatIf:
-    """An entity's proposed actions, best first, and those skipped with why."""
+    """An entity's proposed actions, best first, and those skipped with why; ``segment``: the segment value whose
+    own model scored it (None: the global model)."""
 
     entity_id: str
     as_of: pd.Timestamp
@@ -123,6 +125,7 @@ class WhatIf:
     p_now: float
     options: list[Option]
     skipped: list[Skipped]
+    segment: str | None = None
 
 
 def what_if(
@@ -159,7 +162,15 @@ def what_if(
         for entity_id in takers:
             options[entity_id].append(_option(key, at, before, after, entity_id, locale))
     return [
-        WhatIf(i, as_of, stage, float(now[0].loc[i, "probability"]), _ranked(options[i]), skipped[i])
+        WhatIf(
+            i,
+            as_of,
+            stage,
+            float(now[0].loc[i, "probability"]),
+            _ranked(options[i]),
+            skipped[i],
+            now[0].loc[i, SEGMENT],
+        )
         for i, stage in zip(ids, stages, strict=True)
     ]
 
@@ -242,6 +253,7 @@ def _scored(
     scores, reasons = scorer.predict_with_factors(table, top=len(scorer.inputs), locale=locale)
     scores.index = frame["entity_id"]
     scores["stage_index"] = table["stage_index"].to_numpy() if "stage_index" in table else np.nan
+    scores[SEGMENT] = pd.Series(segment_values(scorer, table), index=scores.index, dtype=object)  # None kept None
     effects = [{e.factor: e.delta_probability for side in r.values() for e in side} for r in reasons]
     names = {e.factor: e.name for r in reasons for side in r.values() for e in side}
     return scores, effects, names

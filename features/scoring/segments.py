@@ -106,6 +106,13 @@ class Segmented:
 AnyScorer = Scorer | Segmented
 
 
+def segment_values(scorer: AnyScorer, table: pd.DataFrame) -> list[str | None]:
+    """Per row of ``table``, the segment value whose model ``scorer`` scores it with (None: a global model)."""
+    if isinstance(scorer, Segmented):
+        return scorer.segment_values(table)
+    return [_value(scorer)] * len(table)
+
+
 def _per_model(
     table: pd.DataFrame,
     chosen: np.ndarray,

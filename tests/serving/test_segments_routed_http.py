@@ -108,6 +108,7 @@ def test_the_cli_routes_the_same_way(routed: tuple[Stores, str, str], tmp_path: 
     whatif = salesml("whatif", "--data", stores.data, "--lead", lead, "--locale", "en", env=stores.env)
     assert whatif.returncode == 0, whatif.stderr
     assert f"p now {CONSTANT:.1%}" in whatif.stdout
+    assert f"scored by the {region} segment's model" in " ".join(whatif.stdout.split())
     log = tmp_path / "log"
     log.mkdir()
     monitored = salesml(

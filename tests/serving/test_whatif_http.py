@@ -5,11 +5,15 @@ are 422 and each call is logged."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from features.crm.dataset import read_dataset, to_utc_scalar
+from features.crm.schema import ENTITIES
 from features.insights.monitoring.outcomes import read_log
 from features.insights.whatif import ACTIONS, LEAD_ACTIONS, what_if
 from features.scoring.pyfunc import CHAMPION, load_registered
@@ -43,30 +47,6 @@ def test_the_documented_example_ranks_its_actions(server: Server) -> None:
     assert [(a["action"], a["change"]) for a in logged["actions"]] == [
         (a["action"], a["change"]) for a in deal["actions"]
     ]
-
-
-def test_the_answer_is_whatif_on_the_history(server: Server, stores: Stores) -> None:
-    """A deal of the history sent with what the CRM knew: the same proposals, skips and probabilities as the core
-    function on the export (next steps are left out: the request's activities do not carry them here)."""
-    ds = read_dataset(stores.data)
-    at = to_utc_scalar(ds.manifest.exported_at)
-    deals = ds.get("opportunities")
-    deal_id = str(deals.loc[deals["closed_at"].isna(), "opportunity_id"].iloc[0])
-    actions = [a for a in ACTIONS if a != "next_step"]
-    body = {**deal_request(ds, [deal_id], at).model_dump(mode="json"), "actions": actions, "locale": "en"}
-    with server.client() as client:
-        answer = client.post(PATH, json=body)
-    assert answer.status_code == 200, answer.text
-    (got,) = answer.json()["results"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SALESML_STORE", stores.env["SALESML_STORE"])
-        mp.setenv("MLFLOW_TRACKING_URI", stores.env["MLFLOW_TRACKING_URI"])
-        scorer, _ = load_registered("close_probability", CHAMPION)
-    (expected,) = what_if(ds, scorer, [deal_id], at, actions, locale="en")
-    assert got["p_win"] == pytest.approx(expected.p_now)
-    assert [a["action"] for a in got["actions"]] == [o.action for o in expected.options]
-    assert [a["p_win_after"] for a in got["actions"]] == pytest.approx([o.p_after for o in expected.options])
-    assert {s["action"] for s in got["skipped"]} == {s.action for s in expected.skipped}
 
 
 def test_refusals_are_422_with_the_field(server: Server) -> None:
@@ -103,25 +83,54 @@ def test_the_documented_lead_example_ranks_its_actions(server: Server) -> None:
     ]
 
 
-def test_the_lead_answer_is_whatif_on_the_history(server: Server, stores: Stores) -> None:
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the deal and the lead what-if: path, model, actions, the probability's name, the
+    request body and which of the history's items are open."""
+
+    path: str
+    model: str
+    actions: tuple[str, ...]
+    probability: str
+    request: Callable[..., Any]
+    entity: str
+    ends: tuple[str, ...]
+
+
+KINDS = {
+    "deal": Kind(PATH, "close_probability", tuple(ACTIONS), "p_win", deal_request, "opportunity", ("closed_at",)),
+    "lead": Kind(
+        LEAD_PATH, "lead_score", LEAD_ACTIONS, "probability", lead_request, "lead", ("converted_at", "disqualified_at")
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
+def test_the_answer_is_whatif_on_the_history(kind: Kind, server: Server, stores: Stores) -> None:
+    """An open item of the history sent with what the CRM knew: the same proposals, skips, probabilities and
+    segment as the core function on the export (next steps are left out: the request's activities do not carry
+    them here)."""
     ds = read_dataset(stores.data)
     at = to_utc_scalar(ds.manifest.exported_at)
-    leads = ds.get("leads")
-    lead_id = str(leads.loc[leads["converted_at"].isna() & leads["disqualified_at"].isna(), "lead_id"].iloc[-1])
-    actions = [a for a in LEAD_ACTIONS if a != "next_step"]
-    body = {**lead_request(ds, [lead_id], at).model_dump(mode="json"), "actions": actions, "locale": "en"}
+    table_name, key = ENTITIES[kind.entity]
+    table = ds.get(table_name)
+    item_id = str(table.loc[table[list(kind.ends)].isna().all(axis=1), key].iloc[-1])
+    actions = [a for a in kind.actions if a != "next_step"]
+    body = {**kind.request(ds, [item_id], at).model_dump(mode="json"), "actions": actions, "locale": "en"}
     with server.client() as client:
-        answer = client.post(LEAD_PATH, json=body)
+        answer = client.post(kind.path, json=body)
     assert answer.status_code == 200, answer.text
     (got,) = answer.json()["results"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SALESML_STORE", stores.env["SALESML_STORE"])
         mp.setenv("MLFLOW_TRACKING_URI", stores.env["MLFLOW_TRACKING_URI"])
-        scorer, _ = load_registered("lead_score", CHAMPION)
-    (expected,) = what_if(ds, scorer, [lead_id], at, actions, locale="en")
-    assert got["probability"] == pytest.approx(expected.p_now)
+        scorer, _ = load_registered(kind.model, CHAMPION)
+    (expected,) = what_if(ds, scorer, [item_id], at, actions, locale="en")
+    assert got[kind.probability] == pytest.approx(expected.p_now)
+    assert got["segment"] == expected.segment
     assert [a["action"] for a in got["actions"]] == [o.action for o in expected.options]
-    assert [a["probability_after"] for a in got["actions"]] == pytest.approx([o.p_after for o in expected.options])
+    after = [a[f"{kind.probability}_after"] for a in got["actions"]]
+    assert after == pytest.approx([o.p_after for o in expected.options])
     assert {s["action"] for s in got["skipped"]} == {s.action for s in expected.skipped}
 
 
