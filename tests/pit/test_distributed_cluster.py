@@ -1,5 +1,6 @@
 """A real multi-process Dask cluster: ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started
-here, and ``salesml features build --engine dask --scheduler`` against it gives the local features."""
+here, and ``salesml features build --engine dask --scheduler`` against it gives the local features; a worker that
+runs out of memory is one line."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
+import numpy as np
 import pandas as pd
 import pytest
+from distributed import LocalCluster
 
 from features.crm.dataset import read_table
+from features.errors import DataError
+from features.pit.cluster import LOOPBACK, dask_client
 from tests.helpers import ROOT, salesml
 
 DASK = [sys.executable, "-m", "dask"]
@@ -71,3 +77,17 @@ def test_a_running_cluster_builds_the_local_features(small_data: Path, tmp_path:
     assert f"Dask scheduler {scheduler}" in remote.stderr
     expected = pd.read_parquet(tmp_path / "local.parquet")
     pd.testing.assert_frame_equal(read_table(tmp_path / "parts"), expected, check_exact=True)
+
+
+def test_a_worker_out_of_memory_is_one_line() -> None:
+    """A worker its nanny kills for going over its memory limit ends the run with one line saying so, not Dask's
+    traceback."""
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, memory_limit="400MiB", host=LOOPBACK, dashboard_address=None
+        ) as cluster,
+        pytest.raises(DataError, match=r"^a Dask worker died running .*\(out of memory\?\); give workers more memory$"),
+        dask_client(1, cluster.scheduler_address, say=lambda _: None) as client,
+    ):
+        client.submit(np.ones, 2**30 // 8 * 2, pure=False).result()  # 2 GiB held by a worker of 400 MiB
