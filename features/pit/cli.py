@@ -39,7 +39,11 @@ Scheduler = Annotated[
     ),
 ]
 Partitions = Annotated[
-    int | None, typer.Option(show_default=False, help="--engine dask: partitions of each shuffle (default 16).")
+    int | None,
+    typer.Option(
+        show_default=False,
+        help="--engine dask: partitions of each shuffle (default 16; for large exports about one per 1 M activities).",
+    ),
 ]
 
 
