@@ -34,16 +34,23 @@ class Timeline:
 
     def __init__(self, codes: np.ndarray, times: np.ndarray, tiebreak: np.ndarray | None = None) -> None:
         keep = np.flatnonzero((codes >= 0) & (times != NAT))
-        self.times, rank = dense_rank(times[keep])
+        kept = codes[keep].astype(np.int64)
+        by_time = ordered(times[keep])
+        self.times, ranked = _distinct(times[keep][by_time])
         self._stride = len(self.times) + 1
         self._ties = 1 if tiebreak is None else int(tiebreak.max(initial=0)) + 1
-        key = (codes[keep].astype(np.int64) * self._stride + rank + 1) * self._ties
-        if tiebreak is not None:
-            key += tiebreak[keep]
-        order = np.argsort(key)
-        self.keys = key[order]
+        if tiebreak is None:  # by entity, then time: the events in time order sorted stably by entity
+            within = ordered(kept[by_time])
+            order, rank = by_time[within], ranked[within]
+            self.keys = (kept[order] * self._stride + rank + 1) * self._ties
+        else:
+            rank = np.empty(len(keep), dtype=np.int64)
+            rank[by_time] = ranked
+            key = (kept * self._stride + rank + 1) * self._ties + tiebreak[keep]
+            order = ordered(key)
+            self.keys = key[order]
         self.rows = keep[order]  # input row of each event, in timeline order
-        self.codes = codes[self.rows].astype(np.int64)
+        self.codes = kept[order]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -103,14 +110,39 @@ def _take(values: np.ndarray, index: np.ndarray, fill: float | int) -> np.ndarra
 
 
 def dense_rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values, sorted, and each value's position among them (one argsort: faster than np.unique)."""
-    order = np.argsort(values)
-    ordered = values[order]
-    new = np.ones(len(values), dtype=bool)
-    new[1:] = ordered[1:] != ordered[:-1]
+    """The distinct values, sorted, and each value's position among them (one sort: faster than np.unique)."""
+    order = ordered(values)
+    distinct, ranked = _distinct(values[order])
     rank = np.empty(len(values), dtype=np.int64)
-    rank[order] = np.cumsum(new) - 1
-    return ordered[new], rank
+    rank[order] = ranked
+    return distinct, rank
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values' distinct values and each value's position among them."""
+    new = np.ones(len(values), dtype=bool)
+    new[1:] = values[1:] != values[:-1]
+    return values[new], np.cumsum(new) - 1
+
+
+def ordered(values: np.ndarray) -> np.ndarray:
+    """The positions that sort integer ``values``, equal values in position order (a stable argsort). Where they fit,
+    the values (less the smallest, over their common step: whole seconds in nanoseconds have one of 10**9) are
+    packed with their positions into one int64 and sorted as plain numbers, several times faster than an argsort."""
+    n = len(values)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    low = int(values.min())
+    if int(values.max()) - low >= 2**62:
+        return np.argsort(values, kind="stable")
+    offset = values.astype(np.int64) - low
+    step = int(np.gcd.reduce(offset)) or 1
+    bits = (n - 1).bit_length()
+    if ((int(values.max()) - low) // step).bit_length() + bits > 62:
+        return np.argsort(values, kind="stable")
+    packed = ((offset // step) << bits) | np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << bits) - 1)
 
 
 def search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
