@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from features.crm.dataset import STRING_DTYPE, Dataset, Manifest, time_ns, to_utc
 from features.crm.schema import ENTITIES
@@ -28,7 +27,7 @@ from features.pit.families.response import lead_origin
 from features.pit.families.stage import stage
 from features.pit.history import STREAMS, History, Totals, visible
 from features.pit.keywords import Lexicon
-from features.pit.timeline import NAT, column
+from features.pit.timeline import NAT, arrow_strings, column
 
 #: Columns a distributed build adds: a row's position in its frame or table, and the partition of its key.
 ROW, BUCKET = "_row", "_bucket"
@@ -96,8 +95,7 @@ def key_hash(keys: pd.Series) -> np.ndarray:
     """A 64-bit hash of each string (no missing values), computed on the strings' bytes in place: a polynomial over
     the bytes, then splitmix64's finaliser. pandas hashes each distinct string as a Python object, a cost that grows
     with the number of distinct keys a part holds, and so faster than the data once keys outnumber a part's rows."""
-    array = pa.array(keys)
-    array = (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array).cast(pa.large_string())
+    array = arrow_strings(keys)
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = array.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
