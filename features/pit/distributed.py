@@ -154,7 +154,8 @@ def _distributed_features(
     codes = frame_codes(local, entity, frame)
     entities = local.get(table_name).iloc[codes].reset_index(drop=True).assign(**{ROW: codes})
     slim = frame[["entity_id", "cutoff_time", *(c for c in OVERRIDABLE if c in frame.columns)]].reset_index(drop=True)
-    slim = with_totals(_numbered(slim, 0), _totals(tables, frame))
+    cutoffs = cutoff_times(frame)
+    slim = with_totals(_numbered(slim, 0), _totals(tables, cutoffs[0]), cutoffs)
     joins = JOINS[entity]
     buckets = [bucket(frame_keys(join, slim, entities), partitions) for join in joins]
     divisions = _row_divisions(len(frame), partitions)
@@ -208,10 +209,9 @@ def _carried(join: Join, entity: str, slim: pd.DataFrame, entities: pd.DataFrame
     return entities.assign(**{BUCKET: buckets}).drop_duplicates([ROW, BUCKET]).reset_index(drop=True)
 
 
-def _totals(tables: Tables, frame: pd.DataFrame) -> dict:
-    """Everyone's events of each stream by each of the frame's cutoffs, summed over the tables' parts as counts per
-    cutoff bin (each part's the size of its events) and made cumulative here."""
-    times, _ = cutoff_times(frame)
+def _totals(tables: Tables, times: np.ndarray) -> dict:
+    """Everyone's events of each stream by each of the frame's distinct cutoffs ``times`` (``cutoff_times``), summed
+    over the tables' parts as counts per cutoff bin (each part's the size of its events) and made cumulative here."""
     shared = _on_workers([times], broadcast=True)[0]  # every part's count needs them
     counted = [
         dask.delayed(count_events)(part, name, tables.manifest, shared)

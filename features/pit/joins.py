@@ -199,9 +199,10 @@ def _binned(bins: np.ndarray, events: np.ndarray, marked: np.ndarray) -> Binned:
     return Binned(unique, *counts)
 
 
-def with_totals(frame: pd.DataFrame, totals: dict[str, Totals]) -> pd.DataFrame:
-    """The frame with, per stream, everyone's events and marked events by each row's cutoff (``totals_of``)."""
-    times, at_time = cutoff_times(frame)
+def with_totals(frame: pd.DataFrame, totals: dict[str, Totals], cutoffs: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """The frame with, per stream, everyone's events and marked events by each row's cutoff (``totals_of``);
+    ``cutoffs``: the frame's ``cutoff_times``."""
+    times, at_time = cutoffs
     counts = {}
     for name, total in totals.items():
         # looked up once per distinct cutoff, in order: millions of unsorted lookups miss the cache at every step

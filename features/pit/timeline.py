@@ -34,9 +34,9 @@ class Timeline:
 
     def __init__(self, codes: np.ndarray, times: np.ndarray, tiebreak: np.ndarray | None = None) -> None:
         keep = np.flatnonzero((codes >= 0) & (times != NAT))
-        kept = codes[keep].astype(np.int64)
-        by_time = ordered(times[keep])
-        self.times, ranked = _distinct(times[keep][by_time])
+        kept, at = codes[keep].astype(np.int64), times[keep]
+        by_time = ordered(at)
+        self.times, ranked = _distinct(at[by_time])
         self._stride = len(self.times) + 1
         self._ties = 1 if tiebreak is None else int(tiebreak.max(initial=0)) + 1
         if tiebreak is None:  # by entity, then time: the events in time order sorted stably by entity
@@ -133,12 +133,13 @@ def ordered(values: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.arange(n, dtype=np.int64)
     low = int(values.min())
-    if int(values.max()) - low >= 2**62:
+    span = int(values.max()) - low
+    if span >= 2**62:
         return np.argsort(values, kind="stable")
     offset = values.astype(np.int64) - low
     step = int(np.gcd.reduce(offset)) or 1
     bits = (n - 1).bit_length()
-    if ((int(values.max()) - low) // step).bit_length() + bits > 62:
+    if (span // step).bit_length() + bits > 62:
         return np.argsort(values, kind="stable")
     packed = ((offset // step) << bits) | np.arange(n, dtype=np.int64)
     packed.sort()
