@@ -25,7 +25,7 @@ from features.pit.activity_log import INBOUND_TYPES, MIN_EFFECTIVE_CALL_S
 from features.pit.build import build_features
 from features.pit.history import History
 from features.pit.timeline import column, flags, times
-from features.scoring.segments import AnyScorer, segment_values
+from features.scoring.segments import AnyScorer, scored_segments
 
 FOLLOW_UP_HOURS = 24.0  # default N of "a follow-up within N hours"
 INBOUND_RESPONSE_HOURS = 1.0  # an inbound contact answered within this many hours
@@ -253,7 +253,7 @@ def _scored(
     scores, reasons = scorer.predict_with_factors(table, top=len(scorer.inputs), locale=locale)
     scores.index = frame["entity_id"]
     scores["stage_index"] = table["stage_index"].to_numpy() if "stage_index" in table else np.nan
-    scores[SEGMENT] = pd.Series(segment_values(scorer, table), index=scores.index, dtype=object)  # None kept None
+    scores[SEGMENT] = pd.Series(scored_segments(scorer, table), index=scores.index, dtype=object)  # None kept None
     effects = [{e.factor: e.delta_probability for side in r.values() for e in side} for r in reasons]
     names = {e.factor: e.name for r in reasons for side in r.values() for e in side}
     return scores, effects, names

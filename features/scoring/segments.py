@@ -66,7 +66,7 @@ def predict_routed(
     chosen = route(table, segment_scorers)
     models = [main, *segment_scorers]
     scored, reasons = _per_model(table, chosen, models, lambda m, t: m.predict_with_factors(t, top=top, locale=locale))
-    return Routed(scored, reasons, chosen, [_value(models[i]) for i in chosen])
+    return Routed(scored, reasons, chosen, _values(models, chosen))
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,6 @@ class Segmented:
         scored, _ = _per_model(table, chosen, [self.main, *self.segments], lambda m, t: (m.predict(t), [None] * len(t)))
         return scored
 
-    def segment_values(self, table: pd.DataFrame) -> list[str | None]:
-        """Per row, the segment value whose model scores it (None: the global model)."""
-        models = [self.main, *self.segments]
-        return [_value(models[i]) for i in route(table, list(self.segments))]
-
     def predict_with_factors(
         self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN"
     ) -> tuple[pd.DataFrame, list[dict[str, list]]]:
@@ -106,10 +101,10 @@ class Segmented:
 AnyScorer = Scorer | Segmented
 
 
-def segment_values(scorer: AnyScorer, table: pd.DataFrame) -> list[str | None]:
+def scored_segments(scorer: AnyScorer, table: pd.DataFrame) -> list[str | None]:
     """Per row of ``table``, the segment value whose model ``scorer`` scores it with (None: a global model)."""
     if isinstance(scorer, Segmented):
-        return scorer.segment_values(table)
+        return _values([scorer.main, *scorer.segments], route(table, list(scorer.segments)))
     return [_value(scorer)] * len(table)
 
 
@@ -135,6 +130,11 @@ def _per_model(
     scored = pd.concat(parts, ignore_index=True)
     scored.index = np.concatenate(order)
     return scored.sort_index().reset_index(drop=True), reasons
+
+
+def _values(models: list[Scorer], chosen: np.ndarray) -> list[str | None]:
+    """The segment value of the model ``chosen`` for each row (``route``)."""
+    return [_value(models[i]) for i in chosen]
 
 
 def _value(scorer: Scorer) -> str | None:
