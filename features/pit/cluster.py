@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,13 +54,54 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
     dashboard = client.dashboard_link if importlib.util.find_spec("bokeh") else "off (pip install bokeh to see it)"
     say(f"Dask scheduler {client.scheduler.address}, dashboard {dashboard}")
     try:
-        yield client
+        with interruptible():
+            yield client
     except KilledWorker as exc:
         raise DataError(f"a Dask worker died running {exc.task} (out of memory?); give workers more memory") from None
+    except KeyboardInterrupt:
+        _quiet_teardown()
+        raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C stops the body even where Python drops the KeyboardInterrupt: a press that lands in a garbage
+    collector callback (Dask's GC diagnosis runs in this process) or a ``__del__`` is printed and ignored, and the
+    build would run on and report success. Each press is noted; a body that ends after one raises it again."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield
+        return
+    pressed = threading.Event()
+    hook = sys.unraisablehook
+
+    def on_press(signum: int, frame: object) -> None:
+        pressed.set()
+        raise KeyboardInterrupt
+
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):  # the dropped press is raised again below
+            hook(info)
+
+    previous = signal.signal(signal.SIGINT, on_press)
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
+    if pressed.is_set():
+        raise KeyboardInterrupt
+
+
+def _quiet_teardown() -> None:
+    """Keep an interrupted build's teardown off the terminal: the scheduler runs in this process and logs each
+    half-sent scatter and lost worker as an error with its traceback, which says nothing to whoever pressed Ctrl-C."""
+    for name in ("distributed", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def write_parts(client: Client, parts: list[Delayed], out: Path, progress: bool = True) -> None:
