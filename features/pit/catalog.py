@@ -8,6 +8,7 @@ orders its output by it and fails when the two disagree.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,7 +148,9 @@ def static_features(manifest: Manifest, entity: str) -> list[Feature]:
     return [*(f for f in _STATIC[entity] if f.source not in excluded), *extras]
 
 
-def _activity_features() -> list[Feature]:
+@functools.cache
+def _activity_features() -> tuple[Feature, ...]:
+    """The activity family's features (the same for every dataset: built once, as every request asks for them)."""
     out = []
     for subject, (zh, en) in ACTIVITY_SUBJECTS.items():
         concept = _SUBJECT_CONCEPTS.get(subject)
@@ -157,7 +160,7 @@ def _activity_features() -> list[Feature]:
             out.append(Feature(count_name(subject, window), "activity", *names, concept=concept))
         out.append(Feature(recency_name(subject), "activity", *compose("feature.activity_recency", subject=named)))
     out.append(_named("act_trend_7d", "activity"))
-    return out
+    return tuple(out)
 
 
 #: The response features; an opportunity has them for its originating lead too, prefixed ``lead_``.
@@ -170,13 +173,14 @@ _RESPONSE: tuple[tuple[str, str], ...] = (
 )
 
 
-def _response_features(prefix: str = "") -> list[Feature]:
+@functools.cache
+def _response_features(prefix: str = "") -> tuple[Feature, ...]:
     family = "lead_origin" if prefix else "response"
     origin = pair("feature.lead_origin") if prefix else ("", "")
-    return [
+    return tuple(
         Feature(f"{prefix}{name}", family, *compose(f"feature.{name}", origin=origin), concept=concept)
         for name, concept in _RESPONSE
-    ]
+    )
 
 
 _ENGAGEMENT = [
