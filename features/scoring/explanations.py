@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.messages import Locale, local, text
+from features.messages import LOCALES, Locale, local, text
 from features.pit.catalog import EXTRA_PREFIX
 from features.scoring.factors import many_values_names
 from features.scoring.inputs import OTHER, InputFeature
@@ -65,18 +65,42 @@ def shown_value(value: Any, locale: Locale) -> str:
     return str(value)
 
 
-def factor_sums(inputs: list[InputFeature], raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-factor sums of the members' contributions, added column by column in input order: a row's sums do
-    not depend on the rows scored with it (a matrix product's blocking does, in the last bits)."""
-    keys, index = np.unique([f.factor for f in inputs], return_inverse=True)
-    sums = np.zeros((len(raw), len(keys)))
-    for i, j in enumerate(index):
-        sums[:, j] += raw[:, i]
-    return sums, keys
+@dataclass(frozen=True)
+class Factors:
+    """How a model's inputs group into key factors, and their names in each locale: worked out once per model, as
+    every scored row reads them."""
+
+    inputs: list[InputFeature]
+    keys: np.ndarray  # the factor keys, sorted: the columns of per-factor sums
+    index: np.ndarray  # per input, its factor's column
+    members: tuple[np.ndarray, ...]  # per factor, its inputs
+    names: dict[str, list[tuple[str, str, str]]]  # per locale and input, ``_names``
+
+    @classmethod
+    def of(cls, inputs: list[InputFeature]) -> Factors:
+        keys, index = np.unique([f.factor for f in inputs], return_inverse=True)
+        members = tuple(np.flatnonzero(index == j) for j in range(len(keys)))
+        names = {locale: [_names(f, locale) for f in inputs] for locale in LOCALES}
+        return cls(inputs, keys, index, members, names)
+
+    def sums(self, raw: np.ndarray) -> np.ndarray:
+        """Per-factor sums of the members' contributions, added column by column in input order: a row's sums do
+        not depend on the rows scored with it (a matrix product's blocking does, in the last bits)."""
+        sums = np.zeros((len(raw), len(self.keys)))
+        for i, j in enumerate(self.index):
+            sums[:, j] += raw[:, i]
+        return sums
+
+    def leaders(self, raw: np.ndarray) -> np.ndarray:
+        """Per row and factor, the input that contributed most (its value is shown)."""
+        leader = np.zeros((len(raw), len(self.keys)), dtype=int)
+        for j, members in enumerate(self.members):
+            leader[:, j] = members[np.argmax(np.abs(raw[:, members]), axis=1)]
+        return leader
 
 
 def top_factors(
-    inputs: list[InputFeature],
+    factors: Factors,
     x: np.ndarray,
     table: pd.DataFrame,
     raw: np.ndarray,
@@ -87,9 +111,9 @@ def top_factors(
     """Per row, up to ``top`` factors raising and lowering the probability, strongest first, each by at least
     MIN_EFFECT (a factor's effect: its contribution times the row's ``scale``); and per row the sum of the effects
     listed."""
-    by_factor, keys = factor_sums(inputs, raw)
+    by_factor, keys = factors.sums(raw), factors.keys
     effect = by_factor * scale[:, None]  # element by element: a row's effects do not depend on the batch
-    leader = _leading_members(inputs, raw, keys)
+    leader = factors.leaders(raw)
     order = np.argsort(-by_factor, axis=1, kind="stable")
     k = min(top, len(keys))
     sides = {"positive": (order[:, :k], 1.0), "negative": (order[:, ::-1][:, :k], -1.0)}
@@ -100,24 +124,15 @@ def top_factors(
         chosen = sign * shown >= MIN_EFFECT  # np.nonzero goes row by row, so each row keeps its order
         listed += np.where(chosen, shown, 0.0).sum(axis=1)
         r, j = np.nonzero(chosen)[0], picks[chosen]
-        effects = _effects(inputs, keys[j], by_factor[r, j], shown[chosen], leader[r, j], x, table, r, locale)
+        effects = _effects(factors, keys[j], by_factor[r, j], shown[chosen], leader[r, j], x, table, r, locale)
         ends = np.cumsum(chosen.sum(axis=1)).tolist()
         for row, (start, end) in zip(out, itertools.pairwise([0, *ends]), strict=True):
             row[side] = effects[start:end]
     return out, listed
 
 
-def _leading_members(inputs: list[InputFeature], raw: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Per row and factor, the input that contributed most (its value is shown)."""
-    leader = np.zeros((len(raw), len(keys)), dtype=int)
-    for j, key in enumerate(keys):
-        members = np.array([i for i, f in enumerate(inputs) if f.factor == key])
-        leader[:, j] = members[np.argmax(np.abs(raw[:, members]), axis=1)]
-    return leader
-
-
 def _effects(
-    inputs: list[InputFeature],
+    factors: Factors,
     keys: np.ndarray,
     totals: np.ndarray,
     deltas: np.ndarray,
@@ -128,8 +143,8 @@ def _effects(
     locale: Locale,
 ) -> list[FactorEffect]:
     """One effect per picked (row, factor), all at once: the leading member's value and the factor's effect."""
-    words = [_names(f, locale) for f in inputs]
-    values = _cells(inputs, x, table, rows, leads)
+    words = factors.names[locale]
+    values = _cells(factors.inputs, x, table, rows, leads)
     return [
         FactorEffect(key, *words[lead], value, total, delta)
         for key, lead, value, total, delta in zip(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ import pandas as pd
 
 from features.messages import Locale
 from features.scoring.blend import Model, load_model, model_kind, save_model
-from features.scoring.explanations import factor_sums, probability_per_log_odds, top_factors
+from features.scoring.explanations import Factors, probability_per_log_odds, top_factors
 from features.scoring.inputs import InputFeature, encode_inputs, encode_matrix
 
 REFERENCE_POINTS = 1001
@@ -110,6 +111,11 @@ class Scorer:
     heads: list[Head] = field(default_factory=list)  # time windows (deals: won within 30/60/90 days)
     training_reference: pd.DataFrame | None = None  # a sample of training inputs and their out-of-fold probability
 
+    @cached_property
+    def factors(self) -> Factors:
+        """The inputs grouped into key factors, with their names (for explanations)."""
+        return Factors.of(self.inputs)
+
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.inputs]
@@ -160,7 +166,7 @@ class Scorer:
         """Exact tree SHAP in log-odds: per-feature (rows x inputs), per-factor sums (rows x factors), and
         the factor keys (columns of the sums)."""
         raw, _, _ = self._shap(x)
-        return raw, *factor_sums(self.inputs, raw)
+        return raw, self.factors.sums(raw), self.factors.keys
 
     def _shap(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-feature contributions, the margin they sum to with the bias, and the bias: the model's expected
@@ -225,7 +231,7 @@ class Scorer:
         base = np.clip(self.calibrator(bias), 0.0, 1.0)
         change = scores["probability"].to_numpy() - base
         scale = probability_per_log_odds(margin - bias, change)
-        reasons, listed = top_factors(self.inputs, x, table, raw, scale, top, locale)
+        reasons, listed = top_factors(self.factors, x, table, raw, scale, top, locale)
         scores["base_probability"] = base
         scores["other_effect"] = change - listed
         scores["warnings"] = warnings
