@@ -8,13 +8,26 @@ import numpy as np
 import pandas as pd
 
 from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS
-from features.pit.timeline import NAT, Subset, Timeline, column, dense_rank, flags, gather, lookup, numeric, times
+from features.pit.timeline import (
+    NAT,
+    Subset,
+    Timeline,
+    column,
+    dense_rank,
+    fixed_strings,
+    flags,
+    gather,
+    lookup,
+    numeric,
+    times,
+)
 
 #: Effective interactions: visits, meetings, demos, and calls that lasted a minute (field practice).
 EFFECTIVE_TYPES = ("visit", "meeting", "demo")
 MIN_EFFECTIVE_CALL_S = 60
 #: Activity types taken as inbound when the direction is missing (everything else is outbound).
 INBOUND_TYPES = ("web_visit", "download", "form")
+_TYPES, _DIRECTIONS, _ROLES = (fixed_strings(values) for values in (ACTIVITY_TYPES, DIRECTIONS, CONTACT_ROLES))
 
 
 def _small(codes: np.ndarray) -> np.ndarray:
@@ -31,14 +44,14 @@ class ActivityLog:
         known = np.where(occurred == NAT, NAT, np.maximum(occurred, times(acts, "recorded_at")))
         self.tl = tl = Timeline(codes, known)
         self._times, self._rank = dense_rank(tl.take(occurred))
-        kind = tl.take(_small(lookup(column(acts, "type"), pd.Series(ACTIVITY_TYPES))))
+        kind = tl.take(_small(lookup(column(acts, "type"), _TYPES)))
         self.type = np.where(kind < 0, ACTIVITY_TYPES.index("other"), kind)
-        direction = tl.take(_small(lookup(column(acts, "direction"), pd.Series(DIRECTIONS))))
+        direction = tl.take(_small(lookup(column(acts, "direction"), _DIRECTIONS)))
         self.inbound = np.where(direction < 0, self.is_type(*INBOUND_TYPES), direction == DIRECTIONS.index("inbound"))
         duration = tl.take(numeric(column(acts, "duration_s")))
         self.effective = self.is_type(*EFFECTIVE_TYPES) | (self.is_type("call") & (duration >= MIN_EFFECTIVE_CALL_S))
         self.duration_s = np.where(np.isnan(duration), 0, np.rint(duration)).astype(np.int64)  # whole s: exact sums
-        self.role = tl.take(_small(lookup(column(acts, "contact_role"), pd.Series(CONTACT_ROLES))))
+        self.role = tl.take(_small(lookup(column(acts, "contact_role"), _ROLES)))
         self.notes = column(acts, "note")
 
     def is_type(self, *names: str) -> np.ndarray:

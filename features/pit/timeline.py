@@ -164,9 +164,15 @@ def arrow_strings(values: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def lookup(values: pd.Series, universe: pd.Series) -> np.ndarray:
+def fixed_strings(values: tuple[str, ...]) -> pa.Array:
+    """A fixed set of strings (activity types, directions) as ``lookup`` takes it, made once rather than per call."""
+    return pa.array(values, type=pa.large_string())
+
+
+def lookup(values: pd.Series, universe: pd.Series | pa.Array) -> np.ndarray:
     """Position of each value in ``universe`` (-1: missing or unknown); hashed in Arrow for speed."""
-    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
+    value_set = universe if isinstance(universe, pa.Array) else arrow_strings(universe)
+    found = pc.index_in(arrow_strings(values), value_set=value_set, skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
