@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pandas as pd
 from features.crm.schema import ACTIVITY_TYPES, CONTACT_ROLES, DIRECTIONS
 from features.pit.timeline import (
     NAT,
+    Ranked,
     Subset,
     Timeline,
     column,
@@ -56,6 +58,8 @@ class ActivityLog:
 
     def is_type(self, *names: str) -> np.ndarray:
         """Whether each activity (in timeline order) has one of these types."""
+        if len(names) == 1:  # a comparison: a fifth of the time of the table look-up below on 10 M activities
+            return self.type == ACTIVITY_TYPES.index(names[0])
         wanted = np.zeros(len(ACTIVITY_TYPES), dtype=bool)
         wanted[[ACTIVITY_TYPES.index(name) for name in names]] = True
         return wanted[self.type]
@@ -73,10 +77,22 @@ class ActivityLog:
 
     def latest(self, subset: Subset, start: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Per query, the latest occurred_at among its visible activities in ``subset`` (NAT: none)."""
-        return gather(self._times, subset.latest(self._rank, start, pos), NAT)
+        return gather(self._times, subset.latest(self._later, start, pos), NAT)
 
     def earliest(self, subset: Subset, start: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Per query, the earliest occurred_at among its visible activities in ``subset`` (NAT: none)."""
-        top = len(self._times) - 1
-        flipped = subset.latest(top - self._rank, start, pos)
-        return gather(self._times, np.where(flipped >= 0, top - flipped, -1), NAT)
+        flipped = subset.latest(self._earlier, start, pos)
+        return gather(self._times, np.where(flipped >= 0, self._top - flipped, -1), NAT)
+
+    @cached_property
+    def _later(self) -> Ranked:
+        return Ranked(self.tl, self._rank)
+
+    @cached_property
+    def _earlier(self) -> Ranked:
+        """Ranks counted from the latest time back: the earliest time is the largest."""
+        return Ranked(self.tl, self._top - self._rank)
+
+    @property
+    def _top(self) -> int:
+        return len(self._times) - 1

@@ -89,17 +89,25 @@ class Subset:
         """Per query, the subset's events at timeline positions [lo, hi)."""
         return self.prefix[hi] - self.prefix[lo]
 
-    def latest(self, ranks: np.ndarray, start: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """Per query, the largest of ``ranks`` (ints >= 0, per event) over its visible events here; -1: none.
+    def latest(self, ranked: Ranked, start: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Per query, the largest of ``ranked``'s values over its visible events here; -1: none.
 
-        A running max over the subset's events alone, restarted per entity by a code-sized offset.
+        A running max over the subset's events alone: their packed values restart it per entity by themselves.
         """
-        rows = np.flatnonzero(self.mask)
-        values = ranks[rows]
-        offset = self.timeline.codes[rows] * (int(values.max(initial=0)) + 1)
-        running = np.maximum.accumulate(offset + values) - offset
+        running = np.maximum.accumulate(ranked.packed[self.mask])
         end = self.prefix[pos]
-        return np.where(end > self.prefix[start], _take(running, end - 1, -1), -1)
+        return np.where(end > self.prefix[start], _take(running, end - 1, -1) % ranked.span, -1)
+
+
+class Ranked:
+    """Per-event ranks (ints >= 0 on the events a maximum is taken over) packed with their entity's code as
+    ``code * span + rank``: every entity's packed values exceed those of the entities before it on the timeline, so a
+    running max over any subset of events restarts at each entity by itself, and ``% span`` gives the rank back.
+    Packed once, shared by every subset's maximum."""
+
+    def __init__(self, timeline: Timeline, ranks: np.ndarray) -> None:
+        self.span = int(ranks.max(initial=0)) + 1
+        self.packed = timeline.codes * self.span + ranks
 
 
 def _take(values: np.ndarray, index: np.ndarray, fill: float | int) -> np.ndarray:

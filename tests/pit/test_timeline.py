@@ -1,5 +1,6 @@
 """The sort the point-in-time join stands on: ``ordered`` is a stable argsort whatever the values (packed into one
-integer where they fit, argsorted where they do not), and a ``Timeline`` orders events by entity, then time."""
+integer where they fit, argsorted where they do not), a ``Timeline`` orders events by entity, then time, and a
+``Subset``'s counts and maxima are those of its events each query saw."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.pit.timeline import NAT, Timeline, dense_rank, ordered
+from features.pit.timeline import NAT, Ranked, Subset, Timeline, dense_rank, ordered
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
 SECONDS = st.integers(1_600_000_000, 1_800_000_000).map(lambda s: s * 10**9)  # whole seconds: the packed path
@@ -35,3 +36,24 @@ def test_a_timeline_holds_each_kept_event_once_by_entity_then_time(events: list[
     assert order == sorted(order)
     assert (timeline.codes == codes[timeline.rows]).all()
     assert (np.diff(timeline.keys) >= 0).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 20), st.integers(0, 9), st.booleans()), max_size=60),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(-1, 21)), min_size=1, max_size=20),
+)
+def test_a_subset_counts_and_maxima_are_those_of_the_events_each_query_saw(
+    events: list[tuple[int, int, int, bool]], queries: list[tuple[int, int]]
+) -> None:
+    codes, times, ranks, mask = (np.array([e[i] for e in events], dtype=int) for i in range(4))
+    timeline = Timeline(codes.astype(np.int64), times.astype(np.int64) * 10**9)
+    subset = Subset(timeline, timeline.take(mask.astype(bool)))
+    asked = np.array([code for code, _ in queries], dtype=np.int64)
+    cutoffs = np.array([cutoff for _, cutoff in queries], dtype=np.int64) * 10**9
+    start, now = timeline.first(asked), timeline.upto(asked, cutoffs)
+    latest = subset.latest(Ranked(timeline, timeline.take(ranks)), start, now)
+    for i, (code, cutoff) in enumerate(queries):
+        seen = [rank for c, t, rank, m in events if c == code and t <= cutoff and m]
+        assert subset.count(start[i : i + 1], now[i : i + 1])[0] == len(seen)
+        assert latest[i] == max(seen, default=-1)

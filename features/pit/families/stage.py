@@ -10,7 +10,7 @@ import pandas as pd
 from features.crm.dataset import STRING_DTYPE
 from features.pit import catalog
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import DAY_NS, NAT, Subset, Timeline, column, lookup, times
+from features.pit.timeline import DAY_NS, NAT, Ranked, Subset, Timeline, column, lookup, times
 
 #: Typical stage dwell (days) from the field reference; other stage names get the median.
 FIELD_DWELL_DAYS = {"lead": 4.0, "needs_confirmed": 8.5, "demo": 6.5, "quote": 12.5, "contract": 2.5}
@@ -38,7 +38,7 @@ def stage(r: FrameRows) -> Columns:
     same_deal = np.r_[False, tl.codes[1:] == tl.codes[:-1]]
     previous = np.where(same_deal, np.r_[-1, index[:-1]], -1)
     stay = np.where(same_deal, at - np.r_[at[:1], at[:-1]], 0)  # the previous stay, known when this change is
-    furthest = Subset(tl, index >= 0).latest(index, start, now)
+    furthest = Subset(tl, index >= 0).latest(Ranked(tl, index), start, now)
     out = {
         "stage_index": np.where(current >= 0, current, np.nan),
         "stage_max_index": np.where(furthest >= 0, furthest, np.nan),
