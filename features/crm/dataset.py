@@ -102,6 +102,8 @@ def to_utc_scalar(value: Any) -> pd.Timestamp:
 
 def to_utc(values: pd.Series) -> pd.Series:
     """Parse to UTC datetimes; naive values are taken as UTC, unparseable ones become NaT."""
+    if values.dtype == TIME_DTYPE:  # canonical already (tables read or conformed): nothing to convert
+        return values
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype(TIME_DTYPE)
     if pd.api.types.is_datetime64_dtype(values.dtype):
@@ -279,7 +281,8 @@ def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
 
 def time_ns(values: pd.Series) -> np.ndarray:
     """UTC times as int64 nanoseconds with NaT as the minimum int64 (for vectorised maths)."""
-    return values.astype(TIME_DTYPE).to_numpy(dtype="datetime64[ns]").view("int64")
+    canonical = values if values.dtype == TIME_DTYPE else values.astype(TIME_DTYPE)
+    return canonical.to_numpy(dtype="datetime64[ns]").view("int64")
 
 
 def history_start(ds: Dataset) -> pd.Timestamp | None:
