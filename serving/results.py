@@ -125,10 +125,10 @@ def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str,
 
 def model_inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
     """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
-    columns = pd.DataFrame(table, copy=False)[model.scorer.feature_names].astype(object)
+    columns = pd.DataFrame(table, copy=False)[model.scorer.feature_names]
     present = columns.notna().to_numpy()
     names = np.array(model.scorer.feature_names)
-    values = columns.to_numpy()
+    values = columns.to_numpy(dtype=object)  # Python numbers and strings, block by block
     return [
         dict(zip(names[keep].tolist(), row[keep].tolist(), strict=True))
         for row, keep in zip(values, present, strict=True)

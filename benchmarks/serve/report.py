@@ -17,7 +17,12 @@ from benchmarks.serve.load import Batches, Load
 from benchmarks.serve.payloads import BATCH, TOP
 from benchmarks.stores import StoreSize
 
-TARGET_P50_MS, TARGET_P99_MS, TARGET_LEADS_S = 5.0, 15.0, 5_000.0
+#: In-process medians of one lead with 100 activities: features, score and factors; and the endpoint method.
+TARGET_PIPELINE_MS, TARGET_ENDPOINT_MS = 2.0, 3.0
+#: Over HTTP, what salesml may add to the floor's latency under the same load.
+TARGET_P50_OVER_FLOOR_MS, TARGET_P99_OVER_FLOOR_MS = 3.0, 10.0
+#: Batches of 1,000 leads: in-process with request parsing, and over HTTP as a share of the floor's leads/s.
+TARGET_LEADS_S, TARGET_BATCH_FLOOR_SHARE = 5_000.0, 0.7
 
 
 @dataclass(frozen=True)
@@ -65,37 +70,63 @@ def error_counts(errors: dict[str, int]) -> str:
 
 
 def targets(run: Run) -> list[Target]:
-    """The targets, each with whether the run met it and the floor's figure beside it."""
-    load, batch, floor, floor_batch = run.load, run.batch, run.floor, run.floor_batch
+    """The targets, each with whether the run met it and the floor's figure beside it; the HTTP ones are the floor's
+    figures plus what salesml may add, so a run without the floor meets none of them."""
+    load, batch, floor, floor_batch, single, batch_in = (
+        run.load, run.batch, run.floor, run.floor_batch, run.single, run.batch_in
+    )  # fmt: skip
     floored = floor is not None and floor_batch is not None
     no_floor = "not run (--no-floor)"
+    in_process_leads_s = BATCH / (batch_in.parse_s + batch_in.endpoint_s)
+    in_process = "no HTTP: in this process"
     return [
         Target(
-            "single lead, p50",
+            "single lead in-process: features, score and factors, median",
+            f"{single.pipeline_s * 1e3:.2f} ms",
+            f"<= {TARGET_PIPELINE_MS:g} ms",
+            single.pipeline_s * 1e3 <= TARGET_PIPELINE_MS,
+            in_process,
+        ),
+        Target(
+            "single lead in-process: the endpoint method with its log record, median",
+            f"{single.endpoint_s * 1e3:.2f} ms",
+            f"<= {TARGET_ENDPOINT_MS:g} ms",
+            single.endpoint_s * 1e3 <= TARGET_ENDPOINT_MS,
+            in_process,
+        ),
+        Target(
+            "single lead over HTTP, p50",
             load.shown(0.5),
-            f"<= {TARGET_P50_MS:g} ms",
-            load.ms(0.5) <= TARGET_P50_MS,
+            f"<= the floor's + {TARGET_P50_OVER_FLOOR_MS:g} ms",
+            floored and load.ms(0.5) <= floor.ms(0.5) + TARGET_P50_OVER_FLOOR_MS,
             floor.shown(0.5) if floored else no_floor,
         ),
         Target(
-            "single lead, p99",
+            "single lead over HTTP, p99",
             load.shown(0.99),
-            f"<= {TARGET_P99_MS:g} ms",
-            load.ms(0.99) <= TARGET_P99_MS,
+            f"<= the floor's + {TARGET_P99_OVER_FLOOR_MS:g} ms",
+            floored and load.ms(0.99) <= floor.ms(0.99) + TARGET_P99_OVER_FLOOR_MS,
             floor.shown(0.99) if floored else no_floor,
         ),
         Target(
-            f"single lead, errors (of {load.sent:,})",
+            f"single lead over HTTP, errors (of {load.sent:,})",
             error_counts(load.errors),
             "0",
             load.error_count == 0,
             error_counts(floor.errors) if floored else no_floor,
         ),
         Target(
-            f"batches of {BATCH:,} leads, median",
-            f"{batch.leads_s:,.0f} leads/s",
+            f"batches of {BATCH:,} leads in-process, with request parsing",
+            f"{in_process_leads_s:,.0f} leads/s",
             f">= {TARGET_LEADS_S:,.0f} leads/s",
-            batch.leads_s >= TARGET_LEADS_S and not batch.errors,
+            in_process_leads_s >= TARGET_LEADS_S,
+            in_process,
+        ),
+        Target(
+            f"batches of {BATCH:,} leads over HTTP, median",
+            f"{batch.leads_s:,.0f} leads/s",
+            f">= {TARGET_BATCH_FLOOR_SHARE:g}x the floor's",
+            floored and batch.leads_s >= TARGET_BATCH_FLOOR_SHARE * floor_batch.leads_s and not batch.errors,
             f"{floor_batch.leads_s:,.0f} leads/s" if floored else no_floor,
         ),
     ]
