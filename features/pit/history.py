@@ -251,7 +251,11 @@ class History:
         """Per frame row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones
         (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
         query = key(asked)
-        n, k = self._sum(name, lambda indexed, rows: indexed.count(query[rows], cutoffs[rows]), cutoffs, seen)
+
+        def counted(indexed: _Indexed, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+            return indexed.count(query, cutoffs) if rows is EVERY else indexed.count(query[rows], cutoffs[rows])
+
+        n, k = self._sum(name, counted, cutoffs, seen)
         return (n, k) if extra is None else (n + extra[0], k + extra[1])
 
     def smoothed(
