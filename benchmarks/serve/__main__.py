@@ -166,8 +166,13 @@ def main() -> int:
     print(text)
     if args.quick:
         return 0
-    write_section("serve", text)
+    write_section(section(args.workers), text)
     return 0 if all(t.met for t in targets(run)) else 1
+
+
+def section(workers: int) -> str:
+    """BENCHMARKS.md's section of a run: one worker's is the main one, each other count has its own beside it."""
+    return "serve" if workers == 1 else f"serve-{workers}-workers"
 
 
 def shadow_main(args: argparse.Namespace, size: Size) -> int:

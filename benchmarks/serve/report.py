@@ -319,7 +319,7 @@ def figures(run: Run) -> list[tuple[str, str]]:
 
 def report(run: Run, command: str) -> str:
     lines = [
-        "## Serving (benchmarks/serve.py)",
+        f"## Serving{'' if run.workers == 1 else f', {run.workers} workers'} (benchmarks/serve.py)",
         "",
         f"{command} on {machine()} ({platform.python_implementation()}), {dt.date.today()}.",
         "A real `salesml serve` on a loopback port with a lead_score model trained in a temporary store. Latency is"
