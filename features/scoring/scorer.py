@@ -146,9 +146,9 @@ class Scorer:
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """probability, score and grade per row of a feature table."""
         x, _ = encode_matrix(self.inputs, table)
-        return self._scores(self.margin(x), x)
+        return pd.DataFrame(self._scores(self.margin(x), x))
 
-    def _scores(self, margin: np.ndarray, x: np.ndarray) -> pd.DataFrame:
+    def _scores(self, margin: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         """probability, score, grade, and ``p_{days}d`` per time-window head."""
         p = np.clip(self.calibrator(margin), 0.0, 1.0)
         s = self.score(p)
@@ -156,7 +156,7 @@ class Scorer:
         timing = {f"p_{d}d": w for d, w in windows.items()}
         if windows:
             timing["expected_days"] = expected_days(p, windows)
-        return pd.DataFrame({"probability": p, "score": s, "grade": self.grade(s), **timing})
+        return {"probability": p, "score": s, "grade": self.grade(s), **timing}
 
     def windows(self, x: pd.DataFrame | np.ndarray, probability: np.ndarray) -> dict[int, np.ndarray]:
         """Per time-window head (days), its probabilities made consistent with each other and ``probability``."""
@@ -229,13 +229,11 @@ class Scorer:
         raw, margin, bias = self._shap(x)
         scores = self._scores(margin, x)
         base = np.clip(self.calibrator(bias), 0.0, 1.0)
-        change = scores["probability"].to_numpy() - base
+        change = scores["probability"] - base
         scale = probability_per_log_odds(margin - bias, change)
         reasons, listed = top_factors(self.factors, x, table, raw, scale, top, locale)
-        scores["base_probability"] = base
-        scores["other_effect"] = change - listed
-        scores["warnings"] = warnings
-        return scores, reasons
+        columns = {**scores, "base_probability": base, "other_effect": change - listed, "warnings": warnings}
+        return pd.DataFrame(columns), reasons
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
