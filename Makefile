@@ -109,12 +109,13 @@ report-screenshot: install browser ## write the demo report (after make demo) an
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## feature-building, simulator, training, scoring, serving, request parsing, forecast and Dask scale-out benchmarks (minutes; writes BENCHMARKS.md)
+bench: install ## feature-building, simulator, training, scoring, serving, service start, request parsing, forecast and Dask scale-out benchmarks (minutes; writes BENCHMARKS.md)
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.synth
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.scoring
 	$(BIN)/python -m benchmarks.serve
+	$(BIN)/python -m benchmarks.start
 	$(BIN)/python -m benchmarks.parsing
 	$(BIN)/python -m benchmarks.forecast
 	$(BIN)/python -m benchmarks.scale

@@ -19,7 +19,7 @@ from tests.helpers import Stores as TestStores
 BENCHMARKS = ROOT / "benchmarks"
 MAIN_GUARD = 'if __name__ == "__main__":'
 #: They take --workdir: their quick runs train and export one store together.
-SHARE_STORES = ("scoring", "serve", "trees")
+SHARE_STORES = ("scoring", "serve", "start", "trees")
 QUICK_RUN_S = 600
 
 
