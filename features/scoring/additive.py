@@ -51,7 +51,7 @@ class Term:
 
     def effect(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "linear":
-            return linear_effects(x, [self])
+            return linear_effects(x[:, None], [self])[:, 0]
         known = ~np.isnan(x)
         filled = np.where(known, x, 0.0)
         if self.kind == "bins":
@@ -64,13 +64,11 @@ class Term:
 
 
 def linear_effects(x: np.ndarray, terms: list[Term]) -> np.ndarray:
-    """The effects of linear terms, one per column of ``x`` (or one term on a vector): all columns in one pass, the
-    same arithmetic as one at a time (a served request has about a hundred inputs and one row)."""
+    """The effects of linear terms, one per column of ``x``: all columns in one pass, the same arithmetic as one at a
+    time (a served request has about a hundred inputs and one row)."""
     weight, center, scale, low, high, missing = (
         np.array([getattr(t, name) for t in terms]) for name in ("weight", "center", "scale", "low", "high", "missing")
     )
-    if x.ndim == 1:
-        weight, center, scale, low, high, missing = (v[0] for v in (weight, center, scale, low, high, missing))
     known = ~np.isnan(x)
     value = weight * (np.clip(signed_log1p(np.where(known, x, 0.0)), low, high) - center) / scale
     return np.where(known, value, missing)
