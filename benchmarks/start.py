@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from benchmarks.report import figure_table, machine, write_section
+from benchmarks.serve.load import KEY
 from benchmarks.server import Server
 from benchmarks.stores import QUICK_STORE, Stores, StoreSize, workdir
+from features.crm.dataset import read_manifest
 
 SIZES = {"full": (StoreSize(110_000, 1, 7), 3), "quick": (QUICK_STORE, 1)}  # the store, and starts per worker count
 TARGET_READY_S, TARGET_WORKER_GIB = 10.0, 1.5
@@ -78,9 +78,11 @@ def report(command: str, store: StoreSize, activities: int, setup: dict[str, flo
             )
             for run in runs
         ),
-        ("setup (not timed above): synth / train / export", " / ".join(f"{setup.get(k, 0):.0f}" for k in (
-            "synth", "train", "export")) + " s"),
-    ]  # fmt: skip
+        (
+            "setup (not timed above): synth / train / export",
+            " / ".join(f"{setup.get(step, 0):.0f}" for step in ("synth", "train", "export")) + " s",
+        ),
+    ]
     lines = [
         "## Service start on a large export (benchmarks/start.py)",
         "",
@@ -110,8 +112,8 @@ def main() -> int:
     store, times = SIZES["quick" if args.quick else "full"]
     with workdir(args.workdir, "salesml-start-bench-") as root:
         stores, setup = Stores.prepare(root, store)
-        stores.keys.write_text("start-benchmark-key-0123456789abcdef\n", encoding="utf-8")
-        activities = len(pd.read_parquet(stores.data / "activities.parquet", columns=["entity_type"]))
+        stores.keys.write_text(f"{KEY}\n", encoding="utf-8")
+        activities = read_manifest(stores.data).counts["activities"]
         runs = [start(stores, root, workers, times) for workers in counts]
     command = f"`.venv/bin/python -m benchmarks.start{' --quick' if args.quick else ''} --workers {args.workers}`"
     text = report(command, store, activities, setup, runs)
