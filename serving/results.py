@@ -8,6 +8,7 @@ factors each costs far less that way than built model by model.
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 import bentoml
@@ -125,14 +126,11 @@ def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str,
 
 def model_inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
     """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
-    columns = pd.DataFrame(table, copy=False)[model.scorer.feature_names]
-    present = columns.notna().to_numpy()
-    names = np.array(model.scorer.feature_names)
-    values = columns.to_numpy(dtype=object)  # Python numbers and strings, block by block
-    return [
-        dict(zip(names[keep].tolist(), row[keep].tolist(), strict=True))
-        for row, keep in zip(values, present, strict=True)
-    ]
+    names = model.scorer.feature_names
+    columns = pd.DataFrame(table, copy=False)[names]
+    present = columns.notna().to_numpy().tolist()
+    values = columns.to_numpy(dtype=object).tolist()  # Python numbers and strings, block by block
+    return [dict(compress(zip(names, row, strict=True), keep)) for row, keep in zip(values, present, strict=True)]
 
 
 def answered_ids(ctx: bentoml.Context) -> dict[str, str]:

@@ -155,15 +155,27 @@ class Redactor:
     def redact(self, value: Any, name: str | None = None) -> Any:
         """A copy of a JSON-like ``value`` (dicts, lists, scalars) fit to write: strings and numbers under a personal
         field's name become tokens, and every other string is masked. ``name`` is the field ``value`` is under.
-        Numbers elsewhere are passed over without a call: a batch's log lines hold a hundred thousand of them."""
+        Numbers elsewhere are passed over without a call: a batch's log lines hold a hundred thousand of them; a
+        string met again is masked once (a batch's records repeat their ids, times and attribute values)."""
+        return self._redact(value, name, {})
+
+    def _redact(self, value: Any, name: str | None, masked: dict[str, str]) -> Any:
         fields = self.fields
         if isinstance(value, dict):
-            return {k: v if v.__class__ in _PLAIN and k not in fields else self.redact(v, k) for k, v in value.items()}
+            return {
+                k: v if v.__class__ in _PLAIN and k not in fields else self._redact(v, k, masked)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
-            return [v if v.__class__ in _PLAIN and name not in fields else self.redact(v, name) for v in value]
+            return [v if v.__class__ in _PLAIN and name not in fields else self._redact(v, name, masked) for v in value]
         kind = fields.get(name) if name is not None else None
         if isinstance(value, str):
-            return self.token(kind, value) if kind is not None and not _TOKEN.fullmatch(value) else self.mask(value)
+            if kind is not None and not _TOKEN.fullmatch(value):
+                return self.token(kind, value)
+            done = masked.get(value)
+            if done is None:
+                done = masked[value] = self.mask(value)
+            return done
         if kind is not None and isinstance(value, int | float) and not isinstance(value, bool):
             return self.token(kind, f"{value:.0f}" if float(value).is_integer() else str(value))
         return value

@@ -199,11 +199,8 @@ def item_json(item: BaseModel) -> bytes:
     activities = item.__dict__.get("activities")
     if not isinstance(activities, ActivityColumns):
         return item.model_dump_json().encode("utf-8")
-    head = item.model_copy(update={"activities": []}).model_dump_json().encode("utf-8")
-    return head.removesuffix(EMPTY_TAIL) + b'"activities":' + activities.json + b"}"
-
-
-EMPTY_TAIL = b'"activities":[]}'  # activities is the items' last field
+    head = item.model_dump_json(exclude={"activities"}).encode("utf-8")  # activities is the items' last field
+    return head.removesuffix(b"}") + b',"activities":' + activities.json + b"}"
 
 
 def activity_columns(histories: list[ActivityColumns]) -> dict[str, Any]:

@@ -122,6 +122,18 @@ def test_personal_fields_are_replaced_whole_and_the_rest_is_masked(redactor: Red
     assert redactor.redact(redacted) == redacted  # redacting twice changes nothing
 
 
+def test_a_string_met_again_is_redacted_as_where_it_was_first_met(redactor: Redactor) -> None:
+    """Records redacted together share their masks: a text first met as a plain value is still a personal field's
+    token where it stands under that field, and the same everywhere else."""
+    text = "138-0013-8000"
+    records = [{"warning": text, "note": text}, {"note": text, "warnings": [text, "ok"]}]
+    redacted = redactor.redact(records)
+    masked, token = redactor.mask(text), redactor.token("text", text)
+    assert masked == redactor.token("phone", PHONE) and token != masked
+    assert redacted == [{"warning": masked, "note": token}, {"note": token, "warnings": [masked, "ok"]}]
+    assert redacted == [redactor.redact(r) for r in records]
+
+
 def test_the_hash_depends_on_the_key(redactor: Redactor) -> None:
     other = Redactor(b"another-installation-key")
     assert redactor.token("phone", PHONE) != other.token("phone", PHONE)
