@@ -82,8 +82,10 @@ def logistic_candidate(
     """A logistic regression whose strength is chosen on the validation rows; each fit starts where the last one
     ended (``WarmStart``)."""
     losses, models, warm = {}, {}, WarmStart()
+    matrix = as_matrix(x)
+    design, layout = logistic_design(inputs, matrix)  # one design for every strength
     for c in LOGISTIC_C:
-        models[c] = fit_logistic(inputs, x, y, c, warm)
+        models[c] = _fit_design(matrix, design, layout, y, c, warm)
         losses[c] = log_loss(y_valid, models[c].predict(x_valid), labels=[0, 1])
     best = min(losses, key=losses.get)
     return Candidate(
@@ -125,6 +127,36 @@ class WarmStart:
         self.coef, self.intercept = model.coef_, model.intercept_
 
 
+def logistic_design(inputs: list[InputFeature], matrix: np.ndarray) -> tuple[sparse.csr_array, list[tuple]]:
+    """The logistic regression's sparse design of ``matrix`` and its layout (per input: kind, width, center, scale,
+    lowest, highest). Every input gives each row a fixed number of cells (a level's one-hot column; a number's
+    standardised value and missing indicator), so the rows are laid out directly, not sorted from coordinates."""
+    n = len(matrix)
+    columns, values, layout, at = [], [], [], 0
+    for j, f in enumerate(inputs):
+        column = matrix[:, j]
+        known = ~np.isnan(column)
+        if f.kind == "categorical":
+            width = len(f.levels or [])
+            columns.append(at + np.where(known, column, width).astype(np.int64))
+            values.append(np.ones(n))
+            layout.append(("levels", width + 1, 0.0, 1.0, 0.0, 0.0))
+        else:
+            logged = signed_log1p(np.where(known, column, 0.0))
+            seen = logged[known] if known.any() else np.zeros(1)
+            center, scale = float(seen.mean()), float(seen.std()) or 1.0
+            columns += [np.full(n, at), np.full(n, at + 1)]
+            values += [np.where(known, (logged - center) / scale, 0.0), (~known).astype(np.float64)]
+            layout.append(("linear", 2, center, scale, float(seen.min()), float(seen.max())))
+        at += layout[-1][1]
+    if not columns:
+        return sparse.csr_array((n, 0)), layout
+    indptr = np.arange(0, n * len(columns) + 1, len(columns))
+    design = sparse.csr_array((np.column_stack(values).ravel(), np.column_stack(columns).ravel(), indptr), (n, at))
+    design.eliminate_zeros()  # a missing indicator where the value is known, a value at the mean
+    return design, layout
+
+
 def fit_logistic(
     inputs: list[InputFeature], x: pd.DataFrame, y: np.ndarray, c: float, warm: WarmStart | None = None
 ) -> AdditiveModel:
@@ -133,34 +165,13 @@ def fit_logistic(
     sparse: one-hot levels of ids (owners, accounts) make it wide, and a dense one made the solver's products and
     the matrix itself cost most of a training run."""
     matrix = as_matrix(x)
-    n = len(matrix)
-    rows, columns, values = [], [], []  # the design's nonzero cells, input by input
-    layout, at = [], 0
-    for j, f in enumerate(inputs):
-        column = matrix[:, j]
-        known = ~np.isnan(column)
-        if f.kind == "categorical":
-            width = len(f.levels or [])
-            rows.append(np.arange(n))
-            columns.append(at + np.where(known, column, width).astype(np.int64))
-            values.append(np.ones(n))
-            layout.append(("levels", width + 1, 0.0, 1.0, 0.0, 0.0))
-        else:
-            logged = signed_log1p(np.where(known, column, 0.0))
-            seen = logged[known] if known.any() else np.zeros(1)
-            center, scale = float(seen.mean()), float(seen.std()) or 1.0
-            standard = np.where(known, (logged - center) / scale, 0.0)
-            missing = np.flatnonzero(~known)
-            rows += [np.arange(n), missing]
-            columns += [np.full(n, at), np.full(len(missing), at + 1)]
-            values += [standard, np.ones(len(missing))]
-            layout.append(("linear", 2, center, scale, float(seen.min()), float(seen.max())))
-        at += layout[-1][1]
-    cells = (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))) if rows else ([], ([], []))
-    design = sparse.csr_array(cells, shape=(n, at))
-    design.eliminate_zeros()
-    warm = warm or WarmStart()
-    model = warm.apply(LogisticRegression(C=c, max_iter=2000), at).fit(design, y)
+    return _fit_design(matrix, *logistic_design(inputs, matrix), y, c, warm or WarmStart())
+
+
+def _fit_design(
+    matrix: np.ndarray, design: sparse.csr_array, layout: list[tuple], y: np.ndarray, c: float, warm: WarmStart
+) -> AdditiveModel:
+    model = warm.apply(LogisticRegression(C=c, max_iter=2000), design.shape[1]).fit(design, y)
     warm.keep(model)
     coef, at, terms = model.coef_[0], 0, []
     for kind, width, center, scale, low, high in layout:
