@@ -17,8 +17,8 @@ import bentoml
 from fastapi.responses import JSONResponse
 
 from features.crm.dataset import Dataset, to_utc_scalar
-from features.insights.monitoring import monitor, plain
 from features.insights.monitoring.outcomes import read_log
+from features.insights.monitoring.summary import monitor, plain
 from serving.store import Exported
 
 #: Gauge name -> its help; one series per model (``figures`` reads the values off a model summary).

@@ -46,10 +46,11 @@ def train_cmd(
 ) -> None:
     """Tune, calibrate, evaluate beside the baselines, and register a model version (alias challenger)."""
     check_engine(ctx, engine, workers, partitions)
-    if engine == "dask":
-        from training.spec import load_spec, require_dask_trainable
+    from training.spec import load_spec, require_dask_trainable
 
-        require_dask_trainable(load_spec(model)[0])  # before Dask and LightGBM load: a second or more each
+    spec, _ = load_spec(model)  # a wrong name refused before LightGBM, scikit-learn and MLflow load: seconds each
+    if engine == "dask":
+        require_dask_trainable(spec)  # and before Dask loads
         from features.pit.distributed import DEFAULT_PARTITIONS
         from training.distributed_training import train_on_dask
 

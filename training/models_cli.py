@@ -99,7 +99,7 @@ def compare_cmd(
 ) -> None:
     """Champion against challenger on the live calls the service shadow-scored (SALESML_SHADOW_SHARE): grade
     agreement, realised ROC AUC where outcomes are known, estimated (CBPE) where not, and a verdict."""
-    from features.insights.monitoring import plain
+    from features.insights.monitoring.summary import plain
     from training.shadow_compare import compare
 
     start = None if since is None else option_time(since, "--since")

@@ -44,8 +44,8 @@ def monitor_cmd(
     language = locale_of(locale)
     start = _since(since)  # the options first: a typo answers before the libraries load
     from features.crm.dataset import read_dataset
-    from features.insights.monitoring import monitor, plain
     from features.insights.monitoring.outcomes import NO_LOG, read_log
+    from features.insights.monitoring.summary import monitor, plain
     from training.report.monitor import render_monitor
 
     folder = log or prediction_log_dir()
