@@ -37,9 +37,11 @@ def export_champions(data: Path | None) -> list[str]:
     models`` does after a move); says which models were left out, and returns the tags written."""
     _use_store()
     from features.crm.dataset import read_dataset
+
+    history = read_dataset(data) if data is not None else None  # a wrong --data answers before BentoML loads
     from serving.store import export_models, exported_history
 
-    tags, skipped = export_models(read_dataset(data) if data is not None else exported_history())
+    tags, skipped = export_models(history if history is not None else exported_history())
     for why in skipped:
         Console(stderr=True).print(f"[yellow]not exported:[/yellow] {why}", highlight=False, soft_wrap=True)
     return tags

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from features.cli import AsOf, DataDir, GroupBy, Period, Seed, Sims, data_option, money, user_errors, wide_console
+from features.crm.dataset import read_manifest
 from features.outputs import output_dir, output_file
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def forecast_cmd(
     check_grouping(by)
     if since is not None and not explain:
         raise DataError("--since is the earlier time of --explain; add --explain")
+    read_manifest(data)  # and a wrong --data
     from training.forecasting import fan_chart, forecast_with_drivers
 
     fc, drivers, version = forecast_with_drivers(
@@ -150,6 +152,7 @@ def targets_cmd(
 
     check_period(period)  # the options first: a typo answers before the model loads
     check_level(level)
+    read_manifest(data)
     from training.forecasting import run_forecast
 
     fc, version = run_forecast(data, as_of, period, level, 1, seed=seed)

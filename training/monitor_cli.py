@@ -45,13 +45,14 @@ def monitor_cmd(
     start = _since(since)  # the options first: a typo answers before the libraries load
     from features.crm.dataset import read_dataset
     from features.insights.monitoring.outcomes import NO_LOG, read_log
-    from features.insights.monitoring.summary import monitor, plain
-    from training.report.monitor import render_monitor
 
     folder = log or prediction_log_dir()
     if not folder.is_dir():
         raise DataError(NO_LOG.format(folder=folder))
-    ds = read_dataset(data)
+    ds = read_dataset(data)  # and the inputs: a wrong one answers before the models and charts load
+    from features.insights.monitoring.summary import monitor, plain
+    from training.report.monitor import render_monitor
+
     summary = plain(monitor(ds, read_log(folder), _champions(), start))
     output_file(out).write_text(render_monitor(summary, language), encoding="utf-8")
     if as_json:

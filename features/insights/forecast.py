@@ -19,7 +19,7 @@ factor moves every open deal's chance in a period, as much as the close rate has
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,9 @@ from features.insights.rate_swings import close_rate_swings
 from features.pit.build import build_features
 from features.pit.frames import scoring_frame
 from features.pit.timeline import NAT, times
-from features.scoring.scorer import Scorer
+
+if TYPE_CHECKING:
+    from features.scoring.scorer import Scorer  # the model itself loads only where one scores
 
 GroupBy = Literal["rep", "team", "region", "product", "all"]
 GROUP_BYS: tuple[str, ...] = ("rep", "team", "region", "product", "all")

@@ -3,7 +3,11 @@ outputs that cannot be written, a damaged or an empty MLflow store. Each ends in
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -100,3 +104,38 @@ def test_score_on_an_empty_store_creates_nothing(crm: Path, tmp_path: Path) -> N
     proc = salesml("score", "--model", "lead_score", "--data", crm, "--out", tmp_path / "s.csv", env=store_env(store))
     assert_one_line_error(proc, "no lead_score@champion", "train it first (salesml train)")
     assert not store.exists()
+
+
+#: What a command needs for its work, not to read its options and its --data: seconds to load.
+HEAVY = ("lightgbm", "sklearn", "mlflow", "bentoml", "shap", "matplotlib", "dask", "optuna")
+#: Run the command in this process, then print the exit code and the heavy libraries that loaded.
+LOADED = """
+import json, sys
+from salesml_cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as done:
+    print(json.dumps([done.code, [m for m in {heavy!r} if m in sys.modules]]), file=sys.__stdout__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("train", "--model", "no_such_model"), "no such model spec"),
+        (("forecast",), "no manifest.yaml here"),
+        (("targets",), "no manifest.yaml here"),
+        (("report",), "no manifest.yaml here"),
+        (("export",), "no manifest.yaml here"),
+        (("monitor", "--log", "."), "no manifest.yaml here"),
+    ],
+)
+def test_a_wrong_input_is_refused_before_the_libraries_load(
+    tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    """A mistyped model or dataset is answered at once: before LightGBM, MLflow, BentoML and the rest load."""
+    command = [sys.executable, "-c", LOADED.format(heavy=HEAVY), *args, "--data", str(tmp_path / "nowhere")]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=os.environ | {"COLUMNS": "200"})
+    code, loaded = json.loads(proc.stdout)
+    assert code == 2 and fragment in proc.stderr, proc.stderr
+    assert loaded == [], f"loaded before refusing: {loaded}"

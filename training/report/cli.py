@@ -22,6 +22,11 @@ def report_cmd(
     """The manager report: model card, key deal factors, per-rep process health, forecast and target board, note
     keyword heat maps; also kept as the latest report the service serves at GET /v1/report."""
     from features.config import latest_report
+    from features.crm.dataset import read_manifest
+    from features.messages import locale_of
+
+    locale_of(locale)  # the options first: a typo answers before the charts and the models load
+    read_manifest(data)
     from training.report.manager import write_report
 
     path = write_report(data, out, locale, as_of, progress=True)
