@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from features.config import tracking_uri
 from features.errors import DataError
-from features.scoring.pyfunc import CHAMPION, GATE_TAG, alias_version
+from features.scoring.aliases import CHAMPION, GATE_TAG, alias_version
 from features.store import open_store
 from training.registry import PROMOTE, ROLLBACK, WINDOW_TAG, AliasMove, alias_history, set_alias
 

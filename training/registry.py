@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
@@ -21,9 +22,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location
-from features.scoring.pyfunc import CHAMPION, GATE_TAG, SCORER_ARTIFACT, ScorerModel, alias_version, load_registered
-from features.scoring.scorer import Scorer
+from features.scoring.aliases import CHAMPION, GATE_TAG, alias_version
 from features.store import open_store
+
+if TYPE_CHECKING:
+    from features.scoring.scorer import Scorer
 
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "pyarrow", "mlflow"]
 HISTORY_TAG = "alias_history"
@@ -58,6 +61,8 @@ def use_local_store(experiment: str) -> str:
 
 def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
     """Log the scorer as a pyfunc model with signature and input example, registered under its name."""
+    from features.scoring.pyfunc import SCORER_ARTIFACT, ScorerModel  # the model code: only where one is logged
+
     with tempfile.TemporaryDirectory() as tmp:
         directory = scorer.save(Path(tmp) / SCORER_ARTIFACT)
         info = mlflow.pyfunc.log_model(
@@ -113,4 +118,6 @@ def set_gate_note(name: str, version: str, blockers: str) -> None:
 
 def load_scorer(name: str, alias: str = CHAMPION) -> tuple[Scorer, str]:
     """The scorer behind ``name@alias`` and its version; DataError when there is none yet."""
+    from features.scoring.pyfunc import load_registered
+
     return load_registered(name, alias)

@@ -14,13 +14,12 @@ from mlflow.tracking import MlflowClient
 
 from features.config import tracking_uri
 from features.errors import DataError, one_line
+from features.scoring.aliases import CHALLENGER, CHAMPION, GATE_TAG, alias_version
 from features.scoring.scorer import Scorer
 from features.scoring.segments import AnyScorer, Segmented, segment_prefix
 from features.store import lost_model_files, open_store
 
 SCORER_ARTIFACT = "scorer"
-CHALLENGER, CHAMPION = "challenger", "champion"  # registry aliases (never deprecated stages)
-GATE_TAG = "gate_blockers"  # a version's tag: why it may not be champion
 
 
 class ScorerModel(mlflow.pyfunc.PythonModel):
@@ -31,14 +30,6 @@ class ScorerModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return self.scorer.predict(model_input)
-
-
-def alias_version(name: str, alias: str) -> str | None:
-    """The version behind ``name@alias`` in the current registry, None when there is none."""
-    try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
 
 
 def load_registered(name: str, alias: str) -> tuple[Scorer, str]:
