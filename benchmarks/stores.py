@@ -84,21 +84,18 @@ class Stores:
     def register_copy(self, name: str, version: str = "1") -> str:
         """A new registered version of ``name`` holding the same model as ``version`` (no training: the version tests
         and the shadow benchmark need a second version, not a different model); its number."""
-        import mlflow
         from mlflow.tracking import MlflowClient
 
         uri = self.env["MLFLOW_TRACKING_URI"]
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         old = client.get_model_version(name, version)
-        # MLflow resolves the version's ``models:/`` source through the process's tracking URI, not the client's
-        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            return str(client.create_model_version(name, old.source, old.run_id, tags=old.tags).version)
-        finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
+        # The version's source names its logged model (models:/m-...), which MLflow would look up through the
+        # process-wide tracking URI, not the client's: the model's own files are named instead, so that nothing
+        # process-wide is set (mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment, where
+        # later tests and their processes would find this store).
+        model_id = old.source.removeprefix("models:/")
+        source = client.get_logged_model(model_id).artifact_location
+        return str(client.create_model_version(name, source, old.run_id, tags=old.tags, model_id=model_id).version)
 
     def with_challenger(self, name: str) -> str:
         """A second registered version of ``name`` (``register_copy``) aliased challenger and exported beside the

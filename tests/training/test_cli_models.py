@@ -4,6 +4,7 @@ alias history, and the export each move is followed by."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,15 @@ def test_the_champion_line_undoes_rollbacks_in_turn() -> None:
     assert champion_line(made + [move(CHAMPION, "1", ROLLBACK)], "1") == ["1"]
     assert champion_line(made, "4") == ["1", "2", "4"]  # moved outside salesml: the history did not see it
     assert champion_line([], "1") == ["1"]
+
+
+def test_a_registered_copy_leaves_the_process_settings_alone(
+    small_crm: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is registered through a client of its own: no MLflow URI is left in this process's environment,
+    where later tests and the processes they start would find this store instead of theirs."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    copy = small_crm.copy(tmp_path / "stores")
+    assert copy.register_copy(MODEL) == "2"
+    assert not {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"} & set(os.environ)
