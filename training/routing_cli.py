@@ -46,6 +46,9 @@ def route_cmd(
     ] = None,
 ) -> None:
     """Rank the eligible reps for a lead (hard rules, the field's rule and the model), or backtest routing."""
+    if not backtest and lead is None:  # the options first: a mistake answers before the model loads
+        raise DataError("give --lead LEAD_ID to route one lead, or --backtest")
+    language = None if backtest else locale_of(locale)
     from training.routing import route_one, run_backtest
 
     console = wide_console()
@@ -53,9 +56,6 @@ def route_cmd(
     if backtest:
         print_backtest(console, run_backtest(data, from_, to, cap), data.name)
         return
-    if lead is None:
-        raise DataError("give --lead LEAD_ID to route one lead, or --backtest")
-    language = locale_of(locale)
     routing, version = route_one(data, lead, as_of, preferred_rep, failed_routings, candidate, cap, language)
     print_routing(console, routing, version, top)
 

@@ -128,6 +128,7 @@ except SystemExit as done:
         (("report",), "no manifest.yaml here"),
         (("export",), "no manifest.yaml here"),
         (("monitor", "--log", "."), "no manifest.yaml here"),
+        (("route",), "give --lead LEAD_ID"),
     ],
 )
 def test_a_wrong_input_is_refused_before_the_libraries_load(
