@@ -34,14 +34,15 @@ def whatif_cmd(
 ) -> None:
     """Each candidate action re-scored as a hypothetical activity: the probability without and with it, best first."""
     from features.crm.dataset import as_of_time, read_dataset
-    from features.insights.whatif import what_if
-    from training.scoring import Champions
 
     if (opportunity is None) == (lead is None):
         raise DataError("give one of --opportunity ID or --lead ID")
     entity, entity_id = ("opportunity", opportunity) if opportunity is not None else ("lead", lead)
     ds = read_dataset(data)
-    at = as_of_time(ds, as_of)
+    at = as_of_time(ds, as_of)  # the inputs first: a mistake answers before the models load
+    from features.insights.whatif import what_if
+    from training.scoring import Champions
+
     champions = Champions.load(MODELS[entity])
     scorer = champions.segmented()
     (answer,) = what_if(ds, scorer, [str(entity_id)], at, action, follow_up_hours, locale_of(locale))

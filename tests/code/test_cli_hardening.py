@@ -129,6 +129,8 @@ except SystemExit as done:
         (("export",), "no manifest.yaml here"),
         (("monitor", "--log", "."), "no manifest.yaml here"),
         (("route",), "give --lead LEAD_ID"),
+        (("whatif",), "give one of --opportunity ID or --lead ID"),
+        (("whatif", "--lead", "L-1"), "no manifest.yaml here"),
     ],
 )
 def test_a_wrong_input_is_refused_before_the_libraries_load(
