@@ -24,7 +24,7 @@ CORES = 2
 SERVICE_START_S = 180
 BATCH_BODIES = 3  # distinct batch bodies the batch requests cycle through
 SIZES = {
-    "full": Size(StoreSize(20_000, 5, 7), duration_s=60.0, batches=10, repeats=500, probe_s=30.0, batch_repeats=3),
+    "full": Size(StoreSize(20_000, 5, 7), duration_s=60.0, batches=10, repeats=500, probe_s=30.0, batch_repeats=7),
     "quick": Size(QUICK_STORE, duration_s=2.0, batches=1, repeats=20, probe_s=1.0, batch_repeats=1),
 }
 
