@@ -19,13 +19,16 @@ from features.pit.timeline import DAY_NS, NAT, times
 from training.spec import ModelSpec
 from training.split import HonestSplit, SplitPlan, honest_split, stratified_split, time_split
 
-#: A derived label horizon: this quantile of the export's observed delays from creation to the label event, ...
+#: A derived label horizon: this quantile of the export's delays from creation to the label event (each observed
+#: delay weighted for the entities too recent to have shown one as long: ``delay_quantile``), ...
 HORIZON_QUANTILE = 0.9
+#: ... a weight at most 1 / this share (a delay almost as long as the history is seen on a few entities only) ...
+MIN_SEEN_SHARE = 0.1
 #: ... rounded up to whole steps (a retrain on a little more data keeps the same label) ...
 HORIZON_STEP_DAYS = 15
 #: ... within these bounds, and at most this share of the export's history (else no honest split is left) ...
 HORIZON_BOUNDS_DAYS = (15, 180)
-MAX_HORIZON_SHARE = 0.25
+MAX_HORIZON_SHARE = 0.35
 #: ... from at least this many observed delays (else the built-in default).
 MIN_DELAYS = 20
 
@@ -82,8 +85,8 @@ def resolve_horizon(spec: ModelSpec, ds: Dataset) -> tuple[ModelSpec, str]:
     was set (for the report and the model card).
 
     A fixed 30 days labels most conversions negative where deals take months; the 90th percentile of the
-    observed delays (creation to conversion; to a won close for deals) keeps the label about "converts at all"
-    while staying short enough for honest time splits.
+    delays (creation to conversion; to a won close for deals) keeps the label about "converts at all" while
+    staying short enough for honest time splits.
     """
     if spec.horizon_days != "auto":
         return spec, f"{spec.horizon_days} days (set in the spec)"
@@ -98,18 +101,35 @@ def resolve_horizon(spec: ModelSpec, ds: Dataset) -> tuple[ModelSpec, str]:
     if seen.sum() < MIN_DELAYS:
         note = f"{LEAD_HORIZON_DAYS} days (the default: only {int(seen.sum())} observed delays to derive it from)"
         return spec.model_copy(update={"horizon_days": LEAD_HORIZON_DAYS}), note
-    delays = (event[seen] - created[seen]) / DAY_NS
-    quantile = float(np.quantile(delays, HORIZON_QUANTILE))
-    span = (to_utc_scalar(ds.manifest.exported_at).value - created[created != NAT].min()) / DAY_NS
+    exported = to_utc_scalar(ds.manifest.exported_at).value
+    quantile = delay_quantile(created[created != NAT], created[seen], event[seen], exported, HORIZON_QUANTILE)
+    span = (exported - created[created != NAT].min()) / DAY_NS
     low = HORIZON_BOUNDS_DAYS[0]
     high = max(low, min(HORIZON_BOUNDS_DAYS[1], span * MAX_HORIZON_SHARE // HORIZON_STEP_DAYS * HORIZON_STEP_DAYS))
     days = int(np.clip(np.ceil(quantile / HORIZON_STEP_DAYS) * HORIZON_STEP_DAYS, low, high))
     note = (
-        f"{days} days (derived: the 90th percentile of {int(seen.sum()):,} observed delays to the label event is"
+        f"{days} days (derived: the 90th percentile of delays to the label event, from {int(seen.sum()):,} observed"
+        " and weighted for the recent entities that cannot have shown a long one yet, is"
         f" {quantile:.1f} days, rounded up to {HORIZON_STEP_DAYS} days within {low}-{high:.0f}: at most"
         f" {MAX_HORIZON_SHARE:.0%} of the {span:.0f}-day history)"
     )
     return spec.model_copy(update={"horizon_days": days}), note
+
+
+def delay_quantile(created: np.ndarray, started: np.ndarray, ended: np.ndarray, exported: int, q: float) -> float:
+    """The ``q`` quantile in days of the delays ``ended - started`` (ns), corrected for the export's cut.
+
+    A delay of d days is seen only on entities created at least d days before the export: on a growing export or a
+    slow sales cycle most recent entities have not had the time, so the observed delays are the short ones and
+    their plain quantile runs low. Each observed delay is weighted by one over the share of all entities
+    (``created``) old enough to have shown it (at least ``MIN_SEEN_SHARE``), the inverse-probability weighting for
+    a right-truncated sample.
+    """
+    delays = (ended - started) / DAY_NS
+    oldest = np.sort(created)
+    seen_share = np.searchsorted(oldest, exported - (ended - started), side="right") / max(len(oldest), 1)
+    weights = 1 / np.maximum(seen_share, MIN_SEEN_SHARE)
+    return float(np.quantile(delays, q, weights=weights, method="inverted_cdf"))
 
 
 def label_horizon_days(spec: ModelSpec) -> int | None:
