@@ -6,13 +6,15 @@ Run: ``.venv/bin/python -m benchmarks.realdata [--quick] [--seeds N]``. Datasets
 split, as its own training does) and simulator exports reshaped like two real lead exports that defeated earlier
 versions (``salesml data synth --shape growing`` and ``--shape regime``: leads table only, growing volume,
 conversions months after creation; a channel taking over and the base rate rising late), each with ``--seeds``
-seeds. Prints a markdown section and, at full size, writes its section of BENCHMARKS.md.
+seeds (X Education: as many seeded random orders). Prints a markdown section and, at full size, writes its
+section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -28,24 +30,28 @@ QUICK_LEADS = {"growing": 2_000}  # --quick: one small export of one shape, one 
 BASELINES = ("plain logistic regression", "default LightGBM")
 
 
-def _datasets(tmp: Path, quick: bool, seeds: int) -> list[tuple[str, Path]]:
+def _datasets(tmp: Path, quick: bool, seeds: int) -> list[tuple[str, str, Path, int | None]]:
+    """(group, name, export, seed of the random order that splits it: None where it is split by time)."""
     out = []
     xeducation = SHARED / "x-education-leads"
     if xeducation.exists() and not quick:
         target = tmp / "x-education"
         import_dataset("x-education", xeducation, target)
-        out.append(("X Education (random order)", target))
+        out += [("X Education", f"X Education (random order, seed {seed})", target, seed) for seed in range(seeds)]
     for shape in QUICK_LEADS if quick else SHAPES:
         for seed in range(seeds):
             target = tmp / f"{shape}-{seed}"
             synthesize_shape(target, shape, leads=QUICK_LEADS[shape] if quick else None, seed=seed)
-            out.append((f"simulator --shape {shape} --seed {seed}", target))
+            out.append((f"simulator --shape {shape}", f"simulator --shape {shape} --seed {seed}", target, None))
     return out
 
 
+def _wins(c: Comparison) -> bool:
+    return c.auc["salesml"] >= max(c.auc[b] for b in BASELINES)
+
+
 def _row(name: str, c: Comparison) -> str:
-    best = max(c.auc[b] for b in BASELINES)
-    verdict = "yes" if c.auc["salesml"] >= best else "**no**"
+    verdict = "yes" if _wins(c) else "**no**"
     return (
         f"| {name} | {c.train_entities:,} / {c.test_entities:,} ({c.test_positives:,}) | {c.auc['salesml']:.4f} | "
         + " | ".join(f"{c.auc[b]:.4f}" for b in BASELINES)
@@ -53,20 +59,29 @@ def _row(name: str, c: Comparison) -> str:
     )
 
 
+def _summary(group: str, results: list[Comparison]) -> str:
+    means = [statistics.mean(c.auc[m] for c in results) for m in ("salesml", *BASELINES)]
+    wins = sum(_wins(c) for c in results)
+    return f"| {group} | {len(results)} | " + " | ".join(f"{m:.4f}" for m in means) + f" | {wins} of {len(results)} |"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run on one small export; does not write BENCHMARKS.md"
     )
-    parser.add_argument("--seeds", type=int, help="simulator seeds per shape (default: 2, or 1 with --quick)")
+    parser.add_argument(
+        "--seeds", type=int, help="simulator seeds per shape and X Education orders (default: 2, or 1 with --quick)"
+    )
     args = parser.parse_args()
     trials = 1 if args.quick else None
     seeds = args.seeds or (1 if args.quick else 2)
     command = ".venv/bin/python -m benchmarks.realdata" + (" --quick" if args.quick else "") + f" --seeds {seeds}"
-    rows = []
+    rows, groups = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in _datasets(Path(tmp), args.quick, seeds):
-            result = compare_baselines(data, "lead_score", test_share=0.25, trials=trials)
+        for group, name, data, order_seed in _datasets(Path(tmp), args.quick, seeds):
+            result = compare_baselines(data, "lead_score", test_share=0.25, trials=trials, order_seed=order_seed)
+            groups.setdefault(group, []).append(result)
             rows.append(_row(name, result))
             print(rows[-1], flush=True)
     text = "\n".join(
@@ -82,6 +97,12 @@ def main() -> int:
             " served |",
             "|---|---|---|---|---|---|---|",
             *rows,
+            "",
+            "Over the seeds (means of ROC AUC):",
+            "",
+            "| export | runs | salesml | plain LR | default LightGBM | salesml >= both |",
+            "|---|---|---|---|---|---|",
+            *(_summary(group, results) for group, results in groups.items()),
         ]
     )
     print(text)
