@@ -19,15 +19,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features import settings
 from features.crm.dataset import Dataset, read_dataset, write_dataset
@@ -39,10 +32,11 @@ from features.pit.history import OUTCOME_COLUMNS
 from features.pit.timeline import column
 from features.scoring import PRIOR
 from training.spec import load_spec
-from training.train import train
 
 #: Canonical columns that are not an entity's own attributes (keys, times, outcomes).
 NOT_ATTRIBUTES = ("_id", "_at", "outcome", "stage", "name", "email", "phone")
+#: The share of entities held out: enough late entities to judge, enough early ones to train.
+TEST_SHARES = (0.05, 0.5)
 
 
 @dataclass(frozen=True)
@@ -152,6 +146,13 @@ def attribute_frame(ds: Dataset, entity: str, rows: pd.DataFrame) -> pd.DataFram
 
 def plain_baselines(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> dict[str, np.ndarray]:
     """Plain logistic regression (one-hot, standardised numbers) and a default LightGBM on the raw attributes."""
+    import lightgbm as lgb
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     categorical = [c for c in train.columns if isinstance(train[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in train.columns if c not in categorical]
     columns = ColumnTransformer(
@@ -199,8 +200,11 @@ def compare_baselines(
     Raises:
         DataError: a bad share, no outcomes, or a training that fails (its own one-line reason).
     """
-    if not 0.05 <= test_share <= 0.5:
-        raise DataError(f"--test-share {test_share}: use a share between 0.05 and 0.5")
+    from sklearn.metrics import roc_auc_score
+
+    from training.train import train
+
+    check_test_share(test_share)
     spec, _ = load_spec(model)
     ds = read_dataset(data)
     table, id_col = ENTITIES[spec.entity]
@@ -247,6 +251,13 @@ def compare_baselines(
             "distinct_probabilities": int(len(np.unique(probability[known]))),
         },
     )
+
+
+def check_test_share(test_share: float) -> None:
+    """A share outside ``TEST_SHARES`` is the user's mistake (one line); checked before the libraries load."""
+    low, high = TEST_SHARES
+    if not low <= test_share <= high:
+        raise DataError(f"--test-share {test_share}: use a share between {low} and {high}")
 
 
 @contextmanager

@@ -28,8 +28,13 @@ def compare_cmd(
     (a throwaway MLflow store: your registry is not touched)."""
     from dataclasses import asdict
 
-    from training.compare import compare_baselines
+    from features.crm.dataset import read_manifest
+    from training.compare import check_test_share, compare_baselines
+    from training.spec import load_spec
 
+    check_test_share(test_share)
+    load_spec(model)  # a wrong model, share or --data refused before LightGBM and MLflow load
+    read_manifest(data)
     result = compare_baselines(data, model, test_share, trials)
     table = Table(
         title=f"{result.model}: {result.test_entities:,} late entities ({result.test_positives:,} positive), "

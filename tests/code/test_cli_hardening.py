@@ -131,6 +131,9 @@ except SystemExit as done:
         (("route",), "give --lead LEAD_ID"),
         (("whatif",), "give one of --opportunity ID or --lead ID"),
         (("whatif", "--lead", "L-1"), "no manifest.yaml here"),
+        (("compare-baselines", "--model", "lead_score"), "no manifest.yaml here"),
+        (("compare-baselines", "--model", "no_such_model"), "no such model spec"),
+        (("compare-baselines", "--model", "lead_score", "--test-share", "0.9"), "use a share between 0.05 and 0.5"),
     ],
 )
 def test_a_wrong_input_is_refused_before_the_libraries_load(
