@@ -27,7 +27,7 @@ from features.crm.dataset import Dataset, read_dataset, write_dataset
 from features.crm.schema import ENTITIES, TABLES
 from features.errors import DataError, NotEnoughData
 from features.pit.build import build_features
-from features.pit.frames import scoring_frame
+from features.pit.frames import dataset_as_of, scoring_frame
 from features.pit.history import OUTCOME_COLUMNS
 from features.pit.timeline import column
 from features.scoring import PRIOR
@@ -90,6 +90,13 @@ def early_export(ds: Dataset, entity: str, late: np.ndarray) -> Dataset:
         owner, _ = _owner(name, df, entity)
         tables[name] = df if owner is None else df[~owner.isin(gone).to_numpy()].reset_index(drop=True)
     return replace(ds, tables=tables)
+
+
+def early_export_at_cut(ds: Dataset, entity: str, late: np.ndarray) -> Dataset:
+    """The early entities as the export stood when the first late one was created: a fresh export of the earlier
+    period, where the recent entities' slow outcomes have not happened yet (``dataset_as_of``)."""
+    table, _ = ENTITIES[entity]
+    return dataset_as_of(early_export(ds, entity, late), ds.tables[table]["created_at"][late].min())
 
 
 def late_export(ds: Dataset, entity: str, late: np.ndarray) -> Dataset:
@@ -181,7 +188,12 @@ def plain_baselines(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> d
 
 
 def compare_baselines(
-    data: Path, model: str, test_share: float = 0.25, trials: int | None = None, order_seed: int | None = None
+    data: Path,
+    model: str,
+    test_share: float = 0.25,
+    trials: int | None = None,
+    order_seed: int | None = None,
+    at_cut: bool = False,
 ) -> Comparison:
     """Train salesml with defaults on the early entities and score the late ones beside the plain baselines.
 
@@ -193,12 +205,16 @@ def compare_baselines(
         order_seed: seeds the random order that splits an export without event times (default: the spec's
             ``split.seed``); one draw of a few thousand entities moves ROC AUC by a few thousandths, so compare
             over several.
+        at_cut: Train salesml and fit the baselines on the early entities as known when the first late one was
+            created (``early_export_at_cut``: outcomes after it unknown, the still open entities left out of the
+            baselines), not with the outcomes the whole export shows for them. Needs event times.
 
     Returns:
         A ``Comparison`` with each model's ROC AUC on the late entities.
 
     Raises:
-        DataError: a bad share, no outcomes, or a training that fails (its own one-line reason).
+        DataError: a bad share, no outcomes, ``at_cut`` without event times, or a training that fails (its own
+            one-line reason).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -209,10 +225,14 @@ def compare_baselines(
     ds = read_dataset(data)
     table, id_col = ENTITIES[spec.entity]
     late, how = split_entities(ds, spec.entity, test_share, spec.split.seed if order_seed is None else order_seed)
+    if at_cut and not ds.manifest.has_event_times:
+        raise DataError(f"{data}: no event times, so no cut to train as of: leave out --at-cut")
+    how += ", trained on the early entities as known at the cut" if at_cut else ""
     labels = final_labels(ds, spec.entity)
+    early = early_export_at_cut(ds, spec.entity, late) if at_cut else early_export(ds, spec.entity, late)
     with TemporaryDirectory(prefix="salesml-compare-") as tmp, private_store(Path(tmp) / "store"):
         early_dir = Path(tmp) / "early"
-        write_dataset(early_export(ds, spec.entity, late), early_dir)
+        write_dataset(early, early_dir)
         result = train(model, early_dir, trials=trials, progress=False)
     if result.report.get("kind") == PRIOR:  # a prior has no model to compare: what train would have said
         raise NotEnoughData(result.report["prior"]["reason"])
@@ -225,7 +245,8 @@ def compare_baselines(
     known = ~np.isnan(y)
     rows = ds.tables[table].set_index(id_col)
     early_ids = ds.tables[table][id_col][~late]
-    early_y = labels.reindex(early_ids.to_numpy()).to_numpy(dtype=float)
+    early_labels = final_labels(early, spec.entity) if at_cut else labels
+    early_y = early_labels.reindex(early_ids.to_numpy()).to_numpy(dtype=float)
     fit_rows = ~np.isnan(early_y)
     x_train = attribute_frame(ds, spec.entity, rows.loc[early_ids[fit_rows]].reset_index())
     x_test = attribute_frame(ds, spec.entity, rows.loc[frame["entity_id"][known]].reset_index())

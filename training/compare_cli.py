@@ -23,6 +23,13 @@ def compare_cmd(
     ] = 0.25,
     trials: Trials = None,
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON here.")] = None,
+    at_cut: Annotated[
+        bool,
+        typer.Option(
+            help="Train on the earliest entities as known when the first held-out one was created (a fresh export:"
+            " later outcomes unknown), not with the outcomes the export shows for them."
+        ),
+    ] = False,
 ) -> None:
     """Train with defaults on the earliest entities, score the latest, and rank salesml beside plain baselines
     (a throwaway MLflow store: your registry is not touched)."""
@@ -35,7 +42,7 @@ def compare_cmd(
     check_test_share(test_share)
     load_spec(model)  # a wrong model, share or --data refused before LightGBM and MLflow load
     read_manifest(data)
-    result = compare_baselines(data, model, test_share, trials)
+    result = compare_baselines(data, model, test_share, trials, at_cut=at_cut)
     table = Table(
         title=f"{result.model}: {result.test_entities:,} late entities ({result.test_positives:,} positive), "
         f"split {result.split}; trained on {result.train_entities:,}"

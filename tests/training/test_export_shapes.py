@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from features.crm.dataset import read_dataset
 from features.synth.shapes import synthesize_shape
-from training.compare import compare_baselines
+from training.compare import compare_baselines, early_export, early_export_at_cut, split_entities
 
 pytestmark = pytest.mark.slow
 BASELINES = ("plain logistic regression", "default LightGBM")
@@ -27,3 +28,20 @@ def test_default_training_ranks_late_leads_at_least_as_well_as_plain_baselines(s
     assert result.auc["salesml"] >= max(result.auc[name] for name in BASELINES)
     assert result.salesml["promoted"]  # shows skill, so it is served
     assert result.salesml["distinct_probabilities"] >= 20
+
+
+def test_at_the_cut_the_early_leads_show_only_what_was_known_then(tmp_path: Path) -> None:
+    """The fresh-export protocol: the same early leads, no outcome after the first late lead's creation, the
+    export dated then; slow conversions are still to come, so fewer show than in the whole export."""
+    synthesize_shape(tmp_path / "growing", "growing", leads=2_000, seed=0)
+    ds = read_dataset(tmp_path / "growing")
+    late, _ = split_entities(ds, "lead", 0.25)
+    cut = ds.tables["leads"]["created_at"][late].min()
+    known, whole = early_export_at_cut(ds, "lead", late).tables["leads"], early_export(ds, "lead", late)
+    assert set(known["lead_id"]) == set(whole.tables["leads"]["lead_id"])
+    for column in ("converted_at", "disqualified_at"):
+        assert (known[column].dropna() <= cut).all(), column
+    assert 0 < known["converted_at"].notna().sum() < whole.tables["leads"]["converted_at"].notna().sum()
+    result = compare_baselines(tmp_path / "growing", "lead_score", trials=1, at_cut=True)
+    assert "as known at the cut" in result.split
+    assert result.test_entities == int(late.sum())  # the late leads are scored and judged as before

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import salesml, train_in_store
+from tests.helpers import assert_one_line_error, salesml, train_in_store
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 PUBLIC_NOTEBOOKS_AUC = 0.88
@@ -51,3 +51,9 @@ def test_maven_trains_end_to_end_and_claims_no_skill(tmp_path: Path, maven_dir: 
     print("maven-crm:", skill["verdict"])
     assert skill["verdict"].startswith(("no demonstrable skill", "weak")), skill
     assert len(result.test_rows) > 100
+
+
+def test_comparing_at_the_cut_needs_event_times(tmp_path: Path, xeducation_csv: Path) -> None:
+    data = _import(tmp_path, "x-education", xeducation_csv.parent)
+    proc = salesml("compare-baselines", "--data", data, "--model", "lead_score", "--at-cut")
+    assert_one_line_error(proc, "no event times, so no cut to train as of")
