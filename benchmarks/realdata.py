@@ -47,11 +47,11 @@ def _datasets(tmp: Path, quick: bool, seeds: int) -> list[tuple[str, str, Path, 
             target = tmp / f"{shape}-{seed}"
             synthesize_shape(target, shape, leads=QUICK_LEADS[shape] if quick else None, seed=seed)
             for at_cut in (False, True):
-                group = f"simulator --shape {shape}" + (AT_CUT if at_cut else "")
+                known = AT_CUT if at_cut else ""
                 out.append(
                     (
-                        group,
-                        f"simulator --shape {shape} --seed {seed}" + (AT_CUT if at_cut else ""),
+                        f"simulator --shape {shape}{known}",
+                        f"simulator --shape {shape} --seed {seed}{known}",
                         target,
                         None,
                         at_cut,

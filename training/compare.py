@@ -223,10 +223,10 @@ def compare_baselines(
     check_test_share(test_share)
     spec, _ = load_spec(model)
     ds = read_dataset(data)
-    table, id_col = ENTITIES[spec.entity]
-    late, how = split_entities(ds, spec.entity, test_share, spec.split.seed if order_seed is None else order_seed)
     if at_cut and not ds.manifest.has_event_times:
         raise DataError(f"{data}: no event times, so no cut to train as of: leave out --at-cut")
+    table, id_col = ENTITIES[spec.entity]
+    late, how = split_entities(ds, spec.entity, test_share, spec.split.seed if order_seed is None else order_seed)
     how += ", trained on the early entities as known at the cut" if at_cut else ""
     labels = final_labels(ds, spec.entity)
     early = early_export_at_cut(ds, spec.entity, late) if at_cut else early_export(ds, spec.entity, late)
