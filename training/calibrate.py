@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -10,6 +12,10 @@ from sklearn.model_selection import StratifiedKFold
 from features.scoring.scorer import Calibrator
 
 EPS = 1e-4
+#: The least slope a sigmoid calibration keeps: where the calibration rows would turn the model's order around
+#: (a negative slope, seen on thin exports whose few rows happen to rank backwards), the probabilities go flat at
+#: the rows' rate instead, still in the model's order, so scores, grades and ranking stay the model's.
+MIN_SIGMOID_SLOPE = 1e-3
 #: Isotonic steps are fitted only with at least this many positives and negatives on the calibration rows:
 #: with fewer they collapse the scores onto a handful of values.
 MIN_ISOTONIC_CLASS = 50
@@ -21,8 +27,20 @@ def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> Calibrator:
 
 
 def fit_sigmoid(margin: np.ndarray, y: np.ndarray) -> Calibrator:
+    """Platt's sigmoid, its slope at least ``MIN_SIGMOID_SLOPE``: a calibration maps the model's margin to a
+    probability and never reverses the order the model ranks in."""
     lr = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
-    return Calibrator("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    if a >= MIN_SIGMOID_SLOPE:
+        return Calibrator("sigmoid", a=a, b=b)
+    return Calibrator("sigmoid", a=MIN_SIGMOID_SLOPE, b=_intercept(MIN_SIGMOID_SLOPE * margin, y))
+
+
+def _intercept(shifted: np.ndarray, y: np.ndarray) -> float:
+    """The intercept of the least log loss with the slope fixed: where the mean probability equals the rate."""
+    rate = float(np.clip(y.mean(), EPS, 1 - EPS))
+    low, high = logit(rate) - shifted.max() - 1.0, logit(rate) - shifted.min() + 1.0  # mean below / above it
+    return float(brentq(lambda b: float(expit(shifted + b).mean()) - rate, low, high))
 
 
 def keep_model_probability(margin: np.ndarray, y: np.ndarray) -> Calibrator:

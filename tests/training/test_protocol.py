@@ -19,7 +19,13 @@ from features.scoring.blend import Blend, load_model, model_kind, save_model
 from features.scoring.inputs import InputFeature, encode_inputs
 from features.synth.shapes import synthesize_shape
 from tests.helpers import salesml, train_in_store
-from training.calibrate import MIN_ISOTONIC_CLASS, allowed_calibrators, choose_calibrator
+from training.calibrate import (
+    MIN_ISOTONIC_CLASS,
+    MIN_SIGMOID_SLOPE,
+    allowed_calibrators,
+    choose_calibrator,
+    fit_calibrator,
+)
 from training.candidates import fit_logistic, fit_naive_bayes, lightgbm_candidate
 from training.data import delay_quantile, resolve_horizon, select_candidates
 from training.refit import cross_fit, entity_folds
@@ -171,6 +177,21 @@ def test_isotonic_needs_enough_positives_and_never_collapses() -> None:
     assert len(np.unique(calibrator(margin))) > 1000
     many = (rng.uniform(size=2000) < 1 / (1 + np.exp(-2 * margin))).astype(int)
     assert "isotonic" in allowed_calibrators(many)
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "none"])
+def test_a_calibration_never_reverses_the_order_the_model_ranks_in(kind: str) -> None:
+    rng = np.random.default_rng(5)
+    margin = rng.normal(size=3000)
+    backwards = (rng.uniform(size=3000) < 1 / (1 + np.exp(2 + 0.8 * margin))).astype(int)  # ranks backwards here
+    calibrator = fit_calibrator(margin, backwards, kind, min_distinct=20)
+    p = calibrator(np.sort(margin))
+    assert np.all(np.diff(p) >= 0)
+    if kind == "sigmoid":  # flat at the rows' rate, still in the model's order (distinct)
+        assert calibrator.a == MIN_SIGMOID_SLOPE and len(np.unique(p)) > 1000
+        assert abs(calibrator(margin).mean() - backwards.mean()) < 1e-9
+    forwards = (rng.uniform(size=3000) < 1 / (1 + np.exp(2 - 0.8 * margin))).astype(int)
+    assert fit_calibrator(margin, forwards, "sigmoid").a == pytest.approx(0.8, abs=0.15)  # the usual Platt fit
 
 
 def _inputs_and_rows(n: int, seed: int) -> tuple[list[InputFeature], pd.DataFrame, np.ndarray]:
