@@ -5,9 +5,9 @@ Run: ``.venv/bin/python -m benchmarks.realdata [--quick] [--seeds N]``. Datasets
 ``../shared/data`` when present (imported with the ``x-education`` adapter; no event times, so a seeded random
 split, as its own training does) and simulator exports reshaped like two real lead exports that defeated earlier
 versions (``salesml data synth --shape growing`` and ``--shape regime``: leads table only, growing volume,
-conversions months after creation; a channel taking over and the base rate rising late), each with ``--seeds``
-seeds (X Education: as many seeded random orders). Prints a markdown section and, at full size, writes its
-section of BENCHMARKS.md.
+conversions months after creation; a channel taking over and the base rate rising late), each at its own size
+and thin, with ``--seeds`` seeds (X Education: as many seeded random orders). Prints a markdown section and,
+at full size, writes its section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from features.synth.shapes import synthesize_shape
 from training.compare import Comparison, compare_baselines
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SHAPES = ("growing", "regime")
-QUICK_LEADS = {"growing": 2_000}  # --quick: one small export of one shape, one seed, one trial
+#: Leads per export of each shape: the shape's own size (None) and a thin one, where few positives make every
+#: estimate noisy (a small team's export); --quick: one small export of one shape, one seed, one trial.
+SIZES: dict[str, tuple[int | None, ...]] = {"growing": (None, 2_000), "regime": (None, 3_000)}
+QUICK_SIZES: dict[str, tuple[int | None, ...]] = {"growing": (2_000,)}
 BASELINES = ("plain logistic regression", "default LightGBM")
 AT_CUT = ", as known at the cut"
 
@@ -42,21 +44,15 @@ def _datasets(tmp: Path, quick: bool, seeds: int) -> list[tuple[str, str, Path, 
         out += [
             ("X Education", f"X Education (random order, seed {seed})", target, seed, False) for seed in range(seeds)
         ]
-    for shape in QUICK_LEADS if quick else SHAPES:
-        for seed in range(seeds):
-            target = tmp / f"{shape}-{seed}"
-            synthesize_shape(target, shape, leads=QUICK_LEADS[shape] if quick else None, seed=seed)
-            for at_cut in (False, True):
-                known = AT_CUT if at_cut else ""
-                out.append(
-                    (
-                        f"simulator --shape {shape}{known}",
-                        f"simulator --shape {shape} --seed {seed}{known}",
-                        target,
-                        None,
-                        at_cut,
-                    )
-                )
+    for shape, sizes in (QUICK_SIZES if quick else SIZES).items():
+        for leads in sizes:
+            command = f"simulator --shape {shape}" + (f" --leads {leads}" if leads else "")
+            for seed in range(seeds):
+                target = tmp / f"{shape}-{leads or 'default'}-{seed}"
+                synthesize_shape(target, shape, leads=leads, seed=seed)
+                for at_cut in (False, True):
+                    known = AT_CUT if at_cut else ""
+                    out.append((f"{command}{known}", f"{command} --seed {seed}{known}", target, None, at_cut))
     return out
 
 
