@@ -113,8 +113,15 @@ def build_features(
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
         raise RuntimeError(f"features and catalog disagree: {sorted(set(names) ^ set(columns))}")
-    features = pd.DataFrame({name: columns[name] for name in names})  # consolidated: cheap to add to later
-    out = pd.concat([frame.reset_index(drop=True), features], axis=1)
+    own = [frame[c].array.copy() for c in frame.columns]  # the caller's frame stays its own
+    # One consolidated frame straight from the arrays (cheap to add to later): the dict constructor and a concat
+    # checked and copied each of ~140 columns again, a quarter of a single request's feature time.
+    out = pd.DataFrame._from_arrays(
+        [*own, *(columns[name] for name in names)],
+        columns=pd.Index([*frame.columns, *names]),
+        index=pd.RangeIndex(len(frame)),
+        verify_integrity=False,
+    )
     out.attrs["features"] = names
     return out
 

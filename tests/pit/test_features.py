@@ -18,6 +18,7 @@ from features.pit.cli import summary_table
 from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import entity_frame, scoring_frame
 from features.pit.keywords import Category, match_notes
+from features.pit.timeline import FEW_VALUES
 from tests.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -233,6 +234,16 @@ def test_a_custom_lexicon_gives_its_own_features() -> None:
     frame = pd.DataFrame({"entity_id": ["L1"], "cutoff_time": [day(2)]})
     got = build_features(ds, "lead", frame, lexicon=lexicon)
     assert got["note_rival_n"].tolist() == [1] and "note_budget_approval_n" not in got
+
+
+def test_few_notes_and_many_notes_match_alike() -> None:
+    """A request's few distinct notes are matched in Python, a history's many in Arrow: the same mentions."""
+    lexicon = {"rival": Category("对手", "rival", ("Nordtek", "华拓", "straße", "a.b+c", "KELVIN"))}
+    notes = ["vs NORDTEK", "华拓科技报价", None, "none", "Strasse", "STRASSE 1", "straße", "a.b+c!", "axb+c", "kelvin"]
+    few = match_notes(pd.Series(notes), lexicon)["rival"]
+    padded = notes + [f"filler {i}" for i in range(FEW_VALUES)]  # past FEW_VALUES distinct: the Arrow pass
+    many = match_notes(pd.Series(padded), lexicon)["rival"][: len(notes)]
+    assert few.tolist() == many.tolist() == [True, True, False, False, False, False, True, True, False, True]
 
 
 def test_seasonality_of_the_cutoff_and_of_creation() -> None:
