@@ -32,6 +32,7 @@ class FrameRows:
     overrides: dict[str, pd.Series] = field(default_factory=dict)  # per row, values in place of the entity's own
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     _since: dict[int, np.ndarray] = field(default_factory=dict)
+    _attrs: dict[str, pd.Series] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
         """A dataset table without the columns features must not read (``history.visible``)."""
@@ -49,7 +50,10 @@ class FrameRows:
         return self.overrides[name].fillna(own) if name in self.overrides else own
 
     def _own(self, name: str) -> pd.Series:
-        return column(self.entities, name).take(self.codes).reset_index(drop=True)
+        """Taken once per attribute: several families read the owner, the industry and the source."""
+        if name not in self._attrs:
+            self._attrs[name] = column(self.entities, name).take(self.codes).reset_index(drop=True)
+        return self._attrs[name]
 
     def hidden_attr(self, name: str) -> pd.Series:
         """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""
