@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="mixed").astype(TIME_DTYPE)
 
 
+NAT_US = np.iinfo(np.int64).min  # NaT as datetime64[us] reads it
 KIND_DTYPES = {"time": TIME_DTYPE, "float": "float64", "numeric": "float64", "bool": "boolean", "boolean": "boolean"}
 
 
@@ -149,7 +151,19 @@ def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]
     return [(c.name, c.kind) for c in TABLES[name].columns] + [(e.name, e.kind) for e in extras or []]
 
 
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+
+
 def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """The values as the kind's canonical array. What request models give (aware datetimes, floats, bools, None)
+    is cast straight, a third of the general parse's time or less; anything else takes the general parse."""
+    if kind == "time" and all(v is None or (v.__class__ is datetime and v.tzinfo is not None) for v in values):
+        us = np.array([NAT_US if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64)
+        return pd.DatetimeIndex(us.view("datetime64[us]").astype("datetime64[ns]"), tz="UTC").array
+    if kind in ("float", "numeric") and all(v is None or v.__class__ in (float, int) for v in values):
+        return np.array(values, dtype=np.float64)  # None is NaN
+    if kind in ("bool", "boolean") and all(v is None or v.__class__ is bool for v in values):
+        return pd.array(values, dtype="boolean")
     if kind not in KIND_DTYPES:
         try:  # text straight into Arrow: several times faster than pandas' own conversion of a list
             return STRING_DTYPE.__from_arrow__(pa.array(values, type=pa.large_string()))

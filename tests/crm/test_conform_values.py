@@ -1,0 +1,53 @@
+"""A request's values are cast to canonical columns straight when they already have their kind's Python type, and
+through the general parse otherwise: both give the same column."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from features.crm.dataset import conform, conform_values
+
+EAST = timezone(timedelta(hours=8))
+COLUMNS: dict[str, list[Any]] = {
+    "occurred_at": [
+        datetime(2025, 1, 1, 9, 30, 15, 123456, tzinfo=UTC),
+        None,
+        datetime(2024, 5, 1, 3, tzinfo=EAST),  # another zone: UTC 2024-04-30 19:00
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ],
+    "duration_s": [61.5, None, 0, 10**15],
+    "attachment": [True, None, False, True],
+    "type": ["call", "web_visit", None, "demo"],
+}
+#: Values of another Python type than the kind's: the general parse takes them.
+OTHER = {
+    "occurred_at": [
+        "2025-01-01T09:30:15.123456Z",
+        None,
+        "2024-04-30T19:00:00+00:00",
+        pd.Timestamp("1999-12-31 23:59:59", tz="UTC"),
+    ],
+    "duration_s": ["61.5", None, 0, True],
+}
+
+
+def _general(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The columns through ``conform``: a frame of objects, each column parsed by pandas."""
+    return conform("activities", pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()}))
+
+
+def test_values_of_their_kinds_type_are_cast_as_the_general_parse_casts_them() -> None:
+    straight = conform_values("activities", COLUMNS)
+    pd.testing.assert_frame_equal(straight, _general(COLUMNS))
+    assert straight["occurred_at"].iloc[2] == pd.Timestamp("2024-04-30 19:00", tz="UTC")
+    assert straight["occurred_at"].iloc[0].microsecond == 123456
+
+
+@pytest.mark.parametrize("name", sorted(OTHER))
+def test_values_of_another_type_take_the_general_parse(name: str) -> None:
+    columns = {**COLUMNS, name: OTHER[name]}
+    pd.testing.assert_frame_equal(conform_values("activities", columns), _general(columns))
