@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.scoring.explanations import FactorEffect
+from features.scoring.inputs import model_columns
 from serving.batching import Call
 from serving.predlog import input_hash
 from serving.request_ids import HEADER as REQUEST_ID_HEADER
@@ -127,10 +128,11 @@ def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str,
 def model_inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
     """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
     names = model.scorer.feature_names
-    columns = pd.DataFrame(table, copy=False)[names]
-    present = columns.notna().to_numpy().tolist()
-    values = columns.to_numpy(dtype=object).tolist()  # Python numbers and strings, block by block
-    return [dict(compress(zip(names, row, strict=True), keep)) for row, keep in zip(values, present, strict=True)]
+    values = model_columns(table, names).to_numpy(dtype=object)  # Python numbers and strings, block by block
+    present = pd.notna(values).tolist()
+    return [
+        dict(compress(zip(names, row, strict=True), keep)) for row, keep in zip(values.tolist(), present, strict=True)
+    ]
 
 
 def answered_ids(ctx: bentoml.Context) -> dict[str, str]:

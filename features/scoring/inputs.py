@@ -54,7 +54,7 @@ def encode_matrix(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[np.n
     table = pd.DataFrame(table, copy=False)  # without attrs: pandas deep-copies them on every column access
     matrix = np.full((len(table), len(inputs)), np.nan)
     numeric = [j for j, f in enumerate(inputs) if f.kind != "categorical" and f.name in table.columns]
-    matrix[:, numeric] = _floats(table[[inputs[j].name for j in numeric]])
+    matrix[:, numeric] = _floats(model_columns(table, [inputs[j].name for j in numeric]))
     for j, f in enumerate(inputs):
         if f.name not in table.columns:
             for w in warnings:
@@ -63,6 +63,17 @@ def encode_matrix(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[np.n
             codes = _level_codes(f, table[f.name], warnings)
             matrix[:, j] = np.where(codes < 0, np.nan, codes)
     return matrix, warnings
+
+
+def model_columns(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``table[names]``, taken by position: a third of its time on a request's one row (raises KeyError for a
+    name the table lacks, as ``table[names]`` does)."""
+    if not table.columns.is_unique:
+        return table[names]
+    positions = table.columns.get_indexer(names)
+    if (positions < 0).any():
+        raise KeyError(f"not in the feature table: {[n for n, i in zip(names, positions, strict=True) if i < 0]}")
+    return table.take(positions, axis=1)
 
 
 def _floats(columns: pd.DataFrame) -> np.ndarray:
