@@ -63,6 +63,11 @@ def row_losses(margin: np.ndarray, y: np.ndarray, kind: str, seed: int = 0) -> n
     p = np.empty(len(y))
     for fit_rows, eval_rows in folds.split(margin, y):
         p[eval_rows] = FITTERS[kind](margin[fit_rows], y[fit_rows])(margin[eval_rows])
+    return row_log_loss(y, p)
+
+
+def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each row's log loss, the probabilities kept ``EPS`` from 0 and 1."""
     p = np.clip(p, EPS, 1 - EPS)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 

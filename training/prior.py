@@ -32,7 +32,7 @@ from features.scoring.inputs import InputFeature, encode_inputs
 from features.scoring.pyfunc import CHALLENGER, CHAMPION
 from features.scoring.scorer import Calibrator, Scorer, reference_quantiles, training_reference
 from training.baselines import RULES, Rule, applicable_rules, quantile_edges
-from training.calibrate import EPS
+from training.calibrate import row_log_loss
 from training.candidates import NAIVE_BAYES_BINS, Candidate, choose_candidate
 from training.data import Labelled, label_horizon_days, table_hash
 from training.encode import model_inputs
@@ -162,15 +162,10 @@ def fit_prior(labelled: Labelled) -> tuple[Scorer, str]:
         "points": cross_fit(Candidate(PRIOR, points), inputs, x, y, folds, "none", 0),
         "frequency": cross_fit(Candidate(PRIOR, fit_frequency), inputs, x, y, folds, "sigmoid", 0),
     }
-    losses = {method: _row_log_loss(y, fit.oof_probability) for method, fit in fits.items()}
+    losses = {method: row_log_loss(y, fit.oof_probability) for method, fit in fits.items()}
     ids = table["entity_id"].to_numpy()
     method, _ = choose_candidate(losses, ids, "points", spec.selection.clearly_better_se)
     return _scorer(labelled, inputs, fits[method].model, fits[method].calibrator), method
-
-
-def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def _scorer(labelled: Labelled, inputs: list[InputFeature], model: AdditiveModel, calibrator: Calibrator) -> Scorer:

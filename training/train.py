@@ -116,7 +116,10 @@ def _weigh(
     time for all of them: LightGBM stopped early on valid) decides by ``choose_candidate``; each is also scored
     on test, for the report."""
     trees = lightgbm_candidate(tuned.params, tuned.best_iteration, len(y["train"]))
-    linear = logistic_candidate(inputs, x["train"], y["train"], x["valid"], y["valid"])
+    valid_ids = data.table.loc[data.rows("valid"), "entity_id"].to_numpy()
+    linear = logistic_candidate(
+        inputs, x["train"], y["train"], x["valid"], y["valid"], valid_ids, spec.selection.clearly_better_se
+    )
     candidates = {c.name: c for c in (trees, linear, naive_bayes_candidate(), blend_candidate(trees, linear))}
     scorers, losses, summary = {}, {}, {}
     for name, candidate in candidates.items():

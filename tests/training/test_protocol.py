@@ -25,8 +25,16 @@ from training.calibrate import (
     allowed_calibrators,
     choose_calibrator,
     fit_calibrator,
+    row_log_loss,
 )
-from training.candidates import fit_logistic, fit_naive_bayes, lightgbm_candidate
+from training.candidates import (
+    DEFAULT_C,
+    LOGISTIC_C,
+    fit_logistic,
+    fit_naive_bayes,
+    lightgbm_candidate,
+    logistic_candidate,
+)
 from training.data import delay_quantile, resolve_horizon, select_candidates
 from training.refit import cross_fit, entity_folds
 from training.spec import load_spec
@@ -229,6 +237,29 @@ def test_the_logistic_candidate_ranks_a_linear_signal_in_its_direction() -> None
     referral = model.terms[0].values[1] - model.terms[0].values[0]
     assert referral > 0.4  # planted +0.8 log-odds for referral over web
     assert model.terms[1].weight > 0  # more visits, higher odds
+
+
+def _one_signal(n: int, seed: int, strength: float) -> tuple[list[InputFeature], pd.DataFrame, np.ndarray]:
+    """Rows whose log-odds rise ``strength`` per standard deviation of one input."""
+    rng = np.random.default_rng(seed)
+    visits = rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(strength * visits - 1)))).astype(int)
+    inputs = [InputFeature("visits", "numeric", "访问", "Visits", "web", "网站", "Web")]
+    x, _ = encode_inputs(inputs, pd.DataFrame({"visits": visits}))
+    return inputs, x, y
+
+
+def test_the_logistic_strength_stays_the_default_unless_another_is_clearly_better() -> None:
+    inputs, x, y = _one_signal(300, 0, 0.3)
+    x_valid, y_valid = _one_signal(200, 100, 0.3)[1:]
+    losses = {c: row_log_loss(y_valid, fit_logistic(inputs, x, y, c).predict(x_valid)).mean() for c in LOGISTIC_C}
+    assert min(losses, key=losses.get) != DEFAULT_C  # the lowest loss is elsewhere, by a hair of noise
+    kept = logistic_candidate(inputs, x, y, x_valid, y_valid, np.arange(len(y_valid)), clearly_better_se=2.0)
+    assert kept.settings["C"] == DEFAULT_C
+    inputs, x, y = _one_signal(60, 1, 4.0)  # a strong signal on few rows: the default's shrinkage costs plainly
+    x_valid, y_valid = _one_signal(20_000, 2, 4.0)[1:]
+    chosen = logistic_candidate(inputs, x, y, x_valid, y_valid, np.arange(len(y_valid)), clearly_better_se=2.0)
+    assert chosen.settings["C"] == max(LOGISTIC_C)
 
 
 def test_cross_fitted_calibration_is_out_of_fold_and_spread() -> None:
