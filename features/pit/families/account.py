@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.crm.dataset import STRING_DTYPE
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import column, gather, numeric
+from features.pit.timeline import column, gather, numeric, strings
 
 
 def account(r: FrameRows) -> Columns:
@@ -19,7 +18,7 @@ def account(r: FrameRows) -> Columns:
         "account_deals_closed_n": np.where(has_account, closed, np.nan),
         "account_deals_won_n": np.where(has_account, wins, np.nan),
         "account_win_rate": np.where(has_account, win_rate, np.nan),
-        "account_industry": gather(column(accounts, "industry").astype(STRING_DTYPE).array, row, None),
+        "account_industry": gather(strings(column(accounts, "industry")), row, None),
         "account_employees": gather(numeric(column(accounts, "employees")), row, np.nan),
         "account_annual_revenue": gather(numeric(column(accounts, "annual_revenue")), row, np.nan),
     }

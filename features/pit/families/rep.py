@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.crm.dataset import STRING_DTYPE
 from features.pit.history import SMOOTHING
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import DAY_NS, NAT, column, gather, times
+from features.pit.timeline import DAY_NS, NAT, column, gather, strings, times
 
 
 def rep(r: FrameRows) -> Columns:
@@ -29,8 +28,8 @@ def rep(r: FrameRows) -> Columns:
         "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - resolved, 0), np.nan),
         "rep_tenure_days": np.where(hired != NAT, (cutoffs - hired) / DAY_NS, np.nan),
         "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= cutoffs), np.nan),
-        "rep_team": gather(column(reps, "team").astype(STRING_DTYPE).array, row, None),
-        "rep_region": gather(column(reps, "region").astype(STRING_DTYPE).array, row, None),
+        "rep_team": gather(strings(column(reps, "team")), row, None),
+        "rep_region": gather(strings(column(reps, "region")), row, None),
     }
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from features.crm.dataset import STRING_DTYPE
 from features.pit import catalog
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import numeric
+from features.pit.timeline import numeric, strings
 
 
 def static(r: FrameRows) -> Columns:
@@ -13,5 +12,5 @@ def static(r: FrameRows) -> Columns:
     out: Columns = {}
     for f in catalog.static_features(r.ds.manifest, r.entity):
         values = r.attr(f.source) if not f.post_outcome else r.hidden_attr(f.source)
-        out[f.name] = values.astype(STRING_DTYPE).array if f.kind == "categorical" else numeric(values)
+        out[f.name] = strings(values) if f.kind == "categorical" else numeric(values)
     return out
