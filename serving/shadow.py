@@ -24,7 +24,7 @@ from features import settings
 from features.insights.monitoring.outcomes import SHADOW
 from serving.batching import Call
 from serving.predlog import PredictionLog
-from serving.results import model_fields, model_inputs
+from serving.results import model_fields, model_inputs, score_rows
 from serving.store import Exported
 
 HASH_SPAN = 2**64  # request id hashes are read as 8-byte numbers
@@ -96,7 +96,7 @@ def shadow_records(
     if answered is not None:
         picked &= np.asarray(answered, dtype=bool)
     part = pd.DataFrame(table, copy=False).iloc[np.flatnonzero(picked)]
-    rows = zip(challenger.scorer.predict(part).itertuples(), model_inputs(part, challenger), strict=True)
+    rows = zip(score_rows(challenger.scorer.predict(part)), model_inputs(part, challenger), strict=True)
     logged_at = pd.Timestamp.now(tz="UTC").isoformat()
     records = []
     position = 0
