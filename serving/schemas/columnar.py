@@ -35,6 +35,9 @@ NUL = b"\\u0000"  # a NUL ends a text where numpy reads it: a time with one afte
 #: The times this path takes: UTC with Z, whole seconds or six decimals (not .000000): what the model writes back.
 #: Their layouts (digits as 0), read at a width no time fits in (so a longer one shows).
 WIDTH, WHOLE, FRACTION, DECIMALS = 28, b"0000-00-00T00:00:00Z", b"0000-00-00T00:00:00.000000Z", slice(20, 26)
+#: Each byte, with every digit made 0: a time's layout in one table look-up (a third of the time of comparing).
+_DIGITS_AS_ZERO = np.arange(256, dtype=np.uint8)
+_DIGITS_AS_ZERO[ord("0") : ord("9") + 1] = ord("0")
 #: Below this a body holds a few hundred activities at most, which the model parses as fast as this path (whose
 #: fixed costs are numpy's on short arrays): 1 lead with 100 activities (13 KiB), parsed and turned into rows,
 #: warnings and input hashes, takes 1.5 ms either way here, with 300 (37 KiB) 2.1 ms this way and 2.4 ms the other.
@@ -165,7 +168,7 @@ def _times(values: list[str | None]) -> np.ndarray | None:
         values if missing is None else [v or "" for v in values], dtype=f"S{WIDTH}"
     )  # not ASCII: UnicodeError
     chars = text.view(np.uint8).reshape(-1, WIDTH)
-    shape = np.where(chars - np.uint8(ord("0")) <= 9, np.uint8(ord("0")), chars).view(f"S{WIDTH}").ravel()
+    shape = np.take(_DIGITS_AS_ZERO, chars).view(f"S{WIDTH}").ravel()
     whole, fraction = shape == WHOLE, shape == FRACTION
     if fraction.any():
         fraction &= (chars[:, DECIMALS] != ord("0")).any(axis=1)  # .000000 is written without them
