@@ -52,7 +52,8 @@ class FrameRows:
     def _own(self, name: str) -> pd.Series:
         """Taken once per attribute: several families read the owner, the industry and the source."""
         if name not in self._attrs:
-            self._attrs[name] = column(self.entities, name).take(self.codes).reset_index(drop=True)
+            own = column(self.entities, name)
+            self._attrs[name] = pd.Series(own.array.take(self.codes), name=own.name, copy=False)
         return self._attrs[name]
 
     def hidden_attr(self, name: str) -> pd.Series:
