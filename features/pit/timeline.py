@@ -188,18 +188,23 @@ def lookup(values: pd.Series, universe: pd.Series | pa.Array) -> np.ndarray:
     for speed, or for a few values in a few (a request's) read from a dictionary, a third of Arrow's fixed cost."""
     value_set = universe if isinstance(universe, pa.Array) else arrow_strings(universe)
     if len(values) <= FEW_VALUES and len(value_set) <= FEW_VALUES:
-        return _positions(value_set.to_pylist(), arrow_strings(values).to_pylist())
+        return _codes(_first_positions(value_set.to_pylist()), values)
     found = pc.index_in(arrow_strings(values), value_set=value_set, skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _positions(universe: list[str | None], values: list[str | None]) -> np.ndarray:
-    """Position of each value in ``universe`` (the first of equal ones; -1: missing or unknown)."""
+def _first_positions(universe: list[str | None]) -> dict[str | None, int]:
+    """Each value's position in ``universe``, the first of equal ones; missing (None): -1."""
     found: dict[str | None, int] = {}
     for i, value in enumerate(universe):
         found.setdefault(value, i)
     found[None] = -1
-    return np.fromiter((found.get(value, -1) for value in values), np.int64, len(values))
+    return found
+
+
+def _codes(found: dict[str | None, int], values: pd.Series) -> np.ndarray:
+    """Each value's position in ``found`` (``_first_positions``); -1: missing or unknown."""
+    return np.fromiter((found.get(v, -1) for v in arrow_strings(values).to_pylist()), np.int64, len(values))
 
 
 def column(df: pd.DataFrame, name: str) -> pd.Series:
@@ -223,19 +228,15 @@ class Vocabulary:
 
     def __init__(self, universe: pd.Series) -> None:
         self.universe = universe.reset_index(drop=True)
-        self._positions: dict[object, int] | None = None
+        self._positions: dict[str | None, int] | None = None
 
     def codes(self, values: pd.Series) -> np.ndarray:
         """Position of each value (-1: missing or unknown), as ``lookup`` gives."""
         if len(values) > FEW_VALUES:
             return lookup(values, self.universe)
         if self._positions is None:
-            self._positions = {}
-            for i, value in enumerate(self.universe.astype(STRING_DTYPE).array):
-                if value is not pd.NA:
-                    self._positions.setdefault(value, i)
-        found, strings = self._positions, values if values.dtype == STRING_DTYPE else values.astype(STRING_DTYPE)
-        return np.fromiter((found.get(v, -1) for v in strings.array), np.int64, len(values))
+            self._positions = _first_positions(arrow_strings(self.universe).to_pylist())
+        return _codes(self._positions, values)
 
 
 def numeric(values: pd.Series) -> np.ndarray:

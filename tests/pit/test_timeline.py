@@ -1,14 +1,17 @@
 """The sort the point-in-time join stands on: ``ordered`` is a stable argsort whatever the values (packed into one
 integer where they fit, argsorted where they do not), a ``Timeline`` orders events by entity, then time, and a
-``Subset``'s counts and maxima are those of its events each query saw."""
+``Subset``'s counts and maxima are those of its events each query saw; look-ups of a few values read a dictionary,
+of many hash in Arrow, and give the same positions."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.pit.timeline import NAT, Ranked, Subset, Timeline, dense_rank, ordered
+from features.crm.dataset import STRING_DTYPE
+from features.pit.timeline import FEW_VALUES, NAT, Ranked, Subset, Timeline, Vocabulary, dense_rank, lookup, ordered
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
 SECONDS = st.integers(1_600_000_000, 1_800_000_000).map(lambda s: s * 10**9)  # whole seconds: the packed path
@@ -57,3 +60,18 @@ def test_a_subset_counts_and_maxima_are_those_of_the_events_each_query_saw(
         seen = [rank for c, t, rank, m in events if c == code and t <= cutoff and m]
         assert subset.count(start[i : i + 1], now[i : i + 1])[0] == len(seen)
         assert latest[i] == max(seen, default=-1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from("abcde")), max_size=20),
+    st.lists(st.one_of(st.none(), st.sampled_from("abcdef")), max_size=20),
+)
+def test_a_few_values_are_looked_up_as_many_are(universe: list[str | None], values: list[str | None]) -> None:
+    """The first of equal values gives the position; missing and unknown values -1, whichever path looks up."""
+    few, known = pd.Series(values, dtype=STRING_DTYPE), pd.Series(universe, dtype=STRING_DTYPE)
+    many = pd.Series(values + ["z"] * FEW_VALUES, dtype=STRING_DTYPE)  # past FEW_VALUES: Arrow's hashed pass
+    expected = [universe.index(v) if v is not None and v in universe else -1 for v in values]
+    assert lookup(few, known).tolist() == expected
+    assert lookup(many, known)[: len(values)].tolist() == expected
+    assert Vocabulary(known).codes(few).tolist() == expected
