@@ -99,24 +99,51 @@ def key(columns: Sequence[pd.Series]) -> pd.Series:
     return pd.Series(pd.array(joined, dtype=STRING_DTYPE), index=first.index)
 
 
-class _Indexed:
+class _Counted:
+    """Everyone's event times of one stream, sorted, and the marked ones: what shares are smoothed towards."""
+
+    def __init__(self, at: np.ndarray, marked: np.ndarray) -> None:
+        known = at != NAT
+        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
+
+    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
+
+
+class _Indexed(_Counted):
     """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted."""
 
     def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
+        super().__init__(at, marked)
         codes, universe = pd.factorize(key([column(table, k) for k in stream.keys]))
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
-        known = at != NAT
-        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
 
     def count(self, asked: pd.Series, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query = self.keys.codes(asked)
         start, now = self.timeline.first(query), self.timeline.upto(query, cutoffs)
         return now - start, self.marked.count(start, now)
 
-    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
+
+#: A part of the history with at most this many rows (a request's own) is counted by comparing each asked key
+#: with each row: indexing the rows costs more than the comparisons.
+FEW_ROWS = 64
+
+
+class _Scanned(_Counted):
+    """One stream of a few rows, counted as ``_Indexed`` counts it, without indexing them."""
+
+    def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
+        super().__init__(at, marked)
+        keys = key([column(table, k) for k in stream.keys]).to_numpy(dtype=object, na_value=None)
+        counted = (at != NAT) & pd.notna(keys)  # an event without a key counts for no key
+        self.keys, self.at, self.marked = keys[counted], at[counted], marked[counted]
+
+    def count(self, asked: pd.Series, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        query = asked.to_numpy(dtype=object, na_value=None)
+        seen = (query[:, None] == self.keys[None, :]) & (self.at[None, :] <= cutoffs[:, None])
+        return seen.sum(axis=1), (seen & self.marked[None, :]).sum(axis=1)
 
 
 class _Part:
@@ -124,7 +151,7 @@ class _Part:
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
-        self._streams: dict[str, _Indexed | None] = {}
+        self._streams: dict[str, _Indexed | _Scanned | None] = {}
         self._tables: dict[str, pd.DataFrame] = {}
         self._vocabularies: dict[tuple[str, str], Vocabulary] = {}
 
@@ -138,7 +165,7 @@ class _Part:
             self._vocabularies[name, key] = Vocabulary(column(self.table(name), key))
         return self._vocabularies[name, key]
 
-    def stream(self, name: str) -> _Indexed | None:
+    def stream(self, name: str) -> _Indexed | _Scanned | None:
         """The indexed stream; None when the dataset has no such event (it then counts nothing: a request's new
         leads, say, are not resolved yet)."""
         if name not in self._streams:
@@ -146,7 +173,8 @@ class _Part:
             if stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0:
                 table = self.table(stream.table)
                 at, marked = stream.events(table)
-                indexed = _Indexed(table, stream, at, marked) if (at != NAT).any() else None
+                if (at != NAT).any():
+                    indexed = (_Scanned if len(table) <= FEW_ROWS else _Indexed)(table, stream, at, marked)
             self._streams[name] = indexed
         return self._streams[name]
 
@@ -252,7 +280,7 @@ class History:
         (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
         query = key(asked)
 
-        def counted(indexed: _Indexed, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+        def counted(indexed: _Indexed | _Scanned, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
             return indexed.count(query, cutoffs) if rows is EVERY else indexed.count(query[rows], cutoffs[rows])
 
         n, k = self._sum(name, counted, cutoffs, seen)
@@ -272,7 +300,7 @@ class History:
     def _sum(
         self,
         name: str,
-        counted: Callable[[_Indexed, Rows], tuple[np.ndarray, np.ndarray]],
+        counted: Callable[[_Indexed | _Scanned, Rows], tuple[np.ndarray, np.ndarray]],
         cutoffs: np.ndarray,
         seen: tuple[Rows, ...] | None,
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """The sort the point-in-time join stands on: ``ordered`` is a stable argsort whatever the values (packed into one
 integer where they fit, argsorted where they do not), a ``Timeline`` orders events by entity, then time, and a
 ``Subset``'s counts and maxima are those of its events each query saw; look-ups of a few values read a dictionary,
-of many hash in Arrow, and give the same positions."""
+of many hash in Arrow, and give the same positions; a request's few rows of history count as an indexed stream does."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.crm.dataset import STRING_DTYPE
+from features.pit.history import STREAMS, _Indexed, _Scanned
 from features.pit.timeline import FEW_VALUES, NAT, Ranked, Subset, Timeline, Vocabulary, dense_rank, lookup, ordered
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
@@ -75,3 +76,28 @@ def test_a_few_values_are_looked_up_as_many_are(universe: list[str | None], valu
     assert lookup(few, known).tolist() == expected
     assert lookup(many, known)[: len(values)].tolist() == expected
     assert Vocabulary(known).codes(few).tolist() == expected
+
+
+KEYS = st.one_of(st.none(), st.sampled_from(["r1", "r2", "r3"]))
+TIMES = st.one_of(st.just(NAT), st.integers(0, 20))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(KEYS, TIMES, st.booleans()), max_size=12),
+    st.lists(st.tuples(st.one_of(KEYS, st.just("r9")), st.integers(-1, 21)), min_size=1, max_size=8),
+)
+def test_a_few_rows_are_counted_as_indexed_ones(rows: list, queries: list) -> None:
+    """Per asked key and cutoff, the events of the key by the cutoff and the marked ones; everyone's by the cutoff."""
+    keys, at, marked = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [])
+    table = pd.DataFrame({"owner_rep_id": pd.Series(keys, dtype=STRING_DTYPE)})
+    at, marked = np.array(at, dtype=np.int64), np.array(marked, dtype=bool)
+    asked = pd.Series([k for k, _ in queries], dtype=STRING_DTYPE)
+    cutoffs = np.array([c for _, c in queries], dtype=np.int64)
+    stream = STREAMS["rep_leads_resolved"]
+    indexed, scanned = _Indexed(table, stream, at, marked), _Scanned(table, stream, at, marked)
+    for got, expected in (
+        (scanned.count(asked, cutoffs), indexed.count(asked, cutoffs)),
+        (scanned.total(cutoffs), indexed.total(cutoffs)),
+    ):
+        assert [g.tolist() for g in got] == [e.tolist() for e in expected]
