@@ -65,6 +65,10 @@ class TrainingData:
     def rows(self, name: str) -> np.ndarray:
         return self.segment == name
 
+    def entity_ids(self, name: str) -> np.ndarray:
+        """The entity of each row of a segment: its snapshots are not independent, so comparisons pair by it."""
+        return self.table.loc[self.rows(name), "entity_id"].to_numpy()
+
 
 def select_candidates(catalog: list[Feature], spec: ModelSpec) -> list[Feature]:
     """The catalog features the spec's families and exclusions leave in (the guards come later)."""

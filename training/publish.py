@@ -118,7 +118,7 @@ def register_run(
     evaluation = evaluate_model(scorer, x["test"], y["test"])
     evaluation["windows"] = _evaluate_windows(scorer, data)
     auc = evaluation["metrics"]["roc_auc"]
-    test_ids = table.loc[data.rows("test"), "entity_id"].to_numpy()
+    test_ids = data.entity_ids("test")
     interval = auc_interval(y["test"], evaluation["probability"], test_ids)
     evaluation["skill"] = {"roc_auc_95": list(interval), "verdict": skill_verdict(auc, interval)}
     evaluation["calibration"] = test_calibration(spec, evaluation, y, test_ids)

@@ -116,9 +116,14 @@ def _weigh(
     time for all of them: LightGBM stopped early on valid) decides by ``choose_candidate``; each is also scored
     on test, for the report."""
     trees = lightgbm_candidate(tuned.params, tuned.best_iteration, len(y["train"]))
-    valid_ids = data.table.loc[data.rows("valid"), "entity_id"].to_numpy()
     linear = logistic_candidate(
-        inputs, x["train"], y["train"], x["valid"], y["valid"], valid_ids, spec.selection.clearly_better_se
+        inputs,
+        x["train"],
+        y["train"],
+        x["valid"],
+        y["valid"],
+        data.entity_ids("valid"),
+        spec.selection.clearly_better_se,
     )
     candidates = {c.name: c for c in (trees, linear, naive_bayes_candidate(), blend_candidate(trees, linear))}
     scorers, losses, summary = {}, {}, {}
@@ -132,8 +137,9 @@ def _weigh(
             "test": binary_metrics(y["test"], test_p),
             "test_distinct": int(len(np.unique(test_p))),
         }
-    calib_ids = data.table.loc[data.rows("calib"), "entity_id"].to_numpy()
-    chosen, selection = choose_candidate(losses, calib_ids, spec.selection.default, spec.selection.clearly_better_se)
+    chosen, selection = choose_candidate(
+        losses, data.entity_ids("calib"), spec.selection.default, spec.selection.clearly_better_se
+    )
     for name, row in selection.items():
         summary[name] |= {"calib_log_loss": row["log_loss"], "vs_default": row["vs_default"], "se": row["se"]}
     return candidates[chosen], scorers[chosen], summary

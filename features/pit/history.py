@@ -76,6 +76,10 @@ class Stream:
     keys: tuple[str, ...]
     events: Callable[[pd.DataFrame], Events]
 
+    def keys_of(self, table: pd.DataFrame) -> pd.Series:
+        """Each row's key (missing when any of its columns is)."""
+        return key([column(table, k) for k in self.keys])
+
 
 STREAMS = {
     "rep_leads_created": Stream("leads", ("owner_rep_id",), _created),
@@ -115,7 +119,7 @@ class _Indexed(_Counted):
 
     def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        codes, universe = pd.factorize(key([column(table, k) for k in stream.keys]))
+        codes, universe = pd.factorize(stream.keys_of(table))
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
@@ -136,7 +140,7 @@ class _Scanned(_Counted):
 
     def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        keys = key([column(table, k) for k in stream.keys]).to_numpy(dtype=object, na_value=None)
+        keys = stream.keys_of(table).to_numpy(dtype=object, na_value=None)
         counted = (at != NAT) & pd.notna(keys)  # an event without a key counts for no key
         self.keys, self.at, self.marked = keys[counted], at[counted], marked[counted]
 
@@ -166,8 +170,8 @@ class _Part:
         return self._vocabularies[name, key]
 
     def stream(self, name: str) -> _Indexed | _Scanned | None:
-        """The indexed stream; None when the dataset has no such event (it then counts nothing: a request's new
-        leads, say, are not resolved yet)."""
+        """The stream, indexed (scanned when it has a few rows); None when the dataset has no such event (it
+        then counts nothing: a request's new leads, say, are not resolved yet)."""
         if name not in self._streams:
             stream, indexed = STREAMS[name], None
             if stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0:
