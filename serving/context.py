@@ -260,7 +260,10 @@ def activity_warnings(items: list[LeadIn] | list[OpportunityIn]) -> list[list[st
     early = [item.created_at - timedelta(days=EARLY_ACTIVITY_DAYS) for item in items]
     early_rows = np.repeat(np.array([e.replace(tzinfo=None) for e in early], dtype="datetime64[us]"), counts)
     kinds, occurred, recorded = columns["type"], columns["occurred_at"], columns["recorded_at"]
-    unknown = np.fromiter((kind not in KNOWN_TYPES for kind in kinds), bool, len(kinds))
+    strange = set(kinds) - KNOWN_TYPES  # usually none: then no activity is looked at again
+    unknown = (
+        np.fromiter((kind in strange for kind in kinds), bool, len(kinds)) if strange else np.zeros(len(kinds), bool)
+    )
     warnings: list[list[str]] = [[] for _ in items]
     for row in np.flatnonzero(unknown | (occurred < early_rows) | (recorded < occurred)).tolist():
         i = int(np.searchsorted(starts, row, side="right")) - 1

@@ -138,7 +138,9 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
 
 
-def conform_values(name: str, columns: dict[str, list[Any]], extras: list[ExtraColumn] | None = None) -> pd.DataFrame:
+def conform_values(
+    name: str, columns: dict[str, list[Any] | np.ndarray | pd.Index], extras: list[ExtraColumn] | None = None
+) -> pd.DataFrame:
     """``conform`` for columns of Python values (a scoring request's rows), each cast straight from its values:
     no frame of objects in between, which costs more than the rows themselves for a request's few."""
     rows = len(next(iter(columns.values()), []))
@@ -154,9 +156,12 @@ def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 
-def _cast_values(values: list[Any], kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
+def _cast_values(values: list[Any] | np.ndarray | pd.Index, kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """The values as the kind's canonical array. What request models give (aware datetimes, floats, bools, None)
-    is cast straight, a third of the general parse's time or less; anything else takes the general parse."""
+    is cast straight, a third of the general parse's time or less; anything else takes the general parse. Times,
+    numbers and flags already in an array (a batch's activity columns) are cast whole, not looked at one by one."""
+    if kind in KIND_DTYPES and not isinstance(values, list):
+        return _cast(pd.Series(values, copy=False), kind).array
     if kind == "time" and all(v is None or (v.__class__ is datetime and v.tzinfo is not None) for v in values):
         us = np.array([NAT_US if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64)
         return pd.DatetimeIndex(us.view("datetime64[us]").astype("datetime64[ns]"), tz="UTC").array

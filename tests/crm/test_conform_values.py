@@ -51,3 +51,15 @@ def test_values_of_their_kinds_type_are_cast_as_the_general_parse_casts_them() -
 def test_values_of_another_type_take_the_general_parse(name: str) -> None:
     columns = {**COLUMNS, name: OTHER[name]}
     pd.testing.assert_frame_equal(conform_values("activities", columns), _general(columns))
+
+
+def test_values_already_in_arrays_are_cast_as_the_general_parse_casts_them() -> None:
+    """A batch's activity columns arrive as arrays (times in microseconds, durations as floats): cast whole."""
+    times = pd.to_datetime(COLUMNS["occurred_at"], utc=True).as_unit("us")
+    arrays = {
+        **COLUMNS,
+        "occurred_at": times,
+        "duration_s": pd.array(COLUMNS["duration_s"], dtype="Float64").to_numpy(dtype=float, na_value=float("nan")),
+        "attachment": pd.array(COLUMNS["attachment"], dtype=object),
+    }
+    pd.testing.assert_frame_equal(conform_values("activities", arrays), _general(COLUMNS))
