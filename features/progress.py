@@ -35,13 +35,15 @@ def progress_bar(
     description: str, total: float, enabled: bool = True, *, transient: bool = True, counts: bool = False
 ) -> Iterator[Bar]:
     """A bar of ``total`` steps on stderr (nothing drawn unless ``enabled``); ``counts`` shows done/total and the time
-    taken, for work measured in items rather than steps."""
+    taken, for work measured in items rather than steps. A ``transient`` bar is drawn on a terminal only: written to
+    a file or a pipe it would leave nothing but an empty line."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    console = Console(stderr=True)
     with Progress(
         *(columns if counts else Progress.get_default_columns()),
-        console=Console(stderr=True),
+        console=console,
         transient=transient,
-        disable=not enabled,
+        disable=not enabled or (transient and not console.is_terminal),
     ) as progress:
         yield Bar(progress, progress.add_task(description, total=total))
 

@@ -128,6 +128,13 @@ TRACKING_URI: Setting[str | None] = Setting(
     "Another MLflow tracking store or server for runs and the model registry.",
     "the store's `mlflow.db` (SQLite)",
 )
+MLFLOW_LOG_LEVEL: Setting[str | None] = Setting(
+    "MLFLOW_LOGGING_LEVEL",
+    TEXT,
+    None,
+    "MLflow's own log level (DEBUG, INFO, ...); set, MLflow also shows its artifact progress bars again.",
+    "WARNING: MLflow's warnings and errors only (salesml's commands say what they registered)",
+)
 BENTOML_HOME: Setting[Path | None] = Setting(
     "BENTOML_HOME",
     PATH,
@@ -254,6 +261,7 @@ SERVICE: Setting[str | None] = Setting(
 SETTINGS: tuple[Setting, ...] = (
     STORE,
     TRACKING_URI,
+    MLFLOW_LOG_LEVEL,
     BENTOML_HOME,
     REPORT_DIR,
     PREDICTION_LOG,

@@ -3,12 +3,15 @@ file is one line naming it and how to rebuild the store, not an SQLAlchemy trace
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import mlflow
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
+from features import settings
 from features.config import optuna_storage, store_dir, tracking_uri
 from features.errors import StoreError
 
@@ -51,9 +54,19 @@ def open_store(*, create: bool) -> bool:
         store_dir().mkdir(parents=True, exist_ok=True)
     elif not exists:
         return False
+    quiet_mlflow()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return True
+
+
+def quiet_mlflow() -> None:
+    """MLflow's info lines and artifact progress bars off: each command says itself what it did (the version it
+    registered) and shows its own progress. MLflow's warnings stay; with ``MLFLOW_LOGGING_LEVEL`` set, MLflow
+    decides."""
+    if settings.MLFLOW_LOG_LEVEL.get() is None:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
 
 
 def lost_model_files(name: str, version: str, why: str) -> StoreError:

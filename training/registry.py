@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.config import artifact_location
@@ -63,18 +67,50 @@ def log_scorer(scorer: Scorer, example: pd.DataFrame) -> str:
     """Log the scorer as a pyfunc model with signature and input example, registered under its name."""
     from features.scoring.pyfunc import SCORER_ARTIFACT, ScorerModel  # the model code: only where one is logged
 
-    with tempfile.TemporaryDirectory() as tmp:
+    example = _counts_as_floats(example)
+    with tempfile.TemporaryDirectory() as tmp, _pickled_model_unremarked():
         directory = scorer.save(Path(tmp) / SCORER_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ScorerModel(),
             artifacts={SCORER_ARTIFACT: str(directory)},
-            signature=infer_signature(example, scorer.predict(example)),
+            signature=_signature(scorer, example),
             input_example=example,
             registered_model_name=scorer.model_name,
             pip_requirements=PIP_REQUIREMENTS,
         )
     return str(info.registered_model_version)
+
+
+def _counts_as_floats(example: pd.DataFrame) -> pd.DataFrame:
+    """The example with its integer columns (counts) as floats, so that the signature takes a missing count too: the
+    model reads every number as a float, and MLflow would refuse a float where the signature says integer."""
+    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c].dtype)]
+    return example.astype(dict.fromkeys(ints, "float64")) if ints else example
+
+
+def _signature(scorer: Scorer, example: pd.DataFrame) -> ModelSignature:
+    """The pyfunc's signature, without MLflow's hint about integer columns for the one it has: the 0-100 score of
+    the output, which is never missing (the inputs have none: ``_counts_as_floats``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        return infer_signature(example, scorer.predict(example))
+
+
+@contextmanager
+def _pickled_model_unremarked() -> Iterator[None]:
+    """Without MLflow's warning that the pyfunc object is pickled: it is ``ScorerModel``, a class of this package
+    with no state; the scorer itself is saved as files (``Scorer.save``)."""
+    logger = logging.getLogger("mlflow.pyfunc")
+
+    def remark(record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+    logger.addFilter(remark)
+    try:
+        yield
+    finally:
+        logger.removeFilter(remark)
 
 
 def set_alias(name: str, alias: str, version: str, why: str, command: str) -> AliasMove:

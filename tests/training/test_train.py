@@ -47,7 +47,7 @@ def trained(stores: Stores) -> dict:
     --promote``, on a copy) is compared with it and promoted."""
     proc = run(stores.store, "train", "--model", "lead_score", "--data", stores.data, "--trials", TRIALS, "--promote")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {"second": proc.stdout}
+    return {"second": proc.stdout, "stderr": proc.stderr}
 
 
 def test_first_version_becomes_champion_and_report_shows_baselines(small_crm: Stores) -> None:
@@ -153,6 +153,39 @@ def test_batch_scoring_of_open_leads(store: Path, demo: Path, trained: dict, tmp
     # grades follow scores: A's lowest score is at least B's highest
     a, b = scores.loc[scores.grade == "A", "score"], scores.loc[scores.grade == "B", "score"]
     assert a.empty or b.empty or a.min() >= b.max()
+
+
+@pytest.mark.slow
+def test_training_prints_no_mlflow_chatter(trained: dict) -> None:
+    """What ``salesml train`` writes on stderr besides its own output: MLflow's two lines naming the version it
+    registered, no info lines, warnings, progress bars or the empty lines a bar leaves in a file."""
+    lines = trained["stderr"].splitlines()
+    assert lines and all(line.strip() for line in lines), lines
+    for chatter in ("INFO mlflow", "Warning", "CloudPickle", "Downloading artifacts"):
+        assert chatter not in trained["stderr"], trained["stderr"][-3000:]
+
+
+@pytest.mark.slow
+def test_the_registered_pyfunc_takes_counts_as_integers_floats_or_missing(store: Path, trained: dict) -> None:
+    """An analyst's frame may hold counts as integers (``build_features``), floats or missing: the pyfunc's
+    signature takes each and scores them alike."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("lead_score", "champion").version
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("lead_score", version))
+    example = model.input_example
+    numbers = example.select_dtypes("number")
+    whole = [c for c in numbers.columns if numbers[c].notna().all() and (numbers[c] % 1 == 0).all()]
+    assert whole, "the example has whole-number columns (counts)"
+    floats = example.astype(dict.fromkeys(whole, "float64"))
+    ints = example.astype(dict.fromkeys(whole, "int32"))
+    pd.testing.assert_frame_equal(model.predict(ints), model.predict(floats))
+    missing = floats.copy()
+    missing.loc[0, whole] = np.nan
+    assert model.predict(missing)["probability"].between(0, 1).all()
 
 
 def test_unknown_spec_is_one_line(store: Path, demo: Path) -> None:

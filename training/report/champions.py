@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.tracking import MlflowClient
 
 from features.errors import DataError
@@ -36,7 +35,6 @@ def load_champion(name: str, folder: Path) -> Champion | None:
     except DataError:
         return None
     run_id = MlflowClient().get_model_version(name, version).run_id
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # the report has its own progress bar
     target = folder / name
     target.mkdir(parents=True, exist_ok=True)
     report = json.loads(
