@@ -31,6 +31,7 @@ from features.pit.frames import dataset_as_of, scoring_frame
 from features.pit.history import OUTCOME_COLUMNS
 from features.pit.timeline import column
 from features.scoring import PRIOR
+from training.data import require_entities
 from training.spec import load_spec
 
 #: Canonical columns that are not an entity's own attributes (keys, times, outcomes).
@@ -213,8 +214,8 @@ def compare_baselines(
         A ``Comparison`` with each model's ROC AUC on the late entities.
 
     Raises:
-        DataError: a bad share, no outcomes, ``at_cut`` without event times, or a training that fails (its own
-            one-line reason).
+        DataError: a bad share, no entity the model scores, no outcomes, ``at_cut`` without event times, or a
+            training that fails (its own one-line reason).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -223,6 +224,7 @@ def compare_baselines(
     check_test_share(test_share)
     spec, _ = load_spec(model)
     ds = read_dataset(data)
+    require_entities(ds, spec)
     if at_cut and not ds.manifest.has_event_times:
         raise DataError(f"{data}: no event times, so no cut to train as of: leave out --at-cut")
     table, id_col = ENTITIES[spec.entity]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.crm.dataset import Dataset, to_utc, to_utc_scalar
+from features.crm.schema import ENTITIES
 from features.errors import DataError, NotEnoughData
 from features.pit.build import build_features
 from features.pit.catalog import CUTOFF_CALENDAR, Feature, feature_catalog
@@ -202,6 +203,17 @@ class Labelled:
     @property
     def candidates(self) -> list[Feature]:
         return select_candidates(feature_catalog(self.dataset.manifest, self.spec.entity), self.spec)
+
+
+#: Why a model cannot be trained on a dataset at all: not even a prior ranks entities against none.
+NO_ENTITIES = "{model} scores {table}, and the dataset has none: nothing to train it on or rank against"
+
+
+def require_entities(ds: Dataset, spec: ModelSpec) -> None:
+    """DataError when ``ds`` has no entity of the kind ``spec`` scores (a leads-only export has no deals)."""
+    table = ENTITIES[spec.entity][0]
+    if not ds.has(table):
+        raise DataError(NO_ENTITIES.format(model=spec.name, table=table))
 
 
 def labelled_snapshots(spec: ModelSpec, ds: Dataset, progress: bool = False, build: Build = build_features) -> Labelled:

@@ -36,7 +36,7 @@ from training.candidates import (
     logistic_candidate,
     naive_bayes_candidate,
 )
-from training.data import TrainingData, labelled_snapshots, split_snapshots
+from training.data import TrainingData, labelled_snapshots, require_entities, split_snapshots
 from training.encode import model_inputs
 from training.guards import check_eval_splits, require_enough, usable_features
 from training.prior import train_prior
@@ -203,9 +203,10 @@ def train(
         ``probability`` for every test row) and ``scorer`` (the served, refit model).
 
     Raises:
-        DataError: The spec is not found or not valid; the dataset cannot be read; it has no labels or no settled
-            labelled rows; too few positives or negatives for ``min_data``; no honest split (one line naming the
-            counts and the knobs: ``horizon_days``, ``split.fractions``, ``min_data``).
+        DataError: The spec is not found or not valid; the dataset cannot be read; it has no entity the model scores
+            (no deals in a leads-only export); it has no labels or no settled labelled rows; too few positives or
+            negatives for ``min_data``; no honest split (one line naming the counts and the knobs:
+            ``horizon_days``, ``split.fractions``, ``min_data``).
         StoreError: The local MLflow or Optuna store is unreadable; checked before any feature is built.
 
     Example:
@@ -218,7 +219,9 @@ def train(
     """
     spec, spec_text = load_spec(spec_ref)
     experiment = use_local_store(spec.name)  # a damaged store stops training before the features are built
-    labelled = labelled_snapshots(spec, read_dataset(data_dir), progress=progress)
+    ds = read_dataset(data_dir)
+    require_entities(ds, spec)
+    labelled = labelled_snapshots(spec, ds, progress=progress)
     try:
         data = split_snapshots(labelled)
         matrices = model_matrices(data.spec, data)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.crm.dataset import read_dataset
+from features.crm.dataset import Dataset, read_dataset, write_dataset
 from features.scoring import PRIOR
 from features.synth import synthesize
-from tests.helpers import Stores, salesml, train_in_store
+from tests.helpers import Stores, assert_one_line_error, salesml, train_in_store
 from tests.serving.server import Server
 from training.data import labelled_snapshots
 from training.prior import FIELD_BASE_RATE, LOG_ODDS_PER_POINT, fit_prior
@@ -47,6 +47,16 @@ def test_a_thin_crm_registers_a_prior_champion(thin: Stores) -> None:
     assert "no honest time split" in report["prior"]["reason"]
     assert report["prior"]["method"] in ("points", "frequency")
     assert report["prior"]["inputs_used"] > 0
+
+
+@pytest.mark.parametrize("command", ["train", "compare-baselines"])
+def test_a_model_of_entities_the_export_lacks_is_one_line(thin_data: Path, tmp_path: Path, command: str) -> None:
+    """A leads-only export has no deals: not even a prior can rank deals against none, so training says so."""
+    leads_only = tmp_path / "leads-only"
+    ds = read_dataset(thin_data)
+    write_dataset(Dataset(ds.manifest, {"leads": ds.get("leads"), "activities": ds.get("activities")}), leads_only)
+    proc = salesml(command, "--model", DEAL, "--data", leads_only, env={"SALESML_STORE": str(tmp_path / "store")})
+    assert_one_line_error(proc, "close_probability scores opportunities, and the dataset has none")
 
 
 def test_the_prior_ranks_by_the_field_rules_without_labels(thin_data: Path) -> None:
