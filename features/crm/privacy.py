@@ -161,11 +161,14 @@ class Redactor:
 
     def _redact(self, value: Any, name: str | None, masked: dict[str, str]) -> Any:
         fields = self.fields
-        if isinstance(value, dict):
-            return {
-                k: v if v.__class__ in _PLAIN and k not in fields else self._redact(v, k, masked)
-                for k, v in value.items()
-            }
+        if isinstance(value, dict):  # copied whole, then the entries to redact replaced: most are plain numbers
+            out = value.copy()
+            for k, v in value.items():
+                if k in fields:
+                    out[k] = self._redact(v, k, masked)
+                elif v.__class__ not in _PLAIN:
+                    out[k] = masked[v] if v.__class__ is str and v in masked else self._redact(v, k, masked)
+            return out
         if isinstance(value, list | tuple):
             return [v if v.__class__ in _PLAIN and name not in fields else self._redact(v, name, masked) for v in value]
         kind = fields.get(name) if name is not None else None
