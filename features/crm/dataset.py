@@ -139,7 +139,7 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
 
 
 def conform_values(
-    name: str, columns: dict[str, list[Any] | np.ndarray | pd.Index], extras: list[ExtraColumn] | None = None
+    name: str, columns: dict[str, list[Any] | np.ndarray | pd.Index | pa.Array], extras: list[ExtraColumn] | None = None
 ) -> pd.DataFrame:
     """``conform`` for columns of Python values (a scoring request's rows), each cast straight from its values:
     no frame of objects in between, which costs more than the rows themselves for a request's few."""
@@ -156,7 +156,9 @@ def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 
-def _cast_values(values: list[Any] | np.ndarray | pd.Index, kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
+def _cast_values(
+    values: list[Any] | np.ndarray | pd.Index | pa.Array, kind: str
+) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """The values as the kind's canonical array. What request models give (aware datetimes, floats, bools, None)
     is cast straight, a third of the general parse's time or less; anything else takes the general parse. Times,
     numbers and flags already in an array (a batch's activity columns) are cast whole, not looked at one by one."""
@@ -167,8 +169,11 @@ def _cast_values(values: list[Any] | np.ndarray | pd.Index, kind: str) -> pd.api
         return pd.DatetimeIndex(us.view("datetime64[us]").astype("datetime64[ns]"), tz="UTC").array
     if kind in ("float", "numeric") and all(v is None or v.__class__ in (float, int) for v in values):
         return np.array(values, dtype=np.float64)  # None is NaN
-    if kind in ("bool", "boolean") and all(v is None or v.__class__ is bool for v in values):
-        return pd.array(values, dtype="boolean")
+    if kind in ("bool", "boolean"):
+        try:  # Arrow takes bools and None only, in C: a tenth of pandas' time on a batch's 60,000 activities
+            return pd.BooleanDtype().__from_arrow__(pa.array(values, type=pa.bool_()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # text or numbers: the general parse
     if kind not in KIND_DTYPES:
         try:  # text straight into Arrow: several times faster than pandas' own conversion of a list
             return STRING_DTYPE.__from_arrow__(pa.array(values, type=pa.large_string()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,6 +33,7 @@ OTHER = {
         pd.Timestamp("1999-12-31 23:59:59", tz="UTC"),
     ],
     "duration_s": ["61.5", None, 0, True],
+    "attachment": [np.True_, None, np.False_, True],
 }
 
 
