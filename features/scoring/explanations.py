@@ -7,6 +7,7 @@ A factor's effect is its summed SHAP contribution's share of the probability's c
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -185,7 +186,7 @@ def _cells(
     out: list[Any] = []
     for value, i, j in zip(values.tolist(), rows.tolist(), columns.tolist(), strict=True):
         f = inputs[j]
-        if np.isnan(value):
+        if math.isnan(value):  # a Python float: numpy's isnan costs 15x more on one number
             out.append(None)
         elif f.kind == "categorical":
             level = (f.levels or [])[int(value)]
