@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -175,6 +176,46 @@ def test_gbk_encoding_reads_the_same_file(tmp_path: Path) -> None:
     assert import_csv(mapping, tmp_path, tmp_path / "out").manifest.counts == {"leads": 2}
 
 
+def _written(rows: list[list[str]], delimiter: str) -> str:
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return text.getvalue()
+
+
+@pytest.mark.parametrize(("delimiter", "written"), [(";", '";"'), ("\t", '"\\t"'), ("|", "'|'")])
+def test_an_export_with_another_separator_reads_the_same(tmp_path: Path, delimiter: str, written: str) -> None:
+    """Spreadsheets where the comma is the decimal mark write ';'; some CRMs write tabs or '|'. A field may then hold
+    a comma unquoted."""
+    rows = [row.split(",") for row in LEADS_CSV.splitlines()]
+    rows[1][2] += ", 首页"
+    (tmp_path / "comma").mkdir()
+    (tmp_path / "other").mkdir()
+    comma = write_source(tmp_path / "comma", leads=_written(rows, ","))
+    other = write_source(tmp_path / "other", MAPPING + f"delimiter: {written}\n", _written(rows, delimiter))
+    assert "," not in (tmp_path / "other" / "leads.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert import_csv(other, tmp_path / "other", tmp_path / "out-other").manifest.counts == {"leads": 2}
+    import_csv(comma, tmp_path / "comma", tmp_path / "out-comma")
+    leads = read_dataset(tmp_path / "out-other").get("leads")
+    pd.testing.assert_frame_equal(leads, read_dataset(tmp_path / "out-comma").get("leads"))
+    assert leads["source"].tolist() == ["官网表单, 首页", "trade_show"]
+
+
+def test_a_table_sets_its_own_separator(tmp_path: Path) -> None:
+    mapping = MAPPING.replace("    file: leads.csv", "    file: leads.csv\n    delimiter: ';'") + "delimiter: '|'\n"
+    path = write_source(tmp_path, mapping, LEADS_CSV.replace(",", ";"))
+    assert import_csv(path, tmp_path, tmp_path / "out").manifest.counts == {"leads": 2}
+
+
+def test_a_file_with_another_separator_says_which_to_set(tmp_path: Path) -> None:
+    path = write_source(tmp_path, leads=LEADS_CSV.replace(",", ";"))
+    with pytest.raises(DataError) as err:
+        import_csv(path, tmp_path, tmp_path / "out")
+    assert str(err.value) == (
+        "leads.csv: its header has no ',' between fields but ';': set delimiter: ';' in the mapping (for every file,"
+        " or under tables.leads)"
+    )
+
+
 def test_missing_file_and_src_that_is_not_a_directory(tmp_path: Path) -> None:
     mapping = write_source(tmp_path, MAPPING.replace("file: leads.csv", "file: 线索.csv"))
     with pytest.raises(DataError, match="线索.csv: file not found"):
@@ -198,6 +239,8 @@ def test_missing_file_and_src_that_is_not_a_directory(tmp_path: Path) -> None:
         ),
         (MAPPING.replace("Asia/Shanghai", "Asia/Shangai"), "timezone: 'Asia/Shangai' is not an IANA timezone"),
         (MAPPING + "encoding: big-five\n", "encoding: unknown encoding 'big-five'"),
+        (MAPPING + "delimiter: ';;'\n", "delimiter: ';;' is not one field separator character"),
+        (MAPPING + "delimiter: '\"'\n", "is not one field separator character"),
         (MAPPING.replace("官网表单: web_form", "yes: web_form"), "got True (quote it"),
         (MAPPING + "    time_formats: {source: '%Y'}\n", "time_formats: 'source' is not a mapped time column"),
         (MAPPING.replace("      source: {", "      region: {"), "values: 'region' is not a mapped column"),

@@ -30,10 +30,22 @@ from features.crm.schema import DEFAULT_STAGES, TABLES, ExtraColumn, Stage
 from features.crm.validate import PROBLEM
 from features.errors import DataError, one_line
 
-TOP_KEYS = ("source", "timezone", "encoding", "time_format", "na_values", "exported_at", "stages", "notes", "tables")
+TOP_KEYS = (
+    "source",
+    "timezone",
+    "encoding",
+    "delimiter",
+    "time_format",
+    "na_values",
+    "exported_at",
+    "stages",
+    "notes",
+    "tables",
+)
 TABLE_KEYS = (
     "file",
     "encoding",
+    "delimiter",
     "columns",
     "constants",
     "values",
@@ -45,6 +57,8 @@ TABLE_KEYS = (
 EXTRA_KEYS = ("column", "kind")
 STAGE_KEYS = ("name", "zh", "en")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Field separators CRM and spreadsheet exports use besides the comma (Excel writes ";" where "," is the decimal mark).
+OTHER_DELIMITERS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class TableMapping:
     name: str
     file: str
     encoding: str = "utf-8"
+    delimiter: str = ","
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> source header
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> source value -> canonical value
@@ -71,6 +86,7 @@ class _Defaults:
     """Top-level settings every table inherits unless it sets its own."""
 
     encoding: str
+    delimiter: str
     time_format: str | None
     na_values: tuple[str, ...]
 
@@ -153,6 +169,14 @@ def _encoding(node: _Node, default: str) -> str:
     except LookupError:
         node.fail(f"unknown encoding '{name}' (e.g. utf-8, utf-8-sig, gbk, gb18030)")
     return name
+
+
+def _delimiter(node: _Node, default: str) -> str:
+    """The character between a file's fields: one character, not a quote or a line break."""
+    text = node.text(default)
+    if len(text) != 1 or text in '"\r\n':
+        node.fail(f"{text!r} is not one field separator character (e.g. ',', ';', '|', or \"\\t\" for a tab)")
+    return text
 
 
 def _exported_at(node: _Node, timezone: str) -> pd.Timestamp | None:
@@ -242,6 +266,7 @@ def _table(name: str, node: _Node, top: _Defaults) -> TableMapping:
         name=name,
         file=node.child("file").text(),
         encoding=_encoding(node.child("encoding"), top.encoding),
+        delimiter=_delimiter(node.child("delimiter"), top.delimiter),
         columns=columns,
         constants=constants,
         values=values,
@@ -265,6 +290,7 @@ def read_mapping(path: Path) -> Mapping:
     timezone = _timezone(root.child("timezone"))
     top = _Defaults(
         encoding=_encoding(root.child("encoding"), "utf-8"),
+        delimiter=_delimiter(root.child("delimiter"), ","),
         time_format=root.child("time_format").text("") or None,
         na_values=tuple(n.text() for n in root.child("na_values").items()),
     )
@@ -317,7 +343,8 @@ def _read_table(path: Path, spec: TableMapping, mapping: Mapping, raw: RawImport
     """Read the source file into ``raw``: as read (for quarantine) and as canonical-named, cleaned columns.
 
     Absent optional columns are imported as all missing (with a note); rows cut off mid-row are a problem."""
-    frame = read_csv(path, spec.encoding)
+    _check_delimiter(path, spec)
+    frame = read_csv(path, spec.encoding, spec.delimiter)
     absent = _absent_optional(frame, spec)
     for name, header in absent.items():
         raw.note(
@@ -327,10 +354,26 @@ def _read_table(path: Path, spec: TableMapping, mapping: Mapping, raw: RawImport
     filled = frame.assign(**dict.fromkeys(absent.values(), ""))
     columns = spec.columns | {e.name: e.display for e in spec.imported_extras(keep_post_outcome)}
     table = clean(pick(filled, columns, spec.name, spec.file), spec.na_values, _values(spec, mapping.stages))
-    cut_off = pd.Series(CUT_OFF, index=frame.index).where(cut_off_rows(path, spec.encoding, frame))
+    cut_off = pd.Series(CUT_OFF, index=frame.index).where(cut_off_rows(path, spec.encoding, frame, spec.delimiter))
     raw.originals[spec.name] = frame
     raw.tables[spec.name] = table.assign(**spec.constants, **{PROBLEM: cut_off})
     raw.time_formats[spec.name] = spec.time_formats
+
+
+def _check_delimiter(path: Path, spec: TableMapping) -> None:
+    """A header without the mapping's separator but with another usual one was written with that one: say so,
+    rather than that the CSV is unreadable or every mapped column missing."""
+    try:
+        with path.open(encoding=spec.encoding, newline="") as file:
+            header = file.readline()
+    except (OSError, UnicodeDecodeError):
+        return  # reading the file says what is wrong with it
+    found = next((d for d in OTHER_DELIMITERS if d != spec.delimiter and d in header), None)
+    if spec.delimiter not in header and found is not None:
+        raise DataError(
+            f"{spec.file}: its header has no {spec.delimiter!r} between fields but {found!r}: set"
+            f" delimiter: {found!r} in the mapping (for every file, or under tables.{spec.name})"
+        )
 
 
 def _manifest(mapping: Mapping, options: ImportOptions) -> Manifest:

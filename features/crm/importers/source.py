@@ -44,12 +44,12 @@ class RawImport:
         self.printed_notes.append(text)
 
 
-def read_csv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
+def read_csv(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> pd.DataFrame:
     """All columns as text exactly as written (CRLF or LF); an unreadable file is a DataError."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding=encoding)
+        return pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False, encoding=encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise DataError(f"{path}: cannot decode as {encoding} ({one_line(exc)}); set the file's encoding") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
@@ -61,13 +61,13 @@ def _skipped_by_pandas(row: list[str]) -> bool:
     return not row or (len(row) == 1 and row[0] != "" and not row[0].strip())
 
 
-def cut_off_rows(path: Path, encoding: str, frame: pd.DataFrame) -> pd.Series:
+def cut_off_rows(path: Path, encoding: str, frame: pd.DataFrame, delimiter: str = ",") -> pd.Series:
     """Rows of ``frame`` (read by ``read_csv``) with fewer fields than the header, like the last row of a file cut
     off mid-row: pandas pads them with blanks, so the fields are counted again with the csv module."""
     limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
     try:
         with path.open(encoding=encoding, newline="") as file:
-            counts = [len(row) for row in csv.reader(file) if not _skipped_by_pandas(row)]
+            counts = [len(row) for row in csv.reader(file, delimiter=delimiter) if not _skipped_by_pandas(row)]
     except csv.Error as exc:
         raise DataError(f"{path}: unreadable CSV ({one_line(exc)})") from exc
     finally:
