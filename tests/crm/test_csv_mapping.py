@@ -216,6 +216,34 @@ def test_a_file_with_another_separator_says_which_to_set(tmp_path: Path) -> None
     )
 
 
+NUMBERS = MAPPING + "    extras: {visits: {column: 访问, kind: numeric}}\n"
+
+
+@pytest.mark.parametrize(
+    ("formats", "written"),
+    [
+        ("", ["1234.5", "7"]),
+        ("thousands: ','\n", ["1,234.5", "7"]),
+        ("decimal: ','\nthousands: '.'\n", ["1.234,5", "7"]),
+    ],
+)
+def test_numbers_are_read_as_the_export_writes_them(tmp_path: Path, formats: str, written: list[str]) -> None:
+    rows = [row.split(",") for row in LEADS_CSV.splitlines()]
+    rows = [[*row, value] for row, value in zip(rows, ["访问", *written], strict=True)]
+    path = write_source(tmp_path, NUMBERS + formats, _written(rows, ","))
+    assert import_csv(path, tmp_path, tmp_path / "out").manifest.counts == {"leads": 2}
+    assert read_dataset(tmp_path / "out").get("leads")["visits"].tolist() == [1234.5, 7.0]
+
+
+def test_grouped_numbers_without_their_format_are_quarantined_saying_so(tmp_path: Path) -> None:
+    rows = [
+        [*row.split(","), value] for row, value in zip(LEADS_CSV.splitlines(), ["访问", "1,234.5", "7"], strict=True)
+    ]
+    result = import_csv(write_source(tmp_path, NUMBERS, _written(rows, ",")), tmp_path, tmp_path / "out")
+    assert result.manifest.counts == {"leads": 1}
+    assert quarantined(tmp_path / "out", "leads")["reason"].tolist() == ["unparseable number in visits: '1,234.5'"]
+
+
 def test_missing_file_and_src_that_is_not_a_directory(tmp_path: Path) -> None:
     mapping = write_source(tmp_path, MAPPING.replace("file: leads.csv", "file: 线索.csv"))
     with pytest.raises(DataError, match="线索.csv: file not found"):
@@ -240,6 +268,9 @@ def test_missing_file_and_src_that_is_not_a_directory(tmp_path: Path) -> None:
         (MAPPING.replace("Asia/Shanghai", "Asia/Shangai"), "timezone: 'Asia/Shangai' is not an IANA timezone"),
         (MAPPING + "encoding: big-five\n", "encoding: unknown encoding 'big-five'"),
         (MAPPING + "delimiter: ';;'\n", "delimiter: ';;' is not one field separator character"),
+        (MAPPING + "decimal: ';'\n", "decimal: ';' is not a decimal mark"),
+        (MAPPING + "thousands: '.'\n", "thousands: '.' is not one character grouping thousands"),
+        (MAPPING + "    thousands: ','\ndecimal: ','\n", "tables.leads.thousands: ',' is not one character"),
         (MAPPING + "delimiter: '\"'\n", "is not one field separator character"),
         (MAPPING.replace("官网表单: web_form", "yes: web_form"), "got True (quote it"),
         (MAPPING + "    time_formats: {source: '%Y'}\n", "time_formats: 'source' is not a mapped time column"),

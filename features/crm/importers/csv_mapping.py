@@ -35,6 +35,8 @@ TOP_KEYS = (
     "timezone",
     "encoding",
     "delimiter",
+    "thousands",
+    "decimal",
     "time_format",
     "na_values",
     "exported_at",
@@ -46,6 +48,8 @@ TABLE_KEYS = (
     "file",
     "encoding",
     "delimiter",
+    "thousands",
+    "decimal",
     "columns",
     "constants",
     "values",
@@ -59,6 +63,23 @@ STAGE_KEYS = ("name", "zh", "en")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Field separators CRM and spreadsheet exports use besides the comma (Excel writes ";" where "," is the decimal mark).
 OTHER_DELIMITERS = (";", "\t", "|")
+#: Decimal marks a number may be written with; grouping separators are any one character but that mark.
+DECIMAL_MARKS = (".", ",")
+NUMBER_KINDS = ("float", "numeric")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a file writes numbers: its decimal mark, and the character grouping thousands (None: none)."""
+
+    decimal: str = "."
+    thousands: str | None = None
+
+    def canonical(self, text: pd.Series) -> pd.Series:
+        """Numbers as written -> as parsed (``1.234,5`` -> ``1234.5``); other text is left for the parse to flag."""
+        if self.thousands is not None:
+            text = text.str.replace(self.thousands, "", regex=False)
+        return text.str.replace(self.decimal, ".", regex=False) if self.decimal != "." else text
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,7 @@ class TableMapping:
     file: str
     encoding: str = "utf-8"
     delimiter: str = ","
+    numbers: NumberFormat = NumberFormat()
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> source header
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> source value -> canonical value
@@ -87,6 +109,7 @@ class _Defaults:
 
     encoding: str
     delimiter: str
+    numbers: NumberFormat
     time_format: str | None
     na_values: tuple[str, ...]
 
@@ -179,6 +202,20 @@ def _delimiter(node: _Node, default: str) -> str:
     return text
 
 
+def _numbers(node: _Node, default: NumberFormat) -> NumberFormat:
+    """A number format from ``decimal`` and ``thousands`` (each as set above it when not set here)."""
+    decimal = node.child("decimal").text(default.decimal)
+    if decimal not in DECIMAL_MARKS:
+        node.child("decimal").fail(f"{decimal!r} is not a decimal mark (one of {', '.join(map(repr, DECIMAL_MARKS))})")
+    thousands = node.child("thousands").text(default.thousands or "") or None
+    if thousands is not None and (len(thousands) != 1 or thousands == decimal or thousands.isdigit()):
+        node.child("thousands").fail(
+            f"{thousands!r} is not one character grouping thousands other than a digit and the decimal mark {decimal!r}"
+            " (e.g. ',' in 1,234.5, '.' with decimal: ',' in 1.234,5)"
+        )
+    return NumberFormat(decimal, thousands)
+
+
 def _exported_at(node: _Node, timezone: str) -> pd.Timestamp | None:
     """An export time; without an offset it is read in the source timezone."""
     if node.value is None:
@@ -267,6 +304,7 @@ def _table(name: str, node: _Node, top: _Defaults) -> TableMapping:
         file=node.child("file").text(),
         encoding=_encoding(node.child("encoding"), top.encoding),
         delimiter=_delimiter(node.child("delimiter"), top.delimiter),
+        numbers=_numbers(node, top.numbers),
         columns=columns,
         constants=constants,
         values=values,
@@ -291,6 +329,7 @@ def read_mapping(path: Path) -> Mapping:
     top = _Defaults(
         encoding=_encoding(root.child("encoding"), "utf-8"),
         delimiter=_delimiter(root.child("delimiter"), ","),
+        numbers=_numbers(root, NumberFormat()),
         time_format=root.child("time_format").text("") or None,
         na_values=tuple(n.text() for n in root.child("na_values").items()),
     )
@@ -354,6 +393,9 @@ def _read_table(path: Path, spec: TableMapping, mapping: Mapping, raw: RawImport
     filled = frame.assign(**dict.fromkeys(absent.values(), ""))
     columns = spec.columns | {e.name: e.display for e in spec.imported_extras(keep_post_outcome)}
     table = clean(pick(filled, columns, spec.name, spec.file), spec.na_values, _values(spec, mapping.stages))
+    kinds = {c.name: c.kind for c in TABLES[spec.name].columns} | {e.name: e.kind for e in spec.imported_extras(True)}
+    for name in (c for c in table.columns if kinds.get(c) in NUMBER_KINDS):
+        table[name] = spec.numbers.canonical(table[name])
     cut_off = pd.Series(CUT_OFF, index=frame.index).where(cut_off_rows(path, spec.encoding, frame, spec.delimiter))
     raw.originals[spec.name] = frame
     raw.tables[spec.name] = table.assign(**spec.constants, **{PROBLEM: cut_off})
