@@ -82,7 +82,7 @@ def global_factors(scorer: Scorer, x: pd.DataFrame) -> list[dict]:
         if f.kind == "numeric":
             values = x.iloc[:, lead].to_numpy(dtype=float)
             ok = np.isfinite(values)
-            if ok.sum() > 2 and np.std(values[ok]) > 0 and np.std(raw[ok, lead]) > 0:
+            if ok.sum() > 2 and np.ptp(values[ok]) > 0 and np.ptp(raw[ok, lead]) > 0:  # not std: 1e-17 on equal floats
                 rho = pd.Series(values[ok]).corr(pd.Series(raw[ok, lead]), method="spearman")
                 direction = "higher raises odds" if rho > 0.1 else "higher lowers odds" if rho < -0.1 else "mixed"
         out.append(
