@@ -58,10 +58,11 @@ def champion_comparison(scorer: Scorer, spec: ModelSpec, test: pd.DataFrame, y: 
 
 
 def baseline_floor(
-    y: np.ndarray, p: np.ndarray, baselines: dict[str, np.ndarray], groups: np.ndarray
+    y: np.ndarray, p: np.ndarray, baselines: dict[str, np.ndarray], groups: np.ndarray, margin: float
 ) -> dict[str, Any]:
     """The model's test probabilities ``p`` against the baseline whose ROC AUC on the same rows is highest, with
-    the 95% interval of the paired difference (model minus baseline, entities bootstrapped)."""
+    the 95% interval of the paired difference (model minus baseline, entities bootstrapped) and the ``margin`` of
+    ROC AUC it may trail by (``gate.floor_margin``)."""
     aucs = {name: float(roc_auc_score(y, q)) for name, q in baselines.items()}
     best = max(aucs, key=aucs.__getitem__)
     return {
@@ -69,13 +70,15 @@ def baseline_floor(
         "baseline_auc": aucs[best],
         "model_auc": float(roc_auc_score(y, p)),
         "difference_95": list(auc_difference_interval(y, p, baselines[best], groups)),
+        "margin": margin,
     }
 
 
 def below_floor(floor: dict[str, Any]) -> bool:
-    """Worse than the best baseline beyond noise: the whole interval of the difference below zero. A tie within
-    noise passes (the default lead score candidate is itself a logistic regression)."""
-    return floor["difference_95"][1] < 0
+    """Worse than the best baseline beyond noise and beyond the margin: the whole interval of the difference below
+    minus the margin. A tie within noise passes (the default lead score candidate is itself a logistic regression),
+    and so does a deficit too small to matter that many rows make certain (a non-inferiority margin)."""
+    return floor["difference_95"][1] < -floor.get("margin", 0.0)
 
 
 def floor_line(floor: dict[str, Any]) -> str:
@@ -83,9 +86,15 @@ def floor_line(floor: dict[str, Any]) -> str:
     low, high = floor["difference_95"]
     interval = f"95% interval of the difference {low:+.3f}..{high:+.3f}"
     model, baseline, name = floor["model_auc"], floor["baseline_auc"], floor["baseline"]
-    if baseline <= model and not below_floor(floor):
+    if baseline <= model and high >= 0:
         return f"this model's test ROC AUC {model:.3f} is at or above the {name} baseline's {baseline:.3f} ({interval})"
-    noise = "beyond noise" if below_floor(floor) else "within noise"
+    margin = floor.get("margin", 0.0)
+    if high >= 0:
+        noise = "within noise"
+    elif below_floor(floor):
+        noise = f"beyond noise and the {margin:.3f} margin" if margin else "beyond noise"
+    else:
+        noise = f"beyond noise but within the {margin:.3f} margin"
     return f"the {name} baseline's test ROC AUC {baseline:.3f} is above this model's {model:.3f}, {noise} ({interval})"
 
 

@@ -139,7 +139,7 @@ def register_run(
     served.training_reference = training_reference(table, served, spec.split.seed)
     x_cols = [f.name for f in features]
     baselines = baseline_probabilities(data, features, x_cols)
-    floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids)
+    floor = baseline_floor(y["test"], evaluation["probability"], baselines, test_ids, spec.gate.floor_margin)
     factors = global_factors(scorer, x["test"])
     comparison = champion_comparison(scorer, spec, table[data.rows("test")], y["test"])
     distinct = fitted.weighed[fitted.chosen]["test_distinct"]

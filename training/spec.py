@@ -96,6 +96,13 @@ class Selection(_Strict):
 class Gate(_Strict):
     metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     min_improvement: float = Field(default=0.002, ge=0)
+    floor_margin: float = Field(
+        default=0.005,
+        ge=0,
+        le=0.1,
+        description="ROC AUC a version may trail the best baseline by, beyond noise, and still be served (the skill"
+        " floor's non-inferiority margin).",
+    )
     min_distinct: int = Field(
         default=20, ge=2, description="A model whose test probabilities take fewer distinct values is never served."
     )

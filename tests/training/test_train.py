@@ -104,14 +104,14 @@ def test_gate(champion: str | None, gain: float | None, promote: bool, expected:
     assert passes_gate({"champion_version": champion, "gain": gain}, spec, promote) is expected
 
 
-def _floor(model_noise: float) -> dict:
-    """The model (the baseline's ranking plus ``model_noise``) against a strong baseline on 800 test rows."""
+def _floor(model_noise: float, rows: int = 800, margin: float = 0.005) -> dict:
+    """The model (the baseline's ranking plus ``model_noise``) against a strong baseline on ``rows`` test rows."""
     rng = np.random.default_rng(5)
-    y = (rng.random(800) < 0.3).astype(int)
+    y = (rng.random(rows) < 0.3).astype(int)
     baseline = y + rng.normal(0, 0.8, len(y))
     model = baseline + rng.normal(0, model_noise, len(y))
     groups = np.arange(len(y)) // 2  # two snapshots per entity
-    return baseline_floor(y, model, {"logistic": baseline, "points": rng.random(len(y))}, groups)
+    return baseline_floor(y, model, {"logistic": baseline, "points": rng.random(len(y))}, groups, margin)
 
 
 def _blockers(floor: dict) -> list[str]:
@@ -126,6 +126,23 @@ def test_the_floor_holds_back_a_first_version_clearly_worse_than_a_baseline() ->
     assert below_floor(floor)
     assert _blockers(floor) == [floor_line(floor)]
     assert floor_line(floor).startswith("the logistic baseline's test ROC AUC") and "beyond noise" in floor_line(floor)
+
+
+def test_the_floor_passes_a_deficit_within_its_margin_that_many_rows_make_certain() -> None:
+    """20,000 test rows make a 0.003 deficit certain: within the 0.005 margin it is served and says so; with no
+    margin, or a deficit of 0.01, it is held back."""
+    floor = _floor(model_noise=0.15, rows=20_000)
+    low, high = floor["difference_95"]
+    assert -0.005 < high < 0
+    assert not below_floor(floor) and _blockers(floor) == []
+    assert floor_line(floor) == (
+        f"the logistic baseline's test ROC AUC {floor['baseline_auc']:.3f} is above this model's "
+        f"{floor['model_auc']:.3f}, beyond noise but within the 0.005 margin (95% interval of the difference "
+        f"{low:+.3f}..{high:+.3f})"
+    )
+    assert below_floor(_floor(model_noise=0.15, rows=20_000, margin=0.0))
+    worse = _floor(model_noise=0.25, rows=20_000)
+    assert below_floor(worse) and "beyond noise and the 0.005 margin" in floor_line(worse)
 
 
 def test_the_floor_passes_a_tie_within_noise_and_says_so() -> None:
