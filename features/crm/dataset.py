@@ -10,6 +10,7 @@ canonical column types, so importers, the simulator and the service agree on dty
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,7 +135,7 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     Canonical columns absent from ``df`` are left out (a source may lack them), so callers can tell
     "not exported" from "empty".
     """
-    out = {col: _cast(df[col], kind).array for col, kind in _kinds(name, extras) if col in df.columns}
+    out = {col: _cast(df[col], kind).array for col, kind in column_kinds(name, extras).items() if col in df.columns}
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
 
 
@@ -144,13 +145,13 @@ def conform_values(
     """``conform`` for columns of Python values (a scoring request's rows), each cast straight from its values:
     no frame of objects in between, which costs more than the rows themselves for a request's few."""
     rows = len(next(iter(columns.values()), []))
-    out = {col: _cast_values(columns[col], kind) for col, kind in _kinds(name, extras) if col in columns}
+    out = {col: _cast_values(columns[col], kind) for col, kind in column_kinds(name, extras).items() if col in columns}
     return pd.DataFrame(out, index=pd.RangeIndex(rows), copy=False)
 
 
-def _kinds(name: str, extras: list[ExtraColumn] | None) -> list[tuple[str, str]]:
+def column_kinds(name: str, extras: Sequence[ExtraColumn] | None = None) -> dict[str, str]:
     """The table's columns in canonical order, then the extras, with their kinds."""
-    return [(c.name, c.kind) for c in TABLES[name].columns] + [(e.name, e.kind) for e in extras or []]
+    return {c.name: c.kind for c in TABLES[name].columns} | {e.name: e.kind for e in extras or ()}
 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)

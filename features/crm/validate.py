@@ -16,7 +16,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.crm.dataset import TIME_DTYPE, Dataset, Manifest, conform, read_manifest, read_table, table_path, to_utc
+from features.crm.dataset import (
+    TIME_DTYPE,
+    Dataset,
+    Manifest,
+    column_kinds,
+    conform,
+    read_manifest,
+    read_table,
+    table_path,
+    to_utc,
+)
 from features.crm.schema import POLYMORPHIC_REFERENCES, TABLE_ORDER, TABLES, ExtraColumn
 from features.errors import DataError
 
@@ -157,7 +167,7 @@ def require_columns(name: str, columns: Iterable[str], where: str) -> None:
 
 
 def _kinds(name: str, frame: pd.DataFrame, extras: list[ExtraColumn]) -> dict[str, str]:
-    kinds = {c.name: c.kind for c in TABLES[name].columns} | {e.name: e.kind for e in extras}
+    kinds = column_kinds(name, extras)
     return {col: kind for col, kind in kinds.items() if col in frame.columns}
 
 
@@ -185,7 +195,7 @@ def _parse_table(
 
 
 def _event_time_columns(checked: _Checked) -> list[str]:
-    kinds = {c.name: c.kind for c in TABLES[checked.name].columns}
+    kinds = column_kinds(checked.name)
     return [c for c in checked.typed.columns if kinds.get(c) == "time" and (checked.name, c) not in FUTURE_ALLOWED]
 
 

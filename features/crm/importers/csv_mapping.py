@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.crm.dataset import Manifest
+from features.crm.dataset import Manifest, column_kinds
 from features.crm.importers.mapping_file import NUMBER_KINDS, OTHER_DELIMITERS, Mapping, TableMapping, read_mapping
 from features.crm.importers.source import (
     CUT_OFF,
@@ -71,9 +71,10 @@ def _read_table(path: Path, spec: TableMapping, mapping: Mapping, raw: RawImport
             " imported as all missing"
         )
     filled = frame.assign(**dict.fromkeys(absent.values(), ""))
-    columns = spec.columns | {e.name: e.display for e in spec.imported_extras(keep_post_outcome)}
+    extras = spec.imported_extras(keep_post_outcome)
+    columns = spec.columns | {e.name: e.display for e in extras}
     table = clean(pick(filled, columns, spec.name, spec.file), spec.na_values, _values(spec, mapping.stages))
-    kinds = {c.name: c.kind for c in TABLES[spec.name].columns} | {e.name: e.kind for e in spec.imported_extras(True)}
+    kinds = column_kinds(spec.name, extras)
     for name in (c for c in table.columns if kinds.get(c) in NUMBER_KINDS):
         table[name] = spec.numbers.canonical(table[name])
     cut_off = pd.Series(CUT_OFF, index=frame.index).where(cut_off_rows(path, spec.encoding, frame, spec.delimiter))

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import pandas as pd
 import yaml
 
+from features.crm.dataset import column_kinds
 from features.crm.schema import DEFAULT_STAGES, TABLES, ExtraColumn, Stage
 from features.errors import DataError, one_line
 
@@ -281,7 +282,7 @@ def _table(name: str, node: _Node, top: _Defaults) -> TableMapping:
     for col in values:
         if col not in readable:
             node.child("values").fail(f"'{col}' is not a mapped column")
-    kinds = {c.name: c.kind for c in TABLES[name].columns}
+    kinds = column_kinds(name)
     time_formats = node.child("time_formats").texts()
     for col in time_formats:
         if col not in columns or kinds[col] != "time":
