@@ -136,7 +136,7 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     "not exported" from "empty".
     """
     out = {col: _cast(df[col], kind).array for col, kind in column_kinds(name, extras).items() if col in df.columns}
-    return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
+    return frame_of(list(out), list(out.values()), len(df))
 
 
 def conform_values(
@@ -146,7 +146,15 @@ def conform_values(
     no frame of objects in between, which costs more than the rows themselves for a request's few."""
     rows = len(next(iter(columns.values()), []))
     out = {col: _cast_values(columns[col], kind) for col, kind in column_kinds(name, extras).items() if col in columns}
-    return pd.DataFrame(out, index=pd.RangeIndex(rows), copy=False)
+    return frame_of(list(out), list(out.values()), rows)
+
+
+def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataFrame:
+    """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
+    dict constructor checks and converts each again, most of the time of a request's frames of one row."""
+    return pd.DataFrame._from_arrays(
+        list(arrays), columns=pd.Index(names), index=pd.RangeIndex(rows), verify_integrity=False
+    )
 
 
 def column_kinds(name: str, extras: Sequence[ExtraColumn] | None = None) -> dict[str, str]:

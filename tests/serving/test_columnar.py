@@ -189,6 +189,9 @@ EDGES = {
     **{f"duration {d}": EDGE.replace("DURATION", d).encode() for d in ("-0", "-0.0", "1E3", "NaN", "1e400", "9" * 30)},
     "byte order mark": b"\xef\xbb\xbf" + EDGE.replace("DURATION", "1").encode(),
     "trailing text": EDGE.replace("DURATION", "1").encode() + b" x",
+    # A body with a null is read with UNSET for what was not sent, one without as None (left out of the JSON alike)
+    "fields not sent": EDGE.replace("DURATION", "1").encode(),
+    "a field sent as null": EDGE.replace("DURATION", '1,"direction":null').encode(),
     "keys twice": EDGE.replace("DURATION", '1,"type":"email","note":null,"note":"x"')
     .replace('"as_of"', '"as_of":"2026-03-02T09:00:00Z","as_of"')
     .replace('"lead_id":"a"', '"lead_id":"a","lead_id":"b"')
