@@ -19,6 +19,7 @@ Missing tables and columns (and columns in manifest.excluded_columns) give NaN o
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -26,20 +27,21 @@ import pandas as pd
 from features.crm.dataset import STRING_DTYPE, Dataset, frame_of, time_ns, to_utc
 from features.pit import catalog
 from features.pit.families.account import account
-from features.pit.families.activity import activity
+from features.pit.families.activity import activity, activity_row
 from features.pit.families.deal import deal
-from features.pit.families.decision_chain import decision_chain
-from features.pit.families.intensity import intensity
+from features.pit.families.decision_chain import decision_chain, decision_chain_row
+from features.pit.families.intensity import intensity, intensity_row
 from features.pit.families.lifecycle import lifecycle
-from features.pit.families.notes import notes
-from features.pit.families.poc import poc
+from features.pit.families.notes import notes, notes_row
+from features.pit.families.poc import poc, poc_row
 from features.pit.families.rep import rep, rep_fit
-from features.pit.families.response import lead_origin, response
+from features.pit.families.response import lead_origin, response, response_row
 from features.pit.families.stage import stage
 from features.pit.families.static import static
 from features.pit.frames import frame_codes
 from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
+from features.pit.per_row import FEW_ROWS, Known, Row, known_activities, per_row
 from features.pit.rows import Columns, FrameRows
 from features.progress import tracked
 
@@ -47,11 +49,21 @@ from features.progress import tracked
 OVERRIDABLE = ("owner_rep_id",)
 
 Family = Callable[[FrameRows], Columns]
+Execution = Literal["auto", "vectorised", "per_row"]
 SHARED: tuple[Family, ...] = (static, lifecycle, activity, response, intensity, decision_chain, poc, notes)
 #: The families of each entity, in the order they run (the output is in catalog order whatever this is).
 FAMILIES: dict[str, tuple[Family, ...]] = {
     "lead": (*SHARED, rep, rep_fit, account),
     "opportunity": (*SHARED, stage, deal, lead_origin, rep, account),
+}
+#: The families with a per-row execution (``features.pit.per_row``), run that way on frames of ``FEW_ROWS`` or fewer.
+PER_ROW: dict[Family, Callable[[Known], Row]] = {
+    activity: activity_row,
+    response: response_row,
+    intensity: intensity_row,
+    decision_chain: decision_chain_row,
+    poc: poc_row,
+    notes: notes_row,
 }
 
 
@@ -63,6 +75,7 @@ def build_features(
     *,
     lexicon: Lexicon = DEFAULT_LEXICON,
     history: History | None = None,
+    execution: Execution = "auto",
 ) -> pd.DataFrame:
     """Point-in-time features for an entity frame: each row's features as known at its cutoff.
 
@@ -85,6 +98,9 @@ def build_features(
         lexicon: The note keyword lexicon (``features.pit.keywords``); its categories are feature columns.
         history: The rep and account records to count; by default ``ds``'s own. The service passes its indexed
             history adjusted by the request (the same counts, faster).
+        execution: How the families with two executions run (``PER_ROW``): ``"vectorised"`` over the whole frame,
+            ``"per_row"`` row by row, or ``"auto"``: row by row for a frame of ``FEW_ROWS`` rows or fewer (a
+            request's), where it is faster. Either gives the same features.
 
     Returns:
         A new DataFrame with a fresh ``RangeIndex``: ``frame``'s columns, then the features in catalog order.
@@ -94,6 +110,7 @@ def build_features(
         DataError: ``entity`` is not ``lead`` or ``opportunity``; ``frame`` lacks ``entity_id`` or
             ``cutoff_time``; an ``entity_id`` is not in ``ds``; a ``cutoff_time`` is unreadable or before the
             entity's creation (or the entity has no ``created_at``).
+        ValueError: ``execution`` is none of the three.
         RuntimeError: The built columns and the feature catalog disagree (a bug, not bad input).
 
     Example:
@@ -109,7 +126,9 @@ def build_features(
         >>> table["first_response_h"].round(2).tolist()
         [5.12, 5.12]
     """
-    columns = family_columns(ds, entity, frame, FAMILIES[entity], lexicon=lexicon, history=history, progress=progress)
+    columns = family_columns(
+        ds, entity, frame, FAMILIES[entity], lexicon=lexicon, history=history, progress=progress, execution=execution
+    )
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
         raise RuntimeError(f"features and catalog disagree: {sorted(set(names) ^ set(columns))}")
@@ -128,9 +147,12 @@ def family_columns(
     lexicon: Lexicon = DEFAULT_LEXICON,
     history: History | None = None,
     progress: bool = False,
+    execution: Execution = "auto",
 ) -> Columns:
     """The columns of some of the entity's families for the frame's rows, in frame order: ``build_features`` runs
     them all, a distributed build each key's families on the records of the keys its partition holds."""
+    if execution not in get_args(Execution):
+        raise ValueError(f"execution must be one of {get_args(Execution)}, not {execution!r}")
     codes = frame_codes(ds, entity, frame)
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
     order = np.lexsort((cutoffs, codes))
@@ -140,9 +162,11 @@ def family_columns(
         if name in frame.columns
     }
     rows = FrameRows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
+    by_row = execution == "per_row" or (execution == "auto" and len(order) <= FEW_ROWS)
+    known = known_activities(rows) if by_row and len(order) and set(families) & set(PER_ROW) else None
     columns: Columns = {}
     for family in tracked(families, "features", progress, name=lambda family: family.__name__):
-        columns.update(family(rows))
+        columns.update(family(rows) if known is None or family not in PER_ROW else per_row(known, PER_ROW[family]))
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     return {name: values[back] for name, values in columns.items()}

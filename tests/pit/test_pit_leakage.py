@@ -7,6 +7,7 @@ after every cutoff of the frame, and name the columns whose values differ. A lea
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from features.crm.dataset import Dataset
-from features.pit.build import build_features
+from features.pit.build import Execution, build_features
 from features.pit.frames import label_frame
 from tests import strategies as s
 
@@ -65,11 +66,15 @@ def assert_features_ignore_the_future(builder: Builder, entity: str, data: st.Da
     assert leaked_columns(builder, ds, after, entity, frame[frame["cutoff_time"] <= cutoff]) == []
 
 
+@pytest.mark.parametrize("execution", ["vectorised", "per_row"])
 @pytest.mark.parametrize("entity", ENTITIES)
 @PROPERTY
 @given(data=st.data())
-def test_features_ignore_everything_known_only_after_the_cutoff(entity: str, data: st.DataObject) -> None:
-    assert_features_ignore_the_future(_builder, entity, data)
+def test_features_ignore_everything_known_only_after_the_cutoff(
+    entity: str, execution: Execution, data: st.DataObject
+) -> None:
+    """On both executions of the families that have two (``features.pit.build.PER_ROW``)."""
+    assert_features_ignore_the_future(partial(build_features, execution=execution), entity, data)
 
 
 @pytest.mark.slow  # a few seconds an example: two builds through the cluster's shuffles

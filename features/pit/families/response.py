@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.pit.activity_log import ActivityLog
+from features.pit.per_row import Known, Row, earliest, per
 from features.pit.rows import Columns, FrameRows
 from features.pit.timeline import DAY_NS, HOUR_NS, NAT, column, gather, lookup, times
 
@@ -32,6 +33,22 @@ def _responses(log: ActivityLog, codes: np.ndarray, cutoffs: np.ndarray, created
 def response(r: FrameRows) -> Columns:
     """The entity's own first response and activation."""
     return _responses(r.log, r.codes, r.cutoffs, r.created)
+
+
+def response_row(k: Known) -> Row:
+    """``response`` for one row."""
+    first = earliest([t for t, inbound in zip(k.occurred, k.inbound, strict=True) if not inbound])
+    responded = first != NAT
+    wait_h = per(max((first if responded else k.cutoff) - k.created, 0), HOUR_NS)
+    week = min(k.cutoff, k.created + ACTIVATION_DAYS * DAY_NS)
+    effective = sum(1 for t, e in zip(k.known, k.effective, strict=True) if e and t <= week)
+    return {
+        "first_response_h": wait_h if responded else np.nan,
+        "no_response_yet": float(not responded),
+        "response_wait_h": wait_h,
+        "effective_interactions_7d": float(effective),
+        "activated_7d": float(effective >= ACTIVATION_MIN_INTERACTIONS),
+    }
 
 
 def lead_origin(r: FrameRows) -> Columns:

@@ -1,0 +1,93 @@
+"""The activity families executed row by row, for frames of a few rows (a scoring request's).
+
+The vectorised families (``features.pit.families``) pay a fixed cost of some hundred numpy and pandas calls whatever
+the frame's size: most of a request's feature time. For a few rows, each row's own activities are read once into
+Python lists (``Known``: those known at its cutoff) and each family's per-row function (``<family>_row``, beside the
+family in its module) computes the same values with a loop over them. The activities' attributes come from the same
+functions the timeline reads them with (``features.pit.activity_log``), and the values are computed as numpy computes
+them (a time difference divided as float64), so both executions give equal features; the tests compare them on
+thousands of random rows (tests/pit/test_per_row.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.crm.schema import ENTITIES
+from features.pit.activity_log import Raw, effective, entity_codes, inbound, kinds, whole_seconds
+from features.pit.keywords import match_notes
+from features.pit.rows import Columns, FrameRows
+from features.pit.timeline import NAT, column
+
+#: Frames of at most this many rows run the activity families row by row (above, vectorised is faster).
+FEW_ROWS = 8
+
+Row = dict[str, int | float]  # one row's values of a family: ints are counts (int32, as the timeline counts)
+
+
+@dataclass(frozen=True)
+class Known:
+    """One frame row's entity's activities known at its cutoff (known_at <= cutoff), in the table's order."""
+
+    cutoff: int
+    created: int
+    known: list[int]
+    occurred: list[int]
+    kind: list[int]  # type code, unknown or missing as ``other``
+    inbound: list[bool]
+    effective: list[bool]
+    duration_s: list[int]
+    role: list[int]  # contact role code, -1: none
+    notes: dict[str, list[bool]]  # per lexicon category, whether each activity's note mentions it
+
+
+def known_activities(r: FrameRows) -> list[Known]:
+    """Per frame row (in ``r``'s order), its entity's activities known at its cutoff."""
+    acts = r.table("activities")
+    raw = Raw.read(acts)
+    codes = entity_codes(acts, r.entity, column(r.entities, ENTITIES[r.entity][1]))
+    kind = kinds(raw.kind)
+    columns = {
+        "known": raw.known,
+        "occurred": raw.occurred,
+        "kind": kind,
+        "inbound": inbound(kind, raw.direction),
+        "effective": effective(kind, raw.duration),
+        "duration_s": whole_seconds(raw.duration),
+        "role": raw.role,
+    }
+    mentions = match_notes(column(acts, "note"), r.lexicon)
+    own: dict[int, np.ndarray] = {}
+    out = []
+    for code, cutoff, created in zip(r.codes.tolist(), r.cutoffs.tolist(), r.created.tolist(), strict=True):
+        if code not in own:
+            own[code] = np.flatnonzero((codes == code) & (raw.known != NAT))
+        at = own[code][raw.known[own[code]] <= cutoff]
+        values = {name: values[at].tolist() for name, values in columns.items()}
+        out.append(Known(cutoff, created, **values, notes={name: hits[at].tolist() for name, hits in mentions.items()}))
+    return out
+
+
+def per_row(rows: list[Known], family: Callable[[Known], Row]) -> Columns:
+    """A family's per-row function over every row, as the vectorised family's columns."""
+    values = [family(row) for row in rows]
+    return {
+        name: np.array([v[name] for v in values], dtype=np.int32 if isinstance(first, int) else np.float64)
+        for name, first in values[0].items()
+    }
+
+
+def per(ns: int, unit: int) -> float:
+    """A time difference (or a sum) in ``unit``s, divided as numpy divides an int64 array: in float64."""
+    return float(ns) / unit
+
+
+def earliest(times: list[int]) -> int:
+    return min(times, default=NAT)
+
+
+def latest(times: list[int]) -> int:
+    return max(times, default=NAT)
