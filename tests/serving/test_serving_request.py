@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -318,3 +319,35 @@ def test_suspicious_times_are_warned_naming_the_field(context: ServingContext) -
         "stages[1].stage: 'needs_confirmed' after 'demo' goes back in the funnel (counted as a regression)",
     ]
     assert prepared.features().loc[0, "stage_regressions_n"] == 1  # the regression the warning names
+
+
+def _open_at(ds: Dataset, entity: str, as_of: pd.Timestamp) -> pd.Series:
+    """The ids of the entities created by ``as_of`` and not resolved by then (a CRM scores its open ones)."""
+    if entity == "lead":
+        table = ds.get("leads")
+        resolved = (table["converted_at"] <= as_of) | (table["disqualified_at"] <= as_of)
+        return table.loc[(table["created_at"] <= as_of) & ~resolved, "lead_id"]
+    table = ds.get("opportunities")
+    return table.loc[(table["created_at"] <= as_of) & ~(table["closed_at"] <= as_of), "opportunity_id"]
+
+
+@pytest.mark.slow  # 2,000 requests, each scored alone: about 20 s
+@pytest.mark.parametrize("entity", ["lead", "opportunity"])
+def test_a_thousand_random_requests_each_get_the_batch_features(
+    ds: Dataset, context: ServingContext, entity: str
+) -> None:
+    """Requests of one to three open leads or deals at random times, each prepared and built as the service does
+    (the per-row execution, on the request's rows and the indexed history), equal the export's batch build."""
+    rng = np.random.default_rng(23)
+    created = ds.get("leads" if entity == "lead" else "opportunities")["created_at"]
+    frames, online = [], []
+    while sum(len(f) for f in frames) < 1_000:
+        as_of = created.quantile(rng.uniform(0.3, 0.98)).ceil("h")
+        ids = _open_at(ds, entity, as_of).sample(int(rng.integers(1, 4)), random_state=rng).tolist()
+        request = (lead_request if entity == "lead" else deal_request)(ds, ids, as_of)
+        prepared = context.leads(request) if entity == "lead" else context.opportunities(request)
+        frames.append(prepared.frame)
+        online.append(prepared.features())
+    batch = build_features(ds, entity, pd.concat(frames, ignore_index=True), execution="vectorised")
+    pd.testing.assert_frame_equal(pd.concat(online, ignore_index=True), batch, check_dtype=False, check_exact=True)
+    assert (batch["act_all_n_total"] > 0).mean() > 0.5
