@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,20 @@ import pyarrow.compute as pc
 
 from features.crm.dataset import STRING_DTYPE, Dataset
 from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
-from features.pit.timeline import NAT, Subset, Timeline, Vocabulary, arrow_strings, column, earliest, flags, times
+from features.pit.timeline import (
+    NAT,
+    Array,
+    Subset,
+    Timeline,
+    Vocabulary,
+    arrow_strings,
+    column,
+    earliest,
+    flags,
+    numeric,
+    strings,
+    times,
+)
 
 #: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 #: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.
@@ -31,6 +45,8 @@ _SEPARATOR = pa.scalar(KEY_SEPARATOR, pa.large_string())
 #: Where a dataset keeps its indexed history (``Dataset.kept``).
 KEPT = "history"
 
+Kind = Literal["time", "text", "number"]
+_AS: dict[str, Callable[[pd.Series], Array]] = {"text": strings, "number": numeric}
 Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
 Rows = slice | np.ndarray  # the frame rows a part of the history is counted for: all of them, or a mask
 EVERY: Rows = slice(None)
@@ -158,11 +174,19 @@ class _Part:
         self._streams: dict[str, _Indexed | _Scanned | None] = {}
         self._tables: dict[str, pd.DataFrame] = {}
         self._vocabularies: dict[tuple[str, str], Vocabulary] = {}
+        self._values: dict[tuple[str, str, Kind], Array] = {}
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self._tables:
             self._tables[name] = visible(self.ds, name)
         return self._tables[name]
+
+    def values(self, name: str, key: str, kind: Kind) -> Array:
+        if (name, key, kind) not in self._values:
+            table = self.table(name)
+            converted = times(table, key) if kind == "time" else _AS[kind](column(table, key))
+            self._values[name, key, kind] = converted
+        return self._values[name, key, kind]
 
     def vocabulary(self, name: str, key: str) -> Vocabulary:
         if (name, key) not in self._vocabularies:
@@ -258,6 +282,11 @@ class History:
     def table(self, name: str) -> pd.DataFrame:
         """A table of the history's dataset as features may read it (reps and accounts: no request changes them)."""
         return self._base.table(name)
+
+    def values(self, name: str, key: str, kind: Kind) -> Array:
+        """A column of ``table(name)`` as int64 ns times (``time``), canonical strings (``text``) or floats
+        (``number``), converted once and kept: the reps' and accounts' attributes every request gathers from."""
+        return self._base.values(name, key, kind)
 
     def rows(self, name: str, key: str, asked: pd.Series) -> np.ndarray:
         """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""

@@ -5,20 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import column, gather, numeric, strings
+from features.pit.timeline import gather
 
 
 def account(r: FrameRows) -> Columns:
     """The account's deals closed and won by the cutoff, and its firmographics."""
-    accounts, account = r.history.table("accounts"), r.attr("account_id")
+    history, account = r.history, r.attr("account_id")
     closed, wins, win_rate = r.rate("account_deals_closed", account)
-    row = r.history.rows("accounts", "account_id", account)
+    row = history.rows("accounts", "account_id", account)
     has_account = account.notna().to_numpy()
     return {
         "account_deals_closed_n": np.where(has_account, closed, np.nan),
         "account_deals_won_n": np.where(has_account, wins, np.nan),
         "account_win_rate": np.where(has_account, win_rate, np.nan),
-        "account_industry": gather(strings(column(accounts, "industry")), row, None),
-        "account_employees": gather(numeric(column(accounts, "employees")), row, np.nan),
-        "account_annual_revenue": gather(numeric(column(accounts, "annual_revenue")), row, np.nan),
+        "account_industry": gather(history.values("accounts", "industry", "text"), row, None),
+        "account_employees": gather(history.values("accounts", "employees", "number"), row, np.nan),
+        "account_annual_revenue": gather(history.values("accounts", "annual_revenue", "number"), row, np.nan),
     }

@@ -6,19 +6,19 @@ import numpy as np
 
 from features.pit.history import SMOOTHING
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import DAY_NS, NAT, column, gather, strings, times
+from features.pit.timeline import DAY_NS, NAT, gather
 
 
 def rep(r: FrameRows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
-    reps, owner, cutoffs = r.history.table("reps"), r.owner, r.cutoffs
+    history, owner, cutoffs = r.history, r.owner, r.cutoffs
     closed, _, win_rate = r.rate("rep_deals_closed", owner)
     opened, _ = r.count("rep_deals_created", owner)
     ended, _ = r.count("rep_deals_ended", owner)
     assigned, _ = r.count("rep_leads_created", owner)
     resolved, conversion = r.owner_leads
-    row = r.history.rows("reps", "rep_id", owner)
-    hired, left = gather(times(reps, "hired_at"), row, NAT), gather(times(reps, "left_at"), row, NAT)
+    row = history.rows("reps", "rep_id", owner)
+    hired, left = (gather(history.values("reps", c, "time"), row, NAT) for c in ("hired_at", "left_at"))
     has_rep = owner.notna().to_numpy()
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
@@ -28,8 +28,8 @@ def rep(r: FrameRows) -> Columns:
         "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - resolved, 0), np.nan),
         "rep_tenure_days": np.where(hired != NAT, (cutoffs - hired) / DAY_NS, np.nan),
         "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= cutoffs), np.nan),
-        "rep_team": gather(strings(column(reps, "team")), row, None),
-        "rep_region": gather(strings(column(reps, "region")), row, None),
+        "rep_team": gather(history.values("reps", "team", "text"), row, None),
+        "rep_region": gather(history.values("reps", "region", "text"), row, None),
     }
 
 
