@@ -53,8 +53,15 @@ class FrameRows:
         """Taken once per attribute: several families read the owner, the industry and the source."""
         if name not in self._attrs:
             own = column(self.entities, name)
-            self._attrs[name] = pd.Series(own.array.take(self.codes), name=own.name, copy=False)
+            taken = own if self._table_order else pd.Series(own.array.take(self.codes), name=own.name, copy=False)
+            self._attrs[name] = taken
         return self._attrs[name]
+
+    @cached_property
+    def _table_order(self) -> bool:
+        """Whether the rows are the entity table's rows in its order (a request's): its columns serve as they are."""
+        n, index = len(self.codes), self.entities.index
+        return n == len(index) and index.equals(pd.RangeIndex(n)) and bool((self.codes == np.arange(n)).all())
 
     def hidden_attr(self, name: str) -> pd.Series:
         """A post-outcome attribute, per row: only for the catalog's flagged copy that training guards."""

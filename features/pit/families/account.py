@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import gather
+from features.pit.timeline import gather, present
 
 
 def account(r: FrameRows) -> Columns:
@@ -13,7 +13,7 @@ def account(r: FrameRows) -> Columns:
     history, account = r.history, r.attr("account_id")
     closed, wins, win_rate = r.rate("account_deals_closed", account)
     row = history.rows("accounts", "account_id", account)
-    has_account = account.notna().to_numpy()
+    has_account = present(account)
     return {
         "account_deals_closed_n": np.where(has_account, closed, np.nan),
         "account_deals_won_n": np.where(has_account, wins, np.nan),

@@ -6,7 +6,7 @@ import numpy as np
 
 from features.pit.history import SMOOTHING
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import DAY_NS, NAT, gather
+from features.pit.timeline import DAY_NS, NAT, gather, present
 
 
 def rep(r: FrameRows) -> Columns:
@@ -19,7 +19,7 @@ def rep(r: FrameRows) -> Columns:
     resolved, conversion = r.owner_leads
     row = history.rows("reps", "rep_id", owner)
     hired, left = (gather(history.values("reps", c, "time"), row, NAT) for c in ("hired_at", "left_at"))
-    has_rep = owner.notna().to_numpy()
+    has_rep = present(owner)
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
         "rep_win_rate": np.where(has_rep, win_rate, np.nan),
@@ -40,7 +40,7 @@ def rep_fit(r: FrameRows) -> Columns:
     conversion rate at the cutoff, so a rep with few such leads gets about its overall rate (NaN without an owner).
     """
     _, conversion = r.owner_leads
-    has_rep = r.owner.notna().to_numpy()
+    has_rep = present(r.owner)
     out = {}
     for name in ("industry", "source"):
         n, k = r.count(f"rep_{name}_leads_resolved", r.owner, r.attr(name))
