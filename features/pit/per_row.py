@@ -66,8 +66,8 @@ def known_activities(r: FrameRows) -> list[Known]:
         if code not in own:
             own[code] = np.flatnonzero((codes == code) & (raw.known != NAT))
         at = own[code][raw.known[own[code]] <= cutoff]
-        values = {name: values[at].tolist() for name, values in columns.items()}
-        out.append(Known(cutoff, created, **values, notes={name: hits[at].tolist() for name, hits in mentions.items()}))
+        taken = {name: values[at].tolist() for name, values in columns.items()}
+        out.append(Known(cutoff, created, **taken, notes={name: hits[at].tolist() for name, hits in mentions.items()}))
     return out
 
 
@@ -86,8 +86,10 @@ def per(ns: int, unit: int) -> float:
 
 
 def earliest(times: list[int]) -> int:
+    """The earliest of some times, ``NAT`` for none (as ``ActivityLog.earliest`` gives it)."""
     return min(times, default=NAT)
 
 
 def latest(times: list[int]) -> int:
+    """The latest of some times, ``NAT`` for none (as ``ActivityLog.latest`` gives it)."""
     return max(times, default=NAT)

@@ -6,6 +6,7 @@ from bisect import bisect_left
 
 import numpy as np
 
+from features.crm.schema import ACTIVITY_TYPES
 from features.pit import catalog
 from features.pit.per_row import Known, Row, per
 from features.pit.rows import Columns, FrameRows
@@ -26,8 +27,9 @@ def activity(r: FrameRows) -> Columns:
     return out
 
 
-#: Each activity's subjects: everything, its direction (inbound, outbound), its type.
-_ALL, _INBOUND, _OUTBOUND, _TYPE = 0, 1, 2, 3
+#: Each activity's subjects, as positions in ``catalog.SUBJECTS``: everything, its direction, its type.
+_ALL, _INBOUND, _OUTBOUND = (catalog.SUBJECTS.index(s) for s in ("all", "inbound", "outbound"))
+_TYPE = catalog.SUBJECTS.index(ACTIVITY_TYPES[0])  # the types follow in ACTIVITY_TYPES's order
 _LEVELS = 1 + len(catalog.WINDOW_DAYS)  # an activity is in "total" and in the windows it falls in (they nest)
 #: Each window's level, in the catalog's order: the widest is 1 (an activity at level 1 is in it alone).
 _WIDEST_FIRST = sorted(catalog.WINDOW_DAYS, key=catalog.WINDOW_DAYS.__getitem__, reverse=True)
