@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from features.messages import LOCALES
 
@@ -66,7 +66,14 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
+def _not_a_number(value: object) -> object:
+    """A time is sent as ISO 8601 text, as the schema says: a number would be read as seconds since 1970, silently."""
+    if isinstance(value, int | float):
+        raise ValueError("a time is ISO 8601 text (such as 2026-03-01T09:00:00Z), not a number")
+    return value
+
+
+UtcTime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_utc)]
 
 
 class Strict(BaseModel):

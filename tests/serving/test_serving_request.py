@@ -173,6 +173,22 @@ def test_times_without_a_zone_are_utc() -> None:
             )
             for v in ("NaN", True, "60")  # strict: text and booleans are not numbers
         ),
+        *(
+            (
+                {
+                    "leads": [
+                        {
+                            "lead_id": "a",
+                            "created_at": "2025-03-01T00:00:00Z",
+                            "activities": [{"occurred_at": "2025-03-01T01:00:00Z", "type": "call", "recorded_at": t}],
+                        }
+                    ]
+                },
+                "not a number",
+            )
+            for t in (0, 1_740_000_000, 1.5)  # a number would be read as seconds since 1970
+        ),
+        ({"leads": [{"lead_id": "a", "created_at": 1_740_000_000}]}, "not a number"),
         ({"leads": []}, "at least 1"),
         ({"leads": [{"lead_id": str(i), "created_at": "2025-03-01T00:00:00Z"} for i in range(1001)]}, "at most 1000"),
         ({"leads": [{"lead_id": "a", "created_at": "2025-03-01T00:00:00Z"}], "locale": "fr"}, "locale"),
