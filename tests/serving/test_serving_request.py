@@ -337,16 +337,6 @@ def test_suspicious_times_are_warned_naming_the_field(context: ServingContext) -
     assert prepared.features().loc[0, "stage_regressions_n"] == 1  # the regression the warning names
 
 
-def _open_at(ds: Dataset, entity: str, as_of: pd.Timestamp) -> pd.Series:
-    """The ids of the entities created by ``as_of`` and not resolved by then (a CRM scores its open ones)."""
-    if entity == "lead":
-        table = ds.get("leads")
-        resolved = (table["converted_at"] <= as_of) | (table["disqualified_at"] <= as_of)
-        return table.loc[(table["created_at"] <= as_of) & ~resolved, "lead_id"]
-    table = ds.get("opportunities")
-    return table.loc[(table["created_at"] <= as_of) & ~(table["closed_at"] <= as_of), "opportunity_id"]
-
-
 @pytest.mark.slow  # 2,000 requests, each scored alone: about 20 s
 @pytest.mark.parametrize("entity", ["lead", "opportunity"])
 def test_a_thousand_random_requests_each_get_the_batch_features(
@@ -359,7 +349,8 @@ def test_a_thousand_random_requests_each_get_the_batch_features(
     frames, online = [], []
     while sum(len(f) for f in frames) < 1_000:
         as_of = created.quantile(rng.uniform(0.3, 0.98)).ceil("h")
-        ids = _open_at(ds, entity, as_of).sample(int(rng.integers(1, 4)), random_state=rng).tolist()
+        open_then = scoring_frame(ds, entity, as_of)["entity_id"]  # created by then and still open: what a CRM scores
+        ids = open_then.sample(int(rng.integers(1, 4)), random_state=rng).tolist()
         request = (lead_request if entity == "lead" else deal_request)(ds, ids, as_of)
         prepared = context.leads(request) if entity == "lead" else context.opportunities(request)
         frames.append(prepared.frame)
