@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from features.crm.dataset import STRING_DTYPE, Dataset
 from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
 from features.pit.timeline import (
+    FEW_VALUES,
     NAT,
     Array,
     Subset,
@@ -92,9 +94,9 @@ class Stream:
     keys: tuple[str, ...]
     events: Callable[[pd.DataFrame], Events]
 
-    def keys_of(self, table: pd.DataFrame) -> pd.Series:
+    def keys_of(self, table: pd.DataFrame) -> Query:
         """Each row's key (missing when any of its columns is)."""
-        return key([column(table, k) for k in self.keys])
+        return Query([column(table, k) for k in self.keys])
 
 
 STREAMS = {
@@ -119,6 +121,43 @@ def key(columns: Sequence[pd.Series]) -> pd.Series:
     return pd.Series(pd.array(joined, dtype=STRING_DTYPE), index=first.index)
 
 
+class Query:
+    """Per row of a table or frame, its key of some columns (missing where any of them is), joined once and read by
+    every stream keyed by the same columns. A few rows' keys are joined and read in Python (a request's counts then
+    cost no pandas or Arrow call); many rows' in Arrow (``key``)."""
+
+    def __init__(self, columns: Sequence[pd.Series]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, rows: np.ndarray) -> Query:
+        """The keys of some rows (a mask)."""
+        return Query([c[rows] for c in self.columns])
+
+    @cached_property
+    def keys(self) -> pd.Series:
+        return key(self.columns)
+
+    @cached_property
+    def values(self) -> list[str | None]:
+        """The keys as Python strings (None: missing), joined as ``key`` joins them."""
+        if len(self) > FEW_VALUES or len(self.columns) == 1:
+            return arrow_strings(self.keys).to_pylist()
+        parts = zip(*(arrow_strings(c).to_pylist() for c in self.columns), strict=True)
+        return [None if None in part else KEY_SEPARATOR.join(part) for part in parts]
+
+    @cached_property
+    def objects(self) -> np.ndarray:
+        """The keys as a numpy object array (None: missing), compared with a few rows' keys at once."""
+        return np.array(self.values, dtype=object)
+
+    def codes(self, vocabulary: Vocabulary) -> np.ndarray:
+        """Each key's position in ``vocabulary`` (-1: missing or unknown)."""
+        return vocabulary.positions(self.values) if len(self) <= FEW_VALUES else vocabulary.codes(self.keys)
+
+
 class _Counted:
     """Everyone's event times of one stream, sorted, and the marked ones: what shares are smoothed towards."""
 
@@ -135,14 +174,14 @@ class _Indexed(_Counted):
 
     def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        codes, universe = pd.factorize(stream.keys_of(table))
+        codes, universe = pd.factorize(stream.keys_of(table).keys)
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
 
-    def count(self, asked: pd.Series, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        query = self.keys.codes(asked)
-        start, now = self.timeline.first(query), self.timeline.upto(query, cutoffs)
+    def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes = asked.codes(self.keys)
+        start, now = self.timeline.first(codes), self.timeline.upto(codes, cutoffs)
         return now - start, self.marked.count(start, now)
 
 
@@ -156,13 +195,12 @@ class _Scanned(_Counted):
 
     def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        keys = stream.keys_of(table).to_numpy(dtype=object, na_value=None)
+        keys = stream.keys_of(table).objects
         counted = (at != NAT) & pd.notna(keys)  # an event without a key counts for no key
         self.keys, self.at, self.marked = keys[counted], at[counted], marked[counted]
 
-    def count(self, asked: pd.Series, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        query = asked.to_numpy(dtype=object, na_value=None)
-        seen = (query[:, None] == self.keys[None, :]) & (self.at[None, :] <= cutoffs[:, None])
+    def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen = (asked.objects[:, None] == self.keys[None, :]) & (self.at[None, :] <= cutoffs[:, None])
         return seen.sum(axis=1), (seen & self.marked[None, :]).sum(axis=1)
 
 
@@ -304,17 +342,16 @@ class History:
     def count(
         self,
         name: str,
-        asked: Sequence[pd.Series],
+        asked: Query,
         cutoffs: np.ndarray,
         seen: tuple[Rows, ...] | None = None,
         extra: Events | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per frame row, the events of its key (``asked``: the key's columns) by its cutoff, and the marked ones
-        (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
-        query = key(asked)
+        """Per frame row, the events of its key (``asked``: the stream's key columns' values) by its cutoff, and the
+        marked ones (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
 
         def counted(indexed: _Indexed | _Scanned, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-            return indexed.count(query, cutoffs) if rows is EVERY else indexed.count(query[rows], cutoffs[rows])
+            return indexed.count(asked, cutoffs) if rows is EVERY else indexed.count(asked[rows], cutoffs[rows])
 
         n, k = self._sum(name, counted, cutoffs, seen)
         return (n, k) if extra is None else (n + extra[0], k + extra[1])

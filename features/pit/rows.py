@@ -11,7 +11,7 @@ import pandas as pd
 from features.crm.dataset import Dataset
 from features.crm.schema import ENTITIES
 from features.pit.activity_log import ActivityLog
-from features.pit.history import STREAMS, Events, History, visible
+from features.pit.history import STREAMS, Events, History, Query, visible
 from features.pit.keywords import Lexicon
 from features.pit.timeline import DAY_NS, NAT, Array, column, times
 
@@ -33,6 +33,7 @@ class FrameRows:
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     _since: dict[int, np.ndarray] = field(default_factory=dict)
     _attrs: dict[str, pd.Series] = field(default_factory=dict)
+    _queries: dict[tuple[str, ...], Query] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
         """A dataset table without the columns features must not read (``history.visible``)."""
@@ -92,7 +93,7 @@ class FrameRows:
     @cached_property
     def owner_leads(self) -> tuple[np.ndarray, np.ndarray]:
         """The owner's leads resolved by the cutoff and its smoothed lead conversion rate (rep and rep-fit read it)."""
-        resolved, _, conversion = self.rate("rep_leads_resolved", self.owner)
+        resolved, _, conversion = self.rate("rep_leads_resolved")
         return resolved, conversion
 
     @cached_property
@@ -102,13 +103,22 @@ class FrameRows:
         ids = column(self.entities, ENTITIES[self.entity][1]).to_numpy(dtype=object)[self.codes] if per_entity else None
         return self.history.seen_by(ids)
 
-    def count(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, the stream's events of its key by the cutoff, and the marked ones (``history.History``)."""
-        return self.history.count(stream, asked, self.cutoffs, self.seen, self._own_events(stream))
+    def count(self, stream: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the stream's events of the row's key by the cutoff, and the marked ones (``history.History``):
+        the key is the row's own values of the stream's key columns (its owner, its owner and industry, its account)."""
+        return self.history.count(
+            stream, self._query(STREAMS[stream].keys), self.cutoffs, self.seen, self._own_events(stream)
+        )
 
-    def rate(self, stream: str, *asked: pd.Series) -> tuple[np.ndarray, ...]:
+    def _query(self, keys: tuple[str, ...]) -> Query:
+        """Joined once per key: several streams are keyed by the owner."""
+        if keys not in self._queries:
+            self._queries[keys] = Query([self.attr(k) for k in keys])
+        return self._queries[keys]
+
+    def rate(self, stream: str) -> tuple[np.ndarray, ...]:
         """``count``, and the share of marked events smoothed towards everyone's share at the cutoff."""
-        n, k = self.count(stream, *asked)
+        n, k = self.count(stream)
         return n, k, self.history.smoothed(stream, n, k, self.cutoffs, self.seen)
 
     @cached_property

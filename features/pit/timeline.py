@@ -192,7 +192,7 @@ def lookup(values: pd.Series, universe: pd.Series | pa.Array) -> np.ndarray:
     for speed, or for a few values in a few (a request's) read from a dictionary, a third of Arrow's fixed cost."""
     value_set = universe if isinstance(universe, pa.Array) else arrow_strings(universe)
     if len(values) <= FEW_VALUES and len(value_set) <= FEW_VALUES:
-        return _codes(_first_positions(value_set.to_pylist()), values)
+        return _positions(_first_positions(value_set.to_pylist()), arrow_strings(values).to_pylist())
     found = pc.index_in(arrow_strings(values), value_set=value_set, skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -206,9 +206,9 @@ def _first_positions(universe: list[str | None]) -> dict[str | None, int]:
     return found
 
 
-def _codes(found: dict[str | None, int], values: pd.Series) -> np.ndarray:
+def _positions(found: dict[str | None, int], values: list[str | None]) -> np.ndarray:
     """Each value's position in ``found`` (``_first_positions``); -1: missing or unknown."""
-    return np.fromiter((found.get(v, -1) for v in arrow_strings(values).to_pylist()), np.int64, len(values))
+    return np.fromiter((found.get(v, -1) for v in values), np.int64, len(values))
 
 
 def column(df: pd.DataFrame, name: str) -> pd.Series:
@@ -243,9 +243,13 @@ class Vocabulary:
         """Position of each value (-1: missing or unknown), as ``lookup`` gives."""
         if len(values) > FEW_VALUES:
             return lookup(values, self.universe)
+        return self.positions(arrow_strings(values).to_pylist())
+
+    def positions(self, values: list[str | None]) -> np.ndarray:
+        """``codes`` of a few values already read into Python (a request's keys, read once for every look-up)."""
         if self._positions is None:
             self._positions = _first_positions(arrow_strings(self.universe).to_pylist())
-        return _codes(self._positions, values)
+        return _positions(self._positions, values)
 
 
 def numeric(values: pd.Series) -> np.ndarray:

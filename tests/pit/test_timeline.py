@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.crm.dataset import STRING_DTYPE
-from features.pit.history import STREAMS, _Indexed, _Scanned
+from features.pit.history import STREAMS, Query, _Indexed, _Scanned
 from features.pit.timeline import FEW_VALUES, NAT, Ranked, Subset, Timeline, Vocabulary, dense_rank, lookup, ordered
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
@@ -76,6 +76,9 @@ def test_a_few_values_are_looked_up_as_many_are(universe: list[str | None], valu
     assert lookup(few, known).tolist() == expected
     assert lookup(many, known)[: len(values)].tolist() == expected
     assert Vocabulary(known).codes(few).tolist() == expected
+    assert Vocabulary(known).codes(many)[: len(values)].tolist() == expected
+    assert Query([few]).codes(Vocabulary(known)).tolist() == expected  # read into Python: a dictionary each
+    assert Query([many]).codes(Vocabulary(known))[: len(values)].tolist() == expected
 
 
 KEYS = st.one_of(st.none(), st.sampled_from(["r1", "r2", "r3"]))
@@ -97,7 +100,7 @@ def test_a_few_rows_are_counted_as_indexed_ones(rows: list, queries: list) -> No
     stream = STREAMS["rep_leads_resolved"]
     indexed, scanned = _Indexed(table, stream, at, marked), _Scanned(table, stream, at, marked)
     for got, expected in (
-        (scanned.count(asked, cutoffs), indexed.count(asked, cutoffs)),
+        (scanned.count(Query([asked]), cutoffs), indexed.count(Query([asked]), cutoffs)),
         (scanned.total(cutoffs), indexed.total(cutoffs)),
     ):
         assert [g.tolist() for g in got] == [e.tolist() for e in expected]

@@ -11,7 +11,7 @@ from features.pit.timeline import gather, present
 def account(r: FrameRows) -> Columns:
     """The account's deals closed and won by the cutoff, and its firmographics."""
     history, account = r.history, r.attr("account_id")
-    closed, wins, win_rate = r.rate("account_deals_closed", account)
+    closed, wins, win_rate = r.rate("account_deals_closed")
     row = history.rows("accounts", "account_id", account)
     has_account = present(account)
     return {

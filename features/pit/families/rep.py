@@ -12,10 +12,10 @@ from features.pit.timeline import DAY_NS, NAT, gather, present
 def rep(r: FrameRows) -> Columns:
     """The owner's record and load at the cutoff: closed deals, win and lead conversion rates, open work."""
     history, owner, cutoffs = r.history, r.owner, r.cutoffs
-    closed, _, win_rate = r.rate("rep_deals_closed", owner)
-    opened, _ = r.count("rep_deals_created", owner)
-    ended, _ = r.count("rep_deals_ended", owner)
-    assigned, _ = r.count("rep_leads_created", owner)
+    closed, _, win_rate = r.rate("rep_deals_closed")
+    opened, _ = r.count("rep_deals_created")
+    ended, _ = r.count("rep_deals_ended")
+    assigned, _ = r.count("rep_leads_created")
     resolved, conversion = r.owner_leads
     row = history.rows("reps", "rep_id", owner)
     hired, left = (gather(history.values("reps", c, "time"), row, NAT) for c in ("hired_at", "left_at"))
@@ -43,6 +43,6 @@ def rep_fit(r: FrameRows) -> Columns:
     has_rep = present(r.owner)
     out = {}
     for name in ("industry", "source"):
-        n, k = r.count(f"rep_{name}_leads_resolved", r.owner, r.attr(name))
+        n, k = r.count(f"rep_{name}_leads_resolved")
         out[f"rep_{name}_conversion_rate"] = np.where(has_rep, (k + SMOOTHING * conversion) / (n + SMOOTHING), np.nan)
     return out
