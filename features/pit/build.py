@@ -167,6 +167,8 @@ def family_columns(
     columns: Columns = {}
     for family in tracked(families, "features", progress, name=lambda family: family.__name__):
         columns.update(family(rows) if known is None or family not in PER_ROW else per_row(known, PER_ROW[family]))
+    if bool((order[1:] > order[:-1]).all()):  # the frame was in (entity, cutoff) order already (a request's row)
+        return columns
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     return {name: values[back] for name, values in columns.items()}

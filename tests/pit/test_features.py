@@ -322,6 +322,21 @@ def test_rows_keep_the_frame_order() -> None:
     assert got["mine"].tolist() == [1, 2, 3, 4] and got["act_all_n_total"].tolist() == [2, 0, 3, 2]
 
 
+@pytest.mark.parametrize("execution", ["vectorised", "per_row"])
+def test_features_share_no_memory_with_the_dataset(execution: str) -> None:
+    """A frame of the table's rows in order (a request's) is built without reordering: its columns must still be
+    the output's own, so that changing the features leaves the dataset as it was."""
+    extras = [ExtraColumn("visits", "numeric")]
+    leads = [{**LEAD, "visits": 3.0}, {**LEAD, "lead_id": "L2", "visits": 5.0}]
+    ds = make({"leads": leads, "activities": [act("call", day(1))]}, extra_columns={"leads": extras})
+    frame = pd.DataFrame({"entity_id": ["L1", "L2"], "cutoff_time": [day(2), day(2)]})
+    got = build_features(ds, "lead", frame, execution=execution)
+    tables = [np.asarray(c) for t in ds.tables.values() for _, c in t.items() if c.dtype.kind in "fiub"]
+    for name in got.attrs["features"]:
+        values = got[name].to_numpy()
+        assert not any(np.shares_memory(values, t) for t in tables), name
+
+
 def test_lead_snapshots_are_of_open_leads_with_censored_labels() -> None:
     leads = [
         {**LEAD, "lead_id": "open"},
