@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import STRING_DTYPE, Dataset, frame_of, time_ns, to_utc
+from features.crm.dataset import STRING_DTYPE, Dataset, frame_of
 from features.pit import catalog
 from features.pit.families.account import account
 from features.pit.families.activity import activity, activity_row
@@ -38,7 +38,7 @@ from features.pit.families.rep import rep, rep_fit
 from features.pit.families.response import lead_origin, response, response_row
 from features.pit.families.stage import stage
 from features.pit.families.static import static
-from features.pit.frames import frame_codes
+from features.pit.frames import frame_codes_and_cutoffs
 from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
 from features.pit.per_row import FEW_ROWS, Known, Row, known_activities, per_row
@@ -153,8 +153,7 @@ def family_columns(
     them all, a distributed build each key's families on the records of the keys its partition holds."""
     if execution not in get_args(Execution):
         raise ValueError(f"execution must be one of {get_args(Execution)}, not {execution!r}")
-    codes = frame_codes(ds, entity, frame)
-    cutoffs = time_ns(to_utc(frame["cutoff_time"]))
+    codes, cutoffs = frame_codes_and_cutoffs(ds, entity, frame)
     order = np.lexsort((cutoffs, codes))
     overrides = {
         name: frame[name].astype(STRING_DTYPE).take(order).reset_index(drop=True)

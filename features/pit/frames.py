@@ -45,6 +45,13 @@ def entity_table(ds: Dataset, entity: str) -> tuple[pd.DataFrame, str]:
 
 def frame_codes(ds: Dataset, entity: str, frame: pd.DataFrame, what: str = "entity frame") -> np.ndarray:
     """Row of each frame row's entity in its table; DataError for unknown ids, missing or too early cutoffs."""
+    return frame_codes_and_cutoffs(ds, entity, frame, what)[0]
+
+
+def frame_codes_and_cutoffs(
+    ds: Dataset, entity: str, frame: pd.DataFrame, what: str = "entity frame"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``frame_codes``, and each row's cutoff as int64 ns (read once for both)."""
     missing = [c for c in ("entity_id", "cutoff_time") if c not in frame.columns]
     if missing:
         raise DataError(f"{what}: missing column(s) {', '.join(missing)}; expected entity_id,cutoff_time[,label...]")
@@ -66,7 +73,7 @@ def frame_codes(ds: Dataset, entity: str, frame: pd.DataFrame, what: str = "enti
             f"{what}: {int(early.sum())} row(s) have a cutoff_time before the {entity} was created or the {entity} "
             f"has no created_at (first: {frame['entity_id'].iloc[i]} at {to_time(cutoffs[i : i + 1]).iloc[0]})"
         )
-    return codes
+    return codes, cutoffs
 
 
 def read_cutoffs(path: Path, ds: Dataset, entity: str) -> pd.DataFrame:
@@ -207,8 +214,7 @@ def label_frame(
     needed = {"converted_at"} if entity == "lead" else {"closed_at", "outcome"}
     if not needed <= set(table.columns):
         return frame
-    codes = frame_codes(ds, entity, frame)
-    cutoffs = time_ns(to_utc(frame["cutoff_time"]))
+    codes, cutoffs = frame_codes_and_cutoffs(ds, entity, frame)
     if entity == "lead":
         positive_at = times(table, "converted_at")[codes]
         resolved_at = earliest(positive_at, times(table, "disqualified_at")[codes])
