@@ -251,6 +251,14 @@ DASK_CONNECT_S: Setting[float] = Setting(
     10.0,
     "Seconds to keep trying to reach the Dask scheduler `SALESML_DASK_SCHEDULER` (or `--scheduler`) names.",
 )
+FEATURE_THREADS: Setting[int] = Setting(
+    "SALESML_FEATURE_THREADS",
+    COUNT,
+    2,
+    "Threads a local feature build of 100,000 (entity, cutoff) rows or more runs its feature families on at once "
+    "(numpy and Arrow work outside Python's lock; at most the cores this process may use). Each adds its "
+    "temporaries to the peak memory: 1 builds one family at a time.",
+)
 SERVICE: Setting[str | None] = Setting(
     "SALESML_SERVICE",
     TEXT,
@@ -280,6 +288,7 @@ SETTINGS: tuple[Setting, ...] = (
     LOG_MAX_MB,
     DASK_SCHEDULER,
     DASK_CONNECT_S,
+    FEATURE_THREADS,
     SERVICE,
 )
 

@@ -18,12 +18,16 @@ Missing tables and columns (and columns in manifest.excluded_columns) give NaN o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from features import settings
 from features.crm.dataset import STRING_DTYPE, Dataset, frame_of
 from features.pit import catalog
 from features.pit.families.account import account
@@ -56,6 +60,9 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
     "lead": (*SHARED, rep, rep_fit, account),
     "opportunity": (*SHARED, stage, deal, lead_origin, rep, account),
 }
+#: Frames of at least this many rows run their families on threads (``settings.FEATURE_THREADS``); below, a thread
+#: pool costs more than it saves, and the service's requests stay on its one scoring thread.
+THREADED_ROWS = 100_000
 #: The families with a per-row execution (``features.pit.per_row``), run that way on frames of ``FEW_ROWS`` or fewer.
 PER_ROW: dict[Family, Callable[[Known], Row]] = {
     activity: activity_row,
@@ -76,6 +83,7 @@ def build_features(
     lexicon: Lexicon = DEFAULT_LEXICON,
     history: History | None = None,
     execution: Execution = "auto",
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features for an entity frame: each row's features as known at its cutoff.
 
@@ -101,6 +109,9 @@ def build_features(
         execution: How the families with two executions run (``PER_ROW``): ``"vectorised"`` over the whole frame,
             ``"per_row"`` row by row, or ``"auto"``: row by row for a frame of ``FEW_ROWS`` rows or fewer (a
             request's), where it is faster. Either gives the same features.
+        threads: How many families run at once, on threads (numpy and Arrow release Python's lock in their loops);
+            by default ``SALESML_FEATURE_THREADS`` (2), at most the cores this process may use, for frames of
+            ``THREADED_ROWS`` rows or more, else 1. Any number gives the same features.
 
     Returns:
         A new DataFrame with a fresh ``RangeIndex``: ``frame``'s columns, then the features in catalog order.
@@ -110,7 +121,7 @@ def build_features(
         DataError: ``entity`` is not ``lead`` or ``opportunity``; ``frame`` lacks ``entity_id`` or
             ``cutoff_time``; an ``entity_id`` is not in ``ds``; a ``cutoff_time`` is unreadable or before the
             entity's creation (or the entity has no ``created_at``).
-        ValueError: ``execution`` is none of the three.
+        ValueError: ``execution`` is none of the three, or ``threads`` is below 1.
         RuntimeError: The built columns and the feature catalog disagree (a bug, not bad input).
 
     Example:
@@ -126,8 +137,18 @@ def build_features(
         >>> table["first_response_h"].round(2).tolist()
         [5.12, 5.12]
     """
+    if threads is None:
+        threads = default_threads(len(frame))
     columns = family_columns(
-        ds, entity, frame, FAMILIES[entity], lexicon=lexicon, history=history, progress=progress, execution=execution
+        ds,
+        entity,
+        frame,
+        FAMILIES[entity],
+        lexicon=lexicon,
+        history=history,
+        progress=progress,
+        execution=execution,
+        threads=threads,
     )
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
@@ -136,6 +157,16 @@ def build_features(
     out = frame_of([*frame.columns, *names], [*own, *(columns[name] for name in names)], len(frame))
     out.attrs["features"] = names
     return out
+
+
+def default_threads(rows: int) -> int:
+    """The families a frame of ``rows`` rows runs at once by default."""
+    return min(settings.FEATURE_THREADS.get(), usable_cores()) if rows >= THREADED_ROWS else 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def family_columns(
@@ -148,11 +179,16 @@ def family_columns(
     history: History | None = None,
     progress: bool = False,
     execution: Execution = "auto",
+    threads: int = 1,
 ) -> Columns:
     """The columns of some of the entity's families for the frame's rows, in frame order: ``build_features`` runs
-    them all, a distributed build each key's families on the records of the keys its partition holds."""
+    them all, a distributed build each key's families on the records of the keys its partition holds. With
+    ``threads`` above 1, that many families run at once; what they share (``FrameRows``, the history) is indexed on
+    first use, and a look-up two threads make at once is made twice with the same result."""
     if execution not in get_args(Execution):
         raise ValueError(f"execution must be one of {get_args(Execution)}, not {execution!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be 1 or more, not {threads}")
     codes, cutoffs = frame_codes_and_cutoffs(ds, entity, frame)
     order = np.lexsort((cutoffs, codes))
     overrides = {
@@ -163,11 +199,19 @@ def family_columns(
     rows = FrameRows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
     by_row = execution == "per_row" or (execution == "auto" and len(order) <= FEW_ROWS)
     known = known_activities(rows) if by_row and len(order) and set(families) & set(PER_ROW) else None
+
+    def built(family: Family) -> Columns:
+        return family(rows) if known is None or family not in PER_ROW else per_row(known, PER_ROW[family])
+
     columns: Columns = {}
-    for family in tracked(families, "features", progress, name=lambda family: family.__name__):
-        columns.update(family(rows) if known is None or family not in PER_ROW else per_row(known, PER_ROW[family]))
+    with ThreadPoolExecutor(threads, thread_name_prefix="salesml-features") if threads > 1 else nullcontext() as pool:
+        results = map(built, families) if pool is None else pool.map(built, families)
+        for _, out in zip(tracked(families, "features", progress, name=lambda f: f.__name__), results, strict=True):
+            columns.update(out)
     if bool((order[1:] > order[:-1]).all()):  # the frame was in (entity, cutoff) order already (a request's row)
         return columns
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
-    return {name: values[back] for name, values in columns.items()}
+    for name, values in columns.items():  # one at a time: each sorted column is freed as its reordered copy lands
+        columns[name] = values[back]
+    return columns

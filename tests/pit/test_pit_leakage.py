@@ -66,15 +66,17 @@ def assert_features_ignore_the_future(builder: Builder, entity: str, data: st.Da
     assert leaked_columns(builder, ds, after, entity, frame[frame["cutoff_time"] <= cutoff]) == []
 
 
-@pytest.mark.parametrize("execution", ["vectorised", "per_row"])
+@pytest.mark.parametrize(("execution", "threads"), [("vectorised", 1), ("per_row", 1), ("vectorised", 3)])
 @pytest.mark.parametrize("entity", ENTITIES)
 @PROPERTY
 @given(data=st.data())
 def test_features_ignore_everything_known_only_after_the_cutoff(
-    entity: str, execution: Execution, data: st.DataObject
+    entity: str, execution: Execution, threads: int, data: st.DataObject
 ) -> None:
-    """On both executions of the families that have two (``features.pit.build.PER_ROW``)."""
-    assert_features_ignore_the_future(partial(build_features, execution=execution), entity, data)
+    """On both executions of the families that have two (``features.pit.build.PER_ROW``), and with the families run
+    on threads at once (a large frame's build)."""
+    builder = partial(build_features, execution=execution, threads=threads)
+    assert_features_ignore_the_future(builder, entity, data)
 
 
 @pytest.mark.slow  # a few seconds an example: two builds through the cluster's shuffles
