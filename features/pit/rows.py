@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -34,6 +35,8 @@ class FrameRows:
     _since: dict[int, np.ndarray] = field(default_factory=dict)
     _attrs: dict[str, pd.Series] = field(default_factory=dict)
     _queries: dict[tuple[str, ...], Query] = field(default_factory=dict)
+    _log: ActivityLog | None = None
+    _log_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def table(self, name: str) -> pd.DataFrame:
         """A dataset table without the columns features must not read (``history.visible``)."""
@@ -72,9 +75,15 @@ class FrameRows:
     def created(self) -> np.ndarray:
         return times(self.entities, "created_at")[self.codes]
 
-    @cached_property
+    @property
     def log(self) -> ActivityLog:
-        return ActivityLog(self.table("activities"), self.entity, column(self.entities, ENTITIES[self.entity][1]))
+        """Built once, under a lock: families on several threads ask for it at once, and it indexes every activity
+        (``functools.cached_property`` locks only before Python 3.12)."""
+        with self._log_lock:
+            if self._log is None:
+                ids = column(self.entities, ENTITIES[self.entity][1])
+                self._log = ActivityLog(self.table("activities"), self.entity, ids)
+        return self._log
 
     @cached_property
     def start(self) -> np.ndarray:

@@ -7,6 +7,7 @@ start from a freshly read dataset each, so threads meet those first uses togethe
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 
 from features.crm.dataset import read_dataset
 from features.crm.schema import ENTITIES
-from features.pit import build
+from features.pit import build, rows
 from features.pit.build import build_features
 from tests.pit.test_per_row import _random_rows
 
@@ -52,6 +53,22 @@ def test_a_large_frame_runs_its_families_on_the_feature_threads(
     ran_on.clear()
     build_features(ds, "lead", frame.head(39))
     assert ran_on == {threading.current_thread().name}
+
+
+def test_the_activity_log_is_built_once_whatever_the_threads(small_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every activity family reads it, and it indexes every activity: threads asking at once wait for one build."""
+    built: list[int] = []
+
+    class Counted(rows.ActivityLog):
+        def __init__(self, *args: object) -> None:
+            built.append(threading.get_ident())
+            time.sleep(0.2)  # long enough for the other threads' families to ask for it meanwhile
+            super().__init__(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rows, "ActivityLog", Counted)
+    ds = read_dataset(small_data)
+    build_features(ds, "lead", _random_rows(ds, "lead", 500, np.random.default_rng(3)), threads=4)
+    assert len(built) == 1
 
 
 def test_threads_below_one_are_refused(small_data: Path) -> None:
