@@ -251,12 +251,15 @@ DASK_CONNECT_S: Setting[float] = Setting(
     10.0,
     "Seconds to keep trying to reach the Dask scheduler `SALESML_DASK_SCHEDULER` (or `--scheduler`) names.",
 )
+#: Frames of at least this many rows run their feature families on ``FEATURE_THREADS`` threads; below, a thread pool
+#: costs more than it saves, and the service's requests stay on its one scoring thread.
+THREADED_ROWS = 100_000
 FEATURE_THREADS: Setting[int] = Setting(
     "SALESML_FEATURE_THREADS",
     COUNT,
     2,
-    "Threads a local feature build of 100,000 (entity, cutoff) rows or more runs its feature families on at once "
-    "(numpy and Arrow work outside Python's lock; at most the cores this process may use). Each adds its "
+    f"Threads a local feature build of {THREADED_ROWS:,} (entity, cutoff) rows or more runs its feature families on "
+    "at once (numpy and Arrow work outside Python's lock; at most the cores this process may use). Each adds its "
     "temporaries to the peak memory: 1 builds one family at a time.",
 )
 SERVICE: Setting[str | None] = Setting(

@@ -48,6 +48,7 @@ from features.pit.keywords import DEFAULT_LEXICON, Lexicon
 from features.pit.per_row import FEW_ROWS, Known, Row, known_activities, per_row
 from features.pit.rows import Columns, FrameRows
 from features.progress import tracked
+from features.settings import THREADED_ROWS
 
 #: Entity attributes an entity frame may set per row in place of the entity's own (what-if rows).
 OVERRIDABLE = ("owner_rep_id",)
@@ -60,9 +61,6 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
     "lead": (*SHARED, rep, rep_fit, account),
     "opportunity": (*SHARED, stage, deal, lead_origin, rep, account),
 }
-#: Frames of at least this many rows run their families on threads (``settings.FEATURE_THREADS``); below, a thread
-#: pool costs more than it saves, and the service's requests stay on its one scoring thread.
-THREADED_ROWS = 100_000
 #: The families with a per-row execution (``features.pit.per_row``), run that way on frames of ``FEW_ROWS`` or fewer.
 PER_ROW: dict[Family, Callable[[Known], Row]] = {
     activity: activity_row,
