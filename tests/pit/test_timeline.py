@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.crm.dataset import STRING_DTYPE
-from features.pit.history import STREAMS, Query, _Indexed, _Scanned
+from features.pit.history import KEY_SEPARATOR, STREAMS, Query, _Indexed, _Scanned
 from features.pit.timeline import FEW_VALUES, NAT, Ranked, Subset, Timeline, Vocabulary, dense_rank, lookup, ordered
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
@@ -79,6 +79,21 @@ def test_a_few_values_are_looked_up_as_many_are(universe: list[str | None], valu
     assert Vocabulary(known).codes(many)[: len(values)].tolist() == expected
     assert Query([few]).codes(Vocabulary(known)).tolist() == expected  # read into Python: a dictionary each
     assert Query([many]).codes(Vocabulary(known))[: len(values)].tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.sampled_from("ab")), st.one_of(st.none(), st.sampled_from("xy"))), max_size=20
+    )
+)
+def test_a_few_compound_keys_are_joined_as_many_are(pairs: list[tuple[str | None, str | None]]) -> None:
+    """A request's few keys of two columns are joined in Python, many in Arrow: the same key, missing when a part is."""
+    padding = [("z", "z")] * (FEW_VALUES + 1 - len(pairs))  # past FEW_VALUES: Arrow's join
+    columns = [pd.Series([p[i] for p in pairs + padding], dtype=STRING_DTYPE) for i in (0, 1)]
+    few = Query([c.head(len(pairs)) for c in columns]).values
+    assert few == Query(columns).values[: len(pairs)]
+    assert few == [None if None in p else KEY_SEPARATOR.join(p) for p in pairs]  # type: ignore[arg-type]
 
 
 KEYS = st.one_of(st.none(), st.sampled_from(["r1", "r2", "r3"]))
