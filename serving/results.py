@@ -12,7 +12,6 @@ from collections import namedtuple
 from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
-from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 import bentoml
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.scoring.explanations import FactorEffect
-from features.scoring.inputs import model_columns
+from features.scoring.inputs import model_values
 from serving.batching import Call
 from serving.predlog import input_hash
 from serving.request_ids import HEADER as REQUEST_ID_HEADER
@@ -142,11 +141,8 @@ def routed_inputs(table: pd.DataFrame, models: list[Exported]) -> list[dict[str,
 def model_inputs(table: pd.DataFrame, model: Exported) -> list[dict[str, Any]]:
     """Per row, the model's input values (missing ones left out): what monitoring compares with training data."""
     names = model.scorer.feature_names
-    values = model_columns(table, names).to_numpy(dtype=object)  # Python numbers and strings, block by block
-    present = pd.notna(values).tolist()
-    return [
-        dict(compress(zip(names, row, strict=True), keep)) for row, keep in zip(values.tolist(), present, strict=True)
-    ]
+    rows = zip(*model_values(table, names), strict=True) if names else ([] for _ in range(len(table)))
+    return [{name: value for name, value in zip(names, row, strict=True) if value is not None} for row in rows]
 
 
 def answered_ids(ctx: bentoml.Context) -> dict[str, str]:

@@ -4,11 +4,13 @@ table into what the model reads (training, scoring and serving encode alike)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
+from features.errors import DataError
 from features.pit.catalog import Feature
 from features.scoring.factors import factor_of
 
@@ -51,51 +53,73 @@ def encode_matrix(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[np.n
     """Feature table -> float matrix LightGBM reads directly (categoricals as their training level codes, missing
     as NaN, exactly what LightGBM makes of the pandas frame), and per row the warnings to report."""
     warnings: list[list[str]] = [[] for _ in range(len(table))]
-    table = pd.DataFrame(table, copy=False)  # without attrs: pandas deep-copies them on every column access
-    present = set(table.columns.tolist())  # read once: a look-up in pandas' column index costs microseconds
+    position = column_positions(table)
     matrix = np.full((len(table), len(inputs)), np.nan)
-    numeric = [j for j, f in enumerate(inputs) if f.kind != "categorical" and f.name in present]
-    matrix[:, numeric] = _floats(model_columns(table, [inputs[j].name for j in numeric]))
     for j, f in enumerate(inputs):
-        if f.name not in present:
+        if f.name not in position:
             for w in warnings:
                 w.append(f"{f.name}: not provided (treated as missing)")
-        elif f.kind == "categorical":
-            codes = _level_codes(f, table[f.name], warnings)
+            continue
+        values = table._get_column_array(position[f.name])  # read only: a view of the table's own column
+        if f.kind == "categorical":
+            codes = _level_codes(f, python_values(values), warnings)
             matrix[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            matrix[:, j] = _floats(values)
     return matrix, warnings
 
 
-def model_columns(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """``table[names]``, taken by position (raises KeyError for a name the table lacks, as ``table[names]`` does).
-    The positions come from a dictionary of the column names: pandas' own look-up builds a hash table of its
-    arrow-backed index on each call, more than the rest of this on a request's one row."""
+def column_positions(table: pd.DataFrame) -> dict[str, int]:
+    """Each column's position: the model's inputs are read by position, without a Series each (pandas' look-up
+    by name and the Series cost more than the scoring itself on a request's one row). DataError for a table that
+    holds a column twice (which of them the model read would be a guess)."""
     columns = table.columns.tolist()
     position = {name: i for i, name in enumerate(columns)}
-    if len(position) < len(columns):  # a name twice: pandas decides what to take
-        return table[names]
+    if len(position) < len(columns):
+        twice = sorted({name for name in columns if columns.count(name) > 1}, key=str)
+        raise DataError(f"the feature table holds these columns twice: {', '.join(map(str, twice))}")
+    return position
+
+
+def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:
+    """Per named column (KeyError for one the table lacks), its values as Python numbers and strings, None where
+    missing (the prediction log's inputs)."""
+    position = column_positions(table)
     missing = [name for name in names if name not in position]
     if missing:
         raise KeyError(f"not in the feature table: {missing}")
-    return table.take([position[name] for name in names], axis=1)
+    return [python_values(table._get_column_array(position[name])) for name in names]
 
 
-def _floats(columns: pd.DataFrame) -> np.ndarray:
-    """The columns as one float block (one copy when they are numeric, as built features are); text is parsed."""
+def python_values(values: np.ndarray | ExtensionArray) -> list[Any]:
+    """A column's values as Python objects (ints, floats, strings, bools), None where missing."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+        return values.tolist()  # never missing
+    objects = values.to_numpy(dtype=object, na_value=None) if isinstance(values, ExtensionArray) else values
+    if isinstance(objects, np.ndarray) and objects.dtype.kind in "fO":
+        objects = np.where(pd.isna(objects), None, objects.astype(object, copy=False))
+    return list(objects.tolist())
+
+
+def _floats(values: np.ndarray | ExtensionArray) -> np.ndarray:
+    """A column as floats, missing as NaN; text is parsed (what cannot be read is missing)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values
     try:
-        return columns.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(values, ExtensionArray):
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return values.astype(np.float64)
     except (TypeError, ValueError):
-        parsed = {c: pd.to_numeric(columns[c], errors="coerce") for c in columns.columns}
-        return pd.DataFrame(parsed).to_numpy(dtype=np.float64, na_value=np.nan)
+        return pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _level_codes(f: InputFeature, values: pd.Series, warnings: list[list[str]]) -> np.ndarray:
+def _level_codes(f: InputFeature, values: list[Any], warnings: list[list[str]]) -> np.ndarray:
     """Codes of the training levels; unseen values become the pooled rare level (or missing), with a warning."""
     levels = f.levels or []
     index = {level: i for i, level in enumerate(levels)}
     rare = index.get(OTHER, -1)
     codes = np.full(len(values), -1, dtype=np.int64)
-    for i, value in enumerate(values.to_numpy(dtype=object, na_value=None).tolist()):
+    for i, value in enumerate(values):
         if value is None:
             continue
         code = index.get(str(value), -2)

@@ -1,24 +1,66 @@
-"""The model's columns are taken from a feature table by position, as ``table[names]`` takes them by name."""
+"""The model's inputs are read from a feature table by position: the values ``table[name]`` holds, whatever the
+column's storage."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from features.scoring.inputs import model_columns
+from features.errors import DataError
+from features.scoring.inputs import InputFeature, encode_matrix, model_values
+
+MIXED = pd.DataFrame(
+    {
+        "entity_id": ["L1", "L2", "L3"],
+        "a": [1.5, np.nan, 3.0],
+        "b": np.array([3, 4, 5], dtype=np.int32),
+        "c": pd.array(["x", None, "y"], dtype=pd.StringDtype()),
+        "d": pd.array([True, None, False], dtype="boolean"),
+        "e": pd.Series(["x", None, "z"], dtype="category"),
+        "f": [None, "2.5", "not a number"],
+    }
+)
 
 
-def test_the_model_columns_are_the_named_ones_in_the_named_order() -> None:
-    table = pd.DataFrame({"entity_id": ["L1", "L2"], "a": [1.0, 2.0], "b": [3, 4], "c": ["x", None]})
-    pd.testing.assert_frame_equal(model_columns(table, ["c", "a"]), table[["c", "a"]])
+def numeric(name: str) -> InputFeature:
+    return InputFeature(name, "numeric", name, name, name, name, name)
+
+
+def categorical(name: str, levels: list[str]) -> InputFeature:
+    return InputFeature(name, "categorical", name, name, name, name, name, levels)
+
+
+def test_the_values_are_the_named_columns_in_the_named_order_as_python_values() -> None:
+    names = ["c", "a", "b", "d", "e"]
+    expected = [[None if pd.isna(v) else v for v in MIXED[name].astype(object)] for name in names]
+    got = model_values(MIXED, names)
+    assert got == expected
+    assert [type(v) for v in got[2]] == [int, int, int]  # counts stay whole numbers in the log
 
 
 def test_a_name_the_table_lacks_is_an_error_not_another_column() -> None:
-    table = pd.DataFrame({"a": [1.0], "b": [2.0]})
     with pytest.raises(KeyError, match="missing"):
-        model_columns(table, ["a", "missing"])
+        model_values(MIXED, ["a", "missing"])
 
 
-def test_a_table_with_a_column_twice_gives_what_table_names_gives() -> None:
+def test_a_table_with_a_column_twice_is_refused_rather_than_one_of_them_guessed() -> None:
     table = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "b", "a"])
-    pd.testing.assert_frame_equal(model_columns(table, ["b", "a"]), table[["b", "a"]])
+    with pytest.raises(DataError, match="twice: a"):
+        encode_matrix([numeric("a")], table)
+
+
+def test_the_matrix_is_what_pandas_makes_of_each_column_whatever_its_storage() -> None:
+    inputs = [numeric("a"), numeric("b"), numeric("d"), numeric("f"), categorical("c", ["y", "x"]), numeric("gone")]
+    matrix, warnings = encode_matrix(inputs, MIXED)
+    expected = np.array(
+        [
+            [1.5, 3.0, 1.0, np.nan, 1.0, np.nan],
+            [np.nan, 4.0, np.nan, 2.5, np.nan, np.nan],
+            [3.0, 5.0, 0.0, np.nan, 0.0, np.nan],
+        ]
+    )
+    np.testing.assert_array_equal(matrix, expected)
+    assert warnings == [["gone: not provided (treated as missing)"]] * 3
+    as_objects, _ = encode_matrix(inputs, MIXED.astype(object))  # the same table read back without its dtypes
+    np.testing.assert_array_equal(as_objects, expected)
