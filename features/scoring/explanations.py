@@ -76,28 +76,34 @@ class Factors:
     index: np.ndarray  # per input, its factor's column
     members: tuple[np.ndarray, ...]  # per factor, its inputs
     names: dict[str, list[tuple[str, str, str]]]  # per locale and input, ``_names``
+    grouped: np.ndarray  # the inputs factor by factor, each factor's in input order (``members`` end to end)
+    starts: np.ndarray  # where each factor's members start in ``grouped``
 
     @classmethod
     def of(cls, inputs: list[InputFeature]) -> Factors:
         keys, index = np.unique([f.factor for f in inputs], return_inverse=True)
         members = tuple(np.flatnonzero(index == j) for j in range(len(keys)))
         names = {locale: [_names(f, locale) for f in inputs] for locale in LOCALES}
-        return cls(inputs, keys, index, members, names)
+        grouped = np.concatenate([np.zeros(0, dtype=np.intp), *members])
+        starts = np.cumsum([0, *(len(m) for m in members[:-1])]) if members else np.zeros(0, dtype=np.intp)
+        return cls(inputs, keys, index, members, names, grouped, starts)
 
     def sums(self, raw: np.ndarray) -> np.ndarray:
-        """Per-factor sums of the members' contributions, added column by column in input order: a row's sums do
-        not depend on the rows scored with it (a matrix product's blocking does, in the last bits)."""
+        """Per-factor sums of the members' contributions, added one by one in input order (``np.add.at`` adds in
+        index order, unbuffered): a row's sums do not depend on the rows scored with it (a matrix product's blocking
+        does, in the last bits; a reduction's pairwise sums differ from these)."""
         sums = np.zeros((len(raw), len(self.keys)))
-        for i, j in enumerate(self.index):
-            sums[:, j] += raw[:, i]
+        np.add.at(sums, (slice(None), self.index), raw)
         return sums
 
     def leaders(self, raw: np.ndarray) -> np.ndarray:
-        """Per row and factor, the input that contributed most (its value is shown)."""
-        leader = np.zeros((len(raw), len(self.keys)), dtype=int)
-        for j, members in enumerate(self.members):
-            leader[:, j] = members[np.argmax(np.abs(raw[:, members]), axis=1)]
-        return leader
+        """Per row and factor, the input that contributed most (its value is shown): of equal ones, the first."""
+        if not len(self.keys):
+            return np.zeros((len(raw), 0), dtype=np.intp)
+        size = np.abs(raw[:, self.grouped])
+        largest = np.maximum.reduceat(size, self.starts, axis=1)[:, self.index[self.grouped]]  # its factor's, per input
+        at = np.where(size == largest, np.arange(len(self.grouped)), len(self.grouped))
+        return self.grouped[np.minimum.reduceat(at, self.starts, axis=1)]
 
 
 def top_factors(

@@ -93,10 +93,11 @@ def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:
 
 def python_values(values: np.ndarray | ExtensionArray) -> list[Any]:
     """A column's values as Python objects (ints, floats, strings, bools), None where missing."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
-        return values.tolist()  # never missing
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iubf":
+        listed = values.tolist()
+        return [None if v != v else v for v in listed] if values.dtype.kind == "f" else listed  # NaN != NaN
     objects = values.to_numpy(dtype=object, na_value=None) if isinstance(values, ExtensionArray) else values
-    if isinstance(objects, np.ndarray) and objects.dtype.kind in "fO":
+    if objects.dtype.kind in "fO":
         objects = np.where(pd.isna(objects), None, objects.astype(object, copy=False))
     return list(objects.tolist())
 

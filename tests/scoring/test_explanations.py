@@ -22,7 +22,7 @@ from features.pit.catalog import feature_catalog
 from features.pit.frames import scoring_frame
 from features.scoring.additive import AdditiveModel
 from features.scoring.blend import Blend, Model
-from features.scoring.explanations import MIN_EFFECT, FactorEffect
+from features.scoring.explanations import MIN_EFFECT, FactorEffect, Factors
 from features.scoring.factors import factor_of
 from features.scoring.inputs import OTHER, InputFeature, encode_matrix
 from features.scoring.scorer import Calibrator, Scorer, consistent_windows, expected_days, reference_quantiles
@@ -156,6 +156,36 @@ def test_factors_sum_their_members_and_match_shap(scored: tuple[Scorer, pd.DataF
     margin = scorer.margin(x)
     bias = margin - raw.sum(axis=1)
     assert np.ptp(bias) < 1e-9  # the same expected value for every row: additivity holds
+
+
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=30).flatmap(
+        lambda factor: st.tuples(
+            st.just(factor),
+            arrays(
+                np.float64,
+                st.tuples(st.integers(0, 5), st.just(len(factor))),
+                elements=st.sampled_from([-1.5, -0.1, 0.0, 0.1, 0.3, 1.5]),
+            ),
+        )
+    )
+)
+def test_factor_sums_and_leaders_are_the_member_by_member_ones(case: tuple[list[int], np.ndarray]) -> None:
+    """Summed one member at a time in input order (a row's sums are then the same in any batch), and the leader the
+    first of the members with the largest contribution: ties are frequent (equal values, zeros)."""
+    factor, raw = case
+    inputs = [InputFeature(f"x{i}", "numeric", "x", "x", f"f{j}", "f", "f") for i, j in enumerate(factor)]
+    factors = Factors.of(inputs)
+    sums = np.zeros((len(raw), len(factors.keys)))
+    leaders = np.zeros((len(raw), len(factors.keys)), dtype=int)
+    for j, key in enumerate(factors.keys):
+        members = [i for i, f in enumerate(inputs) if f.factor == key]
+        for i in members:
+            sums[:, j] += raw[:, i]
+        for row in range(len(raw)):
+            leaders[row, j] = members[int(np.argmax(np.abs(raw[row, members])))]
+    assert np.array_equal(factors.sums(raw), sums)
+    assert np.array_equal(factors.leaders(raw), leaders)
 
 
 def test_top_factors_are_ordered_signed_and_bounded(scored: tuple[Scorer, pd.DataFrame]) -> None:
