@@ -7,26 +7,42 @@ records) indexed once at start. A scoring request's own entities replace the exp
 adjusted by those rows, and the dataset holds only what the request's features read (the request's leads and their
 activities; for deals the export's other deals too, for the amount medians, and the originating leads'
 activities). So ``features.pit.build`` runs on a small dataset and gives exactly what it gives on the whole export
-(``tests/serving/test_serving_request.py`` proves it).
+(``tests/serving/test_serving_request.py`` proves it). A lead request small enough for the per-row families hands
+them its activities as values (``features.pit.per_row.Activities``): they become a table only when something reads
+the request's whole dataset (a larger batch's vectorised build, routing, what-if).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property, partial
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.crm.dataset import STRING_DTYPE, Dataset, conform, conform_values, read_dataset, write_dataset
+from features.crm.dataset import (
+    STRING_DTYPE,
+    Dataset,
+    Manifest,
+    aware_ns,
+    conform,
+    conform_values,
+    read_dataset,
+    write_dataset,
+)
 from features.crm.schema import ACTIVITY_TYPES, ENTITIES
+from features.pit.activity_log import Raw
 from features.pit.build import build_features
 from features.pit.history import History
+from features.pit.per_row import Activities, runs_per_row
 from features.pit.timeline import column
-from serving.schemas.columnar import ActivityColumns, activity_columns
+from serving.schemas.columnar import TIME_FIELDS, ActivityColumns, activity_columns
 from serving.schemas.scoring import (
     ACTIVITY_BLANK,
     ActivityIn,
@@ -66,16 +82,28 @@ RECORDS = {
 
 @dataclass
 class Prepared:
-    """A request as the feature builder takes it: a dataset, the (entity, as_of) frame, per-item warnings and the
-    history its rep and account records are counted on."""
+    """A request as the feature builder takes it: the tables (the request's activities aside), the (entity, as_of)
+    frame, per-item warnings, the history its rep and account records are counted on, and the request's activities:
+    as values for its own row-by-row build, and as a table built when something reads the whole ``dataset``."""
 
     entity: str
-    dataset: Dataset
+    manifest: Manifest
+    tables: dict[str, pd.DataFrame]
     frame: pd.DataFrame
     warnings: Warnings
     history: History
+    activity_table: Callable[[], pd.DataFrame]
+    activities: Activities | None = None  # None: the features read ``activity_table``
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        """The tables with the request's activities: what routing, what-if and a vectorised build read."""
+        return Dataset(self.manifest, {**self.tables, "activities": self.activity_table()})
 
     def features(self) -> pd.DataFrame:
+        if self.activities is not None and runs_per_row(len(self.frame)):
+            own = Dataset(self.manifest, self.tables)  # the per-row families read the activities' values
+            return build_features(own, self.entity, self.frame, history=self.history, activities=self.activities)
         return build_features(self.dataset, self.entity, self.frame, history=self.history)
 
 
@@ -108,11 +136,14 @@ class ServingContext:
         items = [lead for request in requests for lead in request.leads]
         ids = [lead.lead_id for lead in items]
         rows = self._entity_rows("leads", items, LEAD_FIELDS)
-        acts = _activity_rows("lead", [(lead.lead_id, lead.activities) for lead in items])
+        histories = [(lead.lead_id, lead.activities) for lead in items]
+        values = _activity_values(histories)
         history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
         warnings = [self._warnings(lead, acts) for lead, acts in zip(items, activity_warnings(items), strict=True)]
-        tables = {"leads": rows, "activities": acts}
-        return self._prepared(tables, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
+        table = partial(_activity_rows, "lead", histories, values)
+        prepared = self._prepared({"leads": rows}, table, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
+        prepared.activities = _activities(values, [len(acts) for _, acts in histories])
+        return prepared
 
     def with_leads(self, prepared: Prepared) -> Dataset:
         """The export with a prepared lead request's leads in place of its rows for them, and their activities:
@@ -128,29 +159,33 @@ class ServingContext:
         rows = self._entity_rows("opportunities", items, DEAL_FIELDS)
         origin = self._origin_activities([deal.lead_id for deal in items if deal.lead_id])
         acts = _activity_rows("opportunity", [(deal.opportunity_id, deal.activities) for deal in items])
+        activities = pd.concat([origin, acts], ignore_index=True)
         history = self._history_with("opportunities", "opportunity_id", [ids], rows)
         tables = {
             "opportunities": self._replace("opportunities", "opportunity_id", ids, rows),
             "stage_changes": _stage_rows(items),
-            "activities": pd.concat([origin, acts], ignore_index=True),
         }
         warnings = [self._warnings(deal, acts) for deal, acts in zip(items, activity_warnings(items), strict=True)]
-        return self._prepared(tables, "opportunity", ids, _cutoffs((request,), "opportunities"), warnings, history)
+        at = _cutoffs((request,), "opportunities")
+        return self._prepared(tables, lambda: activities, "opportunity", ids, at, warnings, history)
 
     def _prepared(
         self,
         tables: dict[str, pd.DataFrame],
+        activities: Callable[[], pd.DataFrame],
         entity: str,
         ids: list[str],
         at: list[pd.Timestamp],
         warnings: Warnings,
         history: History,
     ) -> Prepared:
+        """The request's tables in place of the export's, the export's activities and stage changes left out (the
+        request brings its own: ``activities`` makes its activity table)."""
         table = self.ds.get(ENTITIES[entity][0])
         cutoffs = pd.Series(at, dtype=table["created_at"].dtype)
         frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
         merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
-        return Prepared(entity, Dataset(self.ds.manifest, {**merged, **tables}), frame, warnings, history)
+        return Prepared(entity, self.ds.manifest, {**merged, **tables}, frame, warnings, history, activities)
 
     def _entity_rows(self, table: str, items: list[LeadIn] | list[OpportunityIn], fields: tuple[str, ...]):
         extras = self.ds.manifest.extras(table)
@@ -305,25 +340,53 @@ def _values(ds: Dataset, sources: tuple[tuple[str, str], ...]) -> frozenset[str]
     return frozenset(pd.concat([column(ds.get(t), c).astype(STRING_DTYPE) for t, c in sources]).dropna().unique())
 
 
-def _activity_rows(entity_type: str, histories: list[tuple[str, list[ActivityIn] | ActivityColumns]]) -> pd.DataFrame:
-    """Canonical activity rows, column by column (a batch of 1,000 leads can carry 100,000 activities). They need
-    no activity_id: no feature reads it."""
-    # Each activity's entity taken from one Arrow array of the items' ids: a string per activity costs more
-    rows = np.repeat(np.arange(len(histories)), [len(history) for _, history in histories])
-    ids = pa.array([entity_id for entity_id, _ in histories], pa.large_string()).take(rows)
+def _activity_values(histories: list[tuple[str, list[ActivityIn] | ActivityColumns]]) -> dict[str, Any]:
+    """The items' activities as columns, in order: every field of ``ActivityIn`` (None where not sent), recorded_at
+    defaulted to occurred_at; times as UTC ``datetime64[us]`` arrays when the body was parsed to columns (a batch
+    of 1,000 leads can carry 100,000 activities), else as aware datetimes."""
     if histories and all(isinstance(history, ActivityColumns) for _, history in histories):
         columns = activity_columns([history for _, history in histories])  # type: ignore[misc]
         recorded, occurred = columns["recorded_at"], columns["occurred_at"]
         columns["recorded_at"] = np.where(np.isnat(recorded), occurred, recorded)
-        columns |= {f: pd.DatetimeIndex(columns[f], tz="UTC") for f in ("occurred_at", "recorded_at")}
-    else:
-        values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]  # type: ignore[dict-item]
-        transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
-        columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
-        columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
+        return columns
+    values = [tuple({**ACTIVITY_BLANK, **act}.values()) for _, history in histories for act in history]  # type: ignore[dict-item]
+    transposed = map(list, zip(*values, strict=True)) if values else ([] for _ in ACTIVITY_BLANK)
+    columns = dict(zip(ACTIVITY_BLANK, transposed, strict=True))  # every field, in order; None where not sent
+    columns["recorded_at"] = [r or o for r, o in zip(columns["recorded_at"], columns["occurred_at"], strict=True)]
+    return columns
+
+
+def _activity_rows(
+    entity_type: str,
+    histories: list[tuple[str, list[ActivityIn] | ActivityColumns]],
+    columns: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Canonical activity rows of the items' activities (``columns``: their ``_activity_values`` when already
+    read). They need no activity_id: no feature reads it."""
+    # Each activity's entity taken from one Arrow array of the items' ids: a string per activity costs more
+    rows = np.repeat(np.arange(len(histories)), [len(history) for _, history in histories])
+    ids = pa.array([entity_id for entity_id, _ in histories], pa.large_string()).take(rows)
+    columns = dict(_activity_values(histories) if columns is None else columns)
+    for f in TIME_FIELDS:
+        if isinstance(columns[f], np.ndarray):
+            columns[f] = pd.DatetimeIndex(columns[f], tz="UTC")
     columns["entity_id"] = ids
     columns["entity_type"] = pa.array([entity_type], pa.large_string()).take(np.zeros(len(ids), dtype=np.int64))
     return conform_values("activities", columns)
+
+
+def _activities(columns: dict[str, Any], counts: list[int]) -> Activities:
+    """The items' activities (``_activity_values``) as the per-row families read them: the i-th item's are its
+    entity's, the i-th row of the request's entity table."""
+    occurred, recorded = (_ns(columns[f]) for f in TIME_FIELDS)
+    durations = np.asarray(columns["duration_s"], dtype=np.float64)  # None: NaN
+    raw = Raw.of_values(occurred, recorded, columns["type"], columns["direction"], durations, columns["contact_role"])
+    return Activities(raw, list(columns["note"]), np.repeat(np.arange(len(counts)), counts))
+
+
+def _ns(times: np.ndarray | list[datetime | None]) -> np.ndarray:
+    """Times (``_activity_values``) as int64 ns, as the activities table holds them."""
+    return times.astype("datetime64[ns]").view(np.int64) if isinstance(times, np.ndarray) else aware_ns(times)
 
 
 def _stage_rows(deals: list[OpportunityIn]) -> pd.DataFrame:

@@ -165,6 +165,12 @@ def column_kinds(name: str, extras: Sequence[ExtraColumn] | None = None) -> dict
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 
+def aware_ns(values: Sequence[datetime | None]) -> np.ndarray:
+    """Aware datetimes as int64 ns (None: NaT's), as a canonical time column holds them (``time_ns``)."""
+    us = np.array([NAT_US if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64)
+    return us.view("datetime64[us]").astype("datetime64[ns]").view(np.int64)
+
+
 def _cast_values(
     values: list[Any] | np.ndarray | pd.Index | pa.Array, kind: str
 ) -> pd.api.extensions.ExtensionArray | np.ndarray:
@@ -174,8 +180,7 @@ def _cast_values(
     if kind in KIND_DTYPES and not isinstance(values, list):
         return _cast(pd.Series(values, copy=False), kind).array
     if kind == "time" and all(v is None or (v.__class__ is datetime and v.tzinfo is not None) for v in values):
-        us = np.array([NAT_US if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64)
-        return pd.DatetimeIndex(us.view("datetime64[us]").astype("datetime64[ns]"), tz="UTC").array
+        return pd.DatetimeIndex(aware_ns(values).view("datetime64[ns]"), tz="UTC").array
     if kind in ("float", "numeric") and all(v is None or v.__class__ in (float, int) for v in values):
         return np.array(values, dtype=np.float64)  # None is NaN
     if kind in ("bool", "boolean"):

@@ -15,6 +15,7 @@ from features.pit.timeline import (
     Ranked,
     Subset,
     Timeline,
+    Vocabulary,
     column,
     dense_rank,
     fixed_strings,
@@ -31,6 +32,9 @@ MIN_EFFECTIVE_CALL_S = 60
 #: Activity types taken as inbound when the direction is missing (everything else is outbound).
 INBOUND_TYPES = ("web_visit", "download", "form")
 _TYPES, _DIRECTIONS, _ROLES = (fixed_strings(values) for values in (ACTIVITY_TYPES, DIRECTIONS, CONTACT_ROLES))
+_TYPE_CODES, _DIRECTION_CODES, _ROLE_CODES = (
+    Vocabulary(pd.Series(values, dtype="string")) for values in (ACTIVITY_TYPES, DIRECTIONS, CONTACT_ROLES)
+)
 
 
 def _small(codes: np.ndarray) -> np.ndarray:
@@ -57,16 +61,42 @@ class Raw:
 
     @classmethod
     def read(cls, acts: pd.DataFrame) -> Raw:
-        occurred = times(acts, "occurred_at")
-        known = np.where(occurred == NAT, NAT, np.maximum(occurred, times(acts, "recorded_at")))
-        return cls(
-            occurred,
-            known,
-            _small(lookup(column(acts, "type"), _TYPES)),
-            _small(lookup(column(acts, "direction"), _DIRECTIONS)),
+        return cls._of(
+            times(acts, "occurred_at"),
+            times(acts, "recorded_at"),
+            lookup(column(acts, "type"), _TYPES),
+            lookup(column(acts, "direction"), _DIRECTIONS),
             numeric(column(acts, "duration_s")),
-            _small(lookup(column(acts, "contact_role"), _ROLES)),
+            lookup(column(acts, "contact_role"), _ROLES),
         )
+
+    @classmethod
+    def of_values(
+        cls,
+        occurred: np.ndarray,
+        recorded: np.ndarray,
+        kind: list[str | None],
+        direction: list[str | None],
+        duration: np.ndarray,
+        role: list[str | None],
+    ) -> Raw:
+        """As ``read`` reads a table, from a request's values: times as int64 ns (``NAT``: none), the texts in
+        Python (looked up in a dictionary each), durations as floats (NaN: none)."""
+        codes = (_TYPE_CODES.positions(kind), _DIRECTION_CODES.positions(direction), _ROLE_CODES.positions(role))
+        return cls._of(occurred, recorded, codes[0], codes[1], duration, codes[2])
+
+    @classmethod
+    def _of(
+        cls,
+        occurred: np.ndarray,
+        recorded: np.ndarray,
+        kind: np.ndarray,
+        direction: np.ndarray,
+        duration: np.ndarray,
+        role: np.ndarray,
+    ) -> Raw:
+        known = np.where(occurred == NAT, NAT, np.maximum(occurred, recorded))
+        return cls(occurred, known, _small(kind), _small(direction), duration, _small(role))
 
 
 def kinds(kind: np.ndarray) -> np.ndarray:

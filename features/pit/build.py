@@ -45,7 +45,7 @@ from features.pit.families.static import static
 from features.pit.frames import frame_codes_and_cutoffs
 from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
-from features.pit.per_row import FEW_ROWS, Known, Row, known_activities, per_row
+from features.pit.per_row import Activities, Known, Row, known_activities, per_row, runs_per_row
 from features.pit.rows import Columns, FrameRows
 from features.progress import tracked
 from features.settings import THREADED_ROWS
@@ -82,6 +82,7 @@ def build_features(
     history: History | None = None,
     execution: Execution = "auto",
     threads: int | None = None,
+    activities: Activities | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features for an entity frame: each row's features as known at its cutoff.
 
@@ -110,6 +111,9 @@ def build_features(
         threads: How many families run at once, on threads (numpy and Arrow release Python's lock in their loops);
             by default ``SALESML_FEATURE_THREADS`` (2), at most the cores this process may use, for frames of
             ``THREADED_ROWS`` rows or more, else 1. Any number gives the same features.
+        activities: The frame's entities' activities as values (``per_row.Activities``), read in place of ``ds``'s
+            activities table by the row-by-row execution they require: the service's request, whose activities
+            are then never made a table.
 
     Returns:
         A new DataFrame with a fresh ``RangeIndex``: ``frame``'s columns, then the features in catalog order.
@@ -119,7 +123,8 @@ def build_features(
         DataError: ``entity`` is not ``lead`` or ``opportunity``; ``frame`` lacks ``entity_id`` or
             ``cutoff_time``; an ``entity_id`` is not in ``ds``; a ``cutoff_time`` is unreadable or before the
             entity's creation (or the entity has no ``created_at``).
-        ValueError: ``execution`` is none of the three, or ``threads`` is below 1.
+        ValueError: ``execution`` is none of the three, or ``threads`` is below 1, or ``activities`` are given
+            to a frame that runs vectorised.
         RuntimeError: The built columns and the feature catalog disagree (a bug, not bad input).
 
     Example:
@@ -147,6 +152,7 @@ def build_features(
         progress=progress,
         execution=execution,
         threads=threads,
+        activities=activities,
     )
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
@@ -178,6 +184,7 @@ def family_columns(
     progress: bool = False,
     execution: Execution = "auto",
     threads: int = 1,
+    activities: Activities | None = None,
 ) -> Columns:
     """The columns of some of the entity's families for the frame's rows, in frame order: ``build_features`` runs
     them all, a distributed build each key's families on the records of the keys its partition holds. With
@@ -195,8 +202,10 @@ def family_columns(
         if name in frame.columns
     }
     rows = FrameRows(ds, entity, codes[order], cutoffs[order], lexicon, history or History.of(ds), overrides)
-    by_row = execution == "per_row" or (execution == "auto" and len(order) <= FEW_ROWS)
-    known = known_activities(rows) if by_row and len(order) and set(families) & set(PER_ROW) else None
+    by_row = execution == "per_row" or (execution == "auto" and runs_per_row(len(order)))
+    if activities is not None and not by_row:
+        raise ValueError("activities given as values are read by the row-by-row execution only")
+    known = known_activities(rows, activities) if by_row and len(order) and set(families) & set(PER_ROW) else None
 
     def built(family: Family) -> Columns:
         return family(rows) if known is None or family not in PER_ROW else per_row(known, PER_ROW[family])

@@ -76,17 +76,22 @@ DEFAULT_LEXICON: dict[str, Category] = {
 }
 
 
-def match_notes(notes: pd.Series, lexicon: Lexicon = DEFAULT_LEXICON) -> dict[str, np.ndarray]:
+def match_notes(notes: pd.Series | list[str | None], lexicon: Lexicon = DEFAULT_LEXICON) -> dict[str, np.ndarray]:
     """Per category, whether each note mentions it (a missing note mentions nothing).
 
     Each distinct note is matched once, so templated or repeated notes cost little: up to ``FEW_VALUES`` of them
     (a request's) with Python's ``re``, more in one vectorised pass of RE2 in Arrow, which compiles the pattern on
-    every call (30 us a category, more than matching a request's notes).
+    every call (30 us a category, more than matching a request's notes). A request's notes may come as a list.
     """
-    encoded = arrow_strings(notes).dictionary_encode()
-    index = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    distinct = encoded.dictionary
-    texts = distinct.to_pylist() if len(distinct) <= FEW_VALUES else None
+    if isinstance(notes, list):
+        found = {note: i for i, note in enumerate(dict.fromkeys(note for note in notes if note is not None))}
+        index = np.fromiter((-1 if note is None else found[note] for note in notes), np.int64, len(notes))
+        distinct, texts = None, list(found)
+    else:
+        encoded = arrow_strings(notes).dictionary_encode()
+        index = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        distinct = encoded.dictionary
+        texts = distinct.to_pylist() if len(distinct) <= FEW_VALUES else None
     out = {}
     for name, category in lexicon.items():
         if texts is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from features.crm.schema import ENTITIES
 from features.pit.activity_log import Raw, effective, entity_codes, inbound, kinds, whole_seconds
@@ -44,11 +45,28 @@ class Known:
     notes: dict[str, list[bool]]  # per lexicon category, whether each activity's note mentions it
 
 
-def known_activities(r: FrameRows) -> list[Known]:
-    """Per frame row (in ``r``'s order), its entity's activities known at its cutoff."""
-    acts = r.table("activities")
-    raw = Raw.read(acts)
-    codes = entity_codes(acts, r.entity, column(r.entities, ENTITIES[r.entity][1]))
+@dataclass(frozen=True)
+class Activities:
+    """Activities given as values instead of a dataset table (a request's own): what the per-row families read."""
+
+    raw: Raw
+    notes: pd.Series | list[str | None]
+    entity: np.ndarray  # per activity, its entity's row in the frame's entity table
+
+
+def runs_per_row(rows: int) -> bool:
+    """Whether a frame of ``rows`` rows runs the activity families row by row by default."""
+    return rows <= FEW_ROWS
+
+
+def known_activities(r: FrameRows, given: Activities | None = None) -> list[Known]:
+    """Per frame row (in ``r``'s order), its entity's activities known at its cutoff: from ``given``, else from the
+    dataset's activities table."""
+    if given is None:
+        acts = r.table("activities")
+        codes = entity_codes(acts, r.entity, column(r.entities, ENTITIES[r.entity][1]))
+        given = Activities(Raw.read(acts), column(acts, "note"), codes)
+    raw = given.raw
     kind = kinds(raw.kind)
     columns = {
         "known": raw.known,
@@ -59,12 +77,12 @@ def known_activities(r: FrameRows) -> list[Known]:
         "duration_s": whole_seconds(raw.duration),
         "role": raw.role,
     }
-    mentions = match_notes(column(acts, "note"), r.lexicon)
+    mentions = match_notes(given.notes, r.lexicon)
     own: dict[int, np.ndarray] = {}
     out = []
     for code, cutoff, created in zip(r.codes.tolist(), r.cutoffs.tolist(), r.created.tolist(), strict=True):
         if code not in own:
-            own[code] = np.flatnonzero((codes == code) & (raw.known != NAT))
+            own[code] = np.flatnonzero((given.entity == code) & (raw.known != NAT))
         at = own[code][raw.known[own[code]] <= cutoff]
         taken = {name: values[at].tolist() for name, values in columns.items()}
         out.append(Known(cutoff, created, **taken, notes={name: hits[at].tolist() for name, hits in mentions.items()}))

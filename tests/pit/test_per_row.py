@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from features.crm.dataset import Dataset, read_dataset
 from features.crm.schema import ENTITIES
+from features.pit.activity_log import Raw, entity_codes
 from features.pit.build import FAMILIES, build_features, family_columns
 from features.pit.history import History
-from features.pit.per_row import FEW_ROWS
+from features.pit.per_row import FEW_ROWS, Activities
 from features.pit.timeline import DAY_NS, times
 from tests import strategies as s
 
@@ -93,3 +94,21 @@ def test_an_unknown_execution_is_refused(small_data: Path) -> None:
     frame = pd.DataFrame({"entity_id": [lead["lead_id"]], "cutoff_time": [lead["created_at"]]})
     with pytest.raises(ValueError, match="execution must be one of"):
         build_features(ds, "lead", frame, execution="row_by_row")  # type: ignore[arg-type]
+
+
+def test_activities_given_as_values_are_the_tables_and_need_the_per_row_execution(small_data: Path) -> None:
+    """A request's activities given as values give the features the dataset's table gives; a vectorised build,
+    which reads the table, refuses them rather than count activities it would not see."""
+    ds = read_dataset(small_data)
+    leads, acts = ds.get("leads"), ds.get("activities")
+    frame = pd.DataFrame(
+        {"entity_id": leads["lead_id"][:3], "cutoff_time": leads["created_at"][:3] + pd.Timedelta("9D")}
+    )
+    codes = entity_codes(acts, "lead", leads["lead_id"])
+    given = Activities(Raw.read(acts), acts["note"].to_numpy(dtype=object, na_value=None).tolist(), codes)
+    without = Dataset(ds.manifest, {name: table for name, table in ds.tables.items() if name != "activities"})
+    from_values = build_features(without, "lead", frame, activities=given)
+    pd.testing.assert_frame_equal(from_values, build_features(ds, "lead", frame), check_exact=True)
+    assert (from_values["act_all_n_total"] > 0).any()
+    with pytest.raises(ValueError, match="row-by-row execution only"):
+        build_features(without, "lead", frame, activities=given, execution="vectorised")

@@ -8,6 +8,7 @@ canonical activity rows and the same warnings; where the model refuses one, the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
@@ -25,7 +27,8 @@ from schemathesis import GenerationMode
 
 from benchmarks.serve.payloads import Crm, batch_body, single_body
 from features.crm.dataset import Dataset, read_dataset
-from serving.context import ServingContext, _activity_rows, activity_warnings
+from features.pit.activity_log import Raw
+from serving.context import ServingContext, _activities, _activity_rows, _activity_values, activity_warnings
 from serving.predlog import input_hash
 from serving.schemas.columnar import MIN_BODY_BYTES, ActivityColumns, item_json
 from serving.schemas.common import example
@@ -57,10 +60,13 @@ def assert_same(model: type[BaseModel], fast: Any, slow: Any) -> None:
         assert f.model_dump(exclude={"activities"}) == s.model_dump(exclude={"activities"})
         assert list(f.activities) == [{**ACTIVITY_BLANK, **a} for a in s.activities]
     assert activity_warnings(fast_items) == activity_warnings(slow_items)
-    rows = [
-        _activity_rows("lead", [(getattr(i, key), i.activities) for i in items]) for items in (fast_items, slow_items)
-    ]
-    pd.testing.assert_frame_equal(*rows)
+    histories = [[(getattr(i, key), i.activities) for i in items] for items in (fast_items, slow_items)]
+    pd.testing.assert_frame_equal(*(_activity_rows("lead", h) for h in histories))
+    fast_values, slow_values = (_activities(_activity_values(h), [len(a) for _, a in h]) for h in histories)
+    assert fast_values.notes == slow_values.notes
+    np.testing.assert_array_equal(fast_values.entity, slow_values.entity)
+    for field in dataclasses.fields(Raw):  # what a request's per-row features read, either way
+        np.testing.assert_array_equal(getattr(fast_values.raw, field.name), getattr(slow_values.raw, field.name))
 
 
 def mostly(usual: st.SearchStrategy, odd: st.SearchStrategy) -> st.SearchStrategy:
