@@ -93,7 +93,7 @@ class Prepared:
     warnings: Warnings
     history: History
     activity_table: Callable[[], pd.DataFrame]
-    activities: Activities | None = None  # None: the features read ``activity_table``
+    activities: Activities | None = None  # for a request the per-row families build; None: they read the table
 
     @cached_property
     def dataset(self) -> Dataset:
@@ -101,7 +101,7 @@ class Prepared:
         return Dataset(self.manifest, {**self.tables, "activities": self.activity_table()})
 
     def features(self) -> pd.DataFrame:
-        if self.activities is not None and runs_per_row(len(self.frame)):
+        if self.activities is not None:
             own = Dataset(self.manifest, self.tables)  # the per-row families read the activities' values
             return build_features(own, self.entity, self.frame, history=self.history, activities=self.activities)
         return build_features(self.dataset, self.entity, self.frame, history=self.history)
@@ -142,7 +142,8 @@ class ServingContext:
         warnings = [self._warnings(lead, acts) for lead, acts in zip(items, activity_warnings(items), strict=True)]
         table = partial(_activity_rows, "lead", histories, values)
         prepared = self._prepared({"leads": rows}, table, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
-        prepared.activities = _activities(values, [len(acts) for _, acts in histories])
+        if runs_per_row(len(items)):  # a larger batch's vectorised build reads the table
+            prepared.activities = _activities(values, [len(acts) for _, acts in histories])
         return prepared
 
     def with_leads(self, prepared: Prepared) -> Dataset:
