@@ -96,10 +96,10 @@ def python_values(values: np.ndarray | ExtensionArray) -> list[Any]:
     if isinstance(values, np.ndarray) and values.dtype.kind in "iubf":
         listed = values.tolist()
         return [None if v != v else v for v in listed] if values.dtype.kind == "f" else listed  # NaN != NaN
-    objects = values.to_numpy(dtype=object, na_value=None) if isinstance(values, ExtensionArray) else values
-    if objects.dtype.kind in "fO":
-        objects = np.where(pd.isna(objects), None, objects.astype(object, copy=False))
-    return list(objects.tolist())
+    if isinstance(values, ExtensionArray):
+        return list(values.to_numpy(dtype=object, na_value=None).tolist())
+    objects = pd.Series(values, copy=False).to_numpy(dtype=object)  # Python objects, times as Timestamps
+    return list(np.where(pd.isna(objects), None, objects).tolist())
 
 
 def _floats(values: np.ndarray | ExtensionArray) -> np.ndarray:

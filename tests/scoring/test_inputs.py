@@ -19,6 +19,7 @@ MIXED = pd.DataFrame(
         "d": pd.array([True, None, False], dtype="boolean"),
         "e": pd.Series(["x", None, "z"], dtype="category"),
         "f": [None, "2.5", "not a number"],
+        "t": pd.to_datetime(["2025-01-02", None, "2025-03-04"]),
     }
 )
 
@@ -32,7 +33,7 @@ def categorical(name: str, levels: list[str]) -> InputFeature:
 
 
 def test_the_values_are_the_named_columns_in_the_named_order_as_python_values() -> None:
-    names = ["c", "a", "b", "d", "e"]
+    names = ["c", "a", "b", "d", "e", "t"]
     expected = [[None if pd.isna(v) else v for v in MIXED[name].astype(object)] for name in names]
     got = model_values(MIXED, names)
     assert got == expected
