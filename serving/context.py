@@ -141,10 +141,10 @@ class ServingContext:
         history = self._history_with("leads", "lead_id", [[x.lead_id for x in r.leads] for r in requests], rows)
         warnings = [self._warnings(lead, acts) for lead, acts in zip(items, activity_warnings(items), strict=True)]
         table = partial(_activity_rows, "lead", histories, values)
-        prepared = self._prepared({"leads": rows}, table, "lead", ids, _cutoffs(requests, "leads"), warnings, history)
-        if runs_per_row(len(items)):  # a larger batch's vectorised build reads the table
-            prepared.activities = _activities(values, [len(acts) for _, acts in histories])
-        return prepared
+        # a larger batch's vectorised build reads the table
+        own = _activities(values, [len(acts) for _, acts in histories]) if runs_per_row(len(items)) else None
+        at = _cutoffs(requests, "leads")
+        return self._prepared({"leads": rows}, table, "lead", ids, at, warnings, history, own)
 
     def with_leads(self, prepared: Prepared) -> Dataset:
         """The export with a prepared lead request's leads in place of its rows for them, and their activities:
@@ -179,14 +179,15 @@ class ServingContext:
         at: list[pd.Timestamp],
         warnings: Warnings,
         history: History,
+        values: Activities | None = None,
     ) -> Prepared:
         """The request's tables in place of the export's, the export's activities and stage changes left out (the
-        request brings its own: ``activities`` makes its activity table)."""
+        request brings its own: ``activities`` makes its activity table; ``values`` are them for a per-row build)."""
         table = self.ds.get(ENTITIES[entity][0])
         cutoffs = pd.Series(at, dtype=table["created_at"].dtype)
         frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
         merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
-        return Prepared(entity, self.ds.manifest, {**merged, **tables}, frame, warnings, history, activities)
+        return Prepared(entity, self.ds.manifest, {**merged, **tables}, frame, warnings, history, activities, values)
 
     def _entity_rows(self, table: str, items: list[LeadIn] | list[OpportunityIn], fields: tuple[str, ...]):
         extras = self.ds.manifest.extras(table)
