@@ -17,6 +17,7 @@ import dask
 import pandas as pd
 from dask.delayed import Delayed
 from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed.client import FutureCancelledError
 
 from features import settings
 from features.crm.dataset import part_file
@@ -33,7 +34,7 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
     """A client of the scheduler at ``scheduler`` (default: ``SALESML_DASK_SCHEDULER``), else of a LocalCluster of
     ``workers`` processes (one thread each) started here; ``say`` is told where its dashboard is. The embedded
     cluster is closed on the way out, Ctrl-C and errors included. DataError: the scheduler cannot be reached, or a
-    worker died (most often out of memory)."""
+    worker died (most often out of memory), running a task or holding data sent to it."""
     address = scheduler or settings.DASK_SCHEDULER.get()
     cluster = None
     if address:
@@ -58,6 +59,11 @@ def dask_client(workers: int, scheduler: str | None, say: Callable[[str], None])
             yield client
     except KilledWorker as exc:
         raise DataError(f"a Dask worker died running {exc.task} (out of memory?); give workers more memory") from None
+    except FutureCancelledError as exc:  # a worker died holding pieces this process sent it: nothing can recompute them
+        raise DataError(
+            f"Dask cancelled the build ({exc.reason}): a worker died holding data sent to it (out of memory?); "
+            "give workers more memory"
+        ) from None
     except KeyboardInterrupt:
         _quiet_teardown()
         raise

@@ -1,9 +1,11 @@
 """A real multi-process Dask cluster: ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started
 here, and ``salesml features build --engine dask --scheduler`` against it gives the local features; a worker that
-runs out of memory is one line."""
+runs out of memory, or dies holding data sent to it, is one line."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from distributed import LocalCluster
+from distributed.comm.core import CommClosedError
 
 from features.crm.dataset import read_table
 from features.errors import DataError
@@ -91,3 +94,18 @@ def test_a_worker_out_of_memory_is_one_line() -> None:
         dask_client(1, cluster.scheduler_address, say=lambda _: None) as client,
     ):
         client.submit(np.ones, 2**30 // 8 * 2, pure=False).result()  # 2 GiB held by a worker of 400 MiB
+
+
+def test_a_worker_lost_with_data_sent_to_it_is_one_line() -> None:
+    """A worker that dies holding what this process scattered to it (a piece of the frame) takes it along: Dask
+    cancels the work that needed it, and the run ends with one line saying so, not Dask's traceback."""
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, host=LOOPBACK, dashboard_address=None) as cluster,
+        pytest.raises(DataError, match=r"^Dask cancelled the build \(lost dependencies\): a worker died holding data"),
+        dask_client(2, cluster.scheduler_address, say=lambda _: None) as client,
+    ):
+        holder = next(iter(client.scheduler_info()["workers"]))
+        piece = client.scatter(np.arange(10), workers=[holder], hash=False)
+        with contextlib.suppress(CommClosedError):  # the worker is gone before it answers
+            client.run(os._exit, 1, workers=[holder])
+        client.submit(np.sum, piece, pure=False).result(timeout=60)
