@@ -101,7 +101,9 @@ def test_a_worker_lost_with_data_sent_to_it_is_one_line() -> None:
     cancels the work that needed it, and the run ends with one line saying so, not Dask's traceback."""
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, host=LOOPBACK, dashboard_address=None) as cluster,
-        pytest.raises(DataError, match=r"^Dask cancelled the build \(lost dependencies\): a worker died holding data"),
+        pytest.raises(  # Dask's reason depends on timing: "lost dependencies" or "already forgotten"
+            DataError, match=r"^Dask cancelled the build \(.+\): a worker died holding data sent to it \(out of memory"
+        ),
         dask_client(2, cluster.scheduler_address, say=lambda _: None) as client,
     ):
         holder = next(iter(client.scheduler_info()["workers"]))
