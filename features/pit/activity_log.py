@@ -18,7 +18,6 @@ from features.pit.timeline import (
     Vocabulary,
     column,
     dense_rank,
-    fixed_strings,
     flags,
     gather,
     lookup,
@@ -31,8 +30,8 @@ EFFECTIVE_TYPES = ("visit", "meeting", "demo")
 MIN_EFFECTIVE_CALL_S = 60
 #: Activity types taken as inbound when the direction is missing (everything else is outbound).
 INBOUND_TYPES = ("web_visit", "download", "form")
-_TYPES, _DIRECTIONS, _ROLES = (fixed_strings(values) for values in (ACTIVITY_TYPES, DIRECTIONS, CONTACT_ROLES))
-_TYPE_CODES, _DIRECTION_CODES, _ROLE_CODES = (
+#: Each fixed vocabulary's codes, for a table's columns (``Vocabulary.codes``) and a request's values (``positions``).
+_TYPES, _DIRECTIONS, _ROLES = (
     Vocabulary(pd.Series(values, dtype="string")) for values in (ACTIVITY_TYPES, DIRECTIONS, CONTACT_ROLES)
 )
 
@@ -64,10 +63,10 @@ class Raw:
         return cls._of(
             times(acts, "occurred_at"),
             times(acts, "recorded_at"),
-            lookup(column(acts, "type"), _TYPES),
-            lookup(column(acts, "direction"), _DIRECTIONS),
+            _TYPES.codes(column(acts, "type")),
+            _DIRECTIONS.codes(column(acts, "direction")),
             numeric(column(acts, "duration_s")),
-            lookup(column(acts, "contact_role"), _ROLES),
+            _ROLES.codes(column(acts, "contact_role")),
         )
 
     @classmethod
@@ -82,8 +81,14 @@ class Raw:
     ) -> Raw:
         """As ``read`` reads a table, from a request's values: times as int64 ns (``NAT``: none), the texts in
         Python (looked up in a dictionary each), durations as floats (NaN: none)."""
-        codes = (_TYPE_CODES.positions(kind), _DIRECTION_CODES.positions(direction), _ROLE_CODES.positions(role))
-        return cls._of(occurred, recorded, codes[0], codes[1], duration, codes[2])
+        return cls._of(
+            occurred,
+            recorded,
+            _TYPES.positions(kind),
+            _DIRECTIONS.positions(direction),
+            duration,
+            _ROLES.positions(role),
+        )
 
     @classmethod
     def _of(

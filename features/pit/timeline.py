@@ -182,11 +182,6 @@ def arrow_strings(values: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def fixed_strings(values: tuple[str, ...]) -> pa.Array:
-    """A fixed set of strings (activity types, directions) as ``lookup`` takes it, made once rather than per call."""
-    return pa.array(values, type=pa.large_string())
-
-
 def lookup(values: pd.Series, universe: pd.Series | pa.Array) -> np.ndarray:
     """Position of each value in ``universe`` (the first of equal ones; -1: missing or unknown); hashed in Arrow
     for speed, or for a few values in a few (a request's) read from a dictionary, a third of Arrow's fixed cost."""
