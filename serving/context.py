@@ -34,9 +34,10 @@ from features.crm.dataset import (
     conform,
     conform_values,
     read_dataset,
+    values_frame,
     write_dataset,
 )
-from features.crm.schema import ACTIVITY_TYPES, ENTITIES
+from features.crm.schema import ACTIVITY_TYPES
 from features.pit.activity_log import Raw
 from features.pit.build import build_features
 from features.pit.history import History
@@ -66,6 +67,8 @@ DEAL_FIELDS = (
     "expected_close_at",
 )
 Warnings = list[list[str]]
+#: The entity frame a request is built as: its items' ids and its time, as canonical text and time columns.
+FRAME_KINDS = {"entity_id": "text", "cutoff_time": "time"}
 #: An activity this long before its lead or deal was created is more likely a wrong date or a wrong entity than early
 #: interest (the web visits before the form that created a lead are hours or days before it).
 EARLY_ACTIVITY_DAYS = 30
@@ -176,16 +179,14 @@ class ServingContext:
         activities: Callable[[], pd.DataFrame],
         entity: str,
         ids: list[str],
-        at: list[pd.Timestamp],
+        at: list[datetime],
         warnings: Warnings,
         history: History,
         values: Activities | None = None,
     ) -> Prepared:
         """The request's tables in place of the export's, the export's activities and stage changes left out (the
         request brings its own: ``activities`` makes its activity table; ``values`` are them for a per-row build)."""
-        table = self.ds.get(ENTITIES[entity][0])
-        cutoffs = pd.Series(at, dtype=table["created_at"].dtype)
-        frame = pd.DataFrame({"entity_id": ids, "cutoff_time": cutoffs})
+        frame = values_frame({"entity_id": ids, "cutoff_time": at}, FRAME_KINDS)
         merged = {name: df for name, df in self.ds.tables.items() if name not in ("activities", "stage_changes")}
         return Prepared(entity, self.ds.manifest, {**merged, **tables}, frame, warnings, history, activities, values)
 
@@ -209,7 +210,8 @@ class ServingContext:
             found = self.history.rows(table, key, pd.Series(ids, dtype=STRING_DTYPE))
             known = found[found >= 0]  # usually none: a new lead
             old = Dataset(self.ds.manifest, {table: self.ds.get(table).take(known)} if len(known) else {})
-            new = Dataset(self.ds.manifest, {table: rows.iloc[start : start + len(ids)]})
+            own = rows if len(ids) == len(rows) else rows.iloc[start : start + len(ids)]  # one call: the rows whole
+            new = Dataset(self.ds.manifest, {table: own})
             history = history.replaced(old, new, frozenset(ids) if len(calls) > 1 else None)
             start += len(ids)
         return history
@@ -271,9 +273,11 @@ class ServingContext:
         ]
 
 
-def _cutoffs(requests: tuple[LeadScoreRequest, ...] | tuple[OpportunityScoreRequest, ...], items: str):
+def _cutoffs(
+    requests: tuple[LeadScoreRequest, ...] | tuple[OpportunityScoreRequest, ...], items: str
+) -> list[datetime]:
     """Per item, its request's time (one reading of the clock per request without one)."""
-    return [at for request in requests for at in [pd.Timestamp(request.at())] * len(getattr(request, items))]
+    return [at for request in requests for at in [request.at()] * len(getattr(request, items))]
 
 
 def _lead_activity_rows(acts: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -10,9 +10,10 @@ canonical column types, so importers, the simulator and the service agree on dty
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +140,20 @@ def conform(name: str, df: pd.DataFrame, extras: list[ExtraColumn] | None = None
     return frame_of(list(out), list(out.values()), len(df))
 
 
-def conform_values(
-    name: str, columns: dict[str, list[Any] | np.ndarray | pd.Index | pa.Array], extras: list[ExtraColumn] | None = None
-) -> pd.DataFrame:
+Values = list[Any] | np.ndarray | pd.Index | pa.Array
+
+
+def conform_values(name: str, columns: Mapping[str, Values], extras: list[ExtraColumn] | None = None) -> pd.DataFrame:
     """``conform`` for columns of Python values (a scoring request's rows), each cast straight from its values:
     no frame of objects in between, which costs more than the rows themselves for a request's few."""
+    return values_frame(columns, column_kinds(name, extras))
+
+
+def values_frame(columns: Mapping[str, Values], kinds: Mapping[str, str]) -> pd.DataFrame:
+    """The columns ``kinds`` names (in its order; those not in ``columns`` left out), each cast from its values to
+    its kind's canonical array (``conform``'s dtypes)."""
     rows = len(next(iter(columns.values()), []))
-    out = {col: _cast_values(columns[col], kind) for col, kind in column_kinds(name, extras).items() if col in columns}
+    out = {col: _cast_values(columns[col], kind) for col, kind in kinds.items() if col in columns}
     return frame_of(list(out), list(out.values()), rows)
 
 
@@ -153,8 +161,16 @@ def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataF
     """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
     dict constructor checks and converts each again, most of the time of a request's frames of one row."""
     return pd.DataFrame._from_arrays(
-        list(arrays), columns=pd.Index(names), index=pd.RangeIndex(rows), verify_integrity=False
+        list(arrays), columns=_column_index(tuple(names)).view(), index=pd.RangeIndex(rows), verify_integrity=False
     )
+
+
+@lru_cache(maxsize=256)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """The index of these column names, made once: a text index costs more to make than a request's frame of one
+    row itself. Each frame gets a view of it (``Index.view``), so setting one frame's ``columns.name`` leaves the
+    others' alone."""
+    return pd.Index(names)
 
 
 def column_kinds(name: str, extras: Sequence[ExtraColumn] | None = None) -> dict[str, str]:
@@ -171,9 +187,7 @@ def aware_ns(values: Sequence[datetime | None]) -> np.ndarray:
     return us.view("datetime64[us]").astype("datetime64[ns]").view(np.int64)
 
 
-def _cast_values(
-    values: list[Any] | np.ndarray | pd.Index | pa.Array, kind: str
-) -> pd.api.extensions.ExtensionArray | np.ndarray:
+def _cast_values(values: Values, kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """The values as the kind's canonical array. What request models give (aware datetimes, floats, bools, None)
     is cast straight, a third of the general parse's time or less; anything else takes the general parse. Times,
     numbers and flags already in an array (a batch's activity columns) are cast whole, not looked at one by one."""
