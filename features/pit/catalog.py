@@ -15,7 +15,7 @@ from typing import Literal
 from features.crm.dataset import Manifest
 from features.crm.schema import ACTIVITY_TYPES, ENTITIES
 from features.messages import compose, pair
-from features.pit.keywords import DEFAULT_LEXICON, Lexicon
+from features.pit.keywords import DEFAULT_LEXICON, Category, Lexicon
 
 Kind = Literal["numeric", "categorical"]
 
@@ -284,15 +284,21 @@ def stage_days_name(stage: str) -> str:
 
 
 def note_features(lexicon: Lexicon = DEFAULT_LEXICON) -> list[Feature]:
-    return [
+    return list(_note_features(tuple(lexicon.items())))
+
+
+@functools.lru_cache(maxsize=32)
+def _note_features(categories: tuple[tuple[str, Category], ...]) -> tuple[Feature, ...]:
+    """Composed once per lexicon: composing the display names costs more than a request's notes family."""
+    return tuple(
         Feature(
             note_name(name),
             "notes",
             *compose("feature.note_mentions", category=(cat.zh, cat.en)),
             concept=f"note_{name}" if f"note_{name}" in CONCEPTS else None,
         )
-        for name, cat in lexicon.items()
-    ]
+        for name, cat in categories
+    )
 
 
 def feature_catalog(manifest: Manifest, entity: str, lexicon: Lexicon = DEFAULT_LEXICON) -> list[Feature]:
