@@ -26,7 +26,9 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from features.crm.dataset import frame_of
 from features.messages import Locale
 from features.scoring.blend import Model, load_model, model_kind, save_model
 from features.scoring.explanations import Factors, probability_per_log_odds, top_factors
@@ -37,6 +39,8 @@ SCORER_FILE = "scorer.json"
 TRAINING_REFERENCE_FILE = "training_reference.parquet"
 #: Training rows kept as the reference that monitoring measures drift against.
 TRAINING_REFERENCE_ROWS = 5_000
+#: The text dtype pandas gives a column of strings: the grades' in a scores frame.
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 @dataclass
@@ -146,7 +150,7 @@ class Scorer:
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """probability, score and grade per row of a feature table."""
         x, _ = encode_matrix(self.inputs, table)
-        return pd.DataFrame(self._scores(self.margin(x), x))
+        return _scores_frame(self._scores(self.margin(x), x), len(table))
 
     def _scores(self, margin: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         """probability, score, grade, and ``p_{days}d`` per time-window head."""
@@ -233,7 +237,7 @@ class Scorer:
         scale = probability_per_log_odds(margin - bias, change)
         reasons, listed = top_factors(self.factors, x, table, raw, scale, top, locale)
         columns = {**scores, "base_probability": base, "other_effect": change - listed, "warnings": warnings}
-        return pd.DataFrame(columns), reasons
+        return _scores_frame(columns, len(table)), reasons
 
     def explain(self, table: pd.DataFrame, top: int = 5, locale: Locale = "zh-CN") -> list[dict[str, list]]:
         """Per row: up to ``top`` factors raising and lowering the prediction, in the locale's words."""
@@ -299,3 +303,20 @@ def training_reference(table: pd.DataFrame, scorer: Scorer, seed: int) -> pd.Dat
 def reference_quantiles(probabilities: np.ndarray) -> np.ndarray:
     """The reference population, compressed to REFERENCE_POINTS quantiles (enough for integer percentiles)."""
     return np.quantile(probabilities, np.linspace(0.0, 1.0, REFERENCE_POINTS))
+
+
+def _scores_frame(columns: dict[str, np.ndarray | list[list[str]]], rows: int) -> pd.DataFrame:
+    """The scores' columns as a frame, as the dict constructor makes it (grades as text, one list of warnings per
+    row) at a third of its cost, which exceeds the scoring of a request's one row."""
+    arrays: list[Any] = []
+    for values in columns.values():
+        if isinstance(values, list):  # the warnings: each row's list, as it is
+            listed = np.empty(rows, dtype=object)
+            for i, row in enumerate(values):
+                listed[i] = row
+            arrays.append(listed)
+        elif values.dtype.kind == "U":  # the grades
+            arrays.append(TEXT_DTYPE.__from_arrow__(pa.array(values.tolist(), type=pa.large_string())))
+        else:
+            arrays.append(values)
+    return frame_of(list(columns), arrays, rows)
