@@ -90,12 +90,23 @@ def known_activities(r: FrameRows, given: Activities | None = None) -> list[Know
 
 
 def per_row(rows: list[Known], family: Callable[[Known], Row]) -> Columns:
-    """A family's per-row function over every row, as the vectorised family's columns."""
+    """A family's per-row function over every row, as the vectorised family's columns: its counts read into one
+    int32 table and its other values into one float64 table, each column a view of its table (half the time of an
+    array made per column, which is most of a request's per-row time)."""
     values = [family(row) for row in rows]
-    return {
-        name: np.array([v[name] for v in values], dtype=np.int32 if isinstance(first, int) else np.float64)
-        for name, first in values[0].items()
-    }
+    columns: Columns = {}
+    for dtype, names in _by_dtype(values[0]).items():
+        table = np.array([[v[name] for name in names] for v in values], dtype=dtype)
+        columns |= {name: table[:, j] for j, name in enumerate(names)}
+    return {name: columns[name] for name in values[0]}
+
+
+def _by_dtype(row: Row) -> dict[type, list[str]]:
+    """A row's value names by the dtype of their column: counts int32, the others float64."""
+    grouped: dict[type, list[str]] = {}
+    for name, value in row.items():
+        grouped.setdefault(np.int32 if isinstance(value, int) else np.float64, []).append(name)
+    return grouped
 
 
 def per(ns: int, unit: int) -> float:
