@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.crm.dataset import conform, conform_values
+from features.crm.dataset import STRING_DTYPE, conform, conform_values, frame_of, values_frame
 
 EAST = timezone(timedelta(hours=8))
 COLUMNS: dict[str, list[Any]] = {
@@ -65,3 +65,24 @@ def test_values_already_in_arrays_are_cast_as_the_general_parse_casts_them() -> 
         "attachment": pd.array(COLUMNS["attachment"], dtype=object),
     }
     pd.testing.assert_frame_equal(conform_values("activities", arrays), _general(COLUMNS))
+
+
+def test_a_requests_entity_frame_gets_the_canonical_dtypes() -> None:
+    """A request's (entity, cutoff) frame is cast from its values as ``conform`` casts a table's ids and times."""
+    values = {"entity_id": ["L1", None], "cutoff_time": [datetime(2025, 1, 1, 8, tzinfo=EAST), None]}
+    frame = values_frame(values, {"entity_id": "text", "cutoff_time": "time"})
+    assert frame.dtypes.tolist() == [STRING_DTYPE, pd.DatetimeTZDtype("ns", "UTC")]
+    assert frame["entity_id"].tolist() == ["L1", pd.NA]
+    assert frame["cutoff_time"].iloc[0] == pd.Timestamp("2025-01-01 00:00", tz="UTC")
+    assert frame["cutoff_time"].isna().tolist() == [False, True]
+
+
+def test_frames_of_the_same_columns_share_no_column_index() -> None:
+    """Frames of the same column names get their index made once, each a view of it: naming one frame's columns
+    leaves the other's as they were."""
+    first = frame_of(["a", "b"], [np.array([1.0]), np.array([2])], 1)
+    second = frame_of(["a", "b"], [np.array([3.0]), np.array([4])], 1)
+    first.columns.name = "renamed"
+    assert second.columns.name is None
+    pd.testing.assert_index_equal(second.columns, pd.Index(["a", "b"]))
+    assert second.to_dict("records") == [{"a": 3.0, "b": 4}]

@@ -13,11 +13,11 @@ from features.crm.dataset import Dataset, Manifest
 from features.crm.schema import ExtraColumn
 from features.errors import DataError
 from features.pit.build import build_features
-from features.pit.catalog import CONCEPTS, feature_catalog
+from features.pit.catalog import CONCEPTS, feature_catalog, note_features
 from features.pit.cli import summary_table
 from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import entity_frame, scoring_frame
-from features.pit.keywords import Category, match_notes
+from features.pit.keywords import DEFAULT_LEXICON, Category, match_notes
 from features.pit.timeline import FEW_VALUES
 from tests.strategies import dataset
 
@@ -426,3 +426,13 @@ def test_summary_table_reports_rows_features_and_labels() -> None:
     summary = summary_table(table, "lead", Path("out.parquet"))
     cells = [str(c) for column in summary.columns for c in column._cells]
     assert "out.parquet" in cells and str(len(table.attrs["features"])) in cells
+
+
+def test_each_lexicon_gets_its_own_note_features() -> None:
+    """Note features are composed once per lexicon: another lexicon, or the default again, gets its own, and a
+    caller changing the list it was given changes no later one."""
+    rival = {"rival": Category("对手", "rival", ("Nordtek",))}
+    default = note_features()
+    default.clear()
+    assert [f.name for f in note_features(rival)] == ["note_rival_n"]
+    assert [f.name for f in note_features()] == [f"note_{name}_n" for name in DEFAULT_LEXICON]

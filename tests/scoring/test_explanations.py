@@ -25,7 +25,14 @@ from features.scoring.blend import Blend, Model
 from features.scoring.explanations import MIN_EFFECT, FactorEffect, Factors
 from features.scoring.factors import factor_of
 from features.scoring.inputs import OTHER, InputFeature, encode_matrix
-from features.scoring.scorer import Calibrator, Scorer, consistent_windows, expected_days, reference_quantiles
+from features.scoring.scorer import (
+    Calibrator,
+    Scorer,
+    _scores_frame,
+    consistent_windows,
+    expected_days,
+    reference_quantiles,
+)
 from tests.helpers import Stores
 from training.encode import model_inputs
 from training.spec import Categorical
@@ -327,3 +334,17 @@ def test_values_print_compactly_in_the_locale() -> None:
     assert text(None) == "Lead age: Age (days) = missing (+6.6%)"
     assert text(None, "zh-CN") == "Lead age: Age (days) = 缺失 (+6.6%)"
     assert text(OTHER) == "Lead age: Age (days) = other (rare value) (+6.6%)"
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3])
+def test_the_scores_frame_is_the_one_the_dict_constructor_makes(rows: int) -> None:
+    """Scores taken from their columns as they are: the dtypes and values pandas' own constructor gives, warnings
+    one list a row whatever their lengths (of no rows, a column of objects, where pandas would make it floats)."""
+    columns = {
+        "probability": np.linspace(0.1, 0.9, rows),
+        "score": np.arange(rows, dtype=int),
+        "grade": np.array(["A", "C", "B"][:rows], dtype="<U1"),  # as ``Scorer.grade`` gives them
+        "p_30d": np.full(rows, np.nan),
+        "warnings": [["x: not provided"], [], ["a", "b"]][:rows],
+    }
+    pd.testing.assert_frame_equal(_scores_frame(columns, rows), pd.DataFrame(columns).astype({"warnings": object}))
