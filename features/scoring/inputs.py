@@ -4,6 +4,7 @@ table into what the model reads (training, scoring and serving encode alike)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,11 @@ class InputFeature:
         f = factor_of(feature)
         return cls(feature.name, feature.kind, feature.zh, feature.en, f.key, f.zh, f.en, levels, distinct)
 
+    @cached_property
+    def level_codes(self) -> dict[str, int]:
+        """Each training level's code, made once: every value scored is looked up in it."""
+        return {level: i for i, level in enumerate(self.levels or [])}
+
 
 def encode_inputs(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
     """Feature table -> model input frame (fixed categorical levels), and per row the warnings to report."""
@@ -55,18 +61,44 @@ def encode_matrix(inputs: list[InputFeature], table: pd.DataFrame) -> tuple[np.n
     warnings: list[list[str]] = [[] for _ in range(len(table))]
     position = column_positions(table)
     matrix = np.full((len(table), len(inputs)), np.nan)
+    numeric: list[int] = []  # read together below: they warn of nothing
+    categorical: dict[int, list[float]] = {}
     for j, f in enumerate(inputs):
         if f.name not in position:
             for w in warnings:
                 w.append(f"{f.name}: not provided (treated as missing)")
-            continue
-        values = table._get_column_array(position[f.name])  # read only: a view of the table's own column
-        if f.kind == "categorical":
-            codes = _level_codes(f, python_values(values), warnings)
-            matrix[:, j] = np.where(codes < 0, np.nan, codes)
+        elif f.kind == "categorical":
+            values = table._get_column_array(position[f.name])  # read only: a view of the table's own column
+            categorical[j] = _level_codes(f, python_values(values), warnings)
         else:
-            matrix[:, j] = _floats(values)
+            numeric.append(j)
+    if categorical:
+        matrix[:, list(categorical)] = np.array(list(categorical.values()), dtype=np.float64).T
+    blocks, rest = numeric_blocks(table, [position[inputs[j].name] for j in numeric])
+    for which, values in blocks:
+        matrix[:, [numeric[i] for i in which]] = values.T
+    for i in rest:
+        matrix[:, numeric[i]] = _floats(table._get_column_array(position[inputs[numeric[i]].name]))
     return matrix, warnings
+
+
+def numeric_blocks(table: pd.DataFrame, positions: list[int]) -> tuple[list[tuple[list[int], np.ndarray]], list[int]]:
+    """The columns at ``positions`` that pandas holds in 2-D numpy blocks of numbers, read with one take per block
+    (a look-up per column costs more than encoding a request's row): per block, which of ``positions`` (their
+    indexes) and their values, a row per column; and the indexes of the other columns, to read one at a time."""
+    manager = table._mgr
+    blocks: dict[int, list[int]] = {}
+    for i, block in enumerate(manager.blknos[positions].tolist() if positions else []):
+        blocks.setdefault(block, []).append(i)
+    read, rest = [], []
+    locations = manager.blklocs[positions] if positions else None
+    for block, which in blocks.items():
+        values = manager.blocks[block].values
+        if isinstance(values, np.ndarray) and values.ndim == 2 and values.dtype.kind in "fiub":
+            read.append((which, values[locations[which]]))
+        else:
+            rest += which
+    return read, sorted(rest)
 
 
 def column_positions(table: pd.DataFrame) -> dict[str, int]:
@@ -74,7 +106,7 @@ def column_positions(table: pd.DataFrame) -> dict[str, int]:
     by name and the Series cost more than the scoring itself on a request's one row). DataError for a table that
     holds a column twice (which of them the model read would be a guess)."""
     columns = table.columns.tolist()
-    position = {name: i for i, name in enumerate(columns)}
+    position = dict(zip(columns, range(len(columns)), strict=True))
     if len(position) < len(columns):
         twice = sorted({name for name in columns if columns.count(name) > 1}, key=str)
         raise DataError(f"the feature table holds these columns twice: {', '.join(map(str, twice))}")
@@ -88,7 +120,14 @@ def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:
     missing = [name for name in names if name not in position]
     if missing:
         raise KeyError(f"not in the feature table: {missing}")
-    return [python_values(table._get_column_array(position[name])) for name in names]
+    out: list[list[Any]] = [[] for _ in names]
+    blocks, rest = numeric_blocks(table, [position[name] for name in names])
+    for which, values in blocks:
+        for i, listed in zip(which, values.tolist(), strict=True):
+            out[i] = [None if v != v else v for v in listed] if values.dtype.kind == "f" else listed  # NaN != NaN
+    for i in rest:
+        out[i] = python_values(table._get_column_array(position[names[i]]))
+    return out
 
 
 def python_values(values: np.ndarray | ExtensionArray) -> list[Any]:
@@ -114,18 +153,16 @@ def _floats(values: np.ndarray | ExtensionArray) -> np.ndarray:
         return pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _level_codes(f: InputFeature, values: list[Any], warnings: list[list[str]]) -> np.ndarray:
-    """Codes of the training levels; unseen values become the pooled rare level (or missing), with a warning."""
-    levels = f.levels or []
-    index = {level: i for i, level in enumerate(levels)}
+def _level_codes(f: InputFeature, values: list[Any], warnings: list[list[str]]) -> list[float]:
+    """Codes of the training levels, NaN where missing; unseen values become the pooled rare level (or missing),
+    with a warning."""
+    index = f.level_codes
     rare = index.get(OTHER, -1)
-    codes = np.full(len(values), -1, dtype=np.int64)
+    codes: list[float] = []
     for i, value in enumerate(values):
-        if value is None:
-            continue
-        code = index.get(str(value), -2)
+        code = -1 if value is None else index.get(str(value), -2)
         if code == -2:
             warnings[i].append(f"{f.name}: unseen value {str(value)!r} (scored as a rare level)")
             code = rare
-        codes[i] = code
+        codes.append(np.nan if code < 0 else code)
     return codes

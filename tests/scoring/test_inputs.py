@@ -65,3 +65,20 @@ def test_the_matrix_is_what_pandas_makes_of_each_column_whatever_its_storage() -
     assert warnings == [["gone: not provided (treated as missing)"]] * 3
     as_objects, _ = encode_matrix(inputs, MIXED.astype(object))  # the same table read back without its dtypes
     np.testing.assert_array_equal(as_objects, expected)
+
+
+def test_columns_read_a_block_at_a_time_are_each_named_columns_values() -> None:
+    rng = np.random.default_rng(3)
+    floats, counts = rng.normal(size=(4, 6)), rng.integers(0, 9, size=(4, 5)).astype(np.int32)
+    floats[1, 2] = np.nan
+    table = pd.DataFrame({f"f{i}": floats[:, i] for i in range(6)} | {f"n{i}": counts[:, i] for i in range(5)})
+    table["late"] = [0.5, np.nan, 2.0, 1.0]  # a block of its own
+    table["flag"] = pd.array([True, None, False, True], dtype="boolean")
+    assert sorted(len(b.mgr_locs) for b in table._mgr.blocks) == [1, 1, 5, 6]  # columns read together, and alone
+    names = ["n3", "f4", "late", "f0", "flag", "n0", "f2", "n4"]
+    matrix, _ = encode_matrix([numeric(name) for name in names], table)
+    expected = np.column_stack([table[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in names])
+    np.testing.assert_array_equal(matrix, expected)
+    values = model_values(table, names)
+    assert values == [[None if pd.isna(v) else v for v in table[name].astype(object)] for name in names]
+    assert [type(v) for v in values[0]] == [int] * 4 and type(values[1][0]) is float
