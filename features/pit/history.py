@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ _SEPARATOR = pa.scalar(KEY_SEPARATOR, pa.large_string())
 KEPT = "history"
 
 Kind = Literal["time", "text", "number"]
+T = TypeVar("T")
 _AS: dict[str, Callable[[pd.Series], Array]] = {"text": strings, "number": numeric}
 Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
 Rows = slice | np.ndarray  # the frame rows a part of the history is counted for: all of them, or a mask
@@ -172,9 +173,9 @@ class _Counted:
 class _Indexed(_Counted):
     """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted."""
 
-    def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
+    def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        codes, universe = pd.factorize(stream.keys_of(table).keys)
+        codes, universe = pd.factorize(keys.keys)
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
@@ -193,9 +194,9 @@ FEW_ROWS = 64
 class _Scanned(_Counted):
     """One stream of a few rows, counted as ``_Indexed`` counts it, without indexing them."""
 
-    def __init__(self, table: pd.DataFrame, stream: Stream, at: np.ndarray, marked: np.ndarray) -> None:
+    def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
         super().__init__(at, marked)
-        keys = stream.keys_of(table).objects
+        keys = keys.objects
         counted = (at != NAT) & pd.notna(keys)  # an event without a key counts for no key
         self.keys, self.at, self.marked = keys[counted], at[counted], marked[counted]
 
@@ -205,11 +206,14 @@ class _Scanned(_Counted):
 
 
 class _Part:
-    """A dataset's streams and tables, each indexed on first use and kept."""
+    """A dataset's streams and tables, each indexed on first use and kept; streams of one table share its events
+    and keys (three streams count the leads' resolutions, two by the owner alone)."""
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
         self._streams: dict[str, _Indexed | _Scanned | None] = {}
+        self._events: dict[tuple[str, Callable[[pd.DataFrame], Events]], Events] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], Query] = {}
         self._tables: dict[str, pd.DataFrame] = {}
         self._vocabularies: dict[tuple[str, str], Vocabulary] = {}
         self._values: dict[tuple[str, str, Kind], Array] = {}
@@ -238,11 +242,18 @@ class _Part:
             stream, indexed = STREAMS[name], None
             if stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0:
                 table = self.table(stream.table)
-                at, marked = stream.events(table)
+                at, marked = self._shared(self._events, (stream.table, stream.events), lambda: stream.events(table))
                 if (at != NAT).any():
-                    indexed = (_Scanned if len(table) <= FEW_ROWS else _Indexed)(table, stream, at, marked)
+                    keys = self._shared(self._keys, (stream.table, stream.keys), lambda: stream.keys_of(table))
+                    indexed = (_Scanned if len(table) <= FEW_ROWS else _Indexed)(keys, at, marked)
             self._streams[name] = indexed
         return self._streams[name]
+
+    @staticmethod
+    def _shared(kept: dict[Any, T], key: Any, made: Callable[[], T]) -> T:
+        if key not in kept:
+            kept[key] = made()
+        return kept[key]
 
 
 @dataclass(frozen=True)

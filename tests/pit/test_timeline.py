@@ -113,7 +113,7 @@ def test_a_few_rows_are_counted_as_indexed_ones(rows: list, queries: list) -> No
     asked = pd.Series([k for k, _ in queries], dtype=STRING_DTYPE)
     cutoffs = np.array([c for _, c in queries], dtype=np.int64)
     stream = STREAMS["rep_leads_resolved"]
-    indexed, scanned = _Indexed(table, stream, at, marked), _Scanned(table, stream, at, marked)
+    indexed, scanned = (kind(stream.keys_of(table), at, marked) for kind in (_Indexed, _Scanned))
     for got, expected in (
         (scanned.count(Query([asked]), cutoffs), indexed.count(Query([asked]), cutoffs)),
         (scanned.total(cutoffs), indexed.total(cutoffs)),
