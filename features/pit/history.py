@@ -206,8 +206,8 @@ class _Scanned(_Counted):
 
 
 class _Part:
-    """A dataset's streams and tables, each indexed on first use and kept; streams of one table share its events
-    and keys (three streams count the leads' resolutions, two by the owner alone)."""
+    """A dataset's streams and tables, each indexed on first use and kept; streams of a table of a few rows (a
+    request's) share its events and keys (three streams count the leads' resolutions, two by the owner alone)."""
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
@@ -242,10 +242,12 @@ class _Part:
             stream, indexed = STREAMS[name], None
             if stream.table in self.ds.tables and len(self.ds.tables[stream.table]) > 0:
                 table = self.table(stream.table)
-                at, marked = self._shared(self._events, (stream.table, stream.events), lambda: stream.events(table))
+                few = len(table) <= FEW_ROWS  # a large table's events and keys are not kept once indexed
+                events, keys = (self._events, self._keys) if few else ({}, {})
+                at, marked = self._shared(events, (stream.table, stream.events), lambda: stream.events(table))
                 if (at != NAT).any():
-                    keys = self._shared(self._keys, (stream.table, stream.keys), lambda: stream.keys_of(table))
-                    indexed = (_Scanned if len(table) <= FEW_ROWS else _Indexed)(keys, at, marked)
+                    query = self._shared(keys, (stream.table, stream.keys), lambda: stream.keys_of(table))
+                    indexed = (_Scanned if few else _Indexed)(query, at, marked)
             self._streams[name] = indexed
         return self._streams[name]
 

@@ -88,10 +88,10 @@ def numeric_blocks(table: pd.DataFrame, positions: list[int]) -> tuple[list[tupl
     indexes) and their values, a row per column; and the indexes of the other columns, to read one at a time."""
     manager = table._mgr
     blocks: dict[int, list[int]] = {}
-    for i, block in enumerate(manager.blknos[positions].tolist() if positions else []):
+    for i, block in enumerate(manager.blknos[positions].tolist()):
         blocks.setdefault(block, []).append(i)
     read, rest = [], []
-    locations = manager.blklocs[positions] if positions else None
+    locations = manager.blklocs[positions]
     for block, which in blocks.items():
         values = manager.blocks[block].values
         if isinstance(values, np.ndarray) and values.ndim == 2 and values.dtype.kind in "fiub":
