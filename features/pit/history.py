@@ -253,9 +253,7 @@ class _Part:
 
     @staticmethod
     def _shared(kept: dict[Any, T], key: Any, made: Callable[[], T]) -> T:
-        if key not in kept:
-            kept[key] = made()
-        return kept[key]
+        return kept[key] if key in kept else kept.setdefault(key, made())
 
 
 @dataclass(frozen=True)
