@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import yaml
+from pandas.api.internals import create_dataframe_from_blocks
 
 from features.crm.schema import (
     DEFAULT_STAGES,
@@ -159,10 +160,32 @@ def values_frame(columns: Mapping[str, Values], kinds: Mapping[str, str]) -> pd.
 
 def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataFrame:
     """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
-    dict constructor checks and converts each again, most of the time of a request's frames of one row."""
-    return pd.DataFrame._from_arrays(
-        list(arrays), columns=_column_index(tuple(names)).view(), index=pd.RangeIndex(rows), verify_integrity=False
-    )
+    numpy columns of each dtype copied into one block (as pandas consolidates them), every other array a block of
+    its own. The dict constructor checks and converts each column again, and pandas' own stacking reshapes them one
+    by one: most of the time of a request's frames of one row."""
+    stacked: dict[np.dtype, list[int]] = {}
+    blocks: list[tuple[Any, np.ndarray]] = []
+    for i, values in enumerate(arrays):
+        if isinstance(values, pd.arrays.NumpyExtensionArray):  # a numeric Series' ``.array``
+            values = values.to_numpy()
+        if isinstance(values, np.ndarray):
+            stacked.setdefault(values.dtype, []).append(i)
+        else:
+            blocks.append((values, np.array([i])))
+    for dtype, at in stacked.items():
+        blocks.append((_block([np.asarray(arrays[i]) for i in at], dtype, rows), np.array(at)))
+    return create_dataframe_from_blocks(blocks, pd.RangeIndex(rows), _column_index(tuple(names)).view())
+
+
+def _block(columns: list[np.ndarray], dtype: np.dtype, rows: int) -> np.ndarray:
+    """Columns of one dtype as one 2-D block, a row per column: numbers copied in one call; objects row by row (a
+    cell may hold a list, which one call would read as another dimension)."""
+    if dtype.kind != "O":
+        return np.array(columns, dtype=dtype)
+    block = np.empty((len(columns), rows), dtype=dtype)
+    for j, values in enumerate(columns):
+        block[j] = values
+    return block
 
 
 @lru_cache(maxsize=256)

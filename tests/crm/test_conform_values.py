@@ -86,3 +86,29 @@ def test_frames_of_the_same_columns_share_no_column_index() -> None:
     assert second.columns.name is None
     pd.testing.assert_index_equal(second.columns, pd.Index(["a", "b"]))
     assert second.to_dict("records") == [{"a": 3.0, "b": 4}]
+
+
+def test_a_frame_of_arrays_is_the_frame_pandas_makes_of_them() -> None:
+    """Numpy columns of one dtype share a block, other arrays keep theirs; values, dtypes and order are those the
+    dict constructor gives, and the frame owns its numbers (changing an input array afterwards leaves it alone)."""
+    listed = np.empty(2, dtype=object)
+    listed[0], listed[1] = ["a", "b"], []  # lists in cells, as the scores' warnings
+    columns: dict[str, Any] = {
+        "f1": np.array([1.5, np.nan]),
+        "i1": np.array([3, 4], dtype=np.int32),
+        "text": pd.array(["x", None], dtype=STRING_DTYPE),
+        "f2": pd.Series([2.5, 3.5]).array,  # a numeric Series' array (NumpyExtensionArray)
+        "flag": np.array([True, False]),
+        "at": pd.array(pd.to_datetime(["2025-01-01", None], utc=True)),
+        "warnings": listed,
+        "i2": np.array([5, 6], dtype=np.int32),
+        "maybe": pd.array([True, None], dtype="boolean"),
+    }
+    made = frame_of(list(columns), list(columns.values()), 2)
+    pd.testing.assert_frame_equal(made, pd.DataFrame(columns))
+    assert made["warnings"].tolist() == [["a", "b"], []]
+    dtypes = [block.dtype for block in made._mgr.blocks]
+    assert dtypes.count(np.dtype(np.int32)) == 1 and dtypes.count(np.dtype(np.float64)) == 1
+    columns["i1"][0] = 99
+    assert made["i1"].tolist() == [3, 4]
+    assert frame_of(["a"], [np.array([], dtype=float)], 0).shape == (0, 1)
