@@ -80,8 +80,10 @@ def scored_calls(
 
 
 def score_rows(scored: pd.DataFrame) -> Iterator[Any]:
-    """Each row of scores as a named tuple of Python values (``itertuples`` took a third of a call's answering)."""
-    return map(_row_type(tuple(scored.columns))._make, scored.to_numpy(dtype=object).tolist())
+    """Each row of scores as a named tuple of Python values, read column by column (``itertuples`` took a third of
+    a call's answering, the mixed dtypes' ``to_numpy(dtype=object)`` more than the columns' own ``tolist``)."""
+    columns = [scored._get_column_array(i).tolist() for i in range(scored.shape[1])]
+    return map(_row_type(tuple(scored.columns))._make, zip(*columns, strict=True))
 
 
 @cache

@@ -354,7 +354,7 @@ def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
     return ds
 
 
-def time_ns(values: pd.Series) -> np.ndarray:
+def time_ns(values: pd.Series | pd.api.extensions.ExtensionArray) -> np.ndarray:
     """UTC times as int64 nanoseconds with NaT as the minimum int64 (for vectorised maths)."""
     canonical = values if values.dtype == TIME_DTYPE else values.astype(TIME_DTYPE)
     return canonical.to_numpy(dtype="datetime64[ns]").view("int64")

@@ -26,7 +26,7 @@ import pandas as pd
 from features.crm.dataset import STRING_DTYPE, Dataset, time_ns, to_utc, to_utc_scalar
 from features.crm.schema import ENTITIES
 from features.errors import DataError
-from features.pit.timeline import DAY_NS, NAT, earliest, lookup, times, to_time
+from features.pit.timeline import DAY_NS, NAT, column_array, earliest, lookup, times, to_time
 
 LEAD_AGES: tuple[pd.Timedelta, ...] = tuple(pd.Timedelta(a) for a in ("1h", "1D", "3D", "7D", "14D"))
 LEAD_HORIZON_DAYS = 30
@@ -56,7 +56,7 @@ def frame_codes_and_cutoffs(
     if missing:
         raise DataError(f"{what}: missing column(s) {', '.join(missing)}; expected entity_id,cutoff_time[,label...]")
     table, id_col = entity_table(ds, entity)
-    codes = lookup(frame["entity_id"], table[id_col])
+    codes = lookup(column_array(frame, "entity_id"), column_array(table, id_col))
     if (codes < 0).any():
         bad = frame["entity_id"][codes < 0]
         raise DataError(
@@ -65,7 +65,7 @@ def frame_codes_and_cutoffs(
     cutoffs = time_ns(to_utc(frame["cutoff_time"]))
     if (cutoffs == NAT).any():
         raise DataError(f"{what}: {int((cutoffs == NAT).sum())} row(s) have no readable cutoff_time")
-    created = time_ns(table["created_at"])[codes]
+    created = times(table, "created_at")[codes]
     early = (created == NAT) | (cutoffs < created)
     if early.any():
         i = int(np.argmax(early))

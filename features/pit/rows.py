@@ -14,7 +14,7 @@ from features.crm.schema import ENTITIES
 from features.pit.activity_log import ActivityLog
 from features.pit.history import STREAMS, Events, History, Query, visible
 from features.pit.keywords import Lexicon
-from features.pit.timeline import DAY_NS, NAT, Array, column, times
+from features.pit.timeline import DAY_NS, NAT, Array, column, column_values, times
 
 #: A family's output: per feature name, its values in frame-row order.
 Columns = dict[str, Array]
@@ -33,7 +33,7 @@ class FrameRows:
     overrides: dict[str, pd.Series] = field(default_factory=dict)  # per row, values in place of the entity's own
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     _since: dict[int, np.ndarray] = field(default_factory=dict)
-    _attrs: dict[str, pd.Series] = field(default_factory=dict)
+    _attrs: dict[str, Array] = field(default_factory=dict)
     _queries: dict[tuple[str, ...], Query] = field(default_factory=dict)
     _log: ActivityLog | None = None
     _log_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,17 +48,17 @@ class FrameRows:
     def entities(self) -> pd.DataFrame:
         return self.table(ENTITIES[self.entity][0])
 
-    def attr(self, name: str) -> pd.Series:
+    def attr(self, name: str) -> Array:
         """The entity's own attribute, per row; where the frame overrides it (a what-if row), the frame's value."""
         own = self._own(name)
-        return self.overrides[name].fillna(own) if name in self.overrides else own
+        return self.overrides[name].fillna(pd.Series(own, copy=False)).array if name in self.overrides else own
 
-    def _own(self, name: str) -> pd.Series:
-        """Taken once per attribute: several families read the owner, the industry and the source."""
+    def _own(self, name: str) -> Array:
+        """Taken once per attribute (several families read the owner, the industry and the source), as an array:
+        a Series around it costs more than what a request's row is then asked."""
         if name not in self._attrs:
-            own = column(self.entities, name)
-            taken = own if self._table_order else pd.Series(own.array.take(self.codes), name=own.name, copy=False)
-            self._attrs[name] = taken
+            own = column_values(self.entities, name)
+            self._attrs[name] = own if self._table_order else own.take(self.codes)
         return self._attrs[name]
 
     @cached_property
@@ -96,7 +96,7 @@ class FrameRows:
         return self.log.tl.upto(self.codes, self.cutoffs)
 
     @cached_property
-    def owner(self) -> pd.Series:
+    def owner(self) -> Array:
         return self.attr("owner_rep_id")
 
     @cached_property

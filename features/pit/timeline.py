@@ -18,7 +18,8 @@ NAT = np.iinfo(np.int64).min
 HOUR_NS = 3_600 * 10**9
 DAY_NS = 24 * HOUR_NS
 
-Array = np.ndarray | pd.api.extensions.ExtensionArray
+ExtensionArray = pd.api.extensions.ExtensionArray
+Array = np.ndarray | ExtensionArray
 
 
 class Timeline:
@@ -166,23 +167,25 @@ def search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return out
 
 
-def _canonical(values: pd.Series) -> pd.Series:
-    """Values as canonical strings (``astype`` costs 10 us even when they already are)."""
-    return values if values.dtype == STRING_DTYPE else values.astype(STRING_DTYPE)
+def _canonical(values: pd.Series | ExtensionArray) -> ExtensionArray:
+    """Values (a Series or a column's array) as an array of canonical strings (``astype`` costs 10 us even when
+    they already are)."""
+    array = values.array if isinstance(values, pd.Series) else values
+    return array if array.dtype == STRING_DTYPE else array.astype(STRING_DTYPE)
 
 
-def strings(values: pd.Series) -> pd.api.extensions.ExtensionArray:
+def strings(values: pd.Series) -> ExtensionArray:
     """Values as an array of canonical strings of their own."""
-    return _canonical(values).array.copy()
+    return _canonical(values).copy()
 
 
-def arrow_strings(values: pd.Series) -> pa.Array:
+def arrow_strings(values: pd.Series | ExtensionArray) -> pa.Array:
     """Values as one contiguous Arrow string array (Parquet reads give chunked ones)."""
-    array = pa.array(_canonical(values).array, type=pa.large_string())
+    array = pa.array(_canonical(values), type=pa.large_string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def lookup(values: pd.Series, universe: pd.Series | pa.Array) -> np.ndarray:
+def lookup(values: pd.Series | ExtensionArray, universe: pd.Series | ExtensionArray | pa.Array) -> np.ndarray:
     """Position of each value in ``universe`` (the first of equal ones; -1: missing or unknown); hashed in Arrow
     for speed, or for a few values in a few (a request's) read from a dictionary, a third of Arrow's fixed cost."""
     value_set = universe if isinstance(universe, pa.Array) else arrow_strings(universe)
@@ -211,9 +214,14 @@ def column(df: pd.DataFrame, name: str) -> pd.Series:
     return df[name] if name in df.columns else pd.Series(pd.NA, index=df.index, dtype=STRING_DTYPE)
 
 
-def present(values: pd.Series) -> np.ndarray:
+def column_values(df: pd.DataFrame, name: str) -> Array:
+    """``column``'s values as an array (``column_array``), all missing when the source lacks the column."""
+    return column_array(df, name) if name in df.columns else column(df, name).array
+
+
+def present(values: pd.Series | Array) -> np.ndarray:
     """Whether each value is there (not missing), as numpy bools: a seventh of ``Series.notna``'s time."""
-    return ~values.array.isna()
+    return ~pd.isna(values.array if isinstance(values, pd.Series) else values)
 
 
 def flags(values: pd.Series, *allowed: str) -> np.ndarray:
@@ -234,7 +242,7 @@ class Vocabulary:
         self.universe = universe.reset_index(drop=True)
         self._positions: dict[str | None, int] | None = None
 
-    def codes(self, values: pd.Series) -> np.ndarray:
+    def codes(self, values: pd.Series | Array) -> np.ndarray:
         """Position of each value (-1: missing or unknown), as ``lookup`` gives."""
         if len(values) > FEW_VALUES:
             return lookup(values, self.universe)
@@ -247,13 +255,16 @@ class Vocabulary:
         return _positions(self._positions, values)
 
 
-def numeric(values: pd.Series) -> np.ndarray:
-    """Values as float64: booleans 0/1, missing or unreadable NaN."""
-    if isinstance(values.dtype, pd.BooleanDtype):
-        values = values.astype("Float64")
-    elif not pd.api.types.is_numeric_dtype(values.dtype):
-        values = pd.to_numeric(values, errors="coerce")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+def numeric(values: pd.Series | Array) -> np.ndarray:
+    """Values (a Series or a column's array) as float64: booleans 0/1, missing or unreadable NaN."""
+    array = values.array if isinstance(values, pd.Series) else values
+    if isinstance(array.dtype, pd.BooleanDtype):
+        array = array.astype("Float64")
+    elif not pd.api.types.is_numeric_dtype(array.dtype):
+        array = pd.to_numeric(array, errors="coerce")
+    if isinstance(array, np.ndarray):  # a float or int column's own array: copied, as ``to_numpy`` would
+        return np.array(array, dtype=np.float64)
+    return array.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def gather(values: Array, rows: np.ndarray, fill: object) -> Array:
@@ -264,8 +275,15 @@ def gather(values: Array, rows: np.ndarray, fill: object) -> Array:
 
 
 def times(df: pd.DataFrame, column: str) -> np.ndarray:
-    """A time column as int64 ns (NaT: ``NAT``); all NaT when the source lacks the column."""
-    return time_ns(df[column]) if column in df.columns else np.full(len(df), NAT)
+    """A time column as int64 ns (NaT: ``NAT``); all NaT when the source lacks the column. Read from the column's
+    array: the Series ``df[column]`` makes around it costs more than the conversion of a request's rows."""
+    return time_ns(column_array(df, column)) if column in df.columns else np.full(len(df), NAT)
+
+
+def column_array(df: pd.DataFrame, name: str) -> ExtensionArray | np.ndarray:
+    """A column's array (KeyError for a column ``df`` lacks), without the Series ``df[name]`` makes around it,
+    which costs more than what a request's few rows do with it."""
+    return df._get_column_array(df.columns.get_loc(name))
 
 
 def to_time(ns: np.ndarray) -> pd.Series:

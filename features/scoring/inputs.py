@@ -3,6 +3,7 @@ table into what the model reads (training, scoring and serving encode alike)."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -102,15 +103,31 @@ def numeric_blocks(table: pd.DataFrame, positions: list[int]) -> tuple[list[tupl
 
 
 def column_positions(table: pd.DataFrame) -> dict[str, int]:
-    """Each column's position: the model's inputs are read by position, without a Series each (pandas' look-up
-    by name and the Series cost more than the scoring itself on a request's one row). DataError for a table that
-    holds a column twice (which of them the model read would be a guess)."""
+    """Each column's position (read only): the model's inputs are read by position, without a Series each (pandas'
+    look-up by name and the Series cost more than the scoring itself on a request's one row). DataError for a table
+    that holds a column twice (which of them the model read would be a guess).
+
+    Kept per column index values, which never change: the frames ``frame_of`` makes of the same names share them,
+    so a request's feature table is not read name by name again (its 142 names cost more than its scoring's
+    arithmetic). A kept entry is used only while the very values it was made of are alive (a weak reference)."""
+    names = table.columns.array
+    kept = _POSITIONS.get(id(names))
+    if kept is not None and kept[0]() is names:
+        return kept[1]
     columns = table.columns.tolist()
     position = dict(zip(columns, range(len(columns)), strict=True))
     if len(position) < len(columns):
         twice = sorted({name for name in columns if columns.count(name) > 1}, key=str)
         raise DataError(f"the feature table holds these columns twice: {', '.join(map(str, twice))}")
+    if len(_POSITIONS) >= KEPT_POSITIONS:
+        _POSITIONS.clear()
+    _POSITIONS[id(names)] = (weakref.ref(names), position)
     return position
+
+
+#: Column positions kept (``column_positions``), by the identity of the column index's values.
+KEPT_POSITIONS = 256
+_POSITIONS: dict[int, tuple[weakref.ref[Any], dict[str, int]]] = {}
 
 
 def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:

@@ -10,9 +10,23 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.crm.dataset import STRING_DTYPE
+from features.crm.dataset import STRING_DTYPE, time_ns
 from features.pit.history import KEY_SEPARATOR, STREAMS, Query, _Indexed, _Scanned
-from features.pit.timeline import FEW_VALUES, NAT, Ranked, Subset, Timeline, Vocabulary, dense_rank, lookup, ordered
+from features.pit.timeline import (
+    FEW_VALUES,
+    NAT,
+    Ranked,
+    Subset,
+    Timeline,
+    Vocabulary,
+    column_values,
+    dense_rank,
+    lookup,
+    numeric,
+    ordered,
+    present,
+    times,
+)
 
 INT64 = st.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
 SECONDS = st.integers(1_600_000_000, 1_800_000_000).map(lambda s: s * 10**9)  # whole seconds: the packed path
@@ -119,3 +133,26 @@ def test_a_few_rows_are_counted_as_indexed_ones(rows: list, queries: list) -> No
         (scanned.total(cutoffs), indexed.total(cutoffs)),
     ):
         assert [g.tolist() for g in got] == [e.tolist() for e in expected]
+
+
+def test_a_columns_array_reads_as_its_series() -> None:
+    """Families read a request's attributes as the columns' arrays: numbers, presence and times come out as they do
+    from the Series, and a number read is the reader's own copy."""
+    table = pd.DataFrame(
+        {
+            "text": pd.array(["1.5", "x", None], dtype=STRING_DTYPE),
+            "float": [1.5, np.nan, 3.0],
+            "int": np.array([1, 2, 3], dtype=np.int32),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "at": pd.to_datetime(["2025-01-01 00:00:00", None, "2025-06-30 18:00:00.5"], utc=True, format="mixed"),
+        }
+    )
+    for name in ("text", "float", "int", "flag"):
+        np.testing.assert_array_equal(numeric(column_values(table, name)), numeric(table[name]))
+        np.testing.assert_array_equal(present(column_values(table, name)), table[name].notna().to_numpy())
+    read = numeric(column_values(table, "float"))
+    read[0] = 99.0
+    assert table["float"].iloc[0] == 1.5
+    assert times(table, "at").tolist() == time_ns(table["at"]).tolist() and times(table, "at")[1] == NAT
+    assert times(table, "absent").tolist() == [NAT] * 3
+    assert column_values(table, "absent").isna().all()

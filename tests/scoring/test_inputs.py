@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.crm.dataset import frame_of
 from features.errors import DataError
-from features.scoring.inputs import InputFeature, encode_matrix, model_values
+from features.scoring.inputs import InputFeature, column_positions, encode_matrix, model_values
 
 MIXED = pd.DataFrame(
     {
@@ -82,3 +83,19 @@ def test_columns_read_a_block_at_a_time_are_each_named_columns_values() -> None:
     values = model_values(table, names)
     assert values == [[None if pd.isna(v) else v for v in table[name].astype(object)] for name in names]
     assert [type(v) for v in values[0]] == [int] * 4 and type(values[1][0]) is float
+
+
+def test_kept_column_positions_are_each_tables_own() -> None:
+    """Frames of the same names share their positions; a frame of the same names in another order, or holding a
+    name twice, gets its own answer, whatever was kept before."""
+    names = ["a", "b", "c"]
+    first = frame_of(names, [np.array([1.0]), np.array([2.0]), np.array([3.0])], 1)
+    second = frame_of(names, [np.array([4.0]), np.array([5.0]), np.array([6.0])], 1)
+    assert column_positions(first) == column_positions(second) == {"a": 0, "b": 1, "c": 2}
+    reordered = frame_of(["c", "a", "b"], [np.array([1.0]), np.array([2.0]), np.array([3.0])], 1)
+    assert column_positions(reordered) == {"c": 0, "a": 1, "b": 2}
+    assert model_values(reordered, ["a", "c"]) == [[2.0], [1.0]]
+    renamed = first.rename(columns={"a": "z"})
+    assert column_positions(renamed) == {"z": 0, "b": 1, "c": 2}
+    with pytest.raises(DataError, match="twice: b"):
+        column_positions(frame_of(["b", "b"], [np.array([1.0]), np.array([2.0])], 1))
