@@ -31,6 +31,7 @@ from features.pit.timeline import (
     Vocabulary,
     arrow_strings,
     column,
+    column_values,
     earliest,
     flags,
     numeric,
@@ -97,7 +98,7 @@ class Stream:
 
     def keys_of(self, table: pd.DataFrame) -> Query:
         """Each row's key (missing when any of its columns is)."""
-        return Query([column(table, k) for k in self.keys])
+        return Query([column_values(table, k) for k in self.keys])
 
 
 STREAMS = {

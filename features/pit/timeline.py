@@ -269,9 +269,11 @@ def numeric(values: pd.Series | Array) -> np.ndarray:
 
 def gather(values: Array, rows: np.ndarray, fill: object) -> Array:
     """``values[rows]``, with ``fill`` where ``rows`` is -1 (no such row)."""
-    if isinstance(values, np.ndarray) and np.can_cast(np.min_scalar_type(fill), values.dtype):  # no pandas overhead
-        return np.where(rows >= 0, _take(values, rows, fill), fill).astype(values.dtype, copy=False)
-    return pd.api.extensions.take(values, rows, allow_fill=True, fill_value=fill)
+    if isinstance(values, np.ndarray):
+        if np.can_cast(np.min_scalar_type(fill), values.dtype):  # no pandas overhead
+            return np.where(rows >= 0, _take(values, rows, fill), fill).astype(values.dtype, copy=False)
+        return pd.api.extensions.take(values, rows, allow_fill=True, fill_value=fill)  # upcast to hold the fill
+    return values.take(rows, allow_fill=True, fill_value=fill)
 
 
 def times(df: pd.DataFrame, column: str) -> np.ndarray:
