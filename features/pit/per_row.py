@@ -97,16 +97,15 @@ def per_row(rows: list[Known], family: Callable[[Known], Row]) -> Columns:
     columns: Columns = {}
     for dtype, names in _by_dtype(values[0]).items():
         table = np.array([[v[name] for name in names] for v in values], dtype=dtype)
-        columns |= {name: table[:, j] for j, name in enumerate(names)}
+        columns.update(zip(names, table.T, strict=True))  # each a view: iterating the transpose makes them in C
     return {name: columns[name] for name in values[0]}
 
 
 def _by_dtype(row: Row) -> dict[type, list[str]]:
     """A row's value names by the dtype of their column: counts int32, the others float64."""
-    grouped: dict[type, list[str]] = {}
-    for name, value in row.items():
-        grouped.setdefault(np.int32 if isinstance(value, int) else np.float64, []).append(name)
-    return grouped
+    counts = [name for name, value in row.items() if isinstance(value, int)]
+    others = [name for name, value in row.items() if not isinstance(value, int)]
+    return {dtype: names for dtype, names in ((np.int32, counts), (np.float64, others)) if names}
 
 
 def per(ns: int, unit: int) -> float:

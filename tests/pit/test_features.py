@@ -246,6 +246,27 @@ def test_few_notes_and_many_notes_match_alike() -> None:
     assert few.tolist() == many.tolist() == [True, True, False, False, False, False, True, True, False, True]
 
 
+def test_a_requests_notes_mention_what_each_categorys_phrases_find() -> None:
+    """A request's notes (a list, screened by all phrases at once first) mention exactly the categories whose own
+    expression finds something in them, as a Series of the same notes says."""
+    notes = [
+        "预算审批已过, also evaluating a competitor",  # two categories
+        "GO-LIVE next month",
+        None,
+        "nothing to see",
+        "预算审批已过, also evaluating a competitor",
+        "客户在比价",
+        "",
+    ]
+    got = match_notes(notes)
+    assert got.keys() == DEFAULT_LEXICON.keys()
+    for name, category in DEFAULT_LEXICON.items():
+        expected = [note is not None and category.regex.search(note) is not None for note in notes]
+        assert got[name].tolist() == expected, name
+        assert match_notes(pd.Series(notes, dtype="string"))[name].tolist() == expected, name
+    assert sum(got[name][0] for name in got) == 2 and not any(got[name][3] for name in got)
+
+
 def test_seasonality_of_the_cutoff_and_of_creation() -> None:
     ds = make({"leads": [{**LEAD, "created_at": pd.Timestamp("2024-02-10", tz="UTC")}]})
     got = features(ds, "lead", [pd.Timestamp("2024-03-31 12:00", tz="UTC"), pd.Timestamp("2024-04-01", tz="UTC")])

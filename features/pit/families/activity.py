@@ -34,6 +34,16 @@ _LEVELS = 1 + len(catalog.WINDOW_DAYS)  # an activity is in "total" and in the w
 #: Each window's level, in the catalog's order: the widest is 1 (an activity at level 1 is in it alone).
 _WIDEST_FIRST = sorted(catalog.WINDOW_DAYS, key=catalog.WINDOW_DAYS.__getitem__, reverse=True)
 _WINDOW_LEVEL = {window: 1 + _WIDEST_FIRST.index(window) for window in catalog.WINDOW_DAYS}
+#: Per subject, in the catalog's order: its count names (to date, then each window's, with the window's level) and
+#: its recency name, made once rather than per row.
+_NAMES = [
+    (
+        catalog.count_name(subject, "total"),
+        [(catalog.count_name(subject, window), level) for window, level in _WINDOW_LEVEL.items()],
+        catalog.recency_name(subject),
+    )
+    for subject in catalog.SUBJECTS
+]
 
 
 def activity_row(k: Known) -> Row:
@@ -55,11 +65,11 @@ def activity_row(k: Known) -> Row:
         elif known > fortnight:
             prior += 1
     out: Row = {}
-    for i, subject in enumerate(catalog.SUBJECTS):
+    for i, (total, windows, recency) in enumerate(_NAMES):
         at = counts[i * _LEVELS : (i + 1) * _LEVELS]
-        out[catalog.count_name(subject, "total")] = sum(at)
-        for window, level in _WINDOW_LEVEL.items():
-            out[catalog.count_name(subject, window)] = sum(at[level:])
-        out[catalog.recency_name(subject)] = per(k.cutoff - last[i], HOUR_NS) if last[i] != NAT else np.nan
+        out[total] = sum(at)
+        for name, level in windows:
+            out[name] = sum(at[level:])
+        out[recency] = per(k.cutoff - last[i], HOUR_NS) if last[i] != NAT else np.nan
     out["act_trend_7d"] = per(recent - prior, max(recent + prior, 1)) if recent + prior > 0 else 0.0
     return out
