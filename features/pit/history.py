@@ -59,11 +59,10 @@ EVERY: Rows = slice(None)
 def visible(ds: Dataset, name: str) -> pd.DataFrame:
     """A dataset table without the columns features must not read: those the manifest excludes, and without
     event times the outcomes (their times are the snapshot's, so they would leak the labels)."""
-    hidden = list(ds.manifest.excluded_columns.get(name, []))
-    if not ds.manifest.has_event_times:
-        hidden += OUTCOME_COLUMNS.get(name, ())
+    leaking = () if ds.manifest.has_event_times else OUTCOME_COLUMNS.get(name, ())
     table = ds.get(name)
-    return table.drop(columns=hidden, errors="ignore") if set(hidden) & set(table.columns) else table
+    held = [c for c in (*ds.manifest.excluded_columns.get(name, ()), *leaking) if c in table.columns]
+    return table.drop(columns=held) if held else table
 
 
 def outcomes(deals: pd.DataFrame) -> Events:
