@@ -117,7 +117,7 @@ def key(columns: Sequence[pd.Series | Array]) -> pd.Series | Array:
     Joined in Arrow: 16x faster than ``Series.str.cat`` on a million rows, 2x on one."""
     first, *rest = columns
     if not rest:
-        return first if first.dtype == STRING_DTYPE else first.astype(STRING_DTYPE)
+        return first if first.dtype == STRING_DTYPE else strings(first)
     joined = pc.binary_join_element_wise(*map(arrow_strings, columns), _SEPARATOR)  # null where any part is
     return pd.array(joined, dtype=STRING_DTYPE)
 

@@ -167,19 +167,21 @@ def search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return out
 
 
-def _canonical(values: pd.Series | ExtensionArray) -> ExtensionArray:
+def _canonical(values: pd.Series | Array) -> ExtensionArray:
     """Values (a Series or a column's array) as an array of canonical strings (``astype`` costs 10 us even when
     they already are)."""
     array = values.array if isinstance(values, pd.Series) else values
+    if isinstance(array, np.ndarray):  # a column of numbers read as text
+        array = pd.arrays.NumpyExtensionArray(array)
     return array if array.dtype == STRING_DTYPE else array.astype(STRING_DTYPE)
 
 
-def strings(values: pd.Series) -> ExtensionArray:
+def strings(values: pd.Series | Array) -> ExtensionArray:
     """Values as an array of canonical strings of their own."""
     return _canonical(values).copy()
 
 
-def arrow_strings(values: pd.Series | ExtensionArray) -> pa.Array:
+def arrow_strings(values: pd.Series | Array) -> pa.Array:
     """Values as one contiguous Arrow string array (Parquet reads give chunked ones)."""
     array = pa.array(_canonical(values), type=pa.large_string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array

@@ -25,6 +25,7 @@ from features.pit.timeline import (
     numeric,
     ordered,
     present,
+    strings,
     times,
 )
 
@@ -150,6 +151,7 @@ def test_a_columns_array_reads_as_its_series() -> None:
     for name in ("text", "float", "int", "flag"):
         np.testing.assert_array_equal(numeric(column_values(table, name)), numeric(table[name]))
         np.testing.assert_array_equal(present(column_values(table, name)), table[name].notna().to_numpy())
+        assert strings(column_values(table, name)).tolist() == strings(table[name]).tolist()
     read = numeric(column_values(table, "float"))
     read[0] = 99.0
     assert table["float"].iloc[0] == 1.5
