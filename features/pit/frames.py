@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.crm.dataset import STRING_DTYPE, Dataset, time_ns, to_utc, to_utc_scalar
+from features.crm.dataset import STRING_DTYPE, TIME_DTYPE, Dataset, time_ns, to_utc, to_utc_scalar
 from features.crm.schema import ENTITIES
 from features.errors import DataError
 from features.pit.timeline import DAY_NS, NAT, column_array, earliest, lookup, times, to_time
@@ -62,7 +62,8 @@ def frame_codes_and_cutoffs(
         raise DataError(
             f"{what}: {len(bad)} entity_id value(s) are not {entity} ids in this dataset (first: {bad.iloc[0]!r})"
         )
-    cutoffs = time_ns(to_utc(frame["cutoff_time"]))
+    given = column_array(frame, "cutoff_time")  # canonical times (a request's) are read without their Series
+    cutoffs = time_ns(given if given.dtype == TIME_DTYPE else to_utc(frame["cutoff_time"]))
     if (cutoffs == NAT).any():
         raise DataError(f"{what}: {int((cutoffs == NAT).sum())} row(s) have no readable cutoff_time")
     created = times(table, "created_at")[codes]

@@ -10,6 +10,7 @@ same streams either way, so a request is counted as training counts it (``tests/
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -149,36 +150,25 @@ class Query:
         parts = zip(*(arrow_strings(c).to_pylist() for c in self.columns), strict=True)
         return [None if None in part else KEY_SEPARATOR.join(part) for part in parts]
 
-    @cached_property
-    def objects(self) -> np.ndarray:
-        """The keys as a numpy object array (None: missing), compared with a few rows' keys at once."""
-        return np.array(self.values, dtype=object)
-
     def codes(self, vocabulary: Vocabulary) -> np.ndarray:
         """Each key's position in ``vocabulary`` (-1: missing or unknown)."""
         return vocabulary.positions(self.values) if len(self) <= FEW_VALUES else vocabulary.codes(self.keys)
 
 
-class _Counted:
-    """Everyone's event times of one stream, sorted, and the marked ones: what shares are smoothed towards."""
-
-    def __init__(self, at: np.ndarray, marked: np.ndarray) -> None:
-        known = at != NAT
-        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
-
-    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
-
-
-class _Indexed(_Counted):
-    """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted."""
+class _Indexed:
+    """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted (what
+    shares are smoothed towards) and the marked ones."""
 
     def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
-        super().__init__(at, marked)
+        known = at != NAT
+        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
         codes, universe = pd.factorize(keys.keys)
         self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
         self.timeline = Timeline(codes, at)
         self.marked = Subset(self.timeline, self.timeline.take(marked))
+
+    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
 
     def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = asked.codes(self.keys)
@@ -191,18 +181,26 @@ class _Indexed(_Counted):
 FEW_ROWS = 64
 
 
-class _Scanned(_Counted):
-    """One stream of a few rows, counted as ``_Indexed`` counts it, without indexing them."""
+class _Scanned:
+    """One stream of a few rows, counted as ``_Indexed`` counts it, in Python: on a request's few rows numpy's cost
+    per call exceeds the comparisons. An event without a key counts for no key, but for everyone's total."""
 
     def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
-        super().__init__(at, marked)
-        keys = keys.objects
-        counted = (at != NAT) & pd.notna(keys)  # an event without a key counts for no key
-        self.keys, self.at, self.marked = keys[counted], at[counted], marked[counted]
+        times, flags = at.tolist(), marked.tolist()
+        self.all_times = sorted(t for t in times if t != NAT)
+        self.marked_times = sorted(t for t, m in zip(times, flags, strict=True) if t != NAT and m)
+        self.events = [e for e in zip(keys.values, times, flags, strict=True) if e[1] != NAT and e[0] is not None]
+
+    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        every, marked = ([bisect_right(t, c) for c in cutoffs.tolist()] for t in (self.all_times, self.marked_times))
+        return np.array(every, np.int64), np.array(marked, np.int64)
 
     def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        seen = (asked.objects[:, None] == self.keys[None, :]) & (self.at[None, :] <= cutoffs[:, None])
-        return seen.sum(axis=1), (seen & self.marked[None, :]).sum(axis=1)
+        counts = [
+            [m for event, t, m in self.events if event == key and t <= cutoff]
+            for key, cutoff in zip(asked.values, cutoffs.tolist(), strict=True)
+        ]
+        return np.array([len(c) for c in counts], np.int64), np.array([sum(c) for c in counts], np.int64)
 
 
 class _Part:
