@@ -47,6 +47,7 @@ from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Lexicon
 from features.pit.per_row import Activities, Known, Row, known_activities, per_row, runs_per_row
 from features.pit.rows import Columns, FrameRows
+from features.pit.timeline import column_array
 from features.progress import tracked
 from features.settings import THREADED_ROWS
 
@@ -157,7 +158,7 @@ def build_features(
     names = [f.name for f in catalog.feature_catalog(ds.manifest, entity, lexicon)]
     if set(names) != set(columns):
         raise RuntimeError(f"features and catalog disagree: {sorted(set(names) ^ set(columns))}")
-    own = [frame[c].array.copy() for c in frame.columns]  # the caller's frame stays its own
+    own = [column_array(frame, c).copy() for c in frame.columns]  # the caller's frame stays its own
     out = frame_of([*frame.columns, *names], [*own, *(columns[name] for name in names)], len(frame))
     out.attrs["features"] = names
     return out
