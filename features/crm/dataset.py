@@ -161,25 +161,21 @@ def values_frame(columns: Mapping[str, Values], kinds: Mapping[str, str]) -> pd.
 def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataFrame:
     """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
     numpy columns of each dtype copied into one block (as pandas consolidates them), every other array a block of
-    its own. The dict constructor checks and converts each column again, and pandas' own stacking reshapes them one
-    by one: most of the time of a request's frames of one row."""
+    its own (the dict constructor checks and converts each column again: most of a request's one-row frame's time)."""
     stacked: dict[np.dtype, list[int]] = {}
     blocks: list[tuple[Any, np.ndarray]] = []
     for i, values in enumerate(arrays):
-        if isinstance(values, pd.arrays.NumpyExtensionArray):  # a numeric Series' ``.array``
-            values = values.to_numpy()
+        values = values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values  # Series.array
         if isinstance(values, np.ndarray):
             stacked.setdefault(values.dtype, []).append(i)
         else:
             blocks.append((values, np.array([i])))
-    for dtype, at in stacked.items():
-        blocks.append((_block([np.asarray(arrays[i]) for i in at], dtype, rows), np.array(at)))
+    blocks += [(_block([np.asarray(arrays[i]) for i in at], t, rows), np.array(at)) for t, at in stacked.items()]
     return create_dataframe_from_blocks(blocks, pd.RangeIndex(rows), _column_index(tuple(names)).view())
 
 
 def _block(columns: list[np.ndarray], dtype: np.dtype, rows: int) -> np.ndarray:
-    """Columns of one dtype as one 2-D block, a row per column: numbers copied in one call; objects row by row (a
-    cell may hold a list, which one call would read as another dimension)."""
+    """Columns of one dtype as a 2-D block, a row each: objects row by row (a cell's list is no extra dimension)."""
     if dtype.kind != "O":
         return np.array(columns, dtype=dtype)
     block = np.empty((len(columns), rows), dtype=dtype)
@@ -190,9 +186,8 @@ def _block(columns: list[np.ndarray], dtype: np.dtype, rows: int) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def _column_index(names: tuple[str, ...]) -> pd.Index:
-    """The index of these column names, made once: a text index costs more to make than a request's frame of one
-    row itself. Each frame gets a view of it (``Index.view``), so setting one frame's ``columns.name`` leaves the
-    others' alone."""
+    """The index of these column names, made once (it costs more than a request's one-row frame); each frame gets a
+    view of it (``Index.view``), so setting one frame's ``columns.name`` leaves the others' alone."""
     return pd.Index(names)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from features.crm.dataset import Dataset, Manifest
@@ -237,18 +239,22 @@ def test_a_custom_lexicon_gives_its_own_features() -> None:
 
 
 def test_few_notes_and_many_notes_match_alike() -> None:
-    """A request's few distinct notes are matched in Python, a history's many in Arrow: the same mentions."""
-    lexicon = {"rival": Category("对手", "rival", ("Nordtek", "华拓", "straße", "a.b+c", "KELVIN"))}
+    """A request's few distinct notes are matched by a set of expressions, a history's many in Arrow: the same
+    mentions, letters folded alike (Python's ``re`` would find "kiwi" in "KİWİ", RE2 does not)."""
+    lexicon = {"rival": Category("对手", "rival", ("Nordtek", "华拓", "straße", "a.b+c", "KELVIN", "kiwi"))}
     notes = ["vs NORDTEK", "华拓科技报价", None, "none", "Strasse", "STRASSE 1", "straße", "a.b+c!", "axb+c", "kelvin"]
+    notes += ["KİWİ", "Kiwi"]
     few = match_notes(pd.Series(notes), lexicon)["rival"]
+    listed = match_notes(notes, lexicon)["rival"]
     padded = notes + [f"filler {i}" for i in range(FEW_VALUES)]  # past FEW_VALUES distinct: the Arrow pass
     many = match_notes(pd.Series(padded), lexicon)["rival"][: len(notes)]
-    assert few.tolist() == many.tolist() == [True, True, False, False, False, False, True, True, False, True]
+    expected = [True, True, False, False, False, False, True, True, False, True, False, True]
+    assert few.tolist() == listed.tolist() == many.tolist() == expected
 
 
 def test_a_requests_notes_mention_what_each_categorys_phrases_find() -> None:
-    """A request's notes (a list, screened by all phrases at once first) mention exactly the categories whose own
-    expression finds something in them, as a Series of the same notes says."""
+    """A request's notes (a list, matched against every category at once) mention exactly the categories whose own
+    expression RE2 finds something in, as a Series of the same notes says."""
     notes = [
         "预算审批已过, also evaluating a competitor",  # two categories
         "GO-LIVE next month",
@@ -261,7 +267,8 @@ def test_a_requests_notes_mention_what_each_categorys_phrases_find() -> None:
     got = match_notes(notes)
     assert got.keys() == DEFAULT_LEXICON.keys()
     for name, category in DEFAULT_LEXICON.items():
-        expected = [note is not None and category.regex.search(note) is not None for note in notes]
+        found = pc.match_substring_regex(pa.array([note or "" for note in notes]), category.pattern).to_pylist()
+        expected = [note is not None and hit for note, hit in zip(notes, found, strict=True)]
         assert got[name].tolist() == expected, name
         assert match_notes(pd.Series(notes, dtype="string"))[name].tolist() == expected, name
     assert sum(got[name][0] for name in got) == 2 and not any(got[name][3] for name in got)
