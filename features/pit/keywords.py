@@ -95,7 +95,8 @@ def match_notes(notes: pd.Series | list[str | None], lexicon: Lexicon = DEFAULT_
             hits[row, :-1] = pc.match_substring_regex(distinct, category.pattern).to_numpy(zero_copy_only=False)
     else:
         categories = _categories(tuple(lexicon.values()))
-        mentions = [(row, i) for i, text in enumerate(texts) for row in categories.Match(text) or ()]
+        utf8 = (text.encode("utf-8", "surrogatepass") for text in texts)  # a lone surrogate sent: bytes matching none
+        mentions = [(row, i) for i, text in enumerate(utf8) for row in categories.Match(text) or ()]
         hits[[row for row, _ in mentions], [i for _, i in mentions]] = True
     if distinct is None:
         position = {note: i for i, note in enumerate(found)}

@@ -272,6 +272,7 @@ def test_a_requests_notes_mention_what_each_categorys_phrases_find() -> None:
         assert got[name].tolist() == expected, name
         assert match_notes(pd.Series(notes, dtype="string"))[name].tolist() == expected, name
     assert sum(got[name][0] for name in got) == 2 and not any(got[name][3] for name in got)
+    assert match_notes(["a lone \ud800 before the budget approval"])["budget_approval"].tolist() == [True]
 
 
 def test_seasonality_of_the_cutoff_and_of_creation() -> None:
