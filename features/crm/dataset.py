@@ -162,15 +162,15 @@ def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataF
     """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
     numpy columns of each dtype copied into one block (as pandas consolidates them), every other array a block of
     its own (the dict constructor checks and converts each column again: most of a request's one-row frame's time)."""
-    stacked: dict[np.dtype, list[int]] = {}
+    stacked: dict[np.dtype, list[tuple[int, np.ndarray]]] = {}  # per dtype: each column's position and values
     blocks: list[tuple[Any, np.ndarray]] = []
     for i, values in enumerate(arrays):
         values = values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values  # Series.array
         if isinstance(values, np.ndarray):
-            stacked.setdefault(values.dtype, []).append(i)
+            stacked.setdefault(values.dtype, []).append((i, values))
         else:
             blocks.append((values, np.array([i])))
-    blocks += [(_block([np.asarray(arrays[i]) for i in at], t, rows), np.array(at)) for t, at in stacked.items()]
+    blocks += [(_block([v for _, v in cs], t, rows), np.array([i for i, _ in cs])) for t, cs in stacked.items()]
     return create_dataframe_from_blocks(blocks, pd.RangeIndex(rows), _column_index(tuple(names)).view())
 
 

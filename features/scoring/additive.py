@@ -85,7 +85,6 @@ class _Stacked:
         self.counts = np.array([len(t.values) for t in levels], dtype=np.int64)
         width = int(self.counts.max(initial=0)) + 1
         self.table = np.array([[*t.values, *[t.missing] * (width - len(t.values))] for t in levels]).reshape(-1, width)
-        self.missing = np.array([t.missing for t in levels])
         self.rows = np.arange(len(levels))
         self.bins = [
             (j, np.asarray(t.edges), np.asarray(t.values), t.missing) for j, t in enumerate(terms) if t.kind == "bins"
@@ -106,11 +105,9 @@ class _Stacked:
         return out
 
     def _level_effects(self, x: np.ndarray) -> np.ndarray:
-        known = ~np.isnan(x)
-        codes = np.where(known, x, 0.0).astype(np.int64)
-        inside = (codes >= 0) & (codes < self.counts)  # a code the term does not know counts as missing
-        value = self.table[self.rows, np.where(inside, codes, self.counts)]
-        return np.where(known, value, self.missing)
+        codes = np.where(np.isnan(x), -1.0, x).astype(np.int64)
+        inside = (codes >= 0) & (codes < self.counts)  # a missing value, or a code the term does not know: missing
+        return self.table[self.rows, np.where(inside, codes, self.counts)]  # past a term's values: its ``missing``
 
 
 @dataclass

@@ -141,7 +141,7 @@ def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:
     blocks, rest = numeric_blocks(table, [position[name] for name in names])
     for which, values in blocks:
         for i, listed in zip(which, values.tolist(), strict=True):
-            out[i] = [None if v != v else v for v in listed] if values.dtype.kind == "f" else listed  # NaN != NaN
+            out[i] = _with_none(listed, values.dtype)
     for i in rest:
         out[i] = python_values(table._get_column_array(position[names[i]]))
     return out
@@ -150,12 +150,16 @@ def model_values(table: pd.DataFrame, names: list[str]) -> list[list[Any]]:
 def python_values(values: np.ndarray | ExtensionArray) -> list[Any]:
     """A column's values as Python objects (ints, floats, strings, bools), None where missing."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "iubf":
-        listed = values.tolist()
-        return [None if v != v else v for v in listed] if values.dtype.kind == "f" else listed  # NaN != NaN
+        return _with_none(values.tolist(), values.dtype)
     if isinstance(values, ExtensionArray):
         return list(values.to_numpy(dtype=object, na_value=None).tolist())
     objects = pd.Series(values, copy=False).to_numpy(dtype=object)  # Python objects, times as Timestamps
     return list(np.where(pd.isna(objects), None, objects).tolist())
+
+
+def _with_none(listed: list[Any], dtype: np.dtype) -> list[Any]:
+    """A numpy column's Python numbers, None where a float is NaN (NaN != NaN)."""
+    return [None if v != v else v for v in listed] if dtype.kind == "f" else listed
 
 
 def _floats(values: np.ndarray | ExtensionArray) -> np.ndarray:
