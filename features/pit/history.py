@@ -10,27 +10,20 @@ same streams either way, so a request is counted as training counts it (``tests/
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.crm.dataset import STRING_DTYPE, Dataset
 from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
+from features.pit.counts import FEW_ROWS, Indexed, Query, Scanned
 from features.pit.timeline import (
-    FEW_VALUES,
     NAT,
     Array,
-    Subset,
-    Timeline,
     Vocabulary,
-    arrow_strings,
     column,
     column_values,
     earliest,
@@ -40,12 +33,8 @@ from features.pit.timeline import (
     times,
 )
 
-#: Columns holding outcomes: in a one-snapshot dataset (no event times) only labels may read them.
 #: Rates are smoothed towards the overall rate known at the cutoff with this many pseudo-observations.
 SMOOTHING = 5.0
-#: Joins the columns of a compound key (a rep and an industry) into one key.
-KEY_SEPARATOR = "\x1f"
-_SEPARATOR = pa.scalar(KEY_SEPARATOR, pa.large_string())
 #: Where a dataset keeps its indexed history (``Dataset.kept``).
 KEPT = "history"
 
@@ -113,103 +102,13 @@ STREAMS = {
 }
 
 
-def key(columns: Sequence[pd.Series | Array]) -> pd.Series | Array:
-    """One key per row from one or more columns (missing when any part is); the parts of one table or frame, aligned.
-    Joined in Arrow: 16x faster than ``Series.str.cat`` on a million rows, 2x on one."""
-    first, *rest = columns
-    if not rest:
-        return first if first.dtype == STRING_DTYPE else strings(first)
-    joined = pc.binary_join_element_wise(*map(arrow_strings, columns), _SEPARATOR)  # null where any part is
-    return pd.array(joined, dtype=STRING_DTYPE)
-
-
-class Query:
-    """Per row of a table or frame, its key of some columns (missing where any of them is), joined once and read by
-    every stream keyed by the same columns. A few rows' keys are joined and read in Python (a request's counts then
-    cost no pandas or Arrow call); many rows' in Arrow (``key``)."""
-
-    def __init__(self, columns: Sequence[pd.Series | Array]) -> None:
-        self.columns = columns
-
-    def __len__(self) -> int:
-        return len(self.columns[0])
-
-    def __getitem__(self, rows: np.ndarray) -> Query:
-        """The keys of some rows (a mask)."""
-        return Query([c[rows] for c in self.columns])
-
-    @cached_property
-    def keys(self) -> pd.Series | Array:
-        return key(self.columns)
-
-    @cached_property
-    def values(self) -> list[str | None]:
-        """The keys as Python strings (None: missing), joined as ``key`` joins them."""
-        if len(self) > FEW_VALUES or len(self.columns) == 1:
-            return arrow_strings(self.keys).to_pylist()
-        parts = zip(*(arrow_strings(c).to_pylist() for c in self.columns), strict=True)
-        return [None if None in part else KEY_SEPARATOR.join(part) for part in parts]
-
-    def codes(self, vocabulary: Vocabulary) -> np.ndarray:
-        """Each key's position in ``vocabulary`` (-1: missing or unknown)."""
-        return vocabulary.positions(self.values) if len(self) <= FEW_VALUES else vocabulary.codes(self.keys)
-
-
-class _Indexed:
-    """One stream of one table: its events on a (key, time) timeline, and everyone's event times sorted (what
-    shares are smoothed towards) and the marked ones."""
-
-    def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
-        known = at != NAT
-        self.all_times, self.marked_times = np.sort(at[known]), np.sort(at[known & marked])
-        codes, universe = pd.factorize(keys.keys)
-        self.keys = Vocabulary(pd.Series(universe, dtype=STRING_DTYPE))
-        self.timeline = Timeline(codes, at)
-        self.marked = Subset(self.timeline, self.timeline.take(marked))
-
-    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(np.searchsorted(t, cutoffs, side="right") for t in (self.all_times, self.marked_times))  # type: ignore[return-value]
-
-    def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        codes = asked.codes(self.keys)
-        start, now = self.timeline.first(codes), self.timeline.upto(codes, cutoffs)
-        return now - start, self.marked.count(start, now)
-
-
-#: A part of the history with at most this many rows (a request's own) is counted by comparing each asked key
-#: with each row: indexing the rows costs more than the comparisons.
-FEW_ROWS = 64
-
-
-class _Scanned:
-    """One stream of a few rows, counted as ``_Indexed`` counts it, in Python: on a request's few rows numpy's cost
-    per call exceeds the comparisons. An event without a key counts for no key, but for everyone's total."""
-
-    def __init__(self, keys: Query, at: np.ndarray, marked: np.ndarray) -> None:
-        times, flags = at.tolist(), marked.tolist()
-        self.all_times = sorted(t for t in times if t != NAT)
-        self.marked_times = sorted(t for t, m in zip(times, flags, strict=True) if t != NAT and m)
-        self.events = [e for e in zip(keys.values, times, flags, strict=True) if e[1] != NAT and e[0] is not None]
-
-    def total(self, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        every, marked = ([bisect_right(t, c) for c in cutoffs.tolist()] for t in (self.all_times, self.marked_times))
-        return np.array(every, np.int64), np.array(marked, np.int64)
-
-    def count(self, asked: Query, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        counts = [
-            [m for event, t, m in self.events if event == key and t <= cutoff]
-            for key, cutoff in zip(asked.values, cutoffs.tolist(), strict=True)
-        ]
-        return np.array([len(c) for c in counts], np.int64), np.array([sum(c) for c in counts], np.int64)
-
-
 class _Part:
     """A dataset's streams and tables, each indexed on first use and kept; streams of a table of a few rows (a
     request's) share its events and keys (three streams count the leads' resolutions, two by the owner alone)."""
 
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
-        self._streams: dict[str, _Indexed | _Scanned | None] = {}
+        self._streams: dict[str, Indexed | Scanned | None] = {}
         self._events: dict[tuple[str, Callable[[pd.DataFrame], Events]], Events] = {}
         self._keys: dict[tuple[str, tuple[str, ...]], Query] = {}
         self._tables: dict[str, pd.DataFrame] = {}
@@ -233,7 +132,7 @@ class _Part:
             self._vocabularies[name, key] = Vocabulary(column(self.table(name), key))
         return self._vocabularies[name, key]
 
-    def stream(self, name: str) -> _Indexed | _Scanned | None:
+    def stream(self, name: str) -> Indexed | Scanned | None:
         """The stream, indexed (scanned when it has a few rows); None when the dataset has no such event (it
         then counts nothing: a request's new leads, say, are not resolved yet)."""
         if name not in self._streams:
@@ -245,7 +144,7 @@ class _Part:
                 at, marked = self._shared(events, (stream.table, stream.events), lambda: stream.events(table))
                 if (at != NAT).any():
                     query = self._shared(keys, (stream.table, stream.keys), lambda: stream.keys_of(table))
-                    indexed = (_Scanned if few else _Indexed)(query, at, marked)
+                    indexed = (Scanned if few else Indexed)(query, at, marked)
             self._streams[name] = indexed
         return self._streams[name]
 
@@ -321,7 +220,8 @@ class History:
     def warm(self) -> History:
         """Index every stream and look-up now (the service does it at start, so no request waits for it)."""
         for name in STREAMS:
-            self._base.stream(name)
+            if isinstance(indexed := self._base.stream(name), Indexed):
+                indexed.settled()
         for table, key in (("reps", "rep_id"), ("accounts", "account_id"), *ENTITIES.values()):
             self._base.vocabulary(table, key).codes(pd.Series([], dtype=STRING_DTYPE))
         return self
@@ -359,7 +259,7 @@ class History:
         """Per frame row, the events of its key (``asked``: the stream's key columns' values) by its cutoff, and the
         marked ones (``seen``: from ``seen_by``; ``extra``: per row, events the history lacks, 0/1 each)."""
 
-        def counted(indexed: _Indexed | _Scanned, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+        def counted(indexed: Indexed | Scanned, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
             return indexed.count(asked, cutoffs) if rows is EVERY else indexed.count(asked[rows], cutoffs[rows])
 
         n, k = self._sum(name, counted, cutoffs, seen)
@@ -379,19 +279,21 @@ class History:
     def _sum(
         self,
         name: str,
-        counted: Callable[[_Indexed | _Scanned, Rows], tuple[np.ndarray, np.ndarray]],
+        counted: Callable[[Indexed | Scanned, Rows], tuple[np.ndarray, np.ndarray]],
         cutoffs: np.ndarray,
         seen: tuple[Rows, ...] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """A count over the base and the changes each row sees, signed (rows taken out count negatively)."""
-        terms: list[tuple[int, _Part, Rows]] = [(1, self._base, EVERY)]
+        base = self._base.stream(name)
+        if base is None:
+            n, k = np.zeros(len(cutoffs), dtype=np.int64), np.zeros(len(cutoffs), dtype=np.int64)
+        else:  # the base's counts are new arrays: the changes are added to them in place
+            n, k = (np.asarray(counts, dtype=np.int64) for counts in counted(base, EVERY))
         for change, rows in zip(self._changes, self.seen_by() if seen is None else seen, strict=True):
-            terms += [(-1, change.old, rows), (1, change.new, rows)]
-        n, k = np.zeros(len(cutoffs), dtype=np.int64), np.zeros(len(cutoffs), dtype=np.int64)
-        for sign, part, rows in terms:
-            indexed = part.stream(name)
-            if indexed is not None and (rows is EVERY or rows.any()):
-                part_n, part_k = counted(indexed, rows)
-                n[rows] += sign * part_n
-                k[rows] += sign * part_k
+            for sign, part in ((-1, change.old), (1, change.new)):
+                indexed = part.stream(name)
+                if indexed is not None and (rows is EVERY or rows.any()):
+                    part_n, part_k = counted(indexed, rows)
+                    n[rows] += sign * part_n
+                    k[rows] += sign * part_k
         return n, k

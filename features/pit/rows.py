@@ -12,7 +12,8 @@ import pandas as pd
 from features.crm.dataset import Dataset
 from features.crm.schema import ENTITIES
 from features.pit.activity_log import ActivityLog
-from features.pit.history import STREAMS, Events, History, Query, visible
+from features.pit.counts import Query
+from features.pit.history import STREAMS, Events, History, visible
 from features.pit.keywords import Lexicon
 from features.pit.timeline import DAY_NS, NAT, Array, column, column_values, times
 

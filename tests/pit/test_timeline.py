@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.crm.dataset import STRING_DTYPE, time_ns
-from features.pit.history import KEY_SEPARATOR, STREAMS, Query, _Indexed, _Scanned
+from features.pit.counts import KEY_SEPARATOR, Indexed, Query, Scanned
+from features.pit.history import STREAMS
 from features.pit.timeline import (
     FEW_VALUES,
     NAT,
@@ -121,19 +122,26 @@ TIMES = st.one_of(st.just(NAT), st.integers(0, 20))
     st.lists(st.tuples(st.one_of(KEYS, st.just("r9")), st.integers(-1, 21)), min_size=1, max_size=8),
 )
 def test_a_few_rows_are_counted_as_indexed_ones(rows: list, queries: list) -> None:
-    """Per asked key and cutoff, the events of the key by the cutoff and the marked ones; everyone's by the cutoff."""
+    """Per asked key and cutoff, the events of the key by the cutoff and the marked ones; everyone's by the cutoff.
+    Scanned rows, a few queries of indexed ones (read from each key's counts in all when every cutoff is after the
+    last event: the request's case) and many (the timeline's search) agree, at the queries' cutoffs and around the last
+    event's time."""
     keys, at, marked = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [])
     table = pd.DataFrame({"owner_rep_id": pd.Series(keys, dtype=STRING_DTYPE)})
     at, marked = np.array(at, dtype=np.int64), np.array(marked, dtype=bool)
     asked = pd.Series([k for k, _ in queries], dtype=STRING_DTYPE)
-    cutoffs = np.array([c for _, c in queries], dtype=np.int64)
+    many = Query([pd.concat([asked, pd.Series(["r1"] * FEW_VALUES, dtype=STRING_DTYPE)], ignore_index=True)])
     stream = STREAMS["rep_leads_resolved"]
-    indexed, scanned = (kind(stream.keys_of(table), at, marked) for kind in (_Indexed, _Scanned))
-    for got, expected in (
-        (scanned.count(Query([asked]), cutoffs), indexed.count(Query([asked]), cutoffs)),
-        (scanned.total(cutoffs), indexed.total(cutoffs)),
-    ):
-        assert [g.tolist() for g in got] == [e.tolist() for e in expected]
+    indexed, scanned = (kind(stream.keys_of(table), at, marked) for kind in (Indexed, Scanned))
+    last = int(at[at != NAT].max(initial=0))
+    for cutoffs in (np.array([c for _, c in queries]), np.full(len(queries), last - 1), np.full(len(queries), last)):
+        timeline = indexed.count(many, np.concatenate([cutoffs, np.zeros(FEW_VALUES, dtype=np.int64)]))
+        for got, expected in (
+            (scanned.count(Query([asked]), cutoffs), indexed.count(Query([asked]), cutoffs)),
+            (indexed.count(Query([asked]), cutoffs), [c[: len(queries)] for c in timeline]),
+            (scanned.total(cutoffs), indexed.total(cutoffs)),
+        ):
+            assert [g.tolist() for g in got] == [e.tolist() for e in expected]
 
 
 def test_a_columns_array_reads_as_its_series() -> None:
