@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
+from itertools import chain
 from typing import Annotated, Any, get_args
 
 import msgspec
 import numpy as np
 import pandas as pd
 from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec.structs import astuple
 from pydantic import BaseModel, TypeAdapter
 
 from serving.schemas.common import EARLIEST, LATEST, MAX_EVENTS, MAX_ID, MAX_ITEMS, MAX_TEXT, at_or_now
@@ -174,11 +175,10 @@ def _activity_table(histories: list[list[Struct]], at: datetime, unset: bool) ->
     """Every item's activities as columns (ActivityIn's fields, None where not sent or null; times as UTC
     datetime64, NaT; durations as floats, NaN), or None when a time is not canonical, a duration's JSON would
     differ, or anything happened after ``at``. ``unset``: fields not sent are UNSET (``ActivityStruct``)."""
-    rows = [act for history in histories for act in history]
+    rows = zip(*map(astuple, chain.from_iterable(histories)), strict=True)  # a tuple per field: a third faster
+    columns = dict(zip(ACTIVITY_FIELDS, map(list, rows), strict=False)) or {f: [] for f in ACTIVITY_FIELDS}
     if unset:
-        columns = {f: [None if v is UNSET else v for v in map(attrgetter(f), rows)] for f in ACTIVITY_FIELDS}
-    else:
-        columns = {f: list(map(attrgetter(f), rows)) for f in ACTIVITY_FIELDS}
+        columns = {f: [None if v is UNSET else v for v in values] for f, values in columns.items()}
     times = {f: _times(columns[f]) for f in TIME_FIELDS}
     durations = np.array(columns["duration_s"], dtype=float)  # None is NaN
     if any(t is None for t in times.values()) or np.nanmax(durations, initial=0.0) >= MAX_DURATION:
