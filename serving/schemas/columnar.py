@@ -227,12 +227,18 @@ def _unique_and_not_after(items: list[BaseModel], key: str, at: datetime) -> boo
 
 
 def item_json(item: BaseModel) -> bytes:
-    """The item's JSON as its model writes it (of a columnar item too: its activities' JSON was kept)."""
+    """The item's JSON as its model writes it. A columnar item's activities' JSON was kept; a model's activities
+    (plain dicts) are written by msgspec, as the model writes them in a third of its time, but for a duration of
+    ``MAX_DURATION`` or more (its exponent's sign), which the model writes itself."""
     activities = item.__dict__.get("activities")
-    if not isinstance(activities, ActivityColumns):
+    if isinstance(activities, ActivityColumns):
+        written = activities.json
+    elif isinstance(activities, list) and all((a.get("duration_s") or 0.0) < MAX_DURATION for a in activities):
+        written = msgspec.json.encode(activities)
+    else:
         return item.model_dump_json().encode("utf-8")
     head = item.model_dump_json(exclude={"activities"}).encode("utf-8")  # activities is the items' last field
-    return head.removesuffix(b"}") + b',"activities":' + activities.json + b"}"
+    return head.removesuffix(b"}") + b',"activities":' + written + b"}"
 
 
 def activity_columns(histories: list[ActivityColumns]) -> dict[str, Any]:
