@@ -206,6 +206,10 @@ EDGES = {
     # A body with a null is read with UNSET for what was not sent, one without as None (left out of the JSON alike)
     "fields not sent": EDGE.replace("DURATION", "1").encode(),
     "a field sent as null": EDGE.replace("DURATION", '1,"direction":null').encode(),
+    "an empty time": EDGE.replace("DURATION", '1,"recorded_at":""').encode(),
+    "an empty time beside a null": EDGE.replace(
+        "DURATION", '1,"recorded_at":""},{"occurred_at":"2026-01-02T00:00:00Z","type":"call","recorded_at":null'
+    ).encode(),
     "keys twice": EDGE.replace("DURATION", '1,"type":"email","note":null,"note":"x"')
     .replace('"as_of"', '"as_of":"2026-03-02T09:00:00Z","as_of"')
     .replace('"lead_id":"a"', '"lead_id":"a","lead_id":"b"')
