@@ -218,7 +218,8 @@ class History:
         return any(change.entities is not None for change in self._changes)
 
     def warm(self) -> History:
-        """Index every stream and look-up now (the service does it at start, so no request waits for it)."""
+        """Index every stream, its keys' counts in all (``Indexed.settled``) and every look-up now (the service does
+        it at start, so no request waits for it)."""
         for name in STREAMS:
             if isinstance(indexed := self._base.stream(name), Indexed):
                 indexed.settled()
