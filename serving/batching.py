@@ -8,19 +8,15 @@ after). A call on a quiet service is scored at once. Each call's items are score
 at a time, because a deal's features read the other deals' amounts. Each call keeps its own answer, log records
 and errors: when a batch fails, its calls are scored one by one, so one call's error is not another's.
 
-Batches run on one scoring thread, so the event loop keeps reading requests meanwhile. A batch of ``INLINE_ITEMS``
-items or fewer (a few milliseconds of work) is scored on the event loop itself when the scoring thread has nothing to
-do: handing it to the thread and back (two wake-ups, Python's lock passed across twice) costs more than the loop's wait
-for it. Either way one batch is scored at a time.
+Batches run on one scoring thread, so the event loop keeps reading requests meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -28,9 +24,6 @@ from serving.schemas.common import MAX_ITEMS
 from serving.schemas.scoring import ScoreOptions
 
 Answer = TypeVar("Answer")
-T = TypeVar("T")
-#: A batch of at most this many items is scored on the event loop when the scoring thread is idle (``Batcher``).
-INLINE_ITEMS = 8
 
 
 @dataclass(frozen=True)
@@ -39,10 +32,6 @@ class Call:
 
     request: ScoreOptions
     head: dict[str, Any]
-
-    @property
-    def items(self) -> int:
-        return len(getattr(self.request, self.request.items_and_key[0]))
 
     @property
     def ids(self) -> set[str]:
@@ -56,45 +45,15 @@ class Call:
         return same and items + len(mine) <= MAX_ITEMS and not mine & ids
 
 
-class ScoringThread(ThreadPoolExecutor):
-    """A worker's one scoring thread, which knows whether it has work (a batch or a shadow score, queued or running)."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=1, thread_name_prefix="salesml-scoring")
-        self._lock = threading.Lock()
-        self._pending = 0
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        with self._lock:
-            self._pending += 1
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._done)  # before the caller's own callbacks: idle when they run
-        return future
-
-    def _done(self, _: Future[Any]) -> None:
-        with self._lock:
-            self._pending -= 1
-
-    @property
-    def idle(self) -> bool:
-        return self._pending == 0
-
-
 class Batcher(Generic[Answer]):
-    """Queues scoring calls and scores them in batches with ``score`` (calls -> one answer per call) on ``thread``,
-    or, for a batch of ``inline_items`` items or fewer while the thread is idle, on the event loop."""
+    """Queues scoring calls and scores them in batches with ``score`` (calls -> one answer per call)."""
 
     def __init__(
-        self,
-        score: Callable[[list[Call]], list[Answer]],
-        thread: ScoringThread,
-        together: bool = True,
-        inline_items: int = INLINE_ITEMS,
+        self, score: Callable[[list[Call]], list[Answer]], executor: ThreadPoolExecutor, together: bool = True
     ) -> None:
         self._score = score
-        self._thread = thread
+        self._executor = executor
         self._together = together  # False: one call a batch
-        self._inline_items = inline_items
         self._queue: deque[tuple[Call, asyncio.Future[Answer]]] = deque()
         self._drain: asyncio.Task[None] | None = None
 
@@ -130,10 +89,7 @@ class Batcher(Generic[Answer]):
     async def _run(self, batch: list[tuple[Call, asyncio.Future[Answer]]]) -> None:
         calls = [call for call, _ in batch]
         try:
-            if self._thread.idle and sum(call.items for call in calls) <= self._inline_items:
-                answers = self._score(calls)
-            else:
-                answers = await asyncio.get_running_loop().run_in_executor(self._thread, self._score, calls)
+            answers = await asyncio.get_running_loop().run_in_executor(self._executor, self._score, calls)
         except Exception as error:  # noqa: BLE001 - handed to the caller, whose endpoint answers it
             if len(batch) == 1:
                 _settle(batch[0][1], error=error)

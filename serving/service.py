@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -37,7 +38,7 @@ from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
 from features.insights.whatif import FOLLOW_UP_HOURS
-from serving.batching import Batcher, Call, ScoringThread
+from serving.batching import Batcher, Call
 from serving.checks import check_records, log_record
 from serving.http import ApiGuard, GuardedService, service_workers
 from serving.monitoring import monitoring_answer
@@ -99,7 +100,7 @@ class SalesML:
         self.live = LiveModels(prediction_log_dir())
         for why in self.live.current.unavailable.values():
             logger.error("%s", why)
-        scoring = ScoringThread()
+        scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
         self.shadow = Shadow(scoring)
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serving.batching import INLINE_ITEMS, Batcher, Call, ScoringThread
+from serving.batching import Batcher, Call
 from serving.schemas.common import MAX_ITEMS
 from serving.schemas.scoring import LeadIn, LeadScoreRequest
 
@@ -37,7 +38,7 @@ class Recorder:
 
 async def _score(recorder: Recorder, first: Call, *queued: Call) -> list[object]:
     """Submit ``first``, wait until it is being scored, queue the others, release, and gather every answer."""
-    batcher = Batcher(recorder, ScoringThread(), inline_items=0)  # every batch on the thread: the first is held
+    batcher = Batcher(recorder, ThreadPoolExecutor(1))
     tasks = [asyncio.create_task(batcher.submit(first))]
     await asyncio.to_thread(recorder.started.wait, 5)
     tasks += [asyncio.create_task(batcher.submit(call)) for call in queued]
@@ -84,33 +85,3 @@ def test_a_call_on_a_quiet_service_is_scored_at_once(queued: int) -> None:
     calls = [_call(f"q-{i}") for i in range(queued)]
     answers = asyncio.run(_score(recorder, _call("first"), *calls))
     assert recorder.batches[0] == ["first"] and len(answers) == queued + 1
-
-
-def test_a_small_batch_is_scored_on_the_loop_while_the_thread_is_idle() -> None:
-    """Up to ``INLINE_ITEMS`` items on an idle scoring thread: on the event loop; more, or while the thread works
-    (here on a job of its own, as a shadow score would be): on the thread, one batch at a time either way."""
-    where: list[str] = []
-    small, large = ([f"{size}-{i}" for i in range(size)] for size in (INLINE_ITEMS, INLINE_ITEMS + 1))
-
-    def score(calls: list[Call]) -> list[list[str]]:
-        where.append(threading.current_thread().name)
-        return [sorted(call.ids) for call in calls]
-
-    async def scored() -> list[object]:
-        thread, release = ScoringThread(), threading.Event()
-        batcher = Batcher(score, thread)
-        answers = [await batcher.submit(_call(*small)), await batcher.submit(_call(*large))]
-        assert thread.idle
-        busy = thread.submit(release.wait, 5)
-        waiting = asyncio.create_task(batcher.submit(_call("f")))
-        await asyncio.sleep(0.01)
-        assert not waiting.done() and not thread.idle  # queued behind the thread's job, not scored on the loop
-        release.set()
-        answers.append(await asyncio.wait_for(waiting, 10))
-        assert busy.result() and thread.idle
-        return answers
-
-    answers = asyncio.run(scored())
-    assert answers == [sorted(small), sorted(large), ["f"]]
-    loop_thread = threading.current_thread().name
-    assert where[0] == loop_thread and all(name.startswith("salesml-scoring") for name in where[1:]), where
