@@ -14,7 +14,8 @@
   connection never reaches the service, but it holds a socket, so a service open beyond trusted callers wants a
   proxy with a header timeout in front.
 - More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) calls in progress with their bodies
-  read: 429 at once, rather than a queue (and memory) growing without bound behind busy workers.
+  read: 429 at once, rather than a queue (and memory) growing without bound behind busy workers. A call sees how many
+  its worker is answering (``alone``): the scoring of a call that finds it alone is not handed to another thread.
 - BentoML answers a request that fails validation with 400 (so does the service for what only it can check: a
   forecast's ``as_of`` outside its history, no targets for the period); here it becomes 422 with each error's
   field path, or 413 when the error is a list of more than 1,000 items. An error body lists at most
@@ -197,6 +198,24 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
     return {"loc": loc, "msg": _excerpt(str(error.get("msg", ""))), "type": _excerpt(str(error.get("type", "")))}
 
 
+@dataclass
+class InFlight:
+    """The /v1 calls a worker is answering with their bodies read (one event loop per worker: a plain count is
+    exact)."""
+
+    count: int = 0
+
+
+#: The request-state attribute that holds the worker's ``InFlight`` (``ApiGuard`` sets it on each /v1 call).
+IN_FLIGHT = "calls_in_flight"
+
+
+def in_flight(state: Any) -> InFlight | None:
+    """The calls a call's worker is answering (from its request's ``state``); None for a call that did not come
+    through ``ApiGuard`` (the endpoint method called in process)."""
+    return getattr(state, IN_FLIGHT, None)
+
+
 class ApiGuard:
     """ASGI middleware in front of the BentoML app (see the module docstring)."""
 
@@ -208,7 +227,7 @@ class ApiGuard:
         self.limit = max_body_bytes()
         self.pace = BodyPace.from_env()
         self.max_in_flight = math.ceil(settings.MAX_CONCURRENCY.get() / workers)
-        self.in_flight = 0  # one event loop per worker: a plain counter is exact
+        self.calls = InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -240,15 +259,16 @@ class ApiGuard:
             await _answer(send, 408, {"message": self.pace.message()}, [(b"connection", b"close")])
         elif body is Unread.GONE:
             return
-        elif self.in_flight >= self.max_in_flight:
+        elif self.calls.count >= self.max_in_flight:
             await _answer(send, 429, {"message": "too many requests in progress; retry after a pause"})
         else:
-            self.in_flight += 1
+            self.calls.count += 1
+            scope.setdefault("state", {})[IN_FLIGHT] = self.calls
             try:
                 rewriting = self._rewritten(send, lambda status: status == 400, readable_errors)
                 await self.app(scope, _replay(body, receive), rewriting)
             finally:
-                self.in_flight -= 1
+                self.calls.count -= 1
 
     def _refusal(self, scope: Scope) -> tuple[int, dict[str, Any], Headers] | None:
         if not self.auth:

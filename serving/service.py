@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -38,9 +37,9 @@ from features.insights.forecast import model_forecast
 from features.insights.routing import LOAD_CAP_FACTOR
 from features.insights.targets import attainment
 from features.insights.whatif import FOLLOW_UP_HOURS
-from serving.batching import Batcher, Call
+from serving.batching import Batcher, Call, ScoringThread
 from serving.checks import check_records, log_record
-from serving.http import ApiGuard, GuardedService, service_workers
+from serving.http import ApiGuard, GuardedService, in_flight, service_workers
 from serving.monitoring import monitoring_answer
 from serving.refusals import answered
 from serving.reload import NO_HISTORY, LiveModels, settle
@@ -100,7 +99,7 @@ class SalesML:
         self.live = LiveModels(prediction_log_dir())
         for why in self.live.current.unavailable.values():
             logger.error("%s", why)
-        scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesml-scoring")
+        scoring = ScoringThread()
         self.batchers = {entity: Batcher(partial(self._score, entity), scoring, entity == "lead") for entity in SERVED}
         self.shadow = Shadow(scoring)
         # A batch can hold 100,000 activities: with the default thresholds the collector rescans them many times
@@ -377,7 +376,7 @@ class SalesML:
     def _call(self, entity: str, request: LeadScoreRequest | OpportunityScoreRequest, ctx: bentoml.Context) -> Call:
         """The call as a batch takes it; a service without the model refuses it here (503)."""
         _, model = self.live.current.ready(entity)
-        return Call(request, log_head(ctx, model))
+        return Call(request, log_head(ctx, model), in_flight(ctx.request.state))
 
     def _score(self, entity: str, calls: list[Call]) -> list[list[dict[str, Any]]]:
         """Features (same code as training), scores and factors of a batch of calls, one list of results per call;

@@ -3,6 +3,7 @@ paths, bodies that are not JSON, inputs built to be echoed back, and request ids
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from features.insights.monitoring.outcomes import read_log
 from features.settings import PUBLIC_METRICS
-from serving.http import EXCERPT, ApiGuard, Receive, Scope, Send
+from serving.http import EXCERPT, ApiGuard, Message, Receive, Scope, Send, in_flight
 from serving.request_ids import RequestIds
 from serving.schemas.scoring import LEAD_EXAMPLE
 from tests.serving.server import KEY, Server
@@ -137,6 +139,49 @@ def test_public_metrics_is_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
         client = TestClient(ApiGuard(metrics))  # no lifespan: the app answers HTTP only
         assert client.get("/metrics").status_code == status
         assert client.get("/v1/models").status_code == 401
+
+
+def test_a_call_sees_how_many_calls_its_worker_is_answering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each /v1 call's request state holds its worker's count of calls in progress (what decides whether its scoring
+    may run on the event loop): 1 alone, 2 while another is answered, none left after."""
+    seen: list[int] = []
+    second = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        calls = in_flight(Request(scope).state)
+        seen.append(calls.count if calls is not None else -1)
+        if len(seen) == 1:
+            await asyncio.wait_for(second.wait(), 5)  # answered once the second call is in
+        else:
+            second.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(guard: ApiGuard) -> list[Message]:
+        headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]
+        scope = {"type": "http", "method": "POST", "path": "/v1/leads/score", "headers": headers}
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await guard(scope, receive, send)
+        return sent
+
+    async def both() -> ApiGuard:
+        guard = ApiGuard(app)
+        first = asyncio.create_task(call(guard))
+        await asyncio.sleep(0.01)
+        await asyncio.gather(first, call(guard))
+        return guard
+
+    monkeypatch.setenv("SALESML_API_KEYS", KEY)
+    guard = asyncio.run(both())
+    assert seen == [1, 2] and guard.calls.count == 0
+    assert in_flight(Request({"type": "http"}).state) is None  # a call not through the guard: counted as alone
 
 
 @pytest.mark.parametrize(
