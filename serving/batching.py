@@ -34,7 +34,7 @@ from serving.schemas.scoring import ScoreOptions
 
 Answer = TypeVar("Answer")
 T = TypeVar("T")
-#: A call of at most this many items on a quiet worker is scored on the event loop (``Batcher.submit``).
+#: A call of at most this many items on a quiet worker is scored on the event loop (``Batcher``).
 INLINE_ITEMS = 8
 #: The loop turns this many times before a call alone is scored on it: a request whose bytes came meanwhile needs
 #: about three to be counted in flight (its bytes read, its task started, its body read), and is then batched with it.

@@ -15,7 +15,8 @@
   proxy with a header timeout in front.
 - More than ``SALESML_MAX_CONCURRENCY`` (default 32, shared by the workers) calls in progress with their bodies
   read: 429 at once, rather than a queue (and memory) growing without bound behind busy workers. A call sees how many
-  its worker is answering (``alone``): the scoring of a call that finds it alone is not handed to another thread.
+  its worker is answering (``in_flight``): a call that finds itself alone is scored without a hand-off to the
+  scoring thread (``serving.batching``).
 - BentoML answers a request that fails validation with 400 (so does the service for what only it can check: a
   forecast's ``as_of`` outside its history, no targets for the period); here it becomes 422 with each error's
   field path, or 413 when the error is a list of more than 1,000 items. An error body lists at most
