@@ -15,17 +15,17 @@ JSON is the one the model writes (the prediction log's ``input_hash`` is taken o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
+from operator import attrgetter
 from typing import Annotated, Any, get_args
 
 import msgspec
 import numpy as np
 import pandas as pd
 from msgspec import UNSET, Meta, Struct, UnsetType
-from msgspec.structs import astuple
 from pydantic import BaseModel, TypeAdapter
 
 from serving.schemas.common import EARLIEST, LATEST, MAX_EVENTS, MAX_ID, MAX_ITEMS, MAX_TEXT, at_or_now
@@ -175,10 +175,10 @@ def _activity_table(histories: list[list[Struct]], at: datetime, unset: bool) ->
     """Every item's activities as columns (ActivityIn's fields, None where not sent or null; times as UTC
     datetime64, NaT; durations as floats, NaN), or None when a time is not canonical, a duration's JSON would
     differ, or anything happened after ``at``. ``unset``: fields not sent are UNSET (``ActivityStruct``)."""
-    fields = zip(*map(astuple, chain.from_iterable(histories)), strict=True)  # a tuple per field: a third faster
+    # Field by field: no tuple per activity, which the collector would count (60,000 of them set it scanning)
+    activities = list(chain.from_iterable(histories))
     listed = _unset_as_none if unset else list
-    columns = {f: listed(values) for f, values in zip(ACTIVITY_FIELDS, fields, strict=False)}
-    columns = columns or {f: [] for f in ACTIVITY_FIELDS}  # no activity: no tuple to transpose
+    columns = {f: listed(map(attrgetter(f), activities)) for f in ACTIVITY_FIELDS}
     times = {f: _times(columns[f]) for f in TIME_FIELDS}
     durations = np.array(columns["duration_s"], dtype=float)  # None is NaN
     if any(t is None for t in times.values()) or np.nanmax(durations, initial=0.0) >= MAX_DURATION:
@@ -189,7 +189,7 @@ def _activity_table(histories: list[list[Struct]], at: datetime, unset: bool) ->
     return columns | times | {"duration_s": durations}
 
 
-def _unset_as_none(values: tuple[Any, ...]) -> list[Any]:
+def _unset_as_none(values: Iterable[Any]) -> list[Any]:
     return [None if v is UNSET else v for v in values]
 
 
