@@ -175,7 +175,7 @@ def _activity_table(histories: list[list[Struct]], at: datetime, unset: bool) ->
     """Every item's activities as columns (ActivityIn's fields, None where not sent or null; times as UTC
     datetime64, NaT; durations as floats, NaN), or None when a time is not canonical, a duration's JSON would
     differ, or anything happened after ``at``. ``unset``: fields not sent are UNSET (``ActivityStruct``)."""
-    # Field by field: no tuple per activity, which the collector would count (60,000 of them set it scanning)
+    # Field by field, not a tuple per activity: a batch's 60,000 tuples or more would count towards a collector scan
     activities = list(chain.from_iterable(histories))
     listed = _unset_as_none if unset else list
     columns = {f: listed(map(attrgetter(f), activities)) for f in ACTIVITY_FIELDS}
