@@ -40,6 +40,8 @@ from features.outputs import output_dir
 MANIFEST = "manifest.yaml"
 TIME_DTYPE = "datetime64[ns, UTC]"
 STRING_DTYPE = pd.StringDtype()
+_TIME = pd.DatetimeTZDtype("ns", "UTC")  # TIME_DTYPE as a dtype object
+_NUMPY_EXTENSION = pd.arrays.NumpyExtensionArray
 
 
 @dataclass
@@ -162,15 +164,21 @@ def frame_of(names: Sequence[str], arrays: Sequence[Any], rows: int) -> pd.DataF
     """A frame of whole columns (1-D arrays of ``rows`` values each, in their final dtypes), taken as they are: the
     numpy columns of each dtype copied into one block (as pandas consolidates them), every other array a block of
     its own (the dict constructor checks and converts each column again: most of a request's one-row frame's time)."""
-    stacked: dict[np.dtype, list[tuple[int, np.ndarray]]] = {}  # per dtype: each column's position and values
+    stacked: dict[np.dtype, tuple[list[int], list[np.ndarray]]] = {}  # per dtype: the columns' positions, values
     blocks: list[tuple[Any, np.ndarray]] = []
     for i, values in enumerate(arrays):
-        values = values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values  # Series.array
-        if isinstance(values, np.ndarray):
-            stacked.setdefault(values.dtype, []).append((i, values))
-        else:
-            blocks.append((values, np.array([i])))
-    blocks += [(_block([v for _, v in cs], t, rows), np.array([i for i, _ in cs])) for t, cs in stacked.items()]
+        if values.__class__ is not np.ndarray:  # a request's table has a hundred columns: the usual case first
+            if isinstance(values, _NUMPY_EXTENSION):  # Series.array of a numpy column
+                values = values.to_numpy()
+            elif not isinstance(values, np.ndarray):
+                blocks.append((values, np.array([i])))
+                continue
+        group = stacked.get(values.dtype)
+        if group is None:
+            group = stacked[values.dtype] = ([], [])
+        group[0].append(i)
+        group[1].append(values)
+    blocks += [(_block(columns, t, rows), np.array(at)) for t, (at, columns) in stacked.items()]
     return create_dataframe_from_blocks(blocks, pd.RangeIndex(rows), _column_index(tuple(names)).view())
 
 
@@ -205,6 +213,12 @@ def aware_ns(values: Sequence[datetime | None]) -> np.ndarray:
     return us.view("datetime64[us]").astype("datetime64[ns]").view(np.int64)
 
 
+def _time_array(ns: np.ndarray) -> pd.arrays.DatetimeArray:
+    """int64 UTC nanoseconds (NaT's) as a canonical time array, taken as they are. pandas' public constructors
+    check and convert them again, a tenth of a millisecond amid a request's work for its one row."""
+    return pd.arrays.DatetimeArray._simple_new(ns.view("datetime64[ns]"), dtype=_TIME)
+
+
 def _cast_values(values: Values, kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """The values as the kind's canonical array. What request models give (aware datetimes, floats, bools, None)
     is cast straight, a third of the general parse's time or less; anything else takes the general parse. Times,
@@ -212,7 +226,7 @@ def _cast_values(values: Values, kind: str) -> pd.api.extensions.ExtensionArray 
     if kind in KIND_DTYPES and not isinstance(values, list):
         return _cast(pd.Series(values, copy=False), kind).array
     if kind == "time" and all(v is None or (v.__class__ is datetime and v.tzinfo is not None) for v in values):
-        return pd.DatetimeIndex(aware_ns(values).view("datetime64[ns]"), tz="UTC").array
+        return _time_array(aware_ns(values))
     if kind in ("float", "numeric") and all(v is None or v.__class__ in (float, int) for v in values):
         return np.array(values, dtype=np.float64)  # None is NaN
     if kind in ("bool", "boolean"):
@@ -351,6 +365,9 @@ def read_dataset(path: Path, tables: tuple[str, ...] = TABLE_ORDER) -> Dataset:
 
 def time_ns(values: pd.Series | pd.api.extensions.ExtensionArray) -> np.ndarray:
     """UTC times as int64 nanoseconds with NaT as the minimum int64 (for vectorised maths)."""
+    array = values.array if isinstance(values, pd.Series) else values
+    if isinstance(array, pd.arrays.DatetimeArray) and array.dtype == _TIME:  # a copy of its own nanoseconds
+        return array.asi8.copy()
     canonical = values if values.dtype == TIME_DTYPE else values.astype(TIME_DTYPE)
     return canonical.to_numpy(dtype="datetime64[ns]").view("int64")
 

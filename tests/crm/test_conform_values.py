@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.crm.dataset import STRING_DTYPE, conform, conform_values, frame_of, values_frame
+from features.crm.dataset import STRING_DTYPE, conform, conform_values, frame_of, time_ns, values_frame
 
 EAST = timezone(timedelta(hours=8))
 COLUMNS: dict[str, list[Any]] = {
@@ -112,3 +112,17 @@ def test_a_frame_of_arrays_is_the_frame_pandas_makes_of_them() -> None:
     columns["i1"][0] = 99
     assert made["i1"].tolist() == [3, 4]
     assert frame_of(["a"], [np.array([], dtype=float)], 0).shape == (0, 1)
+
+
+@pytest.mark.parametrize("unit", ["ns", "us"])
+def test_time_ns_gives_a_copy_of_the_nanoseconds_with_nat_as_the_minimum(unit: str) -> None:
+    """A canonical time column is read without a conversion, other units converted: the same numbers either way,
+    and the caller's maths on them leaves the column alone."""
+    parsed = pd.to_datetime(["2025-01-01T09:30:15.123456Z", None], utc=True)
+    times = pd.Series(parsed).astype(f"datetime64[{unit}, UTC]")
+    expected = [pd.Timestamp("2025-01-01T09:30:15.123456Z").value, np.iinfo(np.int64).min]
+    for given in (times, times.array):
+        ns = time_ns(given)
+        assert ns.dtype == np.int64 and ns.tolist() == expected
+        ns[0] = 0
+        assert times.iloc[0] == pd.Timestamp("2025-01-01T09:30:15.123456Z")
