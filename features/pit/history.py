@@ -16,18 +16,22 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.crm.dataset import STRING_DTYPE, Dataset
 from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
 from features.pit.counts import FEW_ROWS, Indexed, Query, Scanned
 from features.pit.timeline import (
+    FEW_VALUES,
     NAT,
     Array,
     Vocabulary,
+    arrow_strings,
     column,
     column_values,
     earliest,
     flags,
+    gather,
     numeric,
     strings,
     times,
@@ -41,6 +45,7 @@ KEPT = "history"
 Kind = Literal["time", "text", "number"]
 T = TypeVar("T")
 _AS: dict[str, Callable[[pd.Series], Array]] = {"text": strings, "number": numeric}
+_MISSING: dict[str, Any] = {"time": NAT, "text": None, "number": np.nan}  # what a row not found gets
 Events = tuple[np.ndarray, np.ndarray]  # per row: when it happened (NAT: never), and whether it is marked
 Rows = slice | np.ndarray  # the frame rows a part of the history is counted for: all of them, or a mask
 EVERY: Rows = slice(None)
@@ -114,6 +119,7 @@ class _Part:
         self._tables: dict[str, pd.DataFrame] = {}
         self._vocabularies: dict[tuple[str, str], Vocabulary] = {}
         self._values: dict[tuple[str, str, Kind], Array] = {}
+        self._listed: dict[tuple[str, str], list[str | None]] = {}
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self._tables:
@@ -126,6 +132,12 @@ class _Part:
             converted = times(table, key) if kind == "time" else _AS[kind](column(table, key))
             self._values[name, key, kind] = converted
         return self._values[name, key, kind]
+
+    def listed(self, name: str, key: str) -> list[str | None]:
+        """A text column's values as Python strings (None: missing), made once."""
+        if (name, key) not in self._listed:
+            self._listed[name, key] = arrow_strings(self.values(name, key, "text")).to_pylist()
+        return self._listed[name, key]
 
     def vocabulary(self, name: str, key: str) -> Vocabulary:
         if (name, key) not in self._vocabularies:
@@ -231,10 +243,16 @@ class History:
         """A table of the history's dataset as features may read it (reps and accounts: no request changes them)."""
         return self._base.table(name)
 
-    def values(self, name: str, key: str, kind: Kind) -> Array:
-        """A column of ``table(name)`` as int64 ns times (``time``), canonical strings (``text``) or floats
-        (``number``), converted once and kept: the reps' and accounts' attributes every request gathers from."""
-        return self._base.values(name, key, kind)
+    def gathered(self, name: str, key: str, kind: Kind, rows: np.ndarray) -> Array:
+        """A column of ``table(name)`` at ``rows`` (``rows``; -1: none, missing): int64 ns times (``time``, NaT's),
+        canonical strings (``text``) or floats (``number``). Each column is converted once and kept: the reps' and
+        accounts' attributes every request reads. A few rows' text is picked from the column's Python strings: an
+        Arrow take costs several times more amid a request's work."""
+        if kind == "text" and len(rows) <= FEW_VALUES:
+            listed = self._base.listed(name, key)
+            picked = [None if row < 0 else listed[row] for row in rows.tolist()]
+            return STRING_DTYPE.__from_arrow__(pa.array(picked, type=pa.large_string()))
+        return gather(self._base.values(name, key, kind), rows, _MISSING[kind])
 
     def rows(self, name: str, key: str, asked: pd.Series | Array) -> np.ndarray:
         """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""

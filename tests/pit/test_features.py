@@ -19,8 +19,9 @@ from features.pit.catalog import CONCEPTS, feature_catalog, note_features
 from features.pit.cli import summary_table
 from features.pit.families.stage import typical_dwell_days
 from features.pit.frames import entity_frame, scoring_frame
+from features.pit.history import History
 from features.pit.keywords import DEFAULT_LEXICON, Category, match_notes
-from features.pit.timeline import FEW_VALUES
+from features.pit.timeline import FEW_VALUES, NAT
 from tests.strategies import dataset
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -192,6 +193,20 @@ def test_rep_lead_record_load_and_tenure() -> None:
     assert got["rep_tenure_days"].tolist() == [102, 105, 109]
     assert got["rep_has_left"].tolist() == [0, 0, 1]
     assert got["rep_team"].tolist() == ["east"] * 3
+
+
+def test_a_few_rows_gather_a_reps_text_as_many_rows_do() -> None:
+    """A request's few rows pick a rep's text from Python strings, a batch's many take it in Arrow: the same values
+    and dtype, missing ones (no such rep, no value) included."""
+    reps = [{"rep_id": "R1", "team": "east", "hired_at": day(0)}, {"rep_id": "R2", "hired_at": day(0)}]
+    history = History.of(make({"reps": reps}))
+    rows = np.array([1, -1, 0, 0])
+    few = history.gathered("reps", "team", "text", rows)
+    many = history.gathered("reps", "team", "text", np.tile(rows, FEW_VALUES))[: len(rows)]
+    pd.testing.assert_extension_array_equal(few, many)
+    assert pd.isna(few).tolist() == [True, True, False, False] and list(few[2:]) == ["east", "east"]
+    hired = history.gathered("reps", "hired_at", "time", rows)
+    assert hired.tolist() == [day(0).value, NAT, day(0).value, day(0).value]
 
 
 def test_amount_against_the_rep_median_so_far() -> None:

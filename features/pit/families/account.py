@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import gather, present
+from features.pit.timeline import present
 
 
 def account(r: FrameRows) -> Columns:
@@ -18,7 +18,7 @@ def account(r: FrameRows) -> Columns:
         "account_deals_closed_n": np.where(has_account, closed, np.nan),
         "account_deals_won_n": np.where(has_account, wins, np.nan),
         "account_win_rate": np.where(has_account, win_rate, np.nan),
-        "account_industry": gather(history.values("accounts", "industry", "text"), row, None),
-        "account_employees": gather(history.values("accounts", "employees", "number"), row, np.nan),
-        "account_annual_revenue": gather(history.values("accounts", "annual_revenue", "number"), row, np.nan),
+        "account_industry": history.gathered("accounts", "industry", "text", row),
+        "account_employees": history.gathered("accounts", "employees", "number", row),
+        "account_annual_revenue": history.gathered("accounts", "annual_revenue", "number", row),
     }

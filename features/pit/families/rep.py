@@ -6,7 +6,7 @@ import numpy as np
 
 from features.pit.history import SMOOTHING
 from features.pit.rows import Columns, FrameRows
-from features.pit.timeline import DAY_NS, NAT, gather, present
+from features.pit.timeline import DAY_NS, NAT, present
 
 
 def rep(r: FrameRows) -> Columns:
@@ -18,7 +18,7 @@ def rep(r: FrameRows) -> Columns:
     assigned, _ = r.count("rep_leads_created")
     resolved, conversion = r.owner_leads
     row = history.rows("reps", "rep_id", owner)
-    hired, left = (gather(history.values("reps", c, "time"), row, NAT) for c in ("hired_at", "left_at"))
+    hired, left = (history.gathered("reps", c, "time", row) for c in ("hired_at", "left_at"))
     has_rep = present(owner)
     return {
         "rep_deals_closed_n": np.where(has_rep, closed, np.nan),
@@ -28,8 +28,8 @@ def rep(r: FrameRows) -> Columns:
         "rep_open_leads_n": np.where(has_rep, np.maximum(assigned - resolved, 0), np.nan),
         "rep_tenure_days": np.where(hired != NAT, (cutoffs - hired) / DAY_NS, np.nan),
         "rep_has_left": np.where(row >= 0, (left != NAT) & (left <= cutoffs), np.nan),
-        "rep_team": gather(history.values("reps", "team", "text"), row, None),
-        "rep_region": gather(history.values("reps", "region", "text"), row, None),
+        "rep_team": history.gathered("reps", "team", "text", row),
+        "rep_region": history.gathered("reps", "region", "text", row),
     }
 
 
