@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,14 @@ class PredictionLog:
         self.redactor = redactor
         self.fsync = settings.LOG_FSYNC.get() if fsync is None else fsync
         directory.mkdir(parents=True, exist_ok=True)
+        self._day_file: tuple[date, Path] | None = None  # the latest day's file, made once a day
 
     def path(self, when: datetime) -> Path:
-        return self.directory / LOG_FILE.format(when)
+        """The file of ``when``'s day. Kept for the day: its name and path cost more than the append."""
+        day, kept = when.date(), self._day_file  # one read: the loop and the scoring thread both append
+        if kept is None or kept[0] != day:
+            kept = self._day_file = (day, self.directory / LOG_FILE.format(when))
+        return kept[1]
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """All records of one call, redacted, in one append; raises OSError when they could not be written."""

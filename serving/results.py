@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,7 @@ def scored_calls(
     inputs = routed_inputs(table, models)
     rows = zip(models, segments, score_rows(scored), reasons, inputs, warnings, strict=True)
     answers, records = [], []
-    logged_at = pd.Timestamp.now(tz="UTC").isoformat()
+    logged_at = datetime.now(UTC).isoformat()
     for call in calls:
         as_of = pd.Timestamp(call.request.at()).to_pydatetime()
         name, key = call.request.items_and_key
@@ -164,7 +164,7 @@ def log_head(ctx: bentoml.Context, model: Exported | None = None) -> dict[str, A
     the data checks)."""
     head = {
         **answered_ids(ctx),
-        "logged_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "logged_at": datetime.now(UTC).isoformat(),
         "endpoint": ctx.request.url.path,
     }
     return head | model_fields(model) if model is not None else head

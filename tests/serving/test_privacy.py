@@ -8,6 +8,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,12 @@ def test_a_logged_value_with_a_unicode_line_separator_reads_back_as_one_record(t
     odd = "a\u2028b\x85c\u2029d"  # str.splitlines splits at each; a client may send any of them
     PredictionLog(tmp_path, Redactor(b"a-key-for-this-test-only")).append([{"endpoint": odd}, {"endpoint": "next"}])
     assert [r["endpoint"] for r in read_log(tmp_path)] == [odd, "next"]
+
+
+def test_each_day_has_its_own_log_file(tmp_path: Path) -> None:
+    """The day's file is kept between appends; the next day (UTC) gets its own, and an earlier day its own again."""
+    log = PredictionLog(tmp_path, Redactor(b"a-key-for-this-test-only"))
+    days = [datetime(2026, 1, 1, 23, 59, tzinfo=UTC), datetime(2026, 1, 2, 0, 0, tzinfo=UTC)]
+    names = [log.path(day).name for day in (*days, days[0])]
+    assert names == ["predictions-2026-01-01.jsonl", "predictions-2026-01-02.jsonl", "predictions-2026-01-01.jsonl"]
+    assert log.path(days[1]).parent == tmp_path
