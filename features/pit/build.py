@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from features import settings
-from features.crm.dataset import STRING_DTYPE, Dataset, frame_of
+from features.crm.blocks import frame_of
+from features.crm.dataset import STRING_DTYPE, Dataset
 from features.pit import catalog
 from features.pit.families.account import account
 from features.pit.families.activity import activity, activity_row

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.crm.dataset import frame_of
+from features.crm.blocks import frame_of
 from features.messages import Locale
 from features.scoring.blend import Model, load_model, model_kind, save_model
 from features.scoring.explanations import Factors, probability_per_log_odds, top_factors

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.crm.dataset import STRING_DTYPE, conform, conform_values, frame_of, time_ns, values_frame
+from features.crm.blocks import frame_of
+from features.crm.dataset import STRING_DTYPE, conform, conform_values, time_ns, values_frame
 
 EAST = timezone(timedelta(hours=8))
 COLUMNS: dict[str, list[Any]] = {

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.crm.dataset import frame_of
+from features.crm.blocks import frame_of
 from features.errors import DataError
 from features.scoring.inputs import InputFeature, column_positions, encode_matrix, model_values
 
