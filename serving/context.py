@@ -207,7 +207,7 @@ class ServingContext:
         change alone, as if it were scored by itself."""
         history, start = self.history, 0
         for ids in calls:
-            found = self.history.rows(table, key, pd.array(ids, dtype=STRING_DTYPE))
+            found = self.history.rows(table, key, ids)
             known = found[found >= 0]  # usually none: a new lead
             old = Dataset(self.ds.manifest, {table: self.ds.get(table).take(known)} if len(known) else {})
             own = rows if len(ids) == len(rows) else rows.iloc[start : start + len(ids)]  # one call: the rows whole

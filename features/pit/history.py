@@ -254,7 +254,7 @@ class History:
             return STRING_DTYPE.__from_arrow__(pa.array(picked, type=pa.large_string()))
         return gather(self._base.values(name, key, kind), rows, _MISSING[kind])
 
-    def rows(self, name: str, key: str, asked: pd.Series | Array) -> np.ndarray:
+    def rows(self, name: str, key: str, asked: pd.Series | Array | list[str | None]) -> np.ndarray:
         """Per value of ``asked``, its row in ``table(name)`` by ``key`` (-1: none)."""
         return self._base.vocabulary(name, key).codes(asked)
 

@@ -244,11 +244,11 @@ class Vocabulary:
         self.universe = universe.reset_index(drop=True)
         self._positions: dict[str | None, int] | None = None
 
-    def codes(self, values: pd.Series | Array) -> np.ndarray:
-        """Position of each value (-1: missing or unknown), as ``lookup`` gives."""
+    def codes(self, values: pd.Series | Array | list[str | None]) -> np.ndarray:
+        """Position of each value (-1: missing or unknown), as ``lookup`` gives; a request's ids may come as a list."""
         if len(values) > FEW_VALUES:
-            return lookup(values, self.universe)
-        return self.positions(arrow_strings(values).to_pylist())
+            return lookup(pd.array(values, dtype=STRING_DTYPE) if isinstance(values, list) else values, self.universe)
+        return self.positions(values if isinstance(values, list) else arrow_strings(values).to_pylist())
 
     def positions(self, values: list[str | None]) -> np.ndarray:
         """``codes`` of a few values already read into Python (a request's keys, read once for every look-up)."""
