@@ -93,6 +93,8 @@ def test_a_few_values_are_looked_up_as_many_are(universe: list[str | None], valu
     assert lookup(many, known)[: len(values)].tolist() == expected
     assert Vocabulary(known).codes(few).tolist() == expected
     assert Vocabulary(known).codes(many)[: len(values)].tolist() == expected
+    assert Vocabulary(known).codes(values).tolist() == expected  # a request's ids, as a list
+    assert Vocabulary(known).codes(values + ["z"] * FEW_VALUES)[: len(values)].tolist() == expected
     assert Query([few]).codes(Vocabulary(known)).tolist() == expected  # read into Python: a dictionary each
     assert Query([many]).codes(Vocabulary(known))[: len(values)].tolist() == expected
 
