@@ -244,7 +244,7 @@ class History:
         return self._base.table(name)
 
     def gathered(self, name: str, key: str, kind: Kind, rows: np.ndarray) -> Array:
-        """A column of ``table(name)`` at ``rows`` (``rows``; -1: none, missing): int64 ns times (``time``, NaT's),
+        """A column of ``table(name)`` at ``rows`` (-1: no such row, missing there): int64 ns times (``time``, NaT's),
         canonical strings (``text``) or floats (``number``). Each column is converted once and kept: the reps' and
         accounts' attributes every request reads. A few rows' text is picked from the column's Python strings: an
         Arrow take costs several times more amid a request's work."""
