@@ -12,6 +12,7 @@ from tests.helpers import ROOT
 SERVICE_REQUIREMENTS = ROOT / "serving" / "requirements.in"
 SERVICE_LOCK = ROOT / "serving" / "requirements.lock"
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;]+)")
+NAME_END = re.compile(r"[\s;<>=!~\[]")  # a requirement's package name ends at a version, extra or marker
 
 
 def _normalized(name: str) -> str:
@@ -40,7 +41,7 @@ def test_the_bento_installs_the_service_lock() -> None:
 def test_the_service_lock_pins_its_packages_at_uv_locks_versions() -> None:
     pins = _service_pins()
     wanted = {
-        _normalized(line.strip())
+        _normalized(NAME_END.split(line.strip(), maxsplit=1)[0])
         for line in SERVICE_REQUIREMENTS.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
