@@ -39,7 +39,7 @@ from features.outputs import output_dir
 MANIFEST = "manifest.yaml"
 TIME_DTYPE = "datetime64[ns, UTC]"
 STRING_DTYPE = pd.StringDtype()
-_TIME = pd.DatetimeTZDtype("ns", "UTC")  # TIME_DTYPE as a dtype object
+_TIME = pd.api.types.pandas_dtype(TIME_DTYPE)  # the same, as a dtype object
 
 
 @dataclass
