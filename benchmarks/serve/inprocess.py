@@ -23,6 +23,7 @@ class InProcess:
     features_s: float  # build_features
     score_s: float  # Scorer.predict_with_factors(top=5)
     pipeline_s: float  # prepare + features + score in one call, the figure compared with HTTP
+    hashes_s: float  # every item's input hash, which its prediction-log record must carry
     endpoint_s: float  # the endpoint method: the pipeline, the response objects and the prediction log write
     model: str  # what the served model is (kind and size)
     features: int
@@ -46,6 +47,7 @@ def _context() -> Any:
 
 def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     """The service's code path on ``payload``, step by step and as the endpoint method, without HTTP."""
+    from serving.predlog import input_hash
     from serving.schemas.scoring import LeadScoreRequest
 
     context, model = service.live.current.ready("lead")
@@ -71,9 +73,10 @@ def in_process(service: Any, payload: bytes, repeats: int) -> InProcess:
     top, locale = request.top, request.locale
     score_s, _ = median_time(lambda: scorer.predict_with_factors(table, top=top, locale=locale), repeats)
     pipeline_s, _ = median_time(lambda: pipeline(request), repeats)
+    hashes_s, _ = median_time(lambda: [input_hash(lead) for lead in request.leads], repeats)
     endpoint_s, answer = median_time(lambda: endpoint(request), repeats)
     loop.close()
     if len(answer.results) != len(request.leads):
         raise RuntimeError("the endpoint method answered for other leads than it was given")
-    steps = (parse_s, prepare_s, features_s, score_s, pipeline_s, endpoint_s)
+    steps = (parse_s, prepare_s, features_s, score_s, pipeline_s, hashes_s, endpoint_s)
     return InProcess(*steps, model_shape(scorer.booster), len(table.columns))

@@ -136,9 +136,10 @@ def verdict(met: bool, quick: bool) -> str:
     return "(quick run)" if quick else ("met" if met else "**missed**")
 
 
-def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches) -> list[tuple[str, str]]:
+def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches, scored_s: float) -> list[tuple[str, str]]:
     """The same load on ``benchmarks.floor`` (guard, parsing, response models; nothing scored), and what salesml
-    adds to it; its p50, p99 and errors are in the targets table."""
+    adds to it (``scored_s``: a batch's rows, features, scores and input hashes in process); its p50, p99 and
+    errors are in the targets table."""
     return [
         (
             "**floor** (`benchmarks/floor.py`: the same guard, request parsing and response models, nothing scored),"
@@ -161,6 +162,12 @@ def floor_rows(load: Load, batch: Batches, floor: Load, floor_batch: Batches) ->
         (
             "salesml over the floor: p50 under load / batch median",
             f"{load.ms(0.5) - floor.ms(0.5):+.1f} ms / {batch.median_s - floor_batch.median_s:+.2f} s",
+        ),
+        (
+            "batches over HTTP: the most this parser and feature engine allow (the floor's batch plus the rows,"
+            " features, scores and input hashes in process, as if answers and the rest of the log cost nothing)",
+            f"{floor_batch.median_s + scored_s:.2f} s, at most"
+            f" {floor_batch.median_s / (floor_batch.median_s + scored_s):.2f}x the floor's leads/s",
         ),
     ]
 
@@ -289,7 +296,24 @@ def batch_rows(run: Run) -> list[tuple[str, str]]:
             f" {batch_in.endpoint_s:.2f} s, {BATCH / (batch_in.parse_s + batch_in.endpoint_s):,.0f} leads/s with"
             " parsing)",
         ),
+        (
+            "in-process, one batch: the least this parser and feature engine allow (parsing, the three in one call"
+            " and the items' input hashes, as if answers, the rest of the log records and the response cost"
+            " nothing)",
+            f"{least_batch_s(batch_in):.2f} s, at most {BATCH / least_batch_s(batch_in):,.0f} leads/s",
+        ),
     ]
+
+
+def scored_batch_s(batch_in: InProcess) -> float:
+    """What a batch costs salesml at the least, in process: its rows, features, scores and input hashes (nothing
+    else answered or logged)."""
+    return batch_in.pipeline_s + batch_in.hashes_s
+
+
+def least_batch_s(batch_in: InProcess) -> float:
+    """A batch's seconds in process at the least: its parsing and ``scored_batch_s``."""
+    return batch_in.parse_s + scored_batch_s(batch_in)
 
 
 def figures(run: Run) -> list[tuple[str, str]]:
@@ -305,7 +329,7 @@ def figures(run: Run) -> list[tuple[str, str]]:
         *(probe_rows(run.probe) if run.probe is not None else []),
         *in_process_rows(run),
         *batch_rows(run),
-        *(floor_rows(run.load, run.batch, run.floor, run.floor_batch) if floored else []),
+        *(floor_rows(run.load, run.batch, run.floor, run.floor_batch, scored_batch_s(run.batch_in)) if floored else []),
         (
             "setup (not timed above): synth / train lead_score / export",
             " / ".join(f"{run.setup[k]:.0f}" if k in run.setup else "-" for k in ("synth", "train", "export")) + " s",
