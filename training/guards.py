@@ -34,11 +34,13 @@ def require_enough(y: np.ndarray, spec: ModelSpec, where: str) -> None:
         )
 
 
-def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str) -> float:
-    """How well one feature alone ranks the labels (either direction); categoricals by out-of-fold level rate."""
+def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str, entities: pd.Series) -> float:
+    """How well one feature alone ranks the labels (either direction); a categorical by each level's rate among
+    the other half of the entities. Halved by entity, not by row: an entity's snapshots share its label, so split
+    between the halves, a level that one entity alone has (a landing page id) would predict that entity's label."""
     if kind == "categorical":
         levels = values.astype("string").fillna("<NA>").to_numpy(dtype=object)
-        fold = np.arange(len(levels)) % 2
+        fold = pd.factorize(entities)[0] % 2
         score = np.empty(len(levels))
         for k in (0, 1):
             rates = pd.Series(y[fold != k]).groupby(levels[fold != k]).mean()
@@ -54,12 +56,13 @@ def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str) -> float:
 
 
 def leakage_flags(table: pd.DataFrame, y: np.ndarray, candidates: list[Feature], spec: ModelSpec) -> list[LeakageFlag]:
-    """Features declared post-outcome, and features that alone reach the spec's AUC limit on training rows."""
+    """Features declared post-outcome, and features that alone reach the spec's AUC limit on training rows
+    (``table``: feature rows with their ``entity_id``)."""
     allowed = set(spec.features.allow)
     limit = spec.leakage.max_single_feature_auc
     flags = []
     for f in candidates:
-        auc = single_feature_auc(table[f.name], y, f.kind)
+        auc = single_feature_auc(table[f.name], y, f.kind, table["entity_id"])
         if f.post_outcome:
             flags.append(LeakageFlag(f.name, "declared post-outcome by the source", auc, f.name in allowed))
         elif auc >= limit:
