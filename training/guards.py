@@ -34,17 +34,21 @@ def require_enough(y: np.ndarray, spec: ModelSpec, where: str) -> None:
         )
 
 
-def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str, entities: pd.Series) -> float:
+def entity_halves(entities: pd.Series) -> np.ndarray:
+    """Each row's half (0 or 1), every row of an entity in the same one: an entity's snapshots share its label, so
+    split between the halves, a level that one entity alone has (a landing page id) would predict its label."""
+    return pd.factorize(entities)[0] % 2
+
+
+def single_feature_auc(values: pd.Series, y: np.ndarray, kind: str, halves: np.ndarray) -> float:
     """How well one feature alone ranks the labels (either direction); a categorical by each level's rate among
-    the other half of the entities. Halved by entity, not by row: an entity's snapshots share its label, so split
-    between the halves, a level that one entity alone has (a landing page id) would predict that entity's label."""
+    the rows of the other half (``entity_halves``)."""
     if kind == "categorical":
         levels = values.astype("string").fillna("<NA>").to_numpy(dtype=object)
-        fold = pd.factorize(entities)[0] % 2
         score = np.empty(len(levels))
         for k in (0, 1):
-            rates = pd.Series(y[fold != k]).groupby(levels[fold != k]).mean()
-            score[fold == k] = pd.Series(levels[fold == k]).map(rates).fillna(y.mean()).to_numpy()
+            rates = pd.Series(y[halves != k]).groupby(levels[halves != k]).mean()
+            score[halves == k] = pd.Series(levels[halves == k]).map(rates).fillna(y.mean()).to_numpy()
     else:
         x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         finite = x[np.isfinite(x)]
@@ -60,9 +64,9 @@ def leakage_flags(table: pd.DataFrame, y: np.ndarray, candidates: list[Feature],
     (``table``: feature rows with their ``entity_id``)."""
     allowed = set(spec.features.allow)
     limit = spec.leakage.max_single_feature_auc
-    flags = []
+    flags, halves = [], entity_halves(table["entity_id"])
     for f in candidates:
-        auc = single_feature_auc(table[f.name], y, f.kind, table["entity_id"])
+        auc = single_feature_auc(table[f.name], y, f.kind, halves)
         if f.post_outcome:
             flags.append(LeakageFlag(f.name, "declared post-outcome by the source", auc, f.name in allowed))
         elif auc >= limit:
