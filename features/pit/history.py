@@ -16,9 +16,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from features.crm.dataset import STRING_DTYPE, Dataset
+from features.crm.dataset import STRING_DTYPE, Dataset, text_array
 from features.crm.schema import ENTITIES, OUTCOME_COLUMNS
 from features.pit.counts import FEW_ROWS, Indexed, Query, Scanned
 from features.pit.timeline import (
@@ -251,7 +250,7 @@ class History:
         if kind == "text" and len(rows) <= FEW_VALUES:
             listed = self._base.listed(name, key)
             picked = [None if row < 0 else listed[row] for row in rows.tolist()]
-            return STRING_DTYPE.__from_arrow__(pa.array(picked, type=pa.large_string()))
+            return text_array(picked)
         return gather(self._base.values(name, key, kind), rows, _MISSING[kind])
 
     def rows(self, name: str, key: str, asked: pd.Series | Array | list[str | None]) -> np.ndarray:
